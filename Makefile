@@ -1,0 +1,50 @@
+# wfgen's tasks. The README's two commands are `make demo` and `make test`.
+#
+# Every target that needs PostgreSQL runs through internal/tools/withpg: with DATABASE_URL
+# set it uses that server; without, it starts a throwaway cluster from the PostgreSQL
+# binaries on this machine and removes it afterwards.
+
+GO     ?= go
+WITHPG := $(GO) run ./internal/tools/withpg
+
+.PHONY: demo test generate check-generated lint bench postgres
+
+## demo: run the example pipeline end to end (API client, worker replicas, schedules).
+demo: postgres
+	$(WITHPG) -- $(GO) run ./examples/pipeline
+
+## test: check generated code, vet, and run every test with the race detector.
+test: postgres check-generated lint
+	$(WITHPG) -- $(GO) test -race -count=1 -timeout 20m ./...
+
+## generate: regenerate the database layer (sqlc) and the example's workflow code (wfgen).
+generate:
+	$(GO) tool sqlc generate
+	$(GO) generate ./examples/...
+
+## check-generated: fail when committed generated code is stale.
+check-generated:
+	@$(GO) tool sqlc diff || { echo "sqlc output is stale: run 'make generate' and commit the result"; exit 1; }
+
+## lint: gofmt and go vet.
+lint:
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...
+
+## postgres: make sure PostgreSQL's server binaries are here when DATABASE_URL is not set.
+# On Debian/Ubuntu as root it installs them; elsewhere it says how.
+postgres:
+	@if [ -n "$$DATABASE_URL" ]; then exit 0; fi; \
+	if command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "PostgreSQL server binaries not found: installing the Debian package 'postgresql'"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null || exit 1; \
+	else \
+		echo "PostgreSQL server binaries (initdb, postgres) not found, and DATABASE_URL is not set."; \
+		echo "Install them, for example:"; \
+		echo "    Debian/Ubuntu:  sudo apt-get install -y postgresql"; \
+		echo "    macOS:          brew install postgresql@15"; \
+		echo "or set DATABASE_URL to a PostgreSQL server you already run."; \
+		exit 1; \
+	fi

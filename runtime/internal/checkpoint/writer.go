@@ -1,0 +1,327 @@
+// Package checkpoint is the group-commit writer of step checkpoints and workflow completions.
+//
+// Every running workflow submits its checkpoints to one Writer per process. The writer takes
+// whatever has queued up while its previous write was in flight and writes it in one
+// statement (one round trip, one commit), so N concurrently running workflows cost about one
+// commit per batch instead of one per step. Under load batches form by themselves; with a
+// single workflow running a batch holds one checkpoint and the latency is one round trip.
+//
+// One goroutine writes, in submission order: a completion submitted after its workflow's last
+// step is either in the same batch as that step or in a later one. A completion names that
+// step (Completion.After) and applies only if the step's checkpoint did, so a workflow can
+// never be completed on top of a step whose recorded output differs from the one it used.
+package checkpoint
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/wfgen/wfgen/runtime/internal/db"
+)
+
+// ErrClosed is the result of a checkpoint submitted to, or still pending in, a closed Writer.
+var ErrClosed = errors.New("checkpoint writer closed")
+
+// Step is the checkpoint of one completed step.
+type Step struct {
+	WorkflowID string
+	StepID     int32
+	Name       string
+	Output     string // JSON; "" when the step failed
+	Error      string // JSON; "" when the step succeeded
+	Attempt    int32
+	Tries      int32
+	StartedAt  time.Time
+}
+
+// Completion is the final state of one workflow execution.
+type Completion struct {
+	WorkflowID string
+	Attempt    int32
+	State      string
+	Output     string // JSON or ""
+	Error      string // JSON or ""
+	// After is the pending checkpoint of the execution's last step, or nil.
+	After *Pending
+}
+
+// Pending is a submitted checkpoint. Wait returns once it has been written (or has failed).
+type Pending struct {
+	step       *Step
+	completion *Completion
+
+	batch   uint64 // the batch that carried it; set by the writer goroutine
+	done    chan struct{}
+	applied bool
+	err     error
+}
+
+// Wait blocks until the checkpoint is written, or ctx ends. applied is false when the write
+// took no effect: a step whose ID was already recorded, or a completion whose workflow is no
+// longer running under the submitter's attempt (or whose After step did not apply).
+func (p *Pending) Wait(ctx context.Context) (applied bool, err error) {
+	select {
+	case <-p.done:
+		return p.applied, p.err
+	case <-ctx.Done():
+		return false, context.Cause(ctx)
+	}
+}
+
+// Done reports whether the checkpoint has been written (or has failed).
+func (p *Pending) Done() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+func (p *Pending) resolve(applied bool, err error) {
+	p.applied, p.err = applied, err
+	close(p.done)
+}
+
+// Querier runs the batched statement; *db.Queries implements it.
+type Querier interface {
+	WriteCheckpoints(ctx context.Context, arg db.WriteCheckpointsParams) ([]db.WriteCheckpointsRow, error)
+}
+
+// Options tunes a Writer.
+type Options struct {
+	// MaxBatch caps the checkpoints in one statement. Default 1000.
+	MaxBatch int
+	// Logger receives retry warnings. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// Writer batches checkpoints. Create it with New, then call Run in a goroutine.
+type Writer struct {
+	q        Querier
+	maxBatch int
+	log      *slog.Logger
+
+	in       chan *Pending
+	mu       sync.RWMutex // guards closed against sends on in
+	closed   bool
+	closeNow chan struct{} // closed when Close's deadline passes: stop retrying
+	stopped  chan struct{} // closed when Run returns
+	batchSeq uint64
+}
+
+// New returns a Writer that writes through q.
+func New(q Querier, opts Options) *Writer {
+	if opts.MaxBatch <= 0 {
+		opts.MaxBatch = 1000
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	return &Writer{
+		q:        q,
+		maxBatch: opts.MaxBatch,
+		log:      opts.Logger,
+		in:       make(chan *Pending, 4*opts.MaxBatch),
+		closeNow: make(chan struct{}),
+		stopped:  make(chan struct{}),
+	}
+}
+
+// SubmitStep queues a step checkpoint.
+func (w *Writer) SubmitStep(s Step) *Pending {
+	return w.submit(&Pending{step: &s, done: make(chan struct{})})
+}
+
+// SubmitCompletion queues a workflow completion.
+func (w *Writer) SubmitCompletion(c Completion) *Pending {
+	return w.submit(&Pending{completion: &c, done: make(chan struct{})})
+}
+
+func (w *Writer) submit(p *Pending) *Pending {
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	if w.closed {
+		p.resolve(false, ErrClosed)
+		return p
+	}
+	w.in <- p
+	return p
+}
+
+// Close stops accepting checkpoints, writes those already queued and waits for Run to
+// return. When ctx ends first, a write failing on a database error is no longer retried and
+// what is left resolves with ErrClosed.
+func (w *Writer) Close(ctx context.Context) {
+	w.mu.Lock()
+	if !w.closed {
+		w.closed = true
+		close(w.in)
+	}
+	w.mu.Unlock()
+	select {
+	case <-w.stopped:
+	case <-ctx.Done():
+		close(w.closeNow)
+		<-w.stopped
+	}
+}
+
+// Run writes batches until Close. It must run in exactly one goroutine.
+func (w *Writer) Run() {
+	defer close(w.stopped)
+	batch := make([]*Pending, 0, w.maxBatch)
+	for first := range w.in {
+		batch = append(batch[:0], first)
+	drain:
+		for len(batch) < w.maxBatch {
+			select {
+			case p, ok := <-w.in:
+				if !ok {
+					break drain
+				}
+				batch = append(batch, p)
+			default:
+				break drain
+			}
+		}
+		w.batchSeq++
+		for _, p := range batch {
+			p.batch = w.batchSeq
+		}
+		w.write(batch)
+		clear(batch)
+	}
+}
+
+// write writes a batch, retrying transient failures. A batch that fails for a reason
+// retrying cannot fix (say, an output Postgres rejects) is split so that one bad checkpoint
+// fails alone.
+func (w *Writer) write(batch []*Pending) {
+	params, included := w.params(batch)
+	if len(included) == 0 {
+		return
+	}
+	backoff := 10 * time.Millisecond
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		rows, err := w.q.WriteCheckpoints(ctx, params)
+		cancel()
+		if err == nil {
+			w.resolve(included, rows)
+			return
+		}
+		if permanent(err) {
+			if len(included) == 1 {
+				included[0].resolve(false, err)
+				return
+			}
+			// Each goes alone, in order, as a batch of its own: a completion then sees
+			// its After step as written by an earlier batch.
+			for _, p := range included {
+				w.batchSeq++
+				p.batch = w.batchSeq
+				w.write([]*Pending{p})
+			}
+			return
+		}
+		w.log.Warn("wfgen: writing checkpoints failed; retrying", "checkpoints", len(included), "retry_in", backoff, "error", err)
+		select {
+		case <-w.closeNow:
+			for _, p := range included {
+				p.resolve(false, ErrClosed)
+			}
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, time.Second)
+	}
+}
+
+// params builds the statement's arrays. Completions whose After step went in an earlier
+// batch and did not apply are resolved at once as not applied.
+func (w *Writer) params(batch []*Pending) (db.WriteCheckpointsParams, []*Pending) {
+	var p db.WriteCheckpointsParams
+	included := batch[:0:0]
+	for _, pd := range batch {
+		if s := pd.step; s != nil {
+			p.StepWorkflowIds = append(p.StepWorkflowIds, s.WorkflowID)
+			p.StepIds = append(p.StepIds, s.StepID)
+			p.StepNames = append(p.StepNames, s.Name)
+			p.StepOutputs = append(p.StepOutputs, s.Output)
+			p.StepErrors = append(p.StepErrors, s.Error)
+			p.StepAttempts = append(p.StepAttempts, s.Attempt)
+			p.StepTries = append(p.StepTries, s.Tries)
+			p.StepStartedAt = append(p.StepStartedAt, s.StartedAt)
+			included = append(included, pd)
+			continue
+		}
+		c := pd.completion
+		after := int32(-1)
+		if c.After != nil {
+			if c.After.batch == pd.batch {
+				after = c.After.step.StepID
+			} else if applied, err := c.After.Wait(context.Background()); !applied || err != nil {
+				// An earlier batch has resolved it (one goroutine writes, in order).
+				pd.resolve(false, err)
+				continue
+			}
+		}
+		p.DoneIds = append(p.DoneIds, c.WorkflowID)
+		p.DoneAttempts = append(p.DoneAttempts, c.Attempt)
+		p.DoneStates = append(p.DoneStates, c.State)
+		p.DoneOutputs = append(p.DoneOutputs, c.Output)
+		p.DoneErrors = append(p.DoneErrors, c.Error)
+		p.DoneAfterSteps = append(p.DoneAfterSteps, after)
+		included = append(included, pd)
+	}
+	return p, included
+}
+
+type stepKey struct {
+	workflowID string
+	stepID     int32
+}
+
+func (w *Writer) resolve(batch []*Pending, rows []db.WriteCheckpointsRow) {
+	steps := make(map[stepKey]bool, len(rows))
+	completed := make(map[string]bool)
+	for _, r := range rows {
+		if r.Kind == "s" {
+			steps[stepKey{r.ID, r.StepID}] = true
+		} else {
+			completed[r.ID] = true
+		}
+	}
+	for _, p := range batch {
+		if s := p.step; s != nil {
+			p.resolve(steps[stepKey{s.WorkflowID, s.StepID}], nil)
+		} else {
+			p.resolve(completed[p.completion.WorkflowID], nil)
+		}
+	}
+}
+
+// permanent reports whether retrying err cannot help: Postgres rejected the statement
+// itself (bad data, a missing table), as opposed to losing the connection or the server
+// shedding load.
+func permanent(err error) bool {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return false
+	}
+	switch pgErr.Code[:2] {
+	case "08", // connection exception
+		"40", // transaction rollback: serialization failure, deadlock
+		"53", // insufficient resources
+		"57", // operator intervention: admin shutdown, query cancelled
+		"58": // system error
+		return false
+	}
+	return true
+}

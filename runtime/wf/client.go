@@ -1,0 +1,346 @@
+package wf
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/puddle/v2"
+
+	"github.com/wfgen/wfgen/runtime/internal/checkpoint"
+	"github.com/wfgen/wfgen/runtime/internal/db"
+	"github.com/wfgen/wfgen/runtime/internal/dbschema"
+	"github.com/wfgen/wfgen/runtime/internal/migrate"
+)
+
+// Default timings.
+const (
+	// DefaultPollInterval is how often a worker looks for work in a queue when nothing woke it.
+	DefaultPollInterval = time.Second
+	// DefaultFetchCooldown is the least time between two fetches from one queue: slots freed
+	// within it are filled by one fetch.
+	DefaultFetchCooldown = 2 * time.Millisecond
+
+	// interruptGrace is how long Stop waits for interrupted executions to unwind.
+	interruptGrace = 2 * time.Second
+)
+
+// Config configures a Client. The zero value is ready to use.
+type Config struct {
+	// Schema is the PostgreSQL schema that holds wfgen's tables. Default "wfgen". Clients that
+	// should see the same workflows must use the same schema.
+	Schema string
+
+	// ExecutorID names this process among the executors that share the database. A workflow
+	// running here is owned by this ID; a process that starts with the ID of one that died
+	// resumes the dead one's workflows at once. IDs must be unique among live processes.
+	// Default: hostname-pid, which is unique, and stable across restarts of a container
+	// (whose main process is PID 1).
+	ExecutorID string
+
+	// Logger receives the runtime's logs. Default slog.Default().
+	Logger *slog.Logger
+
+	// SkipMigrations stops Start from applying migrations; apply them with `wfgen migrate`
+	// (or Client.Migrate) instead.
+	SkipMigrations bool
+
+	// PollInterval is how often an idle worker looks for work in each queue when no
+	// notification woke it. Default DefaultPollInterval.
+	PollInterval time.Duration
+
+	// FetchCooldown is the least time between two fetches from one queue. Default
+	// DefaultFetchCooldown.
+	FetchCooldown time.Duration
+}
+
+func (c *Config) validate() error {
+	if c.Schema == "" {
+		c.Schema = dbschema.Default
+	}
+	if err := dbschema.Validate(c.Schema); err != nil {
+		return fmt.Errorf("wf: Config.Schema: %w", err)
+	}
+	if c.ExecutorID == "" {
+		host, err := os.Hostname()
+		if err != nil || host == "" {
+			host = "executor"
+		}
+		c.ExecutorID = host + "-" + strconv.Itoa(os.Getpid())
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.PollInterval < 0 || c.FetchCooldown < 0 {
+		return errors.New("wf: Config.PollInterval and Config.FetchCooldown must not be negative")
+	}
+	if c.PollInterval == 0 {
+		c.PollInterval = DefaultPollInterval
+	}
+	if c.FetchCooldown == 0 {
+		c.FetchCooldown = DefaultFetchCooldown
+	}
+	return nil
+}
+
+// Client is the entry point to wfgen. Every process that enqueues workflows, reads their
+// status or runs them has one, on a pgxpool.Pool:
+//
+//   - an API server creates a Client and enqueues workflows and reads their results through
+//     it; it never runs workflows;
+//   - a worker also registers the workflows it runs (the generated Register does) and calls
+//     Start, which makes it an executor: it resumes workflows interrupted by a crash, and
+//     works the queues of its workflows.
+//
+// A Client is safe for concurrent use. Size the pool for the workers' concurrency: the
+// runtime itself uses a few connections besides those the steps use.
+type Client struct {
+	pool *pgxpool.Pool
+	cfg  Config
+	log  *slog.Logger
+	rw   *dbschema.Rewriter
+	q    *db.Queries
+
+	waiter *resultWaiter
+
+	mu         sync.Mutex
+	phase      phase
+	workflows  map[string]*registeredWorkflow
+	steps      map[string]string // name -> the Go type of the step's output
+	queues     map[string]*Queue
+	executions map[string]*execution // running in this process, by workflow ID
+
+	// Set by Start.
+	writer    *checkpoint.Writer
+	runCtx    context.Context // cancelled by Stop: fetch loops end
+	runCancel context.CancelFunc
+	fetchers  []*fetcher
+	fetching  sync.WaitGroup // fetch loops
+	writing   sync.WaitGroup // the checkpoint writer
+	running   sync.WaitGroup // executions
+}
+
+type phase int
+
+const (
+	phaseNew phase = iota
+	phaseStarted
+	phaseStopped
+)
+
+// NewClient returns a Client on pool. It does not touch the database.
+func NewClient(pool *pgxpool.Pool, cfg Config) (*Client, error) {
+	if pool == nil {
+		return nil, errors.New("wf: NewClient needs a *pgxpool.Pool")
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	rw := dbschema.NewRewriter(cfg.Schema)
+	c := &Client{
+		pool:       pool,
+		cfg:        cfg,
+		log:        cfg.Logger,
+		rw:         rw,
+		q:          db.New(rw.Wrap(pool)),
+		workflows:  map[string]*registeredWorkflow{},
+		steps:      map[string]string{},
+		queues:     map[string]*Queue{},
+		executions: map[string]*execution{},
+	}
+	c.waiter = newResultWaiter(c)
+	return c, nil
+}
+
+// ExecutorID returns the ID this client runs workflows under.
+func (c *Client) ExecutorID() string { return c.cfg.ExecutorID }
+
+// Schema returns the PostgreSQL schema of the client's tables.
+func (c *Client) Schema() string { return c.cfg.Schema }
+
+// Definition is something Register accepts: a *Workflow, a *Step or a *Queue.
+type Definition interface {
+	register(c *Client) error
+}
+
+// Register makes workflows, steps and queues known to the client, before Start. A worker
+// runs only workflows registered on it. Names must be unique per kind.
+func (c *Client) Register(defs ...Definition) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.phase != phaseNew {
+		return errors.New("wf: Register must be called before Client.Start")
+	}
+	var errs []error
+	for _, d := range defs {
+		if d == nil {
+			errs = append(errs, errors.New("wf: Register: nil definition"))
+			continue
+		}
+		if err := d.register(c); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Migrate applies the migrations the schema lacks. Start calls it unless
+// Config.SkipMigrations is set; concurrent callers (replicas starting together) are
+// serialized by an advisory lock and apply each migration once.
+func (c *Client) Migrate(ctx context.Context) error {
+	if _, err := migrate.Up(ctx, c.pool, c.rw); err != nil {
+		return c.dbError("applying migrations", err)
+	}
+	return nil
+}
+
+// Start makes the client an executor: it applies migrations, registers the executor,
+// resumes the workflows this executor ID was running when its previous process stopped,
+// and starts working the queues of the registered workflows and queues. It returns once
+// all that is running; Stop ends it.
+func (c *Client) Start(ctx context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch c.phase {
+	case phaseStarted:
+		return errors.New("wf: Client.Start called twice")
+	case phaseStopped:
+		return ErrStopped
+	}
+	if !c.cfg.SkipMigrations {
+		if _, err := migrate.Up(ctx, c.pool, c.rw); err != nil {
+			return c.dbError("applying migrations", err)
+		}
+	}
+	if err := c.q.RegisterExecutor(ctx, db.RegisterExecutorParams{
+		ID:       c.cfg.ExecutorID,
+		Hostname: hostname(),
+		Pid:      int32(os.Getpid()),
+		LeaseMs:  int64(time.Hour / time.Millisecond),
+	}); err != nil {
+		return c.dbError("registering executor", err)
+	}
+	// Workflows still running under this executor ID belong to a previous process that
+	// died: hand them back to their queues, where they resume from their last step.
+	recovered, err := c.q.RecoverExecutorWorkflows(ctx, &c.cfg.ExecutorID)
+	if err != nil {
+		return c.dbError("recovering workflows", err)
+	}
+	for _, r := range recovered {
+		if r.State == string(StateDead) {
+			c.log.Warn("wfgen: workflow given up after too many recoveries", "workflow_id", r.ID)
+		} else {
+			c.log.Info("wfgen: recovering workflow of a previous run of this executor", "workflow_id", r.ID)
+		}
+	}
+
+	c.runCtx, c.runCancel = context.WithCancel(context.WithoutCancel(ctx))
+	c.writer = checkpoint.New(c.q, checkpoint.Options{Logger: c.log})
+	c.writing.Add(1)
+	go func() {
+		defer c.writing.Done()
+		c.writer.Run()
+	}()
+	for _, q := range c.servedQueues() {
+		f := newFetcher(c, q)
+		c.fetchers = append(c.fetchers, f)
+		c.fetching.Add(1)
+		go func() {
+			defer c.fetching.Done()
+			f.run(c.runCtx)
+		}()
+	}
+	c.phase = phaseStarted
+	c.log.Debug("wfgen: executor started", "executor_id", c.cfg.ExecutorID, "schema", c.cfg.Schema, "queues", len(c.fetchers))
+	return nil
+}
+
+// Stop stops the executor: it stops taking work, waits for running workflows to finish
+// until ctx ends, then interrupts those still running (they resume from their last
+// completed step on the next executor) and writes the last checkpoints. A client that was
+// never started just stops. Stop does not close the pool.
+func (c *Client) Stop(ctx context.Context) error {
+	c.mu.Lock()
+	if c.phase != phaseStarted {
+		c.phase = phaseStopped
+		c.mu.Unlock()
+		return nil
+	}
+	c.phase = phaseStopped
+	c.runCancel()
+	c.mu.Unlock()
+	// No fetch loop may launch anything once we wait for the executions.
+	c.fetching.Wait()
+
+	done := make(chan struct{})
+	go func() {
+		c.running.Wait()
+		close(done)
+	}()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		err = fmt.Errorf("wf: stopping: %d workflows still running were interrupted: %w", c.interruptAll(), ctx.Err())
+		// Interrupted executions unwind at their next step; let them hand in the
+		// checkpoints of steps that completed meanwhile.
+		select {
+		case <-done:
+		case <-time.After(interruptGrace):
+		}
+	}
+	c.writer.Close(ctx)
+	c.writing.Wait()
+	return err
+}
+
+// interruptAll cancels every running execution and returns how many there were.
+func (c *Client) interruptAll() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, x := range c.executions {
+		x.cancel(ErrInterrupted)
+	}
+	return len(c.executions)
+}
+
+// started returns the checkpoint writer, or ErrNotStarted.
+func (c *Client) started() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch c.phase {
+	case phaseNew:
+		return ErrNotStarted
+	case phaseStopped:
+		return ErrStopped
+	}
+	return nil
+}
+
+// dbError turns database errors that users can act on into wfgen's errors.
+func (c *Client) dbError(doing string, err error) error {
+	var pgErr *pgconn.PgError
+	switch {
+	case errors.Is(err, puddle.ErrClosedPool):
+		return fmt.Errorf("%s: %w", doing, ErrPoolClosed)
+	case errors.As(err, &pgErr) && (pgErr.Code == "42P01" || pgErr.Code == "3F000"):
+		// undefined_table, invalid_schema_name
+		return fmt.Errorf("%s: %w (schema %q: %s)", doing, ErrNotMigrated, c.cfg.Schema, pgErr.Message)
+	case errors.Is(err, pgx.ErrNoRows):
+		return fmt.Errorf("%s: %w", doing, ErrNotFound)
+	}
+	return fmt.Errorf("wf: %s: %w", doing, err)
+}
+
+func hostname() string {
+	h, _ := os.Hostname()
+	return h
+}

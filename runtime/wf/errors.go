@@ -1,0 +1,268 @@
+package wf
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Sentinel errors. Compare with errors.Is.
+var (
+	// ErrNotFound: no workflow has the given ID.
+	ErrNotFound = errors.New("wf: workflow not found")
+	// ErrCancelled: the workflow was cancelled (Handle.Cancel). Inside a workflow, steps
+	// started after the cancel return it.
+	ErrCancelled = errors.New("wf: workflow cancelled")
+	// ErrTimeout: the workflow ran past its deadline (WorkflowTimeout or WithTimeout).
+	ErrTimeout = errors.New("wf: workflow timed out")
+	// ErrDead: the workflow was recovered after crashes more often than MaxRecoveries allows
+	// and was given up.
+	ErrDead = errors.New("wf: workflow given up after too many recoveries")
+	// ErrNotStarted: the operation runs workflows in this process and needs Client.Start.
+	ErrNotStarted = errors.New("wf: client not started: call Client.Start before starting workflows in this process, or enqueue them for a worker")
+	// ErrStopped: the client was stopped.
+	ErrStopped = errors.New("wf: client stopped")
+	// ErrPoolClosed: the pgxpool.Pool given to NewClient was closed.
+	ErrPoolClosed = errors.New("wf: the database pool is closed: stop the wf.Client (Client.Stop) before closing its pgxpool.Pool")
+	// ErrNotMigrated: wfgen's tables are missing from the configured schema.
+	ErrNotMigrated = errors.New("wf: wfgen's tables are missing: start a worker (Client.Start applies migrations) or run `wfgen migrate`")
+	// ErrInterrupted: this process stopped running the workflow (shutdown, lost lease); another
+	// execution will resume it. Steps return it so that workflow code unwinds quickly.
+	ErrInterrupted = errors.New("wf: workflow execution interrupted; it will resume from its last completed step")
+)
+
+// UnknownWorkflowError reports a workflow name that is not registered on the client that
+// should run it.
+type UnknownWorkflowError struct {
+	Name string
+}
+
+func (e *UnknownWorkflowError) Error() string {
+	return fmt.Sprintf("wf: workflow %q is not registered on this client: register it (the generated Register(c) does) before Client.Start", e.Name)
+}
+
+// IDConflictError reports a workflow ID that is already taken by a workflow of another name.
+// Starting or enqueueing the same workflow under the same ID is not an error: it returns the
+// existing workflow.
+type IDConflictError struct {
+	ID           string
+	Name         string // the workflow the caller tried to start
+	ExistingName string // the workflow that has the ID
+}
+
+func (e *IDConflictError) Error() string {
+	return fmt.Sprintf("wf: workflow ID %q is already used by workflow %q, so it cannot start %q: choose another ID", e.ID, e.ExistingName, e.Name)
+}
+
+// DuplicateError reports an enqueue refused because a workflow with the same deduplication
+// ID is enqueued or running in the queue. Pass ReturnExisting to WithDedupID to get that
+// workflow's handle instead.
+type DuplicateError struct {
+	Queue      string
+	DedupID    string
+	ExistingID string // the workflow that holds the deduplication ID
+}
+
+func (e *DuplicateError) Error() string {
+	return fmt.Sprintf("wf: deduplication ID %q is held by workflow %q in queue %q until it finishes", e.DedupID, e.ExistingID, e.Queue)
+}
+
+// NonDeterminismError stops a workflow whose code called a different step at a step ID than
+// the one recorded there: the code changed under a running workflow, or its control flow
+// depends on something that is not a step (time, randomness, map order, goroutines).
+type NonDeterminismError struct {
+	WorkflowID string
+	StepID     int
+	Expected   string // the step the code called
+	Recorded   string // the step recorded at StepID
+}
+
+func (e *NonDeterminismError) Error() string {
+	return fmt.Sprintf("wf: non-determinism in workflow %q at step %d: the code called step %q but the recorded history has %q; keep workflow code deterministic (steps for I/O, time and randomness), or let running workflows finish before changing it", e.WorkflowID, e.StepID, e.Expected, e.Recorded)
+}
+
+// StepError is the error of a step that failed on every attempt it was allowed. It wraps the
+// error of each attempt, so errors.Is and errors.As see through it. A StepError replayed
+// from the database after a restart carries the attempts' messages only.
+type StepError struct {
+	Step     string
+	StepID   int
+	Attempts []error
+}
+
+func (e *StepError) Error() string {
+	if len(e.Attempts) == 1 {
+		return fmt.Sprintf("step %s failed: %v", e.Step, e.Attempts[0])
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "step %s failed after %d attempts", e.Step, len(e.Attempts))
+	for i, err := range e.Attempts {
+		fmt.Fprintf(&b, "; attempt %d: %v", i+1, err)
+	}
+	return b.String()
+}
+
+// Unwrap returns the error of every attempt.
+func (e *StepError) Unwrap() []error { return e.Attempts }
+
+// PanicError is a panic in a step or a workflow, recovered and turned into an error.
+type PanicError struct {
+	Value any
+	Stack string
+}
+
+func (e *PanicError) Error() string {
+	return fmt.Sprintf("panic: %v", e.Value)
+}
+
+// Unwrap returns the panic value when it is an error.
+func (e *PanicError) Unwrap() error {
+	err, _ := e.Value.(error)
+	return err
+}
+
+// CodecError reports a value that does not encode to or decode from JSON: a workflow's input
+// or output, or a step's output.
+type CodecError struct {
+	What string // for example `input of workflow "Checkout"`
+	Type string // the Go type
+	Err  error
+}
+
+func (e *CodecError) Error() string {
+	return fmt.Sprintf("wf: %s (%s) cannot be stored as JSON: %v", e.What, e.Type, e.Err)
+}
+
+func (e *CodecError) Unwrap() error { return e.Err }
+
+// WorkflowError is the error of a workflow that did not succeed, as Handle.Result returns it.
+// It is read back from the database, so it is the same in every process: it carries the
+// message of the error the workflow returned, not the error value. errors.Is matches
+// ErrCancelled, ErrTimeout and ErrDead by kind, and errors.As finds a NonDeterminismError.
+type WorkflowError struct {
+	WorkflowID string
+	Workflow   string // the workflow's name
+	Kind       string // "error", "panic", "cancelled", "timeout", "dead", "nondeterminism", "input"
+	Message    string
+
+	nondeterminism *NonDeterminismError
+}
+
+func (e *WorkflowError) Error() string {
+	return fmt.Sprintf("workflow %s (%s) %s", e.WorkflowID, e.Workflow, e.Message)
+}
+
+// Is matches the sentinel error of e's kind.
+func (e *WorkflowError) Is(target error) bool {
+	switch e.Kind {
+	case kindCancelled:
+		return target == ErrCancelled
+	case kindTimeout:
+		return target == ErrTimeout
+	case kindDead:
+		return target == ErrDead
+	}
+	return false
+}
+
+// Unwrap returns the NonDeterminismError behind a non-determinism failure.
+func (e *WorkflowError) Unwrap() error {
+	if e.nondeterminism != nil {
+		return e.nondeterminism
+	}
+	return nil
+}
+
+// Error kinds stored in the error column.
+const (
+	kindError          = "error"
+	kindPanic          = "panic"
+	kindCancelled      = "cancelled"
+	kindTimeout        = "timeout"
+	kindDead           = "dead"
+	kindNondeterminism = "nondeterminism"
+	kindInput          = "input"
+)
+
+// storedError is the JSON stored for a failed workflow or step.
+type storedError struct {
+	Kind     string   `json:"kind"`
+	Message  string   `json:"message"`
+	Attempts []string `json:"attempts,omitempty"`
+	Stack    string   `json:"stack,omitempty"`
+	StepID   int      `json:"step_id,omitempty"`
+	Expected string   `json:"expected,omitempty"`
+	Recorded string   `json:"recorded,omitempty"`
+}
+
+// encodeError turns a workflow's or a step's error into the JSON stored for it.
+func encodeError(err error) string {
+	se := storedError{Kind: kindError, Message: err.Error()}
+	var nd *NonDeterminismError
+	var pe *PanicError
+	var ce *CodecError
+	var st *StepError
+	switch {
+	case errors.As(err, &nd):
+		se.Kind, se.StepID, se.Expected, se.Recorded = kindNondeterminism, nd.StepID, nd.Expected, nd.Recorded
+	case errors.Is(err, ErrCancelled):
+		se.Kind = kindCancelled
+	case errors.Is(err, ErrTimeout):
+		se.Kind = kindTimeout
+	case errors.As(err, &ce) && strings.HasPrefix(ce.What, "input"):
+		se.Kind = kindInput
+	case errors.As(err, &pe) && !errors.As(err, &st):
+		se.Kind, se.Stack = kindPanic, pe.Stack
+	}
+	if errors.As(err, &st) {
+		for _, a := range st.Attempts {
+			se.Attempts = append(se.Attempts, a.Error())
+		}
+	}
+	// Postgres's jsonb refuses \u0000, which an error message may well contain.
+	for _, f := range []*string{&se.Message, &se.Stack} {
+		*f = strings.ReplaceAll(*f, "\x00", "\uFFFD")
+	}
+	for i := range se.Attempts {
+		se.Attempts[i] = strings.ReplaceAll(se.Attempts[i], "\x00", "\uFFFD")
+	}
+	b, _ := json.Marshal(se) // a struct of strings always encodes
+	return string(b)
+}
+
+// decodeWorkflowError reads a stored workflow error back.
+func decodeWorkflowError(id, name string, raw []byte) *WorkflowError {
+	var se storedError
+	if err := json.Unmarshal(raw, &se); err != nil || se.Message == "" {
+		se = storedError{Kind: kindError, Message: string(raw)}
+	}
+	e := &WorkflowError{WorkflowID: id, Workflow: name, Kind: se.Kind, Message: "failed: " + se.Message}
+	switch se.Kind {
+	case kindCancelled:
+		e.Message = "was cancelled"
+	case kindTimeout:
+		e.Message = "timed out: " + se.Message
+	case kindDead:
+		e.Message = se.Message
+	case kindNondeterminism:
+		e.nondeterminism = &NonDeterminismError{WorkflowID: id, StepID: se.StepID, Expected: se.Expected, Recorded: se.Recorded}
+	}
+	return e
+}
+
+// decodeStepError reads a recorded step error back for replay.
+func decodeStepError(name string, id int, raw []byte) *StepError {
+	var se storedError
+	if err := json.Unmarshal(raw, &se); err != nil {
+		return &StepError{Step: name, StepID: id, Attempts: []error{errors.New(string(raw))}}
+	}
+	e := &StepError{Step: name, StepID: id}
+	for _, a := range se.Attempts {
+		e.Attempts = append(e.Attempts, errors.New(a))
+	}
+	if len(e.Attempts) == 0 {
+		e.Attempts = []error{errors.New(se.Message)}
+	}
+	return e
+}

@@ -1,0 +1,291 @@
+package wf
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/wfgen/wfgen/runtime/internal/checkpoint"
+	"github.com/wfgen/wfgen/runtime/internal/db"
+)
+
+// Context is the context of a running workflow, passed to the workflow function. It is a
+// context.Context that ends when the workflow is cancelled, times out or is interrupted,
+// and it carries what steps need to replay. Only the runtime creates Contexts.
+type Context interface {
+	context.Context
+	// WorkflowID returns the running workflow's ID.
+	WorkflowID() string
+	// WorkflowName returns the running workflow's name.
+	WorkflowName() string
+	// Attempt returns how often an executor has taken this workflow, 1 on its first run.
+	Attempt() int
+
+	execution() *execution
+}
+
+type wfContext struct {
+	context.Context
+	x *execution
+}
+
+func (c *wfContext) WorkflowID() string     { return c.x.id }
+func (c *wfContext) WorkflowName() string   { return c.x.wf.name }
+func (c *wfContext) Attempt() int           { return int(c.x.attempt) }
+func (c *wfContext) execution() *execution { return c.x }
+
+// errRestart stops an execution whose step checkpoint lost to one recorded by another
+// execution of the same workflow: it replays from the recorded history.
+var errRestart = errors.New("wf: a step checkpoint conflicted with one recorded by another execution; replaying from the recorded history")
+
+// maxRestarts bounds replays after checkpoint conflicts; past it the execution gives the
+// workflow up to whoever else is running it.
+const maxRestarts = 3
+
+// execution is one run of a workflow in this process, from its first step (replayed or
+// not) to its completion.
+type execution struct {
+	c       *Client
+	wf      *registeredWorkflow
+	id      string
+	attempt int32
+	input   []byte
+	ctx     context.Context
+	cancel  context.CancelCauseFunc
+	wfctx   *wfContext
+
+	mu          sync.Mutex
+	nextStep    int32
+	history     map[int32]db.LoadStepsRow // nil on a first run: nothing is recorded yet
+	pending     *checkpoint.Pending       // the last step's checkpoint, until known written
+	abort       error                     // stops the execution: non-determinism, errRestart, a failed checkpoint
+	interrupted bool                      // a step returned because the workflow was stopped
+}
+
+func newExecution(c *Client, reg *registeredWorkflow, id string, attempt int32, input []byte, deadline *time.Time) *execution {
+	x := &execution{c: c, wf: reg, id: id, attempt: attempt, input: input}
+	// Executions outlive Client.Stop's first phase (they may finish), so they do not derive
+	// from the client's run context; Stop interrupts them through cancel.
+	ctx, cancel := context.WithCancelCause(context.Background())
+	if deadline != nil {
+		var stop context.CancelFunc
+		ctx, stop = context.WithDeadlineCause(ctx, *deadline, fmt.Errorf("%w: its deadline %s passed", ErrTimeout, deadline.Format(time.RFC3339)))
+		parentCancel := cancel
+		cancel = func(cause error) { parentCancel(cause); stop() }
+	}
+	x.ctx, x.cancel = ctx, cancel
+	x.wfctx = &wfContext{Context: ctx, x: x}
+	return x
+}
+
+// run executes the workflow to its completion, or until it is interrupted.
+func (x *execution) run() {
+	defer x.cancel(nil)
+	replay := x.attempt > 1 // a first run has no history: nothing to read
+	for restarts := 0; ; restarts++ {
+		if replay {
+			if err := x.loadHistory(); err != nil {
+				x.c.log.Error("wfgen: cannot read workflow history; it will resume on recovery", "workflow_id", x.id, "error", err)
+				return
+			}
+		}
+		output, err := x.call()
+		if !x.finish(output, err) {
+			return
+		}
+		// A checkpoint conflicted: replay from what is recorded.
+		if restarts == maxRestarts {
+			x.c.log.Warn("wfgen: workflow keeps conflicting with another execution; leaving it to that one", "workflow_id", x.id)
+			return
+		}
+		replay = true
+		x.mu.Lock()
+		x.nextStep, x.pending, x.abort, x.interrupted = 0, nil, nil, false
+		x.mu.Unlock()
+	}
+}
+
+// loadHistory reads the recorded steps, retrying while the database is unreachable.
+func (x *execution) loadHistory() error {
+	backoff := 50 * time.Millisecond
+	for {
+		rows, err := x.c.q.LoadSteps(x.ctx, x.id)
+		if err == nil {
+			x.history = make(map[int32]db.LoadStepsRow, len(rows))
+			for _, r := range rows {
+				x.history[r.StepID] = r
+			}
+			return nil
+		}
+		if x.ctx.Err() != nil {
+			return context.Cause(x.ctx)
+		}
+		x.c.log.Warn("wfgen: reading workflow history failed; retrying", "workflow_id", x.id, "error", err)
+		select {
+		case <-x.ctx.Done():
+			return context.Cause(x.ctx)
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+// call runs the workflow function; a panic becomes its error.
+func (x *execution) call() (output string, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = &PanicError{Value: r, Stack: string(debug.Stack())}
+		}
+	}()
+	return x.wf.run(x)
+}
+
+// finish records the outcome of a run. It returns true when the run must be replayed.
+func (x *execution) finish(output string, err error) (restart bool) {
+	x.mu.Lock()
+	abort, interrupted := x.abort, x.interrupted
+	x.mu.Unlock()
+	switch {
+	case errors.Is(abort, errRestart):
+		return true
+	case abort != nil:
+		return x.complete(StateFailed, "", abort)
+	case interrupted || (err != nil && x.ctx.Err() != nil):
+		cause := context.Cause(x.ctx)
+		if errors.Is(cause, ErrTimeout) {
+			return x.complete(StateFailed, "", cause)
+		}
+		// Cancelled: already final in the database. Interrupted: another execution resumes
+		// it from its last completed step.
+		return false
+	case err != nil:
+		return x.complete(StateFailed, "", err)
+	default:
+		return x.complete(StateSucceeded, output, nil)
+	}
+}
+
+// complete writes the workflow's final state, together with its last step's checkpoint when
+// that is still pending. It returns true when the last step conflicted: replay.
+func (x *execution) complete(state State, output string, failure error) (restart bool) {
+	var errJSON string
+	if failure != nil {
+		errJSON = encodeError(failure)
+	}
+	x.mu.Lock()
+	after := x.pending
+	x.mu.Unlock()
+	p := x.c.writer.SubmitCompletion(checkpoint.Completion{
+		WorkflowID: x.id, Attempt: x.attempt, State: string(state), Output: output, Error: errJSON, After: after,
+	})
+	applied, err := p.Wait(context.Background())
+	if after != nil {
+		stepApplied, stepErr := after.Wait(context.Background())
+		switch {
+		case stepErr == nil && !stepApplied:
+			return true
+		case stepErr != nil && !errors.Is(stepErr, checkpoint.ErrClosed):
+			// Postgres refused the last step's checkpoint: fail the workflow, saying why.
+			x.mu.Lock()
+			x.pending = nil
+			x.mu.Unlock()
+			return x.complete(StateFailed, "", fmt.Errorf("wf: recording the last step's checkpoint: %w", stepErr))
+		}
+	}
+	switch {
+	case errors.Is(err, checkpoint.ErrClosed):
+		return false // stopping: resumes on recovery
+	case err != nil && state == StateSucceeded:
+		// Postgres refused the output (jsonb rejects some strings JSON allows, such as
+		// \u0000): the workflow fails with a message saying so rather than running forever.
+		x.c.log.Error("wfgen: workflow output cannot be stored", "workflow_id", x.id, "error", err)
+		return x.complete(StateFailed, "", &CodecError{What: fmt.Sprintf("output of workflow %q", x.wf.name), Type: "JSON", Err: err})
+	case err != nil:
+		x.c.log.Error("wfgen: recording workflow completion failed; it will resume on recovery", "workflow_id", x.id, "error", err)
+		return false
+	case !applied:
+		// Cancelled meanwhile, or taken over by another executor: not ours to complete.
+		x.c.log.Debug("wfgen: workflow completion not applied: cancelled or taken over", "workflow_id", x.id)
+		return false
+	}
+	x.c.waiter.deliver(waitResult{row: db.GetResultsRow{
+		ID: x.id, Name: x.wf.name, State: string(state), Output: []byte(output), Error: []byte(errJSON),
+	}})
+	return false
+}
+
+// beginStep assigns the next step ID and returns the step's recorded checkpoint, if any.
+func (x *execution) beginStep(name string) (int32, *db.LoadStepsRow, error) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.abort != nil {
+		return 0, nil, x.abort
+	}
+	if x.ctx.Err() != nil {
+		x.interrupted = true
+		return 0, nil, context.Cause(x.ctx)
+	}
+	x.nextStep++
+	id := x.nextStep
+	rec, ok := x.history[id]
+	if !ok {
+		return id, nil, nil
+	}
+	if rec.Name != name {
+		x.abort = &NonDeterminismError{WorkflowID: x.id, StepID: int(id), Expected: name, Recorded: rec.Name}
+		return 0, nil, x.abort
+	}
+	return id, &rec, nil
+}
+
+// awaitCheckpoint waits until the previous step's checkpoint is written: a step runs only
+// once everything before it is durable.
+func (x *execution) awaitCheckpoint() error {
+	x.mu.Lock()
+	p := x.pending
+	x.mu.Unlock()
+	if p == nil {
+		return nil
+	}
+	applied, err := p.Wait(x.ctx)
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	switch {
+	case x.ctx.Err() != nil:
+		x.interrupted = true
+		return context.Cause(x.ctx)
+	case errors.Is(err, checkpoint.ErrClosed):
+		x.interrupted = true
+		return ErrInterrupted
+	case err != nil:
+		x.abort = fmt.Errorf("wf: recording a step checkpoint: %w", err)
+		return x.abort
+	case !applied:
+		x.abort = errRestart
+		return x.abort
+	}
+	if x.pending == p {
+		x.pending = nil
+	}
+	return nil
+}
+
+// submitStep hands a step checkpoint to the writer without waiting: the next step (or the
+// completion) waits for it.
+func (x *execution) submitStep(s checkpoint.Step) {
+	p := x.c.writer.SubmitStep(s)
+	x.mu.Lock()
+	x.pending = p
+	x.mu.Unlock()
+}
+
+// interruption marks the run interrupted and returns why.
+func (x *execution) interruption() error {
+	x.mu.Lock()
+	x.interrupted = true
+	x.mu.Unlock()
+	return context.Cause(x.ctx)
+}

@@ -1,0 +1,153 @@
+package wf
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/wfgen/wfgen/runtime/internal/db"
+)
+
+// Handle refers to one workflow, typed by its output. Handles are cheap: Workflow.Get makes
+// one from an ID without touching the database.
+type Handle[Out any] struct {
+	c    *Client
+	id   string
+	name string
+}
+
+// ID returns the workflow's ID.
+func (h *Handle[Out]) ID() string { return h.id }
+
+// Status is a snapshot of a workflow's progress.
+type Status struct {
+	ID           string
+	Workflow     string // the workflow's name
+	State        State
+	Queue        string
+	Priority     int
+	PartitionKey string
+	DedupID      string
+	// ExecutorID is the executor running the workflow, or the last one that did.
+	ExecutorID string
+	// Attempt counts how often an executor has taken the workflow (1 on its first run).
+	Attempt int
+	// Recoveries counts how often it was resumed after its executor stopped.
+	Recoveries  int
+	CodeHash    string
+	Error       string // the error message of a workflow that did not succeed
+	CreatedAt   time.Time
+	AvailableAt time.Time // when it may start (later than CreatedAt when delayed)
+	StartedAt   time.Time // zero until it first runs
+	UpdatedAt   time.Time
+	CompletedAt time.Time // zero until it is final
+	Deadline    time.Time // zero without a timeout
+}
+
+// Status returns the workflow's current status, or ErrNotFound.
+func (h *Handle[Out]) Status(ctx context.Context) (Status, error) {
+	r, err := h.c.q.GetWorkflow(ctx, h.id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Status{}, fmt.Errorf("wf: workflow %q: %w", h.id, ErrNotFound)
+	}
+	if err != nil {
+		return Status{}, h.c.dbError("reading workflow status", err)
+	}
+	if r.Name != h.name {
+		return Status{}, fmt.Errorf("wf: workflow %q is a %q, not a %q: %w", h.id, r.Name, h.name, ErrNotFound)
+	}
+	s := Status{
+		ID:          r.ID,
+		Workflow:    r.Name,
+		State:       State(r.State),
+		Queue:       r.Queue,
+		Priority:    int(r.Priority),
+		Attempt:     int(r.Attempt),
+		Recoveries:  int(r.Recoveries),
+		CreatedAt:   r.CreatedAt,
+		AvailableAt: r.AvailableAt,
+		UpdatedAt:   r.UpdatedAt,
+	}
+	s.PartitionKey = deref(r.PartitionKey)
+	s.DedupID = deref(r.DedupID)
+	s.ExecutorID = deref(r.ExecutorID)
+	s.CodeHash = deref(r.CodeHash)
+	s.StartedAt = derefTime(r.StartedAt)
+	s.CompletedAt = derefTime(r.CompletedAt)
+	s.Deadline = derefTime(r.Deadline)
+	if r.Error != nil {
+		s.Error = decodeWorkflowError(r.ID, r.Name, r.Error).Message
+	}
+	return s, nil
+}
+
+// Result waits until the workflow is final and returns its output, or its error as a
+// *WorkflowError (errors.Is matches ErrCancelled, ErrTimeout and ErrDead). It returns
+// ctx's error if ctx ends first; the workflow goes on.
+func (h *Handle[Out]) Result(ctx context.Context) (Out, error) {
+	var zero Out
+	r, err := h.c.waiter.wait(ctx, h.id)
+	if err != nil {
+		return zero, err
+	}
+	if r.Name != h.name {
+		return zero, fmt.Errorf("wf: workflow %q is a %q, not a %q: %w", h.id, r.Name, h.name, ErrNotFound)
+	}
+	if State(r.State) != StateSucceeded {
+		return zero, decodeWorkflowError(r.ID, r.Name, r.Error)
+	}
+	var out Out
+	if err := json.Unmarshal(r.Output, &out); err != nil {
+		return zero, &CodecError{What: fmt.Sprintf("output of workflow %q (ID %s) does not decode; the worker and this client disagree on its type, so", h.name, h.id), Type: typeName[Out](), Err: err}
+	}
+	return out, nil
+}
+
+// Cancel cancels the workflow if it is enqueued or running. A running workflow stops at
+// its next step: the step returns ErrCancelled, and no step starts after it. Cancelling a
+// final workflow does nothing.
+func (h *Handle[Out]) Cancel(ctx context.Context) error {
+	return h.c.cancel(ctx, h.id)
+}
+
+func (c *Client) cancel(ctx context.Context, id string) error {
+	_, err := c.q.CancelWorkflow(ctx, db.CancelWorkflowParams{ID: id, Error: []byte(encodeError(ErrCancelled))})
+	if errors.Is(err, pgx.ErrNoRows) {
+		// Not enqueued or running: final already, or unknown.
+		if _, err := c.q.GetWorkflow(ctx, id); errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("wf: cancelling workflow %q: %w", id, ErrNotFound)
+		} else if err != nil {
+			return c.dbError("cancelling workflow", err)
+		}
+		return nil
+	}
+	if err != nil {
+		return c.dbError("cancelling workflow", err)
+	}
+	c.mu.Lock()
+	x := c.executions[id]
+	c.mu.Unlock()
+	if x != nil {
+		x.cancel(ErrCancelled)
+	}
+	c.waiter.kick()
+	return nil
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+func derefTime(t *time.Time) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return *t
+}

@@ -1,0 +1,242 @@
+package wf
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/wfgen/wfgen/runtime/internal/db"
+)
+
+// DefaultWorkerConcurrency is how many workflows of one queue a process runs at once.
+const DefaultWorkerConcurrency = 100
+
+// maxFetch caps the workflows claimed by one dequeue.
+const maxFetch = 200
+
+// Queue is a named queue of workflows, declared in code. Every worker that registers a
+// queue (or a workflow whose default queue it is) works it.
+type Queue struct {
+	name              string
+	workerConcurrency int
+}
+
+// QueueOption configures a queue (NewQueue).
+type QueueOption func(*Queue)
+
+// WorkerConcurrency caps how many of the queue's workflows one process runs at once.
+// Default DefaultWorkerConcurrency.
+func WorkerConcurrency(n int) QueueOption {
+	return func(q *Queue) { q.workerConcurrency = n }
+}
+
+// NewQueue declares a queue. It panics on an empty name or invalid options.
+func NewQueue(name string, opts ...QueueOption) *Queue {
+	if strings.TrimSpace(name) == "" {
+		panic("wf: NewQueue: empty name")
+	}
+	q := &Queue{name: name, workerConcurrency: DefaultWorkerConcurrency}
+	for _, opt := range opts {
+		opt(q)
+	}
+	if q.workerConcurrency < 1 {
+		panic(fmt.Sprintf("wf: NewQueue(%q): WorkerConcurrency must be at least 1", name))
+	}
+	return q
+}
+
+// Name returns the queue's name.
+func (q *Queue) Name() string { return q.name }
+
+func (q *Queue) register(c *Client) error {
+	if _, dup := c.queues[q.name]; dup {
+		return fmt.Errorf("wf: queue %q registered twice", q.name)
+	}
+	c.queues[q.name] = q
+	return nil
+}
+
+// servedQueues returns the queues this worker works: those registered, and the default
+// queues of registered workflows, by name.
+func (c *Client) servedQueues() []*Queue {
+	qs := map[string]*Queue{}
+	for name, q := range c.queues {
+		qs[name] = q
+	}
+	for _, w := range c.workflows {
+		if qs[w.opts.queue] == nil {
+			qs[w.opts.queue] = NewQueue(w.opts.queue)
+		}
+	}
+	out := make([]*Queue, 0, len(qs))
+	for _, q := range qs {
+		out = append(out, q)
+	}
+	slices.SortFunc(out, func(a, b *Queue) int { return strings.Compare(a.name, b.name) })
+	return out
+}
+
+// wakeQueue makes this process's fetcher of a queue look for work now.
+func (c *Client) wakeQueue(queue string) {
+	c.mu.Lock()
+	fetchers := c.fetchers
+	c.mu.Unlock()
+	for _, f := range fetchers {
+		if f.q.name == queue {
+			f.kick()
+		}
+	}
+}
+
+// fetcher claims work from one queue for this process and runs it.
+type fetcher struct {
+	c       *Client
+	q       *Queue
+	params  db.DequeueWorkflowsParams
+	running atomic.Int32
+	wake    chan struct{}
+}
+
+func newFetcher(c *Client, q *Queue) *fetcher {
+	f := &fetcher{c: c, q: q, wake: make(chan struct{}, 1)}
+	f.params = db.DequeueWorkflowsParams{ExecutorID: &c.cfg.ExecutorID, Queue: q.name}
+	names := make([]string, 0, len(c.workflows))
+	for name := range c.workflows {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		hash := c.workflows[name].opts.codeHash
+		f.params.Names = append(f.params.Names, name)
+		f.params.CodeHashes = append(f.params.CodeHashes, hash)
+		if hash == "" {
+			f.params.NameHashes = append(f.params.NameHashes, name+":*")
+		} else {
+			f.params.NameHashes = append(f.params.NameHashes, name+":"+hash)
+		}
+	}
+	return f
+}
+
+func (f *fetcher) kick() {
+	select {
+	case f.wake <- struct{}{}:
+	default:
+	}
+}
+
+// run fetches while the queue has work and this process has free slots, then sleeps until
+// woken (an enqueue here, a slot freed) or the poll interval passes.
+func (f *fetcher) run(ctx context.Context) {
+	var last time.Time
+	errBackoff := 100 * time.Millisecond
+	poll := time.NewTimer(f.c.cfg.PollInterval)
+	defer poll.Stop()
+	for {
+		free := f.q.workerConcurrency - int(f.running.Load())
+		more := false
+		if free > 0 {
+			// Slots freed within the cooldown are filled by one fetch.
+			if wait := f.c.cfg.FetchCooldown - time.Since(last); wait > 0 {
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(wait):
+				}
+			}
+			last = time.Now()
+			n, err := f.fetch(ctx, min(free, maxFetch))
+			switch {
+			case ctx.Err() != nil:
+				return
+			case err != nil:
+				f.c.log.Warn("wfgen: fetching work failed", "queue", f.q.name, "retry_in", errBackoff, "error", err)
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(errBackoff):
+				}
+				errBackoff = min(2*errBackoff, 5*time.Second)
+				continue
+			}
+			errBackoff = 100 * time.Millisecond
+			more = n == min(free, maxFetch) // a full fetch: there may be more
+		}
+		if more {
+			continue
+		}
+		poll.Reset(f.c.cfg.PollInterval)
+		select {
+		case <-ctx.Done():
+			return
+		case <-f.wake:
+		case <-poll.C:
+		}
+	}
+}
+
+// fetch claims up to n workflows and starts them; it returns how many it claimed.
+func (f *fetcher) fetch(ctx context.Context, n int) (int, error) {
+	p := f.params
+	p.MaxCount = int32(n)
+	rows, err := f.c.q.DequeueWorkflows(ctx, p)
+	if err != nil {
+		return 0, f.c.dbError("dequeueing", err)
+	}
+	// RETURNING has no order: start them in queue order.
+	slices.SortFunc(rows, func(a, b db.DequeueWorkflowsRow) int {
+		return cmp.Or(cmp.Compare(a.Priority, b.Priority), cmp.Compare(deref64(a.Seq), deref64(b.Seq)))
+	})
+	for _, r := range rows {
+		f.running.Add(1)
+		f.c.launch(f.c.workflows[r.Name], r.ID, r.Attempt, r.Input, r.Deadline, f.done, false)
+	}
+	return len(rows), nil
+}
+
+func (f *fetcher) done() {
+	f.running.Add(-1)
+	f.kick()
+}
+
+// launch runs an execution in its own goroutine; done, if set, runs when it returns.
+// Fetchers always launch what they claimed (Stop waits for them first); a direct start
+// (direct true) is refused once Stop began, and launch returns false.
+func (c *Client) launch(reg *registeredWorkflow, id string, attempt int32, input []byte, deadline *time.Time, done func(), direct bool) bool {
+	x := newExecution(c, reg, id, attempt, input, deadline)
+	c.mu.Lock()
+	if direct && c.phase != phaseStarted {
+		c.mu.Unlock()
+		return false
+	}
+	if old := c.executions[id]; old != nil {
+		old.cancel(ErrInterrupted) // a stale execution: the workflow was taken again
+	}
+	c.executions[id] = x
+	c.running.Add(1)
+	c.mu.Unlock()
+	go func() {
+		defer c.running.Done()
+		x.run()
+		c.mu.Lock()
+		if c.executions[id] == x {
+			delete(c.executions, id)
+		}
+		c.mu.Unlock()
+		if done != nil {
+			done()
+		}
+	}()
+	return true
+}
+
+func deref64(p *int64) int64 {
+	if p == nil {
+		return 0
+	}
+	return *p
+}

@@ -1,0 +1,171 @@
+package wf
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/wfgen/wfgen/runtime/internal/checkpoint"
+)
+
+// Step is a step definition: a name, the type of its output and its retry policy. Steps do
+// a workflow's I/O; the runtime checkpoints each completed step's output (or final error)
+// before the workflow goes on, and on replay returns the recorded output without running
+// the step again.
+//
+// A step that was running when its process crashed runs again on recovery: steps run at
+// least once, so make them idempotent (use the workflow ID and step ID as idempotency keys
+// towards other systems).
+type Step[T any] struct {
+	name string
+	opts stepOptions
+}
+
+// NewStep defines a step whose output has type T. It panics on an empty name or invalid
+// options: definitions are made at program start, where that is a programming error.
+func NewStep[T any](name string, opts ...StepOption) *Step[T] {
+	if strings.TrimSpace(name) == "" {
+		panic("wf: NewStep: empty name")
+	}
+	return &Step[T]{name: name, opts: newStepOptions(name, opts)}
+}
+
+// Name returns the step's name, as recorded in the database.
+func (s *Step[T]) Name() string { return s.name }
+
+func (s *Step[T]) register(c *Client) error {
+	typ := typeName[T]()
+	if prev, dup := c.steps[s.name]; dup {
+		return fmt.Errorf("wf: step %q registered twice (outputs %s and %s)", s.name, prev, typ)
+	}
+	c.steps[s.name] = typ
+	return nil
+}
+
+// Run runs the step inside the workflow whose context is ctx: the Nth step call of an
+// execution has step ID N. If step N is recorded (the workflow is resuming) Run returns the
+// recorded output or error without calling fn; if the name recorded at N differs, Run
+// returns a *NonDeterminismError and the workflow fails. Otherwise Run waits until the
+// previous step's checkpoint is durable, calls fn (retrying as the step's options say),
+// and records the outcome.
+//
+// The output returned is the one replay would return: the value after a round trip
+// through JSON. When every attempt fails Run returns a *StepError wrapping each attempt's
+// error. When the workflow is cancelled, times out or is interrupted, Run returns
+// ErrCancelled, ErrTimeout or ErrInterrupted and records nothing.
+//
+// Call steps one after another from the workflow's goroutine: step IDs follow call order.
+func (s *Step[T]) Run(ctx Context, fn func(context.Context) (T, error)) (T, error) {
+	var zero T
+	x := ctx.execution()
+	id, rec, err := x.beginStep(s.name)
+	if err != nil {
+		return zero, err
+	}
+	if rec != nil {
+		if rec.Error != nil {
+			return zero, decodeStepError(s.name, int(id), rec.Error)
+		}
+		var out T
+		if err := json.Unmarshal(rec.Output, &out); err != nil {
+			return zero, &CodecError{What: fmt.Sprintf("recorded output of step %q (ID %d) does not decode; the step's output type changed under a running workflow, so", s.name, id), Type: typeName[T](), Err: err}
+		}
+		return out, nil
+	}
+	if err := x.awaitCheckpoint(); err != nil {
+		return zero, err
+	}
+
+	started := time.Now()
+	out, tries, stepErr := s.attempts(x, id, fn)
+	if stepErr != nil && x.ctx.Err() != nil {
+		// The workflow is being cancelled or stopped: the step did not finish, so nothing
+		// is recorded and it runs again when the workflow resumes.
+		return zero, x.interruption()
+	}
+	cp := checkpoint.Step{WorkflowID: x.id, StepID: id, Name: s.name, Attempt: x.attempt, Tries: int32(tries), StartedAt: started}
+	if stepErr == nil {
+		out, cp.Output, stepErr = roundTrip(s.name, id, out)
+	}
+	if stepErr != nil {
+		out = zero
+		cp.Error = encodeError(stepErr)
+	}
+	x.submitStep(cp)
+	return out, stepErr
+}
+
+// roundTrip encodes a step's output and decodes it again, so that a first run sees exactly
+// what a replay will.
+func roundTrip[T any](name string, id int32, out T) (T, string, error) {
+	var zero T
+	b, err := json.Marshal(out)
+	if err == nil {
+		var replayed T
+		if err = json.Unmarshal(b, &replayed); err == nil {
+			return replayed, string(b), nil
+		}
+	}
+	return zero, "", &StepError{Step: name, StepID: int(id), Attempts: []error{
+		&CodecError{What: fmt.Sprintf("output of step %q", name), Type: typeName[T](), Err: err},
+	}}
+}
+
+// attempts calls fn until it succeeds, its error is not retryable, the attempts run out or
+// the workflow stops.
+func (s *Step[T]) attempts(x *execution, id int32, fn func(context.Context) (T, error)) (T, int, error) {
+	var zero T
+	var errs []error
+	for try := 1; ; try++ {
+		out, err := s.try(x.ctx, fn)
+		if err == nil {
+			return out, try, nil
+		}
+		errs = append(errs, err)
+		if x.ctx.Err() != nil {
+			return zero, try, err
+		}
+		if try >= s.opts.maxAttempts || (s.opts.retryIf != nil && !s.opts.retryIf(err)) {
+			return zero, try, &StepError{Step: s.name, StepID: int(id), Attempts: errs}
+		}
+		wait := s.opts.delay(try)
+		x.c.log.Debug("wfgen: step failed; retrying", "workflow_id", x.id, "step", s.name, "step_id", id, "attempt", try, "retry_in", wait, "error", err)
+		t := time.NewTimer(wait)
+		select {
+		case <-x.ctx.Done():
+			t.Stop()
+			return zero, try, context.Cause(x.ctx)
+		case <-t.C:
+		}
+	}
+}
+
+// try runs one attempt; a panic becomes its error.
+func (s *Step[T]) try(ctx context.Context, fn func(context.Context) (T, error)) (out T, err error) {
+	if s.opts.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, s.opts.timeout)
+		defer cancel()
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = &PanicError{Value: r, Stack: string(debug.Stack())}
+		}
+	}()
+	return fn(ctx)
+}
+
+// delay is the wait after the given failed attempt: exponential, capped, jittered.
+func (o *stepOptions) delay(attempt int) time.Duration {
+	d := float64(o.backoff) * math.Pow(o.factor, float64(attempt-1))
+	d = min(d, float64(o.maxBackoff))
+	if o.jitter > 0 {
+		d *= 1 + o.jitter*(2*rand.Float64()-1)
+	}
+	return time.Duration(d)
+}
