@@ -32,9 +32,9 @@ type wfContext struct {
 	x *execution
 }
 
-func (c *wfContext) WorkflowID() string     { return c.x.id }
-func (c *wfContext) WorkflowName() string   { return c.x.wf.name }
-func (c *wfContext) Attempt() int           { return int(c.x.attempt) }
+func (c *wfContext) WorkflowID() string    { return c.x.id }
+func (c *wfContext) WorkflowName() string  { return c.x.wf.name }
+func (c *wfContext) Attempt() int          { return int(c.x.attempt) }
 func (c *wfContext) execution() *execution { return c.x }
 
 // errRestart stops an execution whose step checkpoint lost to one recorded by another
