@@ -114,8 +114,9 @@ type Client struct {
 	mu         sync.Mutex
 	phase      phase
 	workflows  map[string]*registeredWorkflow
-	steps      map[string]string // name -> the Go type of the step's output
+	steps      map[string]registeredStep
 	queues     map[string]*Queue
+	schedules  map[string]*Schedule // by workflow name
 	executions map[string]*execution // running in this process, by workflow ID
 
 	// Set by Start.
@@ -126,6 +127,12 @@ type Client struct {
 	fetching  sync.WaitGroup // fetch loops
 	writing   sync.WaitGroup // the checkpoint writer
 	running   sync.WaitGroup // executions
+}
+
+// registeredStep is a registered step definition.
+type registeredStep struct {
+	output string // the Go type of its output
+	def    any    // the *Step
 }
 
 type phase int
@@ -152,8 +159,9 @@ func NewClient(pool *pgxpool.Pool, cfg Config) (*Client, error) {
 		rw:         rw,
 		q:          db.New(rw.Wrap(pool)),
 		workflows:  map[string]*registeredWorkflow{},
-		steps:      map[string]string{},
+		steps:      map[string]registeredStep{},
 		queues:     map[string]*Queue{},
+		schedules:  map[string]*Schedule{},
 		executions: map[string]*execution{},
 	}
 	c.waiter = newResultWaiter(c)
@@ -166,13 +174,14 @@ func (c *Client) ExecutorID() string { return c.cfg.ExecutorID }
 // Schema returns the PostgreSQL schema of the client's tables.
 func (c *Client) Schema() string { return c.cfg.Schema }
 
-// Definition is something Register accepts: a *Workflow, a *Step or a *Queue.
+// Definition is something Register accepts: a *Workflow, a *Step, a *Queue or a *Schedule.
 type Definition interface {
 	register(c *Client) error
 }
 
-// Register makes workflows, steps and queues known to the client, before Start. A worker
-// runs only workflows registered on it. Names must be unique per kind.
+// Register makes workflows, steps, queues and schedules known to the client, before Start.
+// A worker runs only workflows registered on it, and fires the schedules registered on it.
+// Names must be unique per kind; registering the same definition again does nothing.
 func (c *Client) Register(defs ...Definition) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -256,6 +265,17 @@ func (c *Client) Start(ctx context.Context) error {
 		go func() {
 			defer c.fetching.Done()
 			f.run(c.runCtx)
+		}()
+	}
+	if len(c.schedules) > 0 {
+		schedules := make([]*Schedule, 0, len(c.schedules))
+		for _, s := range c.schedules {
+			schedules = append(schedules, s)
+		}
+		c.fetching.Add(1)
+		go func() {
+			defer c.fetching.Done()
+			c.runSchedules(c.runCtx, schedules)
 		}()
 	}
 	c.phase = phaseStarted

@@ -53,7 +53,7 @@ func NewQueue(name string, opts ...QueueOption) *Queue {
 func (q *Queue) Name() string { return q.name }
 
 func (q *Queue) register(c *Client) error {
-	if _, dup := c.queues[q.name]; dup {
+	if prev, dup := c.queues[q.name]; dup && prev != q {
 		return fmt.Errorf("wf: queue %q registered twice", q.name)
 	}
 	c.queues[q.name] = q

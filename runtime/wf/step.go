@@ -39,11 +39,13 @@ func NewStep[T any](name string, opts ...StepOption) *Step[T] {
 func (s *Step[T]) Name() string { return s.name }
 
 func (s *Step[T]) register(c *Client) error {
-	typ := typeName[T]()
 	if prev, dup := c.steps[s.name]; dup {
-		return fmt.Errorf("wf: step %q registered twice (outputs %s and %s)", s.name, prev, typ)
+		if prev.def == any(s) {
+			return nil
+		}
+		return fmt.Errorf("wf: step %q registered twice (outputs %s and %s)", s.name, prev.output, typeName[T]())
 	}
-	c.steps[s.name] = typ
+	c.steps[s.name] = registeredStep{output: typeName[T](), def: s}
 	return nil
 }
 

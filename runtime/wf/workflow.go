@@ -56,13 +56,17 @@ type registeredWorkflow struct {
 	name string
 	opts workflowOptions
 	run  func(x *execution) (output string, err error)
+	def  any // the *Workflow it came from
 }
 
 func (w *Workflow[In, Out]) register(c *Client) error {
-	if _, dup := c.workflows[w.name]; dup {
+	if prev, dup := c.workflows[w.name]; dup {
+		if prev.def == any(w) {
+			return nil
+		}
 		return fmt.Errorf("wf: workflow %q registered twice", w.name)
 	}
-	c.workflows[w.name] = &registeredWorkflow{name: w.name, opts: w.opts, run: w.run}
+	c.workflows[w.name] = &registeredWorkflow{name: w.name, opts: w.opts, run: w.run, def: w}
 	return nil
 }
 

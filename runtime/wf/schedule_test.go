@@ -1,0 +1,73 @@
+package wf_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/wfgen/wfgen/runtime/wf"
+	"github.com/wfgen/wfgen/runtime/wftest"
+)
+
+// tickRecorder is a scheduled workflow that records each tick it runs for.
+func tickRecorder(b *bundle) *wf.Workflow[wf.Tick, struct{}] {
+	record := wf.NewStep[struct{}]("record")
+	return wf.NewWorkflow("ticker", func(ctx wf.Context, tick wf.Tick) (struct{}, error) {
+		return record.Run(ctx, func(sctx context.Context) (struct{}, error) {
+			_, err := b.pool.Exec(sctx, fmt.Sprintf(`INSERT INTO %s.ticks (tick, workflow_id) VALUES ($1, $2)`, b.schema), tick.Time, ctx.WorkflowID())
+			return struct{}{}, err
+		})
+	})
+}
+
+func TestScheduleFiresOncePerTickAcrossReplicas(t *testing.T) {
+	t.Parallel()
+	b := setup(t, wf.Config{})
+	b.exec(t, `CREATE TABLE %s.ticks (tick timestamptz, workflow_id text)`)
+	ticker := tickRecorder(b)
+	every := wf.NewSchedule(ticker, "@every 1s")
+	for i := range 3 {
+		replica := wftest.NewClient(t, wf.Config{Schema: b.schema, ExecutorID: fmt.Sprintf("replica-%d", i)})
+		require.NoError(t, replica.Register(ticker, every))
+		wftest.Start(t, replica)
+	}
+	require.Eventually(t, func() bool {
+		return b.count(t, `SELECT count(*) FROM %s.ticks`) >= 3
+	}, 20*time.Second, 50*time.Millisecond)
+	time.Sleep(1500 * time.Millisecond) // let the replicas race on a few more ticks
+	runs := b.count(t, `SELECT count(*) FROM %s.ticks`)
+	ticks := b.count(t, `SELECT count(DISTINCT tick) FROM %s.ticks`)
+	require.Equal(t, ticks, runs, "a tick ran more than once")
+	// Ticks are whole seconds, one per second, and the workflow ID names the tick.
+	require.Zero(t, b.count(t, `SELECT count(*) FROM %s.ticks WHERE date_trunc('second', tick) <> tick
+		OR workflow_id <> 'ticker@' || to_char(tick AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')`))
+}
+
+func TestScheduleBackfillsTicksMissedWhileDown(t *testing.T) {
+	t.Parallel()
+	b := setup(t, wf.Config{})
+	b.exec(t, `CREATE TABLE %s.ticks (tick timestamptz, workflow_id text)`)
+	ticker := tickRecorder(b)
+	// Nothing ran for the last few seconds; a worker starting now backfills 3s of ticks.
+	c := wftest.NewClient(t, wf.Config{Schema: b.schema})
+	require.NoError(t, c.Register(ticker, wf.NewSchedule(ticker, "@every 1s", wf.ScheduleBackfill(3*time.Second))))
+	before := time.Now()
+	wftest.Start(t, c)
+	require.Eventually(t, func() bool {
+		return b.count(t, `SELECT count(*) FROM %s.ticks WHERE tick <= $1`, before) >= 2
+	}, 20*time.Second, 50*time.Millisecond, "missed ticks were not backfilled")
+}
+
+func TestBadScheduleIsReportedByRegister(t *testing.T) {
+	t.Parallel()
+	b := setup(t, wf.Config{})
+	ticker := tickRecorder(b)
+	err := b.client.Register(ticker, wf.NewSchedule(ticker, "0 3 * *"))
+	require.ErrorContains(t, err, `cron spec "0 3 * *"`)
+	require.ErrorContains(t, err, "use five fields")
+	err = b.client.Register(wf.NewSchedule(ticker, "@daily", wf.ScheduleTimezone("Mars/Olympus")))
+	require.ErrorContains(t, err, `time zone "Mars/Olympus"`)
+}
