@@ -116,7 +116,7 @@ type Client struct {
 	workflows  map[string]*registeredWorkflow
 	steps      map[string]registeredStep
 	queues     map[string]*Queue
-	schedules  map[string]*Schedule // by workflow name
+	schedules  map[string]*Schedule  // by workflow name
 	executions map[string]*execution // running in this process, by workflow ID
 
 	// Set by Start.
