@@ -1,0 +1,69 @@
+// Package wf is wfgen's runtime: durable workflows and steps on PostgreSQL.
+//
+// A workflow is a deterministic Go function that calls steps; steps do the I/O. The runtime
+// stores every workflow (its input, state, output or error) and checkpoints every completed
+// step in PostgreSQL, so that a workflow interrupted by a crash resumes from its last
+// completed step, on this process or another one. wfgen generates typed wrappers around this
+// package from annotated functions; this package is also usable by hand:
+//
+//	var (
+//		charge   = wf.NewStep[Receipt]("shop.Charge", wf.MaxAttempts(3))
+//		checkout = wf.NewWorkflow("shop.Checkout", func(ctx wf.Context, o Order) (Receipt, error) {
+//			return charge.Run(ctx, func(ctx context.Context) (Receipt, error) { return pay(ctx, o) })
+//		})
+//	)
+//
+//	c, err := wf.NewClient(pool, wf.Config{})
+//	err = c.Register(checkout, charge) // a worker: runs what it registers
+//	err = c.Start(ctx)
+//	defer c.Stop(ctx)
+//	h, err := checkout.Enqueue(ctx, c, Order{ID: 42}, wf.WithID("order-42"))
+//	receipt, err := h.Result(ctx)
+//
+// # Guarantees
+//
+//   - Durable steps. A step's output (or its final error, once its attempts run out) is
+//     checkpointed before the workflow goes on: the next step starts only once the previous
+//     checkpoint is committed. After a crash the workflow runs again from the top; every
+//     step with a checkpoint returns its recorded output without running.
+//   - At-least-once steps. A step that was running when its process died runs again, so
+//     steps must be idempotent: use the workflow ID and the step's position as idempotency
+//     keys towards other systems.
+//   - Deterministic step IDs. The Nth step call of an execution has step ID N. If the step
+//     recorded at N has another name than the one the code calls, the workflow stops with a
+//     *NonDeterminismError naming the workflow, the step ID, and both names. Keep workflow
+//     code deterministic: no time, randomness, map iteration order, goroutines or I/O outside
+//     steps.
+//   - Idempotent starts. A workflow ID is an idempotency key: enqueueing or starting the same
+//     workflow under the same ID returns the existing workflow (and its result once done)
+//     and never runs it twice.
+//   - One owner. A running workflow is owned by one executor (a started Client); its
+//     completion is written only under the attempt it was claimed with, so an executor that
+//     lost a workflow (cancelled, or taken over) cannot complete it.
+//   - Panics are errors. A panic in a step or a workflow fails that attempt or workflow with
+//     a *PanicError; the process goes on.
+//
+// # States
+//
+// A workflow is enqueued (waiting in its queue), running (owned by an executor), or final:
+// succeeded, failed, cancelled or dead. See State for the transitions. A workflow whose
+// executor died returns to its queue and resumes from its last completed step; after more
+// than MaxRecoveries such recoveries it is given up as dead (a workflow that keeps killing
+// its executors must not crash-loop the fleet), and kept for inspection.
+//
+// # Errors
+//
+// Handle.Result returns a *WorkflowError for a workflow that did not succeed, read back from
+// the database so that every process sees the same error: errors.Is matches ErrCancelled,
+// ErrTimeout and ErrDead, and errors.As finds a *NonDeterminismError. Inside a workflow, a
+// step whose attempts ran out returns a *StepError that wraps every attempt's error, so
+// errors.Is and errors.As work on them; replayed after a restart, it carries their messages.
+//
+// # Costs
+//
+// Checkpoints and completions of all workflows running in a process go through one
+// group-commit writer: whatever queued up while its previous write was in flight is written
+// in one statement, so many concurrent workflows share each commit. A workflow's last step
+// and its completion are usually written together. A workflow's first run never reads its
+// history (there is none); a resumed run reads it once.
+package wf

@@ -1,0 +1,282 @@
+package wf_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"github.com/wfgen/wfgen/runtime/wf"
+	"github.com/wfgen/wfgen/runtime/wftest"
+)
+
+// blockingWorkflow runs steps "a" and "b", then blocks in "c" until its context ends.
+func blockingWorkflow(name string, entered chan<- struct{}, runs *sync.Map) (*wf.Workflow[int, int], []wf.Definition) {
+	a, b, c := wf.NewStep[int]("a"), wf.NewStep[int]("b"), wf.NewStep[int]("c")
+	count := func(step string) {
+		v, _ := runs.LoadOrStore(step, new(atomic.Int32))
+		v.(*atomic.Int32).Add(1)
+	}
+	w := wf.NewWorkflow(name, func(ctx wf.Context, in int) (int, error) {
+		x, err := a.Run(ctx, func(context.Context) (int, error) { count("a"); return in + 1, nil })
+		if err != nil {
+			return 0, err
+		}
+		y, err := b.Run(ctx, func(context.Context) (int, error) { count("b"); return x * 10, nil })
+		if err != nil {
+			return 0, err
+		}
+		return c.Run(ctx, func(sctx context.Context) (int, error) {
+			count("c")
+			if entered != nil {
+				entered <- struct{}{}
+				<-sctx.Done()
+				return 0, sctx.Err()
+			}
+			return y + 1, nil
+		})
+	})
+	return w, []wf.Definition{w, a, b, c}
+}
+
+func runsOf(runs *sync.Map, step string) int {
+	v, ok := runs.Load(step)
+	if !ok {
+		return 0
+	}
+	return int(v.(*atomic.Int32).Load())
+}
+
+func TestStopInterruptsAStepWhichRunsAgainOnRecoveryAndNothingElseDoes(t *testing.T) {
+	t.Parallel()
+	b := setup(t, wf.Config{ExecutorID: "restarting"})
+	entered := make(chan struct{}, 1)
+	var runs sync.Map
+	w, defs := blockingWorkflow("interruptible", entered, &runs)
+	require.NoError(t, b.client.Register(defs...))
+	require.NoError(t, b.client.Start(b.ctx))
+	h, err := w.Start(b.ctx, b.client, 4)
+	require.NoError(t, err)
+	<-entered
+	stopCtx, cancel := context.WithTimeout(b.ctx, 50*time.Millisecond)
+	defer cancel()
+	require.ErrorContains(t, b.client.Stop(stopCtx), "1 workflows still running were interrupted")
+	st, err := h.Status(b.ctx)
+	require.NoError(t, err)
+	require.Equal(t, wf.StateRunning, st.State, "an interrupted workflow is not final")
+	steps, err := b.client.Steps(b.ctx, h.ID())
+	require.NoError(t, err)
+	require.Len(t, steps, 2, "steps a and b are recorded; the interrupted c is not")
+
+	// The same executor comes back (a restart) and finishes the workflow.
+	w2, defs2 := blockingWorkflow("interruptible", nil, &runs)
+	again := wftest.NewClient(t, wf.Config{Schema: b.schema, ExecutorID: "restarting"})
+	require.NoError(t, again.Register(defs2...))
+	wftest.Start(t, again)
+	out, err := w2.Get(again, h.ID()).Result(b.ctx)
+	require.NoError(t, err)
+	require.Equal(t, 51, out)
+	require.Equal(t, 1, runsOf(&runs, "a"))
+	require.Equal(t, 1, runsOf(&runs, "b"))
+	require.Equal(t, 2, runsOf(&runs, "c"))
+}
+
+func TestNonDeterminismStopsTheWorkflowNamingWhatDiffers(t *testing.T) {
+	t.Parallel()
+	b := setup(t, wf.Config{ExecutorID: "changing"})
+	entered := make(chan struct{}, 1)
+	var runs sync.Map
+	w, defs := blockingWorkflow("evolving", entered, &runs)
+	require.NoError(t, b.client.Register(defs...))
+	require.NoError(t, b.client.Start(b.ctx))
+	h, err := w.Start(b.ctx, b.client, 1, wf.WithID("evolving-1"))
+	require.NoError(t, err)
+	<-entered
+	stopCtx, cancel := context.WithTimeout(b.ctx, 50*time.Millisecond)
+	defer cancel()
+	_ = b.client.Stop(stopCtx)
+
+	// The code changed while the workflow was interrupted: step 2 is now "audit".
+	a, audit := wf.NewStep[int]("a"), wf.NewStep[int]("audit")
+	var auditRan atomic.Bool
+	changed := wf.NewWorkflow("evolving", func(ctx wf.Context, in int) (int, error) {
+		if _, err := a.Run(ctx, func(context.Context) (int, error) { return 0, nil }); err != nil {
+			return 0, err
+		}
+		// Even code that swallows the error cannot complete the workflow.
+		_, _ = audit.Run(ctx, func(context.Context) (int, error) { auditRan.Store(true); return 0, nil })
+		return 99, nil
+	})
+	again := wftest.NewClient(t, wf.Config{Schema: b.schema, ExecutorID: "changing"})
+	require.NoError(t, again.Register(changed, a, audit))
+	wftest.Start(t, again)
+	_, err = changed.Get(again, h.ID()).Result(b.ctx)
+	var nd *wf.NonDeterminismError
+	require.ErrorAs(t, err, &nd)
+	require.Equal(t, wf.NonDeterminismError{WorkflowID: "evolving-1", StepID: 2, Expected: "audit", Recorded: "b"}, *nd)
+	require.Contains(t, err.Error(), `at step 2: the code called step "audit" but the recorded history has "b"`)
+	require.False(t, auditRan.Load())
+	st, err := h.Status(b.ctx)
+	require.NoError(t, err)
+	require.Equal(t, wf.StateFailed, st.State)
+}
+
+func TestReplicasMigratingTogetherApplyEachMigrationOnce(t *testing.T) {
+	t.Parallel()
+	schema := wftest.Schema(t)
+	pool := wftest.Pool(t)
+	var wg sync.WaitGroup
+	errs := make([]error, 3)
+	for i := range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := wf.NewClient(pool, wf.Config{Schema: schema})
+			if err == nil {
+				err = c.Migrate(context.Background())
+			}
+			errs[i] = err
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		require.NoError(t, err)
+	}
+	var applied, distinct int
+	require.NoError(t, pool.QueryRow(context.Background(),
+		fmt.Sprintf(`SELECT count(*), count(DISTINCT version) FROM %s.migrations`, schema)).Scan(&applied, &distinct))
+	require.Equal(t, distinct, applied)
+	require.GreaterOrEqual(t, applied, 1)
+}
+
+func TestAnUnmigratedSchemaSaysHowToMigrate(t *testing.T) {
+	t.Parallel()
+	c, err := wf.NewClient(wftest.Pool(t), wf.Config{Schema: wftest.Schema(t)})
+	require.NoError(t, err)
+	w := wf.NewWorkflow("w", func(ctx wf.Context, _ struct{}) (int, error) { return 1, nil })
+	_, err = w.Enqueue(context.Background(), c, struct{}{})
+	require.ErrorIs(t, err, wf.ErrNotMigrated)
+	require.ErrorContains(t, err, "wfgen migrate")
+}
+
+func TestBadConfigIsRefusedNamingTheField(t *testing.T) {
+	t.Parallel()
+	_, err := wf.NewClient(wftest.Pool(t), wf.Config{Schema: "Bad-Name"})
+	require.ErrorContains(t, err, "Config.Schema")
+	_, err = wf.NewClient(nil, wf.Config{})
+	require.ErrorContains(t, err, "pgxpool.Pool")
+}
+
+func TestAClosedPoolGivesErrPoolClosed(t *testing.T) {
+	t.Parallel()
+	schema := wftest.Schema(t)
+	pool, err := pgxpool.New(context.Background(), wftest.Pool(t).Config().ConnString())
+	require.NoError(t, err)
+	c, err := wf.NewClient(pool, wf.Config{Schema: schema})
+	require.NoError(t, err)
+	require.NoError(t, c.Migrate(context.Background()))
+	w := wf.NewWorkflow("w", func(ctx wf.Context, _ struct{}) (int, error) { return 1, nil })
+	h, err := w.Enqueue(context.Background(), c, struct{}{})
+	require.NoError(t, err)
+	pool.Close()
+	_, err = w.Enqueue(context.Background(), c, struct{}{})
+	require.ErrorIs(t, err, wf.ErrPoolClosed)
+	require.ErrorContains(t, err, "Client.Stop")
+	_, err = h.Result(context.Background())
+	require.ErrorIs(t, err, wf.ErrPoolClosed)
+}
+
+func TestACancelledCallerContextStoresNothing(t *testing.T) {
+	t.Parallel()
+	b := setup(t, wf.Config{})
+	w := wf.NewWorkflow("w", func(ctx wf.Context, _ struct{}) (int, error) { return 1, nil })
+	ctx, cancel := context.WithCancel(b.ctx)
+	cancel()
+	_, err := w.Enqueue(ctx, b.client, struct{}{}, wf.WithID("not-stored"))
+	require.ErrorIs(t, err, context.Canceled)
+	_, err = w.Get(b.client, "not-stored").Status(b.ctx)
+	require.ErrorIs(t, err, wf.ErrNotFound)
+}
+
+func TestWorkflowsSurviveTheirDatabaseConnectionsBeingKilled(t *testing.T) {
+	t.Parallel()
+	b := setup(t, wf.Config{})
+	// A pool of this test's own, so that killing its connections touches nobody else.
+	cfg := b.pool.Config().Copy()
+	victim := "victim_" + b.schema
+	cfg.ConnConfig.RuntimeParams["application_name"] = victim
+	pool, err := pgxpool.NewWithConfig(b.ctx, cfg)
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	c, err := wf.NewClient(pool, wf.Config{Schema: b.schema, PollInterval: 20 * time.Millisecond, Logger: wftest.Logger(t)})
+	require.NoError(t, err)
+
+	const workflows, steps = 40, 8
+	var stepRuns sync.Map // "workflow/step" -> runs
+	var defs []wf.Definition
+	var ss []*wf.Step[int]
+	for i := range steps {
+		s := wf.NewStep[int](fmt.Sprintf("s%d", i))
+		ss = append(ss, s)
+		defs = append(defs, s)
+	}
+	w := wf.NewWorkflow("resilient", func(ctx wf.Context, in int) (int, error) {
+		acc := in
+		for i, s := range ss {
+			var err error
+			acc, err = s.Run(ctx, func(context.Context) (int, error) {
+				v, _ := stepRuns.LoadOrStore(fmt.Sprintf("%s/%d", ctx.WorkflowID(), i), new(atomic.Int32))
+				v.(*atomic.Int32).Add(1)
+				time.Sleep(15 * time.Millisecond)
+				return acc + i, nil
+			})
+			if err != nil {
+				return 0, err
+			}
+		}
+		return acc, nil
+	})
+	require.NoError(t, c.Register(append(defs, w)...))
+	wftest.Start(t, c)
+
+	ins := make([]int, workflows)
+	for i := range ins {
+		ins[i] = i
+	}
+	hs, err := w.EnqueueMany(b.ctx, c, ins)
+	require.NoError(t, err)
+
+	// Kill every backend of the worker's pool, a few times, while the workflows run.
+	total := 0
+	for range 4 {
+		time.Sleep(30 * time.Millisecond)
+		var killed int
+		require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+			WHERE application_name = $1`, victim).Scan(&killed))
+		total += killed
+	}
+	require.Positive(t, total, "no connection was killed: the test tested nothing")
+	for i, h := range hs {
+		out, err := h.Result(b.ctx)
+		require.NoError(t, err)
+		require.Equal(t, i+steps*(steps-1)/2, out)
+	}
+	// No step recorded as completed ran twice: count runs per step against what is recorded.
+	for _, h := range hs {
+		recorded, err := c.Steps(b.ctx, h.ID())
+		require.NoError(t, err)
+		require.Len(t, recorded, steps)
+		for _, s := range recorded {
+			v, _ := stepRuns.Load(fmt.Sprintf("%s/%d", h.ID(), s.ID-1))
+			runs := int(v.(*atomic.Int32).Load())
+			// A step runs again only if the connection died while its checkpoint was in
+			// flight; it then ran at most twice, and the record says which attempt won.
+			require.LessOrEqual(t, runs, 2, "step %d of %s", s.ID, h.ID())
+		}
+	}
+}
