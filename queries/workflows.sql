@@ -2,33 +2,44 @@
 -- InsertWorkflows enqueues (state 'enqueued') or starts (state 'running', owned by
 -- executor_id) a batch of workflows in one statement. A row whose ID, or whose deduplication
 -- ID in its queue, is taken is skipped and missing from the result: the caller then reads
--- what is there.
-INSERT INTO wfgen.workflows (
-    id, name, state, queue, priority, partition_key, dedup_id, input, max_recoveries,
-    timeout_ms, available_at, executor_id, attempt, started_at, deadline
+-- what is there. Enqueued workflows notify the schema's channel once per queue, with the
+-- delay until the first of them may start; the notification is delivered when the
+-- transaction commits (so a workflow enqueued in a caller's transaction wakes nobody before).
+WITH inserted AS (
+    INSERT INTO wfgen.workflows (
+        id, name, state, queue, priority, partition_key, dedup_id, input, max_recoveries,
+        timeout_ms, available_at, executor_id, attempt, started_at, deadline
+    )
+    SELECT i.id, i.name, @state::text, i.queue, i.priority, NULLIF(i.partition_key, ''),
+           NULLIF(i.dedup_id, ''), i.input::jsonb, i.max_recoveries, NULLIF(i.timeout_ms, 0),
+           now() + i.delay_ms * interval '1 millisecond',
+           NULLIF(@executor_id::text, ''),
+           CASE WHEN @state::text = 'running' THEN 1 ELSE 0 END,
+           CASE WHEN @state::text = 'running' THEN now() END,
+           CASE WHEN @state::text = 'running' AND i.timeout_ms > 0
+                THEN now() + i.timeout_ms * interval '1 millisecond' END
+    FROM (
+        SELECT unnest(@ids::text[])             AS id,
+               unnest(@names::text[])           AS name,
+               unnest(@queues::text[])          AS queue,
+               unnest(@priorities::int[])       AS priority,
+               unnest(@partition_keys::text[])  AS partition_key,
+               unnest(@dedup_ids::text[])       AS dedup_id,
+               unnest(@inputs::text[])          AS input,
+               unnest(@max_recoveries::int[])   AS max_recoveries,
+               unnest(@timeouts_ms::bigint[])   AS timeout_ms,
+               unnest(@delays_ms::bigint[])     AS delay_ms
+    ) i
+    ON CONFLICT DO NOTHING
+    RETURNING id, queue, available_at
+), notified AS (
+    SELECT count(pg_notify(@channel::text, json_build_object(
+               'k', 'e', 'q', q.queue,
+               'd', greatest(0, (extract(epoch FROM q.first_available - now()) * 1000)::bigint))::text)) AS n
+    FROM (SELECT queue, min(available_at) AS first_available FROM inserted GROUP BY queue) q
+    WHERE @state::text = 'enqueued'
 )
-SELECT i.id, i.name, @state::text, i.queue, i.priority, NULLIF(i.partition_key, ''),
-       NULLIF(i.dedup_id, ''), i.input::jsonb, i.max_recoveries, NULLIF(i.timeout_ms, 0),
-       now() + i.delay_ms * interval '1 millisecond',
-       NULLIF(@executor_id::text, ''),
-       CASE WHEN @state::text = 'running' THEN 1 ELSE 0 END,
-       CASE WHEN @state::text = 'running' THEN now() END,
-       CASE WHEN @state::text = 'running' AND i.timeout_ms > 0
-            THEN now() + i.timeout_ms * interval '1 millisecond' END
-FROM (
-    SELECT unnest(@ids::text[])             AS id,
-           unnest(@names::text[])           AS name,
-           unnest(@queues::text[])          AS queue,
-           unnest(@priorities::int[])       AS priority,
-           unnest(@partition_keys::text[])  AS partition_key,
-           unnest(@dedup_ids::text[])       AS dedup_id,
-           unnest(@inputs::text[])          AS input,
-           unnest(@max_recoveries::int[])   AS max_recoveries,
-           unnest(@timeouts_ms::bigint[])   AS timeout_ms,
-           unnest(@delays_ms::bigint[])     AS delay_ms
-) i
-ON CONFLICT DO NOTHING
-RETURNING id;
+SELECT inserted.id FROM inserted CROSS JOIN notified;
 
 -- name: GetWorkflow :one
 SELECT id, name, state, queue, priority, partition_key, dedup_id, error, code_hash, executor_id,
@@ -54,12 +65,19 @@ WHERE id = ANY(@ids::text[])
   AND state IN ('succeeded', 'failed', 'cancelled', 'dead');
 
 -- name: CancelWorkflow :one
--- CancelWorkflow ends an enqueued or running workflow. Its executor notices at its next step
--- and cannot complete it any more (completions require state 'running').
-UPDATE wfgen.workflows
-SET state = 'cancelled', error = @error::jsonb, completed_at = now(), updated_at = now()
-WHERE id = @id AND state IN ('enqueued', 'running')
-RETURNING executor_id;
+-- CancelWorkflow ends an enqueued or running workflow. The executor running it is told
+-- through the schema's channel and stops it at its next step; it could not complete it any
+-- more anyway (completions require state 'running').
+WITH cancelled AS (
+    UPDATE wfgen.workflows
+    SET state = 'cancelled', error = @error::jsonb, completed_at = now(), updated_at = now()
+    WHERE id = @id AND state IN ('enqueued', 'running')
+    RETURNING id, executor_id
+), notified AS (
+    SELECT count(pg_notify(@channel::text, json_build_object('k', 'x', 'id', id, 'x', executor_id)::text)) AS n
+    FROM cancelled
+)
+SELECT cancelled.executor_id FROM cancelled CROSS JOIN notified;
 
 -- name: RecoverExecutorWorkflows :many
 -- RecoverExecutorWorkflows hands the running workflows of a crashed executor back to their
@@ -109,3 +127,63 @@ FROM (
 ) c
 WHERE w.id = c.id
 RETURNING w.id, w.name, w.input, w.attempt, w.deadline, w.priority, w.seq;
+
+-- name: RecoverExpiredWorkflows :many
+-- RecoverExpiredWorkflows takes over the workflows of executors that stopped heart-beating:
+-- it marks executors whose lease expired as stopped, then hands the running workflows of
+-- stopped (or vanished) executors back to their queues like RecoverExecutorWorkflows does.
+-- Every executor runs it periodically; concurrent runs are harmless (a row is taken once).
+WITH expired AS (
+    UPDATE wfgen.executors
+    SET stopped_at = now()
+    WHERE stopped_at IS NULL AND lease_expires_at < now()
+    RETURNING id
+), recovered AS (
+    UPDATE wfgen.workflows w
+    SET state = CASE WHEN w.recoveries >= w.max_recoveries THEN 'dead' ELSE 'enqueued' END,
+        recoveries = w.recoveries + 1,
+        executor_id = CASE WHEN w.recoveries >= w.max_recoveries THEN w.executor_id END,
+        error = CASE WHEN w.recoveries >= w.max_recoveries
+                     THEN jsonb_build_object('kind', 'dead', 'message',
+                          format('gave up after %s recoveries: every executor running it stopped (crash, kill or lost lease)', w.recoveries + 1))
+                END,
+        completed_at = CASE WHEN w.recoveries >= w.max_recoveries THEN now() END,
+        updated_at = now()
+    WHERE w.state = 'running'
+      AND (w.executor_id IN (SELECT id FROM expired)
+           OR NOT EXISTS (SELECT 1 FROM wfgen.executors e
+                          WHERE e.id = w.executor_id AND e.stopped_at IS NULL))
+    RETURNING w.id, w.state, w.queue, w.executor_id
+), notified AS (
+    SELECT count(pg_notify(@channel::text, json_build_object('k', 'e', 'q', q.queue, 'd', 0)::text)) AS n
+    FROM (SELECT DISTINCT queue FROM recovered WHERE state = 'enqueued') q
+)
+SELECT recovered.id, recovered.state, recovered.executor_id FROM recovered CROSS JOIN notified;
+
+-- name: ReleaseWorkflows :exec
+-- ReleaseWorkflows hands workflows a stopping executor interrupted back to their queues at
+-- once, without counting a recovery: another replica resumes them without waiting for the
+-- lease to expire.
+WITH released AS (
+    UPDATE wfgen.workflows
+    SET state = 'enqueued', executor_id = NULL, updated_at = now()
+    WHERE id = ANY(@ids::text[]) AND executor_id = @executor_id AND state = 'running'
+    RETURNING queue
+), notified AS (
+    SELECT count(pg_notify(@channel::text, json_build_object('k', 'e', 'q', q.queue, 'd', 0)::text)) AS n
+    FROM (SELECT DISTINCT queue FROM released) q
+)
+SELECT n FROM notified;
+
+-- name: ListWorkflows :many
+-- ListWorkflows returns the newest workflows matching the filters ('' matches all).
+SELECT id, name, state, queue, priority, partition_key, dedup_id, error, code_hash, executor_id,
+       attempt, recoveries, max_recoveries, deadline, created_at, available_at, started_at,
+       updated_at, completed_at
+FROM wfgen.workflows
+WHERE (@state::text = '' OR state = @state)
+  AND (@queue::text = '' OR queue = @queue)
+  AND (@executor_id::text = '' OR executor_id = @executor_id)
+  AND (@name::text = '' OR name = @name)
+ORDER BY created_at DESC, id
+LIMIT @max_rows::int;

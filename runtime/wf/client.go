@@ -23,7 +23,8 @@ import (
 
 // Default timings.
 const (
-	// DefaultPollInterval is how often a worker looks for work in a queue when nothing woke it.
+	// DefaultPollInterval is how often a worker looks for work in a queue when no
+	// notification woke it (notifications can be lost; polling is the fallback).
 	DefaultPollInterval = time.Second
 	// DefaultFetchCooldown is the least time between two fetches from one queue: slots freed
 	// within it are filled by one fetch.
@@ -41,9 +42,9 @@ type Config struct {
 
 	// ExecutorID names this process among the executors that share the database. A workflow
 	// running here is owned by this ID; a process that starts with the ID of one that died
-	// resumes the dead one's workflows at once. IDs must be unique among live processes.
-	// Default: hostname-pid, which is unique, and stable across restarts of a container
-	// (whose main process is PID 1).
+	// resumes the dead one's workflows at once (others take them over when its lease
+	// expires). IDs must be unique among live processes. Default: hostname-pid, which is
+	// unique, and stable across restarts of a container (whose main process is PID 1).
 	ExecutorID string
 
 	// Logger receives the runtime's logs. Default slog.Default().
@@ -60,6 +61,18 @@ type Config struct {
 	// FetchCooldown is the least time between two fetches from one queue. Default
 	// DefaultFetchCooldown.
 	FetchCooldown time.Duration
+
+	// LeaseDuration is how long this executor owns its running workflows without renewing
+	// its lease. When its process dies (or loses the database) for longer, another replica
+	// takes its workflows over and resumes them from their last completed step; an executor
+	// that cannot renew its lease in time interrupts its own workflows first. Default
+	// DefaultLeaseDuration.
+	LeaseDuration time.Duration
+
+	// HeartbeatInterval is how often the executor renews its lease and looks for dead
+	// executors' workflows to take over. Default LeaseDuration/5; it must be below
+	// LeaseDuration/2.
+	HeartbeatInterval time.Duration
 }
 
 func (c *Config) validate() error {
@@ -79,14 +92,28 @@ func (c *Config) validate() error {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
-	if c.PollInterval < 0 || c.FetchCooldown < 0 {
-		return errors.New("wf: Config.PollInterval and Config.FetchCooldown must not be negative")
+	for name, d := range map[string]time.Duration{
+		"PollInterval": c.PollInterval, "FetchCooldown": c.FetchCooldown,
+		"LeaseDuration": c.LeaseDuration, "HeartbeatInterval": c.HeartbeatInterval,
+	} {
+		if d < 0 {
+			return fmt.Errorf("wf: Config.%s must not be negative", name)
+		}
 	}
 	if c.PollInterval == 0 {
 		c.PollInterval = DefaultPollInterval
 	}
 	if c.FetchCooldown == 0 {
 		c.FetchCooldown = DefaultFetchCooldown
+	}
+	if c.LeaseDuration == 0 {
+		c.LeaseDuration = DefaultLeaseDuration
+	}
+	if c.HeartbeatInterval == 0 {
+		c.HeartbeatInterval = c.LeaseDuration / 5
+	}
+	if c.HeartbeatInterval >= c.LeaseDuration/2 {
+		return fmt.Errorf("wf: Config.HeartbeatInterval (%s) must be below half of Config.LeaseDuration (%s): a lease must survive a missed heartbeat", c.HeartbeatInterval, c.LeaseDuration)
 	}
 	return nil
 }
@@ -97,17 +124,21 @@ func (c *Config) validate() error {
 //   - an API server creates a Client and enqueues workflows and reads their results through
 //     it; it never runs workflows;
 //   - a worker also registers the workflows it runs (the generated Register does) and calls
-//     Start, which makes it an executor: it resumes workflows interrupted by a crash, and
-//     works the queues of its workflows.
+//     Start, which makes it an executor: it resumes workflows interrupted by a crash, works
+//     the queues of its workflows, fires its schedules, and takes over the workflows of
+//     executors that died.
 //
 // A Client is safe for concurrent use. Size the pool for the workers' concurrency: the
-// runtime itself uses a few connections besides those the steps use.
+// runtime itself uses a few connections besides those the steps use, plus one of its own
+// (outside the pool) to listen for notifications. Call Stop when done, also on a client that
+// only enqueues: it releases that connection.
 type Client struct {
-	pool *pgxpool.Pool
-	cfg  Config
-	log  *slog.Logger
-	rw   *dbschema.Rewriter
-	q    *db.Queries
+	pool    *pgxpool.Pool
+	cfg     Config
+	log     *slog.Logger
+	rw      *dbschema.Rewriter
+	q       *db.Queries
+	channel string // the notification channel: named like the schema
 
 	waiter *resultWaiter
 
@@ -118,15 +149,22 @@ type Client struct {
 	queues     map[string]*Queue
 	schedules  map[string]*Schedule  // by workflow name
 	executions map[string]*execution // running in this process, by workflow ID
+	released   []string              // workflows Stop interrupted, to hand back to their queues
+
+	listening     bool
+	stopListening context.CancelFunc
+	listener      sync.WaitGroup
 
 	// Set by Start.
-	writer    *checkpoint.Writer
-	runCtx    context.Context // cancelled by Stop: fetch loops end
-	runCancel context.CancelFunc
-	fetchers  []*fetcher
-	fetching  sync.WaitGroup // fetch loops
-	writing   sync.WaitGroup // the checkpoint writer
-	running   sync.WaitGroup // executions
+	writer       *checkpoint.Writer
+	runCtx       context.Context // cancelled first by Stop: fetching and schedules end
+	runCancel    context.CancelFunc
+	leaseCancel  context.CancelFunc // cancelled last by Stop: heartbeats end
+	fetchers     []*fetcher
+	fetching     sync.WaitGroup // fetch loops and schedules
+	writing      sync.WaitGroup // the checkpoint writer
+	heartbeating sync.WaitGroup // the heartbeat loop
+	running      sync.WaitGroup // executions
 }
 
 // registeredStep is a registered step definition.
@@ -158,6 +196,7 @@ func NewClient(pool *pgxpool.Pool, cfg Config) (*Client, error) {
 		log:        cfg.Logger,
 		rw:         rw,
 		q:          db.New(rw.Wrap(pool)),
+		channel:    cfg.Schema,
 		workflows:  map[string]*registeredWorkflow{},
 		steps:      map[string]registeredStep{},
 		queues:     map[string]*Queue{},
@@ -211,10 +250,11 @@ func (c *Client) Migrate(ctx context.Context) error {
 	return nil
 }
 
-// Start makes the client an executor: it applies migrations, registers the executor,
-// resumes the workflows this executor ID was running when its previous process stopped,
-// and starts working the queues of the registered workflows and queues. It returns once
-// all that is running; Stop ends it.
+// Start makes the client an executor: it applies migrations, registers the executor and
+// its queues, resumes the workflows this executor ID was running when its previous process
+// stopped, and starts working the queues of the registered workflows and queues, firing the
+// registered schedules, heart-beating, and taking over the workflows of dead executors. It
+// returns once all that runs; Stop ends it.
 func (c *Client) Start(ctx context.Context) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -229,13 +269,14 @@ func (c *Client) Start(ctx context.Context) error {
 			return c.dbError("applying migrations", err)
 		}
 	}
-	if err := c.q.RegisterExecutor(ctx, db.RegisterExecutorParams{
-		ID:       c.cfg.ExecutorID,
-		Hostname: hostname(),
-		Pid:      int32(os.Getpid()),
-		LeaseMs:  int64(time.Hour / time.Millisecond),
-	}); err != nil {
+	if err := c.registerExecutor(ctx); err != nil {
 		return c.dbError("registering executor", err)
+	}
+	queues := c.servedQueues()
+	for _, q := range queues {
+		if err := c.q.UpsertQueue(ctx, q.upsertParams()); err != nil {
+			return c.dbError("registering queue "+q.name, err)
+		}
 	}
 	// Workflows still running under this executor ID belong to a previous process that
 	// died: hand them back to their queues, where they resume from their last step.
@@ -252,15 +293,18 @@ func (c *Client) Start(ctx context.Context) error {
 	}
 
 	c.runCtx, c.runCancel = context.WithCancel(context.WithoutCancel(ctx))
-	c.writer = checkpoint.New(c.q, checkpoint.Options{Logger: c.log})
+	leaseCtx, leaseCancel := context.WithCancel(context.WithoutCancel(ctx))
+	c.leaseCancel = leaseCancel
+	c.writer = checkpoint.New(c.q, checkpoint.Options{Logger: c.log, Channel: c.channel})
 	c.writing.Add(1)
 	go func() {
 		defer c.writing.Done()
 		c.writer.Run()
 	}()
-	for _, q := range c.servedQueues() {
-		f := newFetcher(c, q)
-		c.fetchers = append(c.fetchers, f)
+	for _, q := range queues {
+		c.fetchers = append(c.fetchers, newFetcher(c, q))
+	}
+	for _, f := range c.fetchers {
 		c.fetching.Add(1)
 		go func() {
 			defer c.fetching.Done()
@@ -278,25 +322,33 @@ func (c *Client) Start(ctx context.Context) error {
 			c.runSchedules(c.runCtx, schedules)
 		}()
 	}
+	c.heartbeating.Add(1)
+	go func() {
+		defer c.heartbeating.Done()
+		c.heartbeat(leaseCtx)
+	}()
 	c.phase = phaseStarted
+	c.mu.Unlock()
+	c.listen()
+	c.mu.Lock()
 	c.log.Debug("wfgen: executor started", "executor_id", c.cfg.ExecutorID, "schema", c.cfg.Schema, "queues", len(c.fetchers))
 	return nil
 }
 
-// Stop stops the executor: it stops taking work, waits for running workflows to finish
-// until ctx ends, then interrupts those still running (they resume from their last
-// completed step on the next executor) and writes the last checkpoints. A client that was
-// never started just stops. Stop does not close the pool.
+// Stop stops the client. An executor stops taking work, waits for its running workflows
+// to finish until ctx ends, then interrupts those still running and hands them back to
+// their queues, where another replica resumes them at once from their last completed step.
+// Stop does not close the pool; close it after Stop returns.
 func (c *Client) Stop(ctx context.Context) error {
 	c.mu.Lock()
-	if c.phase != phaseStarted {
-		c.phase = phaseStopped
-		c.mu.Unlock()
+	wasStarted := c.phase == phaseStarted
+	c.phase = phaseStopped
+	c.mu.Unlock()
+	defer c.stopListener()
+	if !wasStarted {
 		return nil
 	}
-	c.phase = phaseStopped
 	c.runCancel()
-	c.mu.Unlock()
 	// No fetch loop may launch anything once we wait for the executions.
 	c.fetching.Wait()
 
@@ -306,33 +358,65 @@ func (c *Client) Stop(ctx context.Context) error {
 		close(done)
 	}()
 	var err error
+	stuck := false
 	select {
 	case <-done:
 	case <-ctx.Done():
-		err = fmt.Errorf("wf: stopping: %d workflows still running were interrupted: %w", c.interruptAll(), ctx.Err())
+		err = fmt.Errorf("wf: stopping: %d workflows still running were interrupted and handed back to their queues: %w", c.interruptAll(ErrInterrupted), ctx.Err())
 		// Interrupted executions unwind at their next step; let them hand in the
 		// checkpoints of steps that completed meanwhile.
 		select {
 		case <-done:
 		case <-time.After(interruptGrace):
+			stuck = true
 		}
 	}
 	c.writer.Close(ctx)
 	c.writing.Wait()
+
+	c.mu.Lock()
+	released := c.released
+	c.released = nil
+	c.mu.Unlock()
+	bg := context.WithoutCancel(ctx)
+	if len(released) > 0 {
+		if err := c.q.ReleaseWorkflows(bg, db.ReleaseWorkflowsParams{Ids: released, ExecutorID: &c.cfg.ExecutorID, Channel: c.channel}); err != nil {
+			c.log.Warn("wfgen: handing interrupted workflows back failed; they are taken over when this executor's lease expires", "error", err)
+		}
+	}
+	c.leaseCancel()
+	c.heartbeating.Wait()
+	if stuck {
+		// Some step ignores its context and still runs: let this executor's lease expire
+		// before anyone takes those workflows over.
+		c.log.Warn("wfgen: some workflows did not unwind after being interrupted; they are taken over when this executor's lease expires", "lease", c.cfg.LeaseDuration)
+	} else if err := c.q.MarkExecutorStopped(bg, c.cfg.ExecutorID); err != nil {
+		c.log.Warn("wfgen: marking the executor stopped failed", "error", err)
+	}
 	return err
 }
 
-// interruptAll cancels every running execution and returns how many there were.
-func (c *Client) interruptAll() int {
+func (c *Client) stopListener() {
+	c.mu.Lock()
+	stop := c.stopListening
+	c.mu.Unlock()
+	if stop != nil {
+		stop()
+	}
+	c.listener.Wait()
+}
+
+// interruptAll cancels every running execution with cause and returns how many there were.
+func (c *Client) interruptAll(cause error) int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, x := range c.executions {
-		x.cancel(ErrInterrupted)
+		x.cancel(cause)
 	}
 	return len(c.executions)
 }
 
-// started returns the checkpoint writer, or ErrNotStarted.
+// started returns ErrNotStarted or ErrStopped unless the client runs.
 func (c *Client) started() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()

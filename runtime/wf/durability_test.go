@@ -68,7 +68,7 @@ func TestStopInterruptsAStepWhichRunsAgainOnRecoveryAndNothingElseDoes(t *testin
 	require.ErrorContains(t, b.client.Stop(stopCtx), "1 workflows still running were interrupted")
 	st, err := h.Status(b.ctx)
 	require.NoError(t, err)
-	require.Equal(t, wf.StateRunning, st.State, "an interrupted workflow is not final")
+	require.Equal(t, wf.StateEnqueued, st.State, "Stop hands an interrupted workflow back to its queue")
 	steps, err := b.client.Steps(b.ctx, h.ID())
 	require.NoError(t, err)
 	require.Len(t, steps, 2, "steps a and b are recorded; the interrupted c is not")

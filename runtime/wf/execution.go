@@ -81,31 +81,51 @@ func newExecution(c *Client, reg *registeredWorkflow, id string, attempt int32, 
 	return x
 }
 
-// run executes the workflow to its completion, or until it is interrupted.
-func (x *execution) run() {
+// outcome is how an execution ended.
+type outcome int
+
+const (
+	completed   outcome = iota // final state written (or found written by someone else)
+	replay                     // a checkpoint conflicted: run again from the recorded history
+	handBack                   // interrupted by Stop: hand it back to its queue
+	leftRunning                // interrupted otherwise (lease lost, cancelled, database down)
+)
+
+// run executes the workflow to its completion, or until it is interrupted, and says which.
+func (x *execution) run() outcome {
 	defer x.cancel(nil)
-	replay := x.attempt > 1 // a first run has no history: nothing to read
+	replaying := x.attempt > 1 // a first run has no history: nothing to read
 	for restarts := 0; ; restarts++ {
-		if replay {
+		if replaying {
 			if err := x.loadHistory(); err != nil {
 				x.c.log.Error("wfgen: cannot read workflow history; it will resume on recovery", "workflow_id", x.id, "error", err)
-				return
+				return x.interruptedOutcome()
 			}
 		}
 		output, err := x.call()
-		if !x.finish(output, err) {
-			return
+		o := x.finish(output, err)
+		if o != replay {
+			return o
 		}
-		// A checkpoint conflicted: replay from what is recorded.
 		if restarts == maxRestarts {
 			x.c.log.Warn("wfgen: workflow keeps conflicting with another execution; leaving it to that one", "workflow_id", x.id)
-			return
+			return leftRunning
 		}
-		replay = true
+		replaying = true
 		x.mu.Lock()
 		x.nextStep, x.pending, x.abort, x.interrupted = 0, nil, nil, false
 		x.mu.Unlock()
 	}
+}
+
+// interruptedOutcome says what to do with an execution that stopped without completing:
+// hand it back if Stop interrupted it (or closed the writer under it), leave it otherwise.
+func (x *execution) interruptedOutcome() outcome {
+	cause := context.Cause(x.ctx)
+	if cause == nil || cause == ErrInterrupted {
+		return handBack
+	}
+	return leftRunning
 }
 
 // loadHistory reads the recorded steps, retrying while the database is unreachable.
@@ -143,24 +163,23 @@ func (x *execution) call() (output string, err error) {
 	return x.wf.run(x)
 }
 
-// finish records the outcome of a run. It returns true when the run must be replayed.
-func (x *execution) finish(output string, err error) (restart bool) {
+// finish records the outcome of a run.
+func (x *execution) finish(output string, err error) outcome {
 	x.mu.Lock()
 	abort, interrupted := x.abort, x.interrupted
 	x.mu.Unlock()
 	switch {
 	case errors.Is(abort, errRestart):
-		return true
+		return replay
 	case abort != nil:
 		return x.complete(StateFailed, "", abort)
 	case interrupted || (err != nil && x.ctx.Err() != nil):
-		cause := context.Cause(x.ctx)
-		if errors.Is(cause, ErrTimeout) {
+		if cause := context.Cause(x.ctx); errors.Is(cause, ErrTimeout) {
 			return x.complete(StateFailed, "", cause)
 		}
-		// Cancelled: already final in the database. Interrupted: another execution resumes
-		// it from its last completed step.
-		return false
+		// Cancelled: already final in the database. Interrupted: it resumes from its
+		// last completed step.
+		return x.interruptedOutcome()
 	case err != nil:
 		return x.complete(StateFailed, "", err)
 	default:
@@ -169,8 +188,8 @@ func (x *execution) finish(output string, err error) (restart bool) {
 }
 
 // complete writes the workflow's final state, together with its last step's checkpoint when
-// that is still pending. It returns true when the last step conflicted: replay.
-func (x *execution) complete(state State, output string, failure error) (restart bool) {
+// that is still pending.
+func (x *execution) complete(state State, output string, failure error) outcome {
 	var errJSON string
 	if failure != nil {
 		errJSON = encodeError(failure)
@@ -186,7 +205,7 @@ func (x *execution) complete(state State, output string, failure error) (restart
 		stepApplied, stepErr := after.Wait(context.Background())
 		switch {
 		case stepErr == nil && !stepApplied:
-			return true
+			return replay
 		case stepErr != nil && !errors.Is(stepErr, checkpoint.ErrClosed):
 			// Postgres refused the last step's checkpoint: fail the workflow, saying why.
 			x.mu.Lock()
@@ -197,7 +216,7 @@ func (x *execution) complete(state State, output string, failure error) (restart
 	}
 	switch {
 	case errors.Is(err, checkpoint.ErrClosed):
-		return false // stopping: resumes on recovery
+		return handBack // stopping
 	case err != nil && state == StateSucceeded:
 		// Postgres refused the output (jsonb rejects some strings JSON allows, such as
 		// \u0000): the workflow fails with a message saying so rather than running forever.
@@ -205,16 +224,16 @@ func (x *execution) complete(state State, output string, failure error) (restart
 		return x.complete(StateFailed, "", &CodecError{What: fmt.Sprintf("output of workflow %q", x.wf.name), Type: "JSON", Err: err})
 	case err != nil:
 		x.c.log.Error("wfgen: recording workflow completion failed; it will resume on recovery", "workflow_id", x.id, "error", err)
-		return false
+		return leftRunning
 	case !applied:
 		// Cancelled meanwhile, or taken over by another executor: not ours to complete.
 		x.c.log.Debug("wfgen: workflow completion not applied: cancelled or taken over", "workflow_id", x.id)
-		return false
+		return completed
 	}
 	x.c.waiter.deliver(waitResult{row: db.GetResultsRow{
 		ID: x.id, Name: x.wf.name, State: string(state), Output: []byte(output), Error: []byte(errJSON),
 	}})
-	return false
+	return completed
 }
 
 // beginStep assigns the next step ID and returns the step's recorded checkpoint, if any.

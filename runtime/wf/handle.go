@@ -115,7 +115,7 @@ func (h *Handle[Out]) Cancel(ctx context.Context) error {
 }
 
 func (c *Client) cancel(ctx context.Context, id string) error {
-	_, err := c.q.CancelWorkflow(ctx, db.CancelWorkflowParams{ID: id, Error: []byte(encodeError(ErrCancelled))})
+	_, err := c.q.CancelWorkflow(ctx, db.CancelWorkflowParams{ID: id, Error: []byte(encodeError(ErrCancelled)), Channel: c.channel})
 	if errors.Is(err, pgx.ErrNoRows) {
 		// Not enqueued or running: final already, or unknown.
 		if _, err := c.q.GetWorkflow(ctx, id); errors.Is(err, pgx.ErrNoRows) {

@@ -18,11 +18,31 @@ const DefaultWorkerConcurrency = 100
 // maxFetch caps the workflows claimed by one dequeue.
 const maxFetch = 200
 
+// partitionScan is how many candidates a dequeue of a partitioned queue looks at, at least.
+const partitionScan = 1000
+
 // Queue is a named queue of workflows, declared in code. Every worker that registers a
-// queue (or a workflow whose default queue it is) works it.
+// queue (or a workflow whose default queue it is) works it; a queue nobody declares works
+// with the defaults.
+//
+// Workflows leave a queue in order: lower priority first, then by the time they became
+// available (enqueue time, or the end of their delay), then in enqueue order. The limits are:
+//
+//   - WorkerConcurrency: per process, in memory;
+//   - GlobalConcurrency: across all replicas, counted in PostgreSQL;
+//   - RateLimit: starts per period across all replicas, counted in PostgreSQL;
+//   - PartitionConcurrency: running workflows per partition key, across all replicas.
+//
+// The global limits serialize the dequeues of the queue on a lock of its row (each dequeue
+// claims a batch, so this costs little). Every replica should declare a queue alike; during
+// a rolling deploy each applies its own declaration.
 type Queue struct {
-	name              string
-	workerConcurrency int
+	name                 string
+	workerConcurrency    int
+	concurrency          int
+	rateLimit            int
+	ratePeriod           time.Duration
+	partitionConcurrency int
 }
 
 // QueueOption configures a queue (NewQueue).
@@ -34,6 +54,25 @@ func WorkerConcurrency(n int) QueueOption {
 	return func(q *Queue) { q.workerConcurrency = n }
 }
 
+// GlobalConcurrency caps how many of the queue's workflows run at once across all replicas.
+// Default: no cap.
+func GlobalConcurrency(n int) QueueOption {
+	return func(q *Queue) { q.concurrency = n }
+}
+
+// RateLimit caps how many of the queue's workflows start within any window of length per,
+// across all replicas (a sliding window). Default: no cap.
+func RateLimit(n int, per time.Duration) QueueOption {
+	return func(q *Queue) { q.rateLimit, q.ratePeriod = n, per }
+}
+
+// PartitionConcurrency caps how many workflows of one partition (WithPartitionKey) run at
+// once across all replicas: PartitionConcurrency(1) runs one workflow per tenant at a time.
+// Workflows without a partition key are not capped. Default: no cap.
+func PartitionConcurrency(n int) QueueOption {
+	return func(q *Queue) { q.partitionConcurrency = n }
+}
+
 // NewQueue declares a queue. It panics on an empty name or invalid options.
 func NewQueue(name string, opts ...QueueOption) *Queue {
 	if strings.TrimSpace(name) == "" {
@@ -43,10 +82,38 @@ func NewQueue(name string, opts ...QueueOption) *Queue {
 	for _, opt := range opts {
 		opt(q)
 	}
-	if q.workerConcurrency < 1 {
+	switch {
+	case q.workerConcurrency < 1:
 		panic(fmt.Sprintf("wf: NewQueue(%q): WorkerConcurrency must be at least 1", name))
+	case q.concurrency < 0 || q.partitionConcurrency < 0 || q.rateLimit < 0:
+		panic(fmt.Sprintf("wf: NewQueue(%q): limits must not be negative", name))
+	case q.rateLimit > 0 && q.ratePeriod <= 0:
+		panic(fmt.Sprintf("wf: NewQueue(%q): RateLimit needs a positive period", name))
 	}
 	return q
+}
+
+// limited reports whether the queue has a limit enforced in PostgreSQL.
+func (q *Queue) limited() bool {
+	return q.concurrency > 0 || q.rateLimit > 0 || q.partitionConcurrency > 0
+}
+
+func optional[T int32 | int64](v T) *T {
+	if v == 0 {
+		return nil
+	}
+	return &v
+}
+
+// upsertParams is the queue's row in the queues table.
+func (q *Queue) upsertParams() db.UpsertQueueParams {
+	return db.UpsertQueueParams{
+		Name:                 q.name,
+		Concurrency:          optional(int32(q.concurrency)),
+		RateLimit:            optional(int32(q.rateLimit)),
+		RatePeriodMs:         optional(q.ratePeriod.Milliseconds()),
+		PartitionConcurrency: optional(int32(q.partitionConcurrency)),
+	}
 }
 
 // Name returns the queue's name.
@@ -122,6 +189,11 @@ func newFetcher(c *Client, q *Queue) *fetcher {
 	return f
 }
 
+// wakeAt kicks the fetcher at t (soon after, to be sure the database sees room).
+func (f *fetcher) wakeAt(t time.Time) {
+	time.AfterFunc(time.Until(t)+5*time.Millisecond, f.kick)
+}
+
 func (f *fetcher) kick() {
 	select {
 	case f.wake <- struct{}{}:
@@ -149,7 +221,7 @@ func (f *fetcher) run(ctx context.Context) {
 				}
 			}
 			last = time.Now()
-			n, err := f.fetch(ctx, min(free, maxFetch))
+			n, roomAt, err := f.fetch(ctx, min(free, maxFetch))
 			switch {
 			case ctx.Err() != nil:
 				return
@@ -165,6 +237,10 @@ func (f *fetcher) run(ctx context.Context) {
 			}
 			errBackoff = 100 * time.Millisecond
 			more = n == min(free, maxFetch) // a full fetch: there may be more
+			if !roomAt.IsZero() {
+				// Rate-limited: look again when the window has room.
+				f.wakeAt(roomAt)
+			}
 		}
 		if more {
 			continue
@@ -179,13 +255,21 @@ func (f *fetcher) run(ctx context.Context) {
 	}
 }
 
-// fetch claims up to n workflows and starts them; it returns how many it claimed.
-func (f *fetcher) fetch(ctx context.Context, n int) (int, error) {
-	p := f.params
-	p.MaxCount = int32(n)
-	rows, err := f.c.q.DequeueWorkflows(ctx, p)
+// fetch claims up to n workflows and starts them; it returns how many it claimed, and when
+// a rate-limited queue next has room (zero if not limited by rate).
+func (f *fetcher) fetch(ctx context.Context, n int) (int, time.Time, error) {
+	var rows []db.DequeueWorkflowsRow
+	var roomAt time.Time
+	var err error
+	if f.q.limited() {
+		rows, roomAt, err = f.dequeueLimited(ctx, n)
+	} else {
+		p := f.params
+		p.MaxCount = int32(n)
+		rows, err = f.c.q.DequeueWorkflows(ctx, p)
+	}
 	if err != nil {
-		return 0, f.c.dbError("dequeueing", err)
+		return 0, time.Time{}, f.c.dbError("dequeueing", err)
 	}
 	// RETURNING has no order: start them in queue order.
 	slices.SortFunc(rows, func(a, b db.DequeueWorkflowsRow) int {
@@ -195,7 +279,71 @@ func (f *fetcher) fetch(ctx context.Context, n int) (int, error) {
 		f.running.Add(1)
 		f.c.launch(f.c.workflows[r.Name], r.ID, r.Attempt, r.Input, r.Deadline, f.done, false)
 	}
-	return len(rows), nil
+	return len(rows), roomAt, nil
+}
+
+// dequeueLimited dequeues from a queue with global limits: it locks the queue's row, counts
+// what the limits allow given what runs and what started, and claims that much, in one
+// transaction. Counting after the lock, in later statements, is what makes the limits hold
+// across replicas.
+func (f *fetcher) dequeueLimited(ctx context.Context, n int) ([]db.DequeueWorkflowsRow, time.Time, error) {
+	tx, err := f.c.pool.Begin(ctx)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // a no-op after Commit
+	q := db.New(f.c.rw.Wrap(tx))
+	if err := q.LockQueue(ctx, f.q.name); err != nil {
+		return nil, time.Time{}, err
+	}
+	if f.q.concurrency > 0 {
+		running, err := q.CountRunning(ctx, f.q.name)
+		if err != nil {
+			return nil, time.Time{}, err
+		}
+		n = min(n, f.q.concurrency-int(running))
+	}
+	var roomAt time.Time
+	if f.q.rateLimit > 0 {
+		recent, err := q.CountRecentStarts(ctx, db.CountRecentStartsParams{Queue: f.q.name, PeriodMs: f.q.ratePeriod.Milliseconds()})
+		if err != nil {
+			return nil, time.Time{}, err
+		}
+		if left := f.q.rateLimit - int(recent.Starts); left < n {
+			n = left
+			roomAt = recent.FreesAt
+		}
+	}
+	if n <= 0 {
+		return nil, roomAt, tx.Commit(ctx)
+	}
+	var rows []db.DequeueWorkflowsRow
+	if f.q.partitionConcurrency > 0 {
+		p := db.DequeuePartitionedParams{
+			ExecutorID: f.params.ExecutorID, CodeHashes: f.params.CodeHashes, Names: f.params.Names,
+			Queue: f.q.name, NameHashes: f.params.NameHashes, PartitionConcurrency: int32(f.q.partitionConcurrency),
+			ScanLimit: int32(max(partitionScan, 10*n)), MaxCount: int32(n),
+		}
+		prows, err := q.DequeuePartitioned(ctx, p)
+		if err != nil {
+			return nil, time.Time{}, err
+		}
+		for _, r := range prows {
+			rows = append(rows, db.DequeueWorkflowsRow(r))
+		}
+	} else {
+		p := f.params
+		p.MaxCount = int32(n)
+		if rows, err = q.DequeueWorkflows(ctx, p); err != nil {
+			return nil, time.Time{}, err
+		}
+	}
+	if f.q.rateLimit > 0 && len(rows) > 0 {
+		if err := q.RecordStarts(ctx, db.RecordStartsParams{Queue: f.q.name, N: int32(len(rows)), PeriodMs: f.q.ratePeriod.Milliseconds()}); err != nil {
+			return nil, time.Time{}, err
+		}
+	}
+	return rows, roomAt, tx.Commit(ctx)
 }
 
 func (f *fetcher) done() {
@@ -221,10 +369,13 @@ func (c *Client) launch(reg *registeredWorkflow, id string, attempt int32, input
 	c.mu.Unlock()
 	go func() {
 		defer c.running.Done()
-		x.run()
+		o := x.run()
 		c.mu.Lock()
 		if c.executions[id] == x {
 			delete(c.executions, id)
+		}
+		if o == handBack {
+			c.released = append(c.released, id)
 		}
 		c.mu.Unlock()
 		if done != nil {

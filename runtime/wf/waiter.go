@@ -46,6 +46,8 @@ func (w *resultWaiter) wait(ctx context.Context, id string) (db.GetResultsRow, e
 	w.waits[id] = append(w.waits[id], ch)
 	w.fresh = true
 	if !w.polling {
+		// Completions elsewhere are announced on the schema's channel.
+		go w.c.listen()
 		w.polling = true
 		go w.poll()
 	}
@@ -75,6 +77,18 @@ func (w *resultWaiter) remove(id string, ch chan waitResult) {
 	} else {
 		w.waits[id] = chans
 	}
+}
+
+// awaitsAny reports whether any of ids is awaited.
+func (w *resultWaiter) awaitsAny(ids []string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, id := range ids {
+		if _, ok := w.waits[id]; ok {
+			return true
+		}
+	}
+	return false
 }
 
 // kick makes the poller query now.

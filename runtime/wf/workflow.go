@@ -250,7 +250,7 @@ func (c *Client) insert(ctx context.Context, conn dbschema.DBTX, reqs []insertRe
 		id, _, err := c.insertOne(ctx, conn, reqs[0], state)
 		return []string{id}, err
 	}
-	p := db.InsertWorkflowsParams{State: string(state), ExecutorID: c.cfg.ExecutorID}
+	p := db.InsertWorkflowsParams{State: string(state), ExecutorID: c.cfg.ExecutorID, Channel: c.channel}
 	for _, r := range reqs {
 		p.Ids = append(p.Ids, r.id)
 		p.Names = append(p.Names, r.name)
@@ -298,6 +298,7 @@ func (c *Client) insertOne(ctx context.Context, conn dbschema.DBTX, r insertRequ
 	// and our look-up: try again then.
 	for range 3 {
 		rows, err := q.InsertWorkflows(ctx, db.InsertWorkflowsParams{
+			Channel:       c.channel,
 			State:         string(state),
 			ExecutorID:    c.cfg.ExecutorID,
 			Ids:           []string{r.id},

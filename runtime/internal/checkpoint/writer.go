@@ -99,6 +99,8 @@ type Options struct {
 	MaxBatch int
 	// Logger receives retry warnings. Default slog.Default().
 	Logger *slog.Logger
+	// Channel is the notification channel completions are announced on.
+	Channel string
 }
 
 // Writer batches checkpoints. Create it with New, then call Run in a goroutine.
@@ -106,6 +108,7 @@ type Writer struct {
 	q        Querier
 	maxBatch int
 	log      *slog.Logger
+	channel  string
 
 	in       chan *Pending
 	mu       sync.RWMutex // guards closed against sends on in
@@ -127,6 +130,7 @@ func New(q Querier, opts Options) *Writer {
 		q:        q,
 		maxBatch: opts.MaxBatch,
 		log:      opts.Logger,
+		channel:  opts.Channel,
 		in:       make(chan *Pending, 4*opts.MaxBatch),
 		closeNow: make(chan struct{}),
 		stopped:  make(chan struct{}),
@@ -246,7 +250,7 @@ func (w *Writer) write(batch []*Pending) {
 // params builds the statement's arrays. Completions whose After step went in an earlier
 // batch and did not apply are resolved at once as not applied.
 func (w *Writer) params(batch []*Pending) (db.WriteCheckpointsParams, []*Pending) {
-	var p db.WriteCheckpointsParams
+	p := db.WriteCheckpointsParams{Channel: w.channel}
 	included := batch[:0:0]
 	for _, pd := range batch {
 		if s := pd.step; s != nil {
@@ -292,9 +296,10 @@ func (w *Writer) resolve(batch []*Pending, rows []db.WriteCheckpointsRow) {
 	steps := make(map[stepKey]bool, len(rows))
 	completed := make(map[string]bool)
 	for _, r := range rows {
-		if r.Kind == "s" {
+		switch r.Kind {
+		case "s":
 			steps[stepKey{r.ID, r.StepID}] = true
-		} else {
+		case "c":
 			completed[r.ID] = true
 		}
 	}

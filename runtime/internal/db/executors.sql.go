@@ -7,7 +7,100 @@ package db
 
 import (
 	"context"
+	"time"
 )
+
+const deleteStoppedExecutors = `-- name: DeleteStoppedExecutors :exec
+DELETE FROM wfgen.executors e
+WHERE e.stopped_at < now() - interval '1 day'
+  AND NOT EXISTS (SELECT 1 FROM wfgen.workflows w WHERE w.executor_id = e.id AND w.state = 'running')
+`
+
+// DeleteStoppedExecutors forgets executors stopped for a day that own nothing.
+func (q *Queries) DeleteStoppedExecutors(ctx context.Context) error {
+	_, err := q.db.Exec(ctx, deleteStoppedExecutors)
+	return err
+}
+
+const heartbeat = `-- name: Heartbeat :one
+UPDATE wfgen.executors
+SET heartbeat_at = now(), lease_expires_at = now() + $1::bigint * interval '1 millisecond'
+WHERE id = $2 AND stopped_at IS NULL
+RETURNING id
+`
+
+type HeartbeatParams struct {
+	LeaseMs int64
+	ID      string
+}
+
+// Heartbeat renews an executor's lease. It returns no row when the executor was declared
+// dead meanwhile (its workflows are being taken over): it must stop running them.
+func (q *Queries) Heartbeat(ctx context.Context, arg HeartbeatParams) (string, error) {
+	row := q.db.QueryRow(ctx, heartbeat, arg.LeaseMs, arg.ID)
+	var id string
+	err := row.Scan(&id)
+	return id, err
+}
+
+const listExecutors = `-- name: ListExecutors :many
+SELECT e.id, e.hostname, e.pid, e.started_at, e.heartbeat_at, e.lease_expires_at, e.stopped_at,
+       (SELECT count(*) FROM wfgen.workflows w WHERE w.executor_id = e.id AND w.state = 'running') AS running
+FROM wfgen.executors e
+WHERE e.stopped_at IS NULL OR e.stopped_at > now() - interval '1 hour'
+ORDER BY e.id
+`
+
+type ListExecutorsRow struct {
+	ID             string
+	Hostname       string
+	Pid            int32
+	StartedAt      time.Time
+	HeartbeatAt    time.Time
+	LeaseExpiresAt time.Time
+	StoppedAt      *time.Time
+	Running        int64
+}
+
+// ListExecutors returns the executors that are alive or stopped within the last hour, with
+// how many workflows each runs.
+func (q *Queries) ListExecutors(ctx context.Context) ([]ListExecutorsRow, error) {
+	rows, err := q.db.Query(ctx, listExecutors)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []ListExecutorsRow
+	for rows.Next() {
+		var i ListExecutorsRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.Hostname,
+			&i.Pid,
+			&i.StartedAt,
+			&i.HeartbeatAt,
+			&i.LeaseExpiresAt,
+			&i.StoppedAt,
+			&i.Running,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const markExecutorStopped = `-- name: MarkExecutorStopped :exec
+UPDATE wfgen.executors SET stopped_at = now() WHERE id = $1
+`
+
+func (q *Queries) MarkExecutorStopped(ctx context.Context, id string) error {
+	_, err := q.db.Exec(ctx, markExecutorStopped, id)
+	return err
+}
 
 const registerExecutor = `-- name: RegisterExecutor :exec
 INSERT INTO wfgen.executors (id, hostname, pid, lease_expires_at)

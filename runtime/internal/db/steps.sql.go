@@ -153,11 +153,22 @@ WITH step_input AS (
       AND w.state = 'running'
       AND (d.after_step < 0 OR EXISTS (
           SELECT 1 FROM inserted i WHERE i.workflow_id = d.id AND i.step_id = d.after_step))
-    RETURNING w.id
+    RETURNING w.id, w.queue
+), notified AS (
+    -- One notification per batch: the completed IDs (when they fit in a payload) and
+    -- queues, for result waiters and for dequeuers of queues with global limits.
+    SELECT pg_notify($15::text, json_build_object(
+               'k', 'c',
+               'ids', CASE WHEN sum(length(id)) < 7000 THEN json_agg(id) END,
+               'qs', json_agg(DISTINCT queue))::text) AS n
+    FROM completed
+    HAVING count(*) > 0
 )
 SELECT 's'::text AS kind, workflow_id AS id, step_id FROM inserted
 UNION ALL
 SELECT 'c'::text AS kind, id, 0 AS step_id FROM completed
+UNION ALL
+SELECT 'n'::text AS kind, '' AS id, 0 AS step_id FROM notified
 `
 
 type WriteCheckpointsParams struct {
@@ -175,6 +186,7 @@ type WriteCheckpointsParams struct {
 	DoneOutputs     []string
 	DoneErrors      []string
 	DoneAfterSteps  []int32
+	Channel         string
 }
 
 type WriteCheckpointsRow struct {
@@ -189,7 +201,8 @@ type WriteCheckpointsRow struct {
 // A step whose ID is already recorded is left alone (ON CONFLICT DO NOTHING) and is missing
 // from the result: the caller then reads what was recorded. A completion applies only while
 // the workflow is running under the caller's attempt (the fencing token), and only if the
-// step it follows (after_step, -1 for none) was inserted by this same statement.
+// step it follows (after_step, -1 for none) was inserted by this same statement. Rows of
+// kind 'n' only say that completions were notified.
 func (q *Queries) WriteCheckpoints(ctx context.Context, arg WriteCheckpointsParams) ([]WriteCheckpointsRow, error) {
 	rows, err := q.db.Query(ctx, writeCheckpoints,
 		arg.StepWorkflowIds,
@@ -206,6 +219,7 @@ func (q *Queries) WriteCheckpoints(ctx context.Context, arg WriteCheckpointsPara
 		arg.DoneOutputs,
 		arg.DoneErrors,
 		arg.DoneAfterSteps,
+		arg.Channel,
 	)
 	if err != nil {
 		return nil, err

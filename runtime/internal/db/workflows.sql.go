@@ -11,21 +11,29 @@ import (
 )
 
 const cancelWorkflow = `-- name: CancelWorkflow :one
-UPDATE wfgen.workflows
-SET state = 'cancelled', error = $1::jsonb, completed_at = now(), updated_at = now()
-WHERE id = $2 AND state IN ('enqueued', 'running')
-RETURNING executor_id
+WITH cancelled AS (
+    UPDATE wfgen.workflows
+    SET state = 'cancelled', error = $1::jsonb, completed_at = now(), updated_at = now()
+    WHERE id = $2 AND state IN ('enqueued', 'running')
+    RETURNING id, executor_id
+), notified AS (
+    SELECT count(pg_notify($3::text, json_build_object('k', 'x', 'id', id, 'x', executor_id)::text)) AS n
+    FROM cancelled
+)
+SELECT cancelled.executor_id FROM cancelled CROSS JOIN notified
 `
 
 type CancelWorkflowParams struct {
-	Error []byte
-	ID    string
+	Error   []byte
+	ID      string
+	Channel string
 }
 
-// CancelWorkflow ends an enqueued or running workflow. Its executor notices at its next step
-// and cannot complete it any more (completions require state 'running').
+// CancelWorkflow ends an enqueued or running workflow. The executor running it is told
+// through the schema's channel and stops it at its next step; it could not complete it any
+// more anyway (completions require state 'running').
 func (q *Queries) CancelWorkflow(ctx context.Context, arg CancelWorkflowParams) (*string, error) {
-	row := q.db.QueryRow(ctx, cancelWorkflow, arg.Error, arg.ID)
+	row := q.db.QueryRow(ctx, cancelWorkflow, arg.Error, arg.ID, arg.Channel)
 	var executor_id *string
 	err := row.Scan(&executor_id)
 	return executor_id, err
@@ -252,32 +260,41 @@ func (q *Queries) GetWorkflow(ctx context.Context, id string) (GetWorkflowRow, e
 }
 
 const insertWorkflows = `-- name: InsertWorkflows :many
-INSERT INTO wfgen.workflows (
-    id, name, state, queue, priority, partition_key, dedup_id, input, max_recoveries,
-    timeout_ms, available_at, executor_id, attempt, started_at, deadline
+WITH inserted AS (
+    INSERT INTO wfgen.workflows (
+        id, name, state, queue, priority, partition_key, dedup_id, input, max_recoveries,
+        timeout_ms, available_at, executor_id, attempt, started_at, deadline
+    )
+    SELECT i.id, i.name, $1::text, i.queue, i.priority, NULLIF(i.partition_key, ''),
+           NULLIF(i.dedup_id, ''), i.input::jsonb, i.max_recoveries, NULLIF(i.timeout_ms, 0),
+           now() + i.delay_ms * interval '1 millisecond',
+           NULLIF($2::text, ''),
+           CASE WHEN $1::text = 'running' THEN 1 ELSE 0 END,
+           CASE WHEN $1::text = 'running' THEN now() END,
+           CASE WHEN $1::text = 'running' AND i.timeout_ms > 0
+                THEN now() + i.timeout_ms * interval '1 millisecond' END
+    FROM (
+        SELECT unnest($3::text[])             AS id,
+               unnest($4::text[])           AS name,
+               unnest($5::text[])          AS queue,
+               unnest($6::int[])       AS priority,
+               unnest($7::text[])  AS partition_key,
+               unnest($8::text[])       AS dedup_id,
+               unnest($9::text[])          AS input,
+               unnest($10::int[])   AS max_recoveries,
+               unnest($11::bigint[])   AS timeout_ms,
+               unnest($12::bigint[])     AS delay_ms
+    ) i
+    ON CONFLICT DO NOTHING
+    RETURNING id, queue, available_at
+), notified AS (
+    SELECT count(pg_notify($13::text, json_build_object(
+               'k', 'e', 'q', q.queue,
+               'd', greatest(0, (extract(epoch FROM q.first_available - now()) * 1000)::bigint))::text)) AS n
+    FROM (SELECT queue, min(available_at) AS first_available FROM inserted GROUP BY queue) q
+    WHERE $1::text = 'enqueued'
 )
-SELECT i.id, i.name, $1::text, i.queue, i.priority, NULLIF(i.partition_key, ''),
-       NULLIF(i.dedup_id, ''), i.input::jsonb, i.max_recoveries, NULLIF(i.timeout_ms, 0),
-       now() + i.delay_ms * interval '1 millisecond',
-       NULLIF($2::text, ''),
-       CASE WHEN $1::text = 'running' THEN 1 ELSE 0 END,
-       CASE WHEN $1::text = 'running' THEN now() END,
-       CASE WHEN $1::text = 'running' AND i.timeout_ms > 0
-            THEN now() + i.timeout_ms * interval '1 millisecond' END
-FROM (
-    SELECT unnest($3::text[])             AS id,
-           unnest($4::text[])           AS name,
-           unnest($5::text[])          AS queue,
-           unnest($6::int[])       AS priority,
-           unnest($7::text[])  AS partition_key,
-           unnest($8::text[])       AS dedup_id,
-           unnest($9::text[])          AS input,
-           unnest($10::int[])   AS max_recoveries,
-           unnest($11::bigint[])   AS timeout_ms,
-           unnest($12::bigint[])     AS delay_ms
-) i
-ON CONFLICT DO NOTHING
-RETURNING id
+SELECT inserted.id FROM inserted CROSS JOIN notified
 `
 
 type InsertWorkflowsParams struct {
@@ -293,12 +310,15 @@ type InsertWorkflowsParams struct {
 	MaxRecoveries []int32
 	TimeoutsMs    []int64
 	DelaysMs      []int64
+	Channel       string
 }
 
 // InsertWorkflows enqueues (state 'enqueued') or starts (state 'running', owned by
 // executor_id) a batch of workflows in one statement. A row whose ID, or whose deduplication
 // ID in its queue, is taken is skipped and missing from the result: the caller then reads
-// what is there.
+// what is there. Enqueued workflows notify the schema's channel once per queue, with the
+// delay until the first of them may start; the notification is delivered when the
+// transaction commits (so a workflow enqueued in a caller's transaction wakes nobody before).
 func (q *Queries) InsertWorkflows(ctx context.Context, arg InsertWorkflowsParams) ([]string, error) {
 	rows, err := q.db.Query(ctx, insertWorkflows,
 		arg.State,
@@ -313,6 +333,7 @@ func (q *Queries) InsertWorkflows(ctx context.Context, arg InsertWorkflowsParams
 		arg.MaxRecoveries,
 		arg.TimeoutsMs,
 		arg.DelaysMs,
+		arg.Channel,
 	)
 	if err != nil {
 		return nil, err
@@ -325,6 +346,96 @@ func (q *Queries) InsertWorkflows(ctx context.Context, arg InsertWorkflowsParams
 			return nil, err
 		}
 		items = append(items, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listWorkflows = `-- name: ListWorkflows :many
+SELECT id, name, state, queue, priority, partition_key, dedup_id, error, code_hash, executor_id,
+       attempt, recoveries, max_recoveries, deadline, created_at, available_at, started_at,
+       updated_at, completed_at
+FROM wfgen.workflows
+WHERE ($1::text = '' OR state = $1)
+  AND ($2::text = '' OR queue = $2)
+  AND ($3::text = '' OR executor_id = $3)
+  AND ($4::text = '' OR name = $4)
+ORDER BY created_at DESC, id
+LIMIT $5::int
+`
+
+type ListWorkflowsParams struct {
+	State      string
+	Queue      string
+	ExecutorID string
+	Name       string
+	MaxRows    int32
+}
+
+type ListWorkflowsRow struct {
+	ID            string
+	Name          string
+	State         string
+	Queue         string
+	Priority      int32
+	PartitionKey  *string
+	DedupID       *string
+	Error         []byte
+	CodeHash      *string
+	ExecutorID    *string
+	Attempt       int32
+	Recoveries    int32
+	MaxRecoveries int32
+	Deadline      *time.Time
+	CreatedAt     time.Time
+	AvailableAt   time.Time
+	StartedAt     *time.Time
+	UpdatedAt     time.Time
+	CompletedAt   *time.Time
+}
+
+// ListWorkflows returns the newest workflows matching the filters (” matches all).
+func (q *Queries) ListWorkflows(ctx context.Context, arg ListWorkflowsParams) ([]ListWorkflowsRow, error) {
+	rows, err := q.db.Query(ctx, listWorkflows,
+		arg.State,
+		arg.Queue,
+		arg.ExecutorID,
+		arg.Name,
+		arg.MaxRows,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []ListWorkflowsRow
+	for rows.Next() {
+		var i ListWorkflowsRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.Name,
+			&i.State,
+			&i.Queue,
+			&i.Priority,
+			&i.PartitionKey,
+			&i.DedupID,
+			&i.Error,
+			&i.CodeHash,
+			&i.ExecutorID,
+			&i.Attempt,
+			&i.Recoveries,
+			&i.MaxRecoveries,
+			&i.Deadline,
+			&i.CreatedAt,
+			&i.AvailableAt,
+			&i.StartedAt,
+			&i.UpdatedAt,
+			&i.CompletedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
@@ -374,4 +485,90 @@ func (q *Queries) RecoverExecutorWorkflows(ctx context.Context, executorID *stri
 		return nil, err
 	}
 	return items, nil
+}
+
+const recoverExpiredWorkflows = `-- name: RecoverExpiredWorkflows :many
+WITH expired AS (
+    UPDATE wfgen.executors
+    SET stopped_at = now()
+    WHERE stopped_at IS NULL AND lease_expires_at < now()
+    RETURNING id
+), recovered AS (
+    UPDATE wfgen.workflows w
+    SET state = CASE WHEN w.recoveries >= w.max_recoveries THEN 'dead' ELSE 'enqueued' END,
+        recoveries = w.recoveries + 1,
+        executor_id = CASE WHEN w.recoveries >= w.max_recoveries THEN w.executor_id END,
+        error = CASE WHEN w.recoveries >= w.max_recoveries
+                     THEN jsonb_build_object('kind', 'dead', 'message',
+                          format('gave up after %s recoveries: every executor running it stopped (crash, kill or lost lease)', w.recoveries + 1))
+                END,
+        completed_at = CASE WHEN w.recoveries >= w.max_recoveries THEN now() END,
+        updated_at = now()
+    WHERE w.state = 'running'
+      AND (w.executor_id IN (SELECT id FROM expired)
+           OR NOT EXISTS (SELECT 1 FROM wfgen.executors e
+                          WHERE e.id = w.executor_id AND e.stopped_at IS NULL))
+    RETURNING w.id, w.state, w.queue, w.executor_id
+), notified AS (
+    SELECT count(pg_notify($1::text, json_build_object('k', 'e', 'q', q.queue, 'd', 0)::text)) AS n
+    FROM (SELECT DISTINCT queue FROM recovered WHERE state = 'enqueued') q
+)
+SELECT recovered.id, recovered.state, recovered.executor_id FROM recovered CROSS JOIN notified
+`
+
+type RecoverExpiredWorkflowsRow struct {
+	ID         string
+	State      string
+	ExecutorID *string
+}
+
+// RecoverExpiredWorkflows takes over the workflows of executors that stopped heart-beating:
+// it marks executors whose lease expired as stopped, then hands the running workflows of
+// stopped (or vanished) executors back to their queues like RecoverExecutorWorkflows does.
+// Every executor runs it periodically; concurrent runs are harmless (a row is taken once).
+func (q *Queries) RecoverExpiredWorkflows(ctx context.Context, channel string) ([]RecoverExpiredWorkflowsRow, error) {
+	rows, err := q.db.Query(ctx, recoverExpiredWorkflows, channel)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []RecoverExpiredWorkflowsRow
+	for rows.Next() {
+		var i RecoverExpiredWorkflowsRow
+		if err := rows.Scan(&i.ID, &i.State, &i.ExecutorID); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const releaseWorkflows = `-- name: ReleaseWorkflows :exec
+WITH released AS (
+    UPDATE wfgen.workflows
+    SET state = 'enqueued', executor_id = NULL, updated_at = now()
+    WHERE id = ANY($1::text[]) AND executor_id = $2 AND state = 'running'
+    RETURNING queue
+), notified AS (
+    SELECT count(pg_notify($3::text, json_build_object('k', 'e', 'q', q.queue, 'd', 0)::text)) AS n
+    FROM (SELECT DISTINCT queue FROM released) q
+)
+SELECT n FROM notified
+`
+
+type ReleaseWorkflowsParams struct {
+	Ids        []string
+	ExecutorID *string
+	Channel    string
+}
+
+// ReleaseWorkflows hands workflows a stopping executor interrupted back to their queues at
+// once, without counting a recovery: another replica resumes them without waiting for the
+// lease to expire.
+func (q *Queries) ReleaseWorkflows(ctx context.Context, arg ReleaseWorkflowsParams) error {
+	_, err := q.db.Exec(ctx, releaseWorkflows, arg.Ids, arg.ExecutorID, arg.Channel)
+	return err
 }

@@ -1,0 +1,103 @@
+package wf
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/wfgen/wfgen/runtime/internal/db"
+)
+
+// Lease defaults.
+const (
+	// DefaultLeaseDuration is how long an executor owns its running workflows without
+	// renewing its lease. Another replica takes them over once it has expired.
+	DefaultLeaseDuration = 10 * time.Second
+)
+
+// errLeaseLost interrupts the executions of an executor that could not renew its lease:
+// another replica takes (or took) them over.
+var errLeaseLost = fmt.Errorf("%w: this executor lost its lease", ErrInterrupted)
+
+// heartbeat renews the executor's lease every HeartbeatInterval and, every time, takes over
+// the workflows of executors whose lease expired. It runs until ctx ends, which Stop does
+// last, so that in-flight workflows stay owned while they finish.
+//
+// An executor that cannot renew its lease for LeaseDuration-HeartbeatInterval (measured
+// from when it sent its last successful heartbeat, so before the database can see the lease
+// expire) interrupts all its executions: it can no longer prove it owns them. One that finds
+// itself declared dead does the same, then registers again and goes on.
+func (c *Client) heartbeat(ctx context.Context) {
+	interval := c.cfg.HeartbeatInterval
+	lastOK := time.Now()
+	fenced := false
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		sent := time.Now()
+		_, err := c.q.Heartbeat(ctx, db.HeartbeatParams{ID: c.cfg.ExecutorID, LeaseMs: c.cfg.LeaseDuration.Milliseconds()})
+		switch {
+		case ctx.Err() != nil:
+			return
+		case errors.Is(err, pgx.ErrNoRows):
+			n := c.interruptAll(errLeaseLost)
+			c.log.Error("wfgen: this executor was declared dead (its lease expired), so its workflows are taken over; interrupted them and registering again",
+				"executor_id", c.cfg.ExecutorID, "interrupted", n)
+			if err := c.registerExecutor(ctx); err != nil {
+				c.log.Error("wfgen: registering the executor again failed", "error", err)
+				continue
+			}
+			lastOK, fenced = sent, false
+		case err != nil:
+			if !fenced && time.Since(lastOK) > c.cfg.LeaseDuration-interval {
+				fenced = true
+				n := c.interruptAll(errLeaseLost)
+				c.log.Error("wfgen: cannot renew this executor's lease; interrupted its workflows so that another replica can take them over",
+					"executor_id", c.cfg.ExecutorID, "interrupted", n, "error", err)
+			} else {
+				c.log.Warn("wfgen: heartbeat failed", "executor_id", c.cfg.ExecutorID, "error", err)
+			}
+			continue
+		default:
+			lastOK, fenced = sent, false
+		}
+		c.takeOver(ctx)
+	}
+}
+
+// takeOver hands the workflows of dead executors back to their queues.
+func (c *Client) takeOver(ctx context.Context) {
+	rows, err := c.q.RecoverExpiredWorkflows(ctx, c.channel)
+	if err != nil {
+		if ctx.Err() == nil {
+			c.log.Warn("wfgen: taking over workflows of dead executors failed", "error", err)
+		}
+		return
+	}
+	for _, r := range rows {
+		if r.State == string(StateDead) {
+			c.log.Warn("wfgen: workflow given up after too many recoveries", "workflow_id", r.ID, "executor_id", deref(r.ExecutorID))
+		} else {
+			c.log.Info("wfgen: took over a workflow of an executor that stopped heart-beating", "workflow_id", r.ID)
+		}
+	}
+}
+
+// registerExecutor records this executor with a fresh lease.
+func (c *Client) registerExecutor(ctx context.Context) error {
+	return c.q.RegisterExecutor(ctx, db.RegisterExecutorParams{
+		ID:       c.cfg.ExecutorID,
+		Hostname: hostname(),
+		Pid:      int32(os.Getpid()),
+		LeaseMs:  c.cfg.LeaseDuration.Milliseconds(),
+	})
+}
