@@ -26,6 +26,7 @@ UPDATE wfgen.executors SET stopped_at = now() WHERE id = @id;
 -- ListExecutors returns the executors that are alive or stopped within the last hour, with
 -- how many workflows each runs.
 SELECT e.id, e.hostname, e.pid, e.started_at, e.heartbeat_at, e.lease_expires_at, e.stopped_at,
+       (e.stopped_at IS NULL AND e.lease_expires_at > now()) AS alive,
        (SELECT count(*) FROM wfgen.workflows w WHERE w.executor_id = e.id AND w.state = 'running') AS running
 FROM wfgen.executors e
 WHERE e.stopped_at IS NULL OR e.stopped_at > now() - interval '1 hour'

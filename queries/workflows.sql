@@ -79,24 +79,6 @@ WITH cancelled AS (
 )
 SELECT cancelled.executor_id FROM cancelled CROSS JOIN notified;
 
--- name: RecoverExecutorWorkflows :many
--- RecoverExecutorWorkflows hands the running workflows of a crashed executor back to their
--- queues (keeping their place), or marks them dead once they have been recovered more than
--- max_recoveries times: a workflow that keeps killing its executors must not crash-loop the
--- fleet.
-UPDATE wfgen.workflows
-SET state = CASE WHEN recoveries >= max_recoveries THEN 'dead' ELSE 'enqueued' END,
-    recoveries = recoveries + 1,
-    executor_id = CASE WHEN recoveries >= max_recoveries THEN executor_id END,
-    error = CASE WHEN recoveries >= max_recoveries
-                 THEN jsonb_build_object('kind', 'dead', 'message',
-                      format('gave up after %s recoveries: every executor running it stopped (crash, kill or lost lease)', recoveries + 1))
-            END,
-    completed_at = CASE WHEN recoveries >= max_recoveries THEN now() END,
-    updated_at = now()
-WHERE executor_id = @executor_id AND state = 'running'
-RETURNING id, state;
-
 -- name: DequeueWorkflows :many
 -- DequeueWorkflows claims up to max_count available workflows of a queue for an executor,
 -- in queue order (priority, then available_at, then enqueue order), skipping rows other
@@ -128,31 +110,38 @@ FROM (
 WHERE w.id = c.id
 RETURNING w.id, w.name, w.input, w.attempt, w.deadline, w.priority, w.seq;
 
--- name: RecoverExpiredWorkflows :many
--- RecoverExpiredWorkflows takes over the workflows of executors that stopped heart-beating:
--- it marks executors whose lease expired as stopped, then hands the running workflows of
--- stopped (or vanished) executors back to their queues like RecoverExecutorWorkflows does.
--- Every executor runs it periodically; concurrent runs are harmless (a row is taken once).
+-- name: RecoverWorkflows :many
+-- RecoverWorkflows hands the running workflows of stopped executors back to their queues
+-- (keeping their place), or marks them dead when they were recovered max_recoveries times
+-- already: a workflow that keeps killing its executors must not crash-loop the fleet.
+--
+-- With an executor_id, it recovers that executor's workflows (a restarted process recovering
+-- its predecessor's). Without, it marks the executors whose lease expired as stopped and
+-- recovers the workflows of stopped or vanished executors; every executor runs it
+-- periodically, and concurrent runs are harmless (a row is taken once).
 WITH expired AS (
     UPDATE wfgen.executors
     SET stopped_at = now()
-    WHERE stopped_at IS NULL AND lease_expires_at < now()
+    WHERE @executor_id::text = '' AND stopped_at IS NULL AND lease_expires_at < now()
     RETURNING id
 ), recovered AS (
     UPDATE wfgen.workflows w
     SET state = CASE WHEN w.recoveries >= w.max_recoveries THEN 'dead' ELSE 'enqueued' END,
-        recoveries = w.recoveries + 1,
+        recoveries = CASE WHEN w.recoveries >= w.max_recoveries THEN w.recoveries ELSE w.recoveries + 1 END,
         executor_id = CASE WHEN w.recoveries >= w.max_recoveries THEN w.executor_id END,
         error = CASE WHEN w.recoveries >= w.max_recoveries
                      THEN jsonb_build_object('kind', 'dead', 'message',
-                          format('gave up after %s recoveries: every executor running it stopped (crash, kill or lost lease)', w.recoveries + 1))
+                          format('given up: its executor stopped (crash, kill or lost lease) during each of its %s runs, and MaxRecoveries is %s',
+                                 w.recoveries + 1, w.max_recoveries))
                 END,
         completed_at = CASE WHEN w.recoveries >= w.max_recoveries THEN now() END,
         updated_at = now()
     WHERE w.state = 'running'
-      AND (w.executor_id IN (SELECT id FROM expired)
-           OR NOT EXISTS (SELECT 1 FROM wfgen.executors e
-                          WHERE e.id = w.executor_id AND e.stopped_at IS NULL))
+      AND CASE WHEN @executor_id::text <> '' THEN w.executor_id = @executor_id::text
+               ELSE w.executor_id IN (SELECT id FROM expired)
+                    OR NOT EXISTS (SELECT 1 FROM wfgen.executors e
+                                   WHERE e.id = w.executor_id AND e.stopped_at IS NULL)
+          END
     RETURNING w.id, w.state, w.queue, w.executor_id
 ), notified AS (
     SELECT count(pg_notify(@channel::text, json_build_object('k', 'e', 'q', q.queue, 'd', 0)::text)) AS n

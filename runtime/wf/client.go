@@ -152,6 +152,7 @@ type Client struct {
 	released   []string              // workflows Stop interrupted, to hand back to their queues
 
 	listening     bool
+	listenReady   <-chan struct{} // closed once the listener listens
 	stopListening context.CancelFunc
 	listener      sync.WaitGroup
 
@@ -280,16 +281,8 @@ func (c *Client) Start(ctx context.Context) error {
 	}
 	// Workflows still running under this executor ID belong to a previous process that
 	// died: hand them back to their queues, where they resume from their last step.
-	recovered, err := c.q.RecoverExecutorWorkflows(ctx, &c.cfg.ExecutorID)
-	if err != nil {
+	if err := c.recover(ctx, c.cfg.ExecutorID); err != nil {
 		return c.dbError("recovering workflows", err)
-	}
-	for _, r := range recovered {
-		if r.State == string(StateDead) {
-			c.log.Warn("wfgen: workflow given up after too many recoveries", "workflow_id", r.ID)
-		} else {
-			c.log.Info("wfgen: recovering workflow of a previous run of this executor", "workflow_id", r.ID)
-		}
 	}
 
 	c.runCtx, c.runCancel = context.WithCancel(context.WithoutCancel(ctx))
@@ -329,7 +322,13 @@ func (c *Client) Start(ctx context.Context) error {
 	}()
 	c.phase = phaseStarted
 	c.mu.Unlock()
-	c.listen()
+	// Return once enqueues are heard; if listening fails, polling finds the work anyway.
+	select {
+	case <-c.listen():
+	case <-time.After(5 * time.Second):
+		c.log.Warn("wfgen: not listening for notifications yet; polling every PollInterval meanwhile", "poll_interval", c.cfg.PollInterval)
+	case <-ctx.Done():
+	}
 	c.mu.Lock()
 	c.log.Debug("wfgen: executor started", "executor_id", c.cfg.ExecutorID, "schema", c.cfg.Schema, "queues", len(c.fetchers))
 	return nil

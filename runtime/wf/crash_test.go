@@ -61,6 +61,19 @@ func fiveSteps(pool *pgxpool.Pool, schema string, blockAt int) (*wf.Workflow[str
 	return w, append(defs, w)
 }
 
+// helperRoles are the worker processes tests can start: each returns what the worker
+// registers, and may adjust its configuration.
+var helperRoles = map[string]func(pool *pgxpool.Pool, schema string, cfg *wf.Config) []wf.Definition{
+	"five-steps": func(pool *pgxpool.Pool, schema string, _ *wf.Config) []wf.Definition {
+		blockAt, _ := strconv.Atoi(os.Getenv(helperBlockEnv))
+		_, defs := fiveSteps(pool, schema, blockAt)
+		return defs
+	},
+	"tracked":    trackedRole,
+	"slow-steps": slowStepsRole,
+	"suicidal":   suicidalRole,
+}
+
 func runHelper(role string) int {
 	ctx := context.Background()
 	schema := os.Getenv(helperSchemaEnv)
@@ -70,24 +83,21 @@ func runHelper(role string) int {
 		return 1
 	}
 	defer pool.Close()
-	c, err := wf.NewClient(pool, wf.Config{Schema: schema, ExecutorID: os.Getenv(helperExecutorEnv), PollInterval: 50 * time.Millisecond})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "helper:", err)
-		return 1
-	}
-	switch role {
-	case "five-steps":
-		blockAt, _ := strconv.Atoi(os.Getenv(helperBlockEnv))
-		_, defs := fiveSteps(pool, schema, blockAt)
-		if err := c.Register(defs...); err != nil {
-			fmt.Fprintln(os.Stderr, "helper:", err)
-			return 1
-		}
-	default:
+	cfg := wf.Config{Schema: schema, ExecutorID: os.Getenv(helperExecutorEnv), PollInterval: 50 * time.Millisecond}
+	defs, ok := helperRoles[role]
+	if !ok {
 		fmt.Fprintln(os.Stderr, "helper: unknown role", role)
 		return 2
 	}
-	if err := c.Start(ctx); err != nil {
+	toRegister := defs(pool, schema, &cfg)
+	c, err := wf.NewClient(pool, cfg)
+	if err == nil {
+		err = c.Register(toRegister...)
+	}
+	if err == nil {
+		err = c.Start(ctx)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "helper:", err)
 		return 1
 	}
@@ -103,27 +113,53 @@ func runHelper(role string) int {
 	return 0
 }
 
-// startHelper starts a worker process and kills it at the end of the test if it still runs.
-func startHelper(t *testing.T, role string, env ...string) *exec.Cmd {
+// helperProc is a running worker process. One goroutine waits for it; exited is closed
+// when it has.
+type helperProc struct {
+	cmd    *exec.Cmd
+	exited chan struct{}
+	err    error // how it exited, once exited is closed
+}
+
+func (p *helperProc) pid() int { return p.cmd.Process.Pid }
+
+// kill SIGKILLs the process and waits until it is gone.
+func (p *helperProc) kill(t *testing.T) {
+	t.Helper()
+	require.NoError(t, p.cmd.Process.Kill())
+	<-p.exited
+}
+
+// stop stops the worker gracefully (SIGTERM) and checks that it exited cleanly.
+func (p *helperProc) stop(t *testing.T) {
+	t.Helper()
+	require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
+	<-p.exited
+	require.NoError(t, p.err)
+}
+
+// startHelper starts a worker process in the given role; it is killed at the end of the
+// test if it still runs.
+func startHelper(t *testing.T, role string, env ...string) *helperProc {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), append([]string{helperRoleEnv + "=" + role}, env...)...)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	require.NoError(t, cmd.Start())
+	p := &helperProc{cmd: cmd, exited: make(chan struct{})}
+	go func() {
+		p.err = cmd.Wait()
+		close(p.exited)
+	}()
 	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
+		select {
+		case <-p.exited:
+		default:
 			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
+			<-p.exited
 		}
 	})
-	return cmd
-}
-
-// stopHelper stops a worker gracefully and checks that it exited cleanly.
-func stopHelper(t *testing.T, cmd *exec.Cmd) {
-	t.Helper()
-	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
-	require.NoError(t, cmd.Wait())
+	return p
 }
 
 func TestSIGKILLedWorkerResumesFromItsLastCompletedStep(t *testing.T) {
@@ -140,8 +176,7 @@ func TestSIGKILLedWorkerResumesFromItsLastCompletedStep(t *testing.T) {
 	require.Eventually(t, func() bool {
 		return b.count(t, `SELECT count(*) FROM %s.executions WHERE workflow_id = 'crashing' AND step = 3`) == 1
 	}, 30*time.Second, 10*time.Millisecond, "the worker never reached step 3")
-	require.NoError(t, first.Process.Kill()) // SIGKILL, inside step 3
-	_ = first.Wait()
+	first.kill(t) // SIGKILL, inside step 3
 	st, err := h.Status(b.ctx)
 	require.NoError(t, err)
 	require.Equal(t, wf.StateRunning, st.State, "a killed worker leaves its workflow running")
@@ -176,5 +211,5 @@ func TestSIGKILLedWorkerResumesFromItsLastCompletedStep(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, cleanOut, out)
 	require.Equal(t, "in>1>4>9>16>25", out)
-	stopHelper(t, second)
+	second.stop(t)
 }

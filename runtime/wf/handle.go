@@ -60,29 +60,7 @@ func (h *Handle[Out]) Status(ctx context.Context) (Status, error) {
 	if r.Name != h.name {
 		return Status{}, fmt.Errorf("wf: workflow %q is a %q, not a %q: %w", h.id, r.Name, h.name, ErrNotFound)
 	}
-	s := Status{
-		ID:          r.ID,
-		Workflow:    r.Name,
-		State:       State(r.State),
-		Queue:       r.Queue,
-		Priority:    int(r.Priority),
-		Attempt:     int(r.Attempt),
-		Recoveries:  int(r.Recoveries),
-		CreatedAt:   r.CreatedAt,
-		AvailableAt: r.AvailableAt,
-		UpdatedAt:   r.UpdatedAt,
-	}
-	s.PartitionKey = deref(r.PartitionKey)
-	s.DedupID = deref(r.DedupID)
-	s.ExecutorID = deref(r.ExecutorID)
-	s.CodeHash = deref(r.CodeHash)
-	s.StartedAt = derefTime(r.StartedAt)
-	s.CompletedAt = derefTime(r.CompletedAt)
-	s.Deadline = derefTime(r.Deadline)
-	if r.Error != nil {
-		s.Error = decodeWorkflowError(r.ID, r.Name, r.Error).Message
-	}
-	return s, nil
+	return statusOf(r), nil
 }
 
 // Result waits until the workflow is final and returns its output, or its error as a
@@ -136,6 +114,32 @@ func (c *Client) cancel(ctx context.Context, id string) error {
 	}
 	c.waiter.kick()
 	return nil
+}
+
+func statusOf(r db.GetWorkflowRow) Status {
+	s := Status{
+		ID:           r.ID,
+		Workflow:     r.Name,
+		State:        State(r.State),
+		Queue:        r.Queue,
+		Priority:     int(r.Priority),
+		Attempt:      int(r.Attempt),
+		Recoveries:   int(r.Recoveries),
+		CreatedAt:    r.CreatedAt,
+		AvailableAt:  r.AvailableAt,
+		UpdatedAt:    r.UpdatedAt,
+		PartitionKey: deref(r.PartitionKey),
+		DedupID:      deref(r.DedupID),
+		ExecutorID:   deref(r.ExecutorID),
+		CodeHash:     deref(r.CodeHash),
+		StartedAt:    derefTime(r.StartedAt),
+		CompletedAt:  derefTime(r.CompletedAt),
+		Deadline:     derefTime(r.Deadline),
+	}
+	if r.Error != nil {
+		s.Error = decodeWorkflowError(r.ID, r.Name, r.Error).Message
+	}
+	return s
 }
 
 func deref(s *string) string {

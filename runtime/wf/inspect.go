@@ -3,6 +3,8 @@ package wf
 import (
 	"context"
 	"time"
+
+	"github.com/wfgen/wfgen/runtime/internal/db"
 )
 
 // StepStatus is the recorded checkpoint of one completed step.
@@ -35,6 +37,97 @@ func (c *Client) Steps(ctx context.Context, workflowID string) ([]StepStatus, er
 		if r.Error != nil {
 			out[i].Error = decodeStepError(r.Name, int(r.StepID), r.Error).Error()
 		}
+	}
+	return out, nil
+}
+
+// QueueDepth counts the unfinished workflows of one queue.
+type QueueDepth struct {
+	Queue    string
+	Enqueued int // may start now
+	Delayed  int // enqueued, waiting for their start time
+	Running  int
+}
+
+// QueueDepths counts the unfinished workflows of every queue that has any, by state.
+func (c *Client) QueueDepths(ctx context.Context) ([]QueueDepth, error) {
+	rows, err := c.q.QueueDepths(ctx)
+	if err != nil {
+		return nil, c.dbError("counting queue depths", err)
+	}
+	var out []QueueDepth
+	for _, r := range rows {
+		if len(out) == 0 || out[len(out)-1].Queue != r.Queue {
+			out = append(out, QueueDepth{Queue: r.Queue})
+		}
+		d := &out[len(out)-1]
+		switch State(r.State) {
+		case StateEnqueued:
+			d.Enqueued, d.Delayed = int(r.Workflows-r.Delayed), int(r.Delayed)
+		case StateRunning:
+			d.Running = int(r.Workflows)
+		}
+	}
+	return out, nil
+}
+
+// ExecutorStatus describes one executor (a started Client).
+type ExecutorStatus struct {
+	ID             string
+	Hostname       string
+	PID            int
+	StartedAt      time.Time
+	HeartbeatAt    time.Time // its last heartbeat
+	LeaseExpiresAt time.Time
+	StoppedAt      time.Time // zero while it runs
+	// Alive is true while the executor renews its lease.
+	Alive bool
+	// Running counts the workflows it owns.
+	Running int
+}
+
+// Executors lists the executors that run, and those that stopped within the last hour.
+func (c *Client) Executors(ctx context.Context) ([]ExecutorStatus, error) {
+	rows, err := c.q.ListExecutors(ctx)
+	if err != nil {
+		return nil, c.dbError("listing executors", err)
+	}
+	out := make([]ExecutorStatus, len(rows))
+	for i, r := range rows {
+		out[i] = ExecutorStatus{
+			ID: r.ID, Hostname: r.Hostname, PID: int(r.Pid), StartedAt: r.StartedAt,
+			HeartbeatAt: r.HeartbeatAt, LeaseExpiresAt: r.LeaseExpiresAt, StoppedAt: derefTime(r.StoppedAt),
+			Alive: r.Alive != nil && *r.Alive, Running: int(r.Running),
+		}
+	}
+	return out, nil
+}
+
+// ListOptions filters ListWorkflows; zero fields match everything.
+type ListOptions struct {
+	State      State
+	Queue      string
+	ExecutorID string
+	Workflow   string // the workflow's name
+	// Limit caps the result. Default 100.
+	Limit int
+}
+
+// ListWorkflows returns the newest workflows that match opts: for example every running
+// workflow of a queue, with the executor that runs each.
+func (c *Client) ListWorkflows(ctx context.Context, opts ListOptions) ([]Status, error) {
+	if opts.Limit <= 0 {
+		opts.Limit = 100
+	}
+	rows, err := c.q.ListWorkflows(ctx, db.ListWorkflowsParams{
+		State: string(opts.State), Queue: opts.Queue, ExecutorID: opts.ExecutorID, Name: opts.Workflow, MaxRows: int32(opts.Limit),
+	})
+	if err != nil {
+		return nil, c.dbError("listing workflows", err)
+	}
+	out := make([]Status, len(rows))
+	for i, r := range rows {
+		out[i] = statusOf(db.GetWorkflowRow(r))
 	}
 	return out, nil
 }

@@ -76,20 +76,26 @@ func (c *Client) heartbeat(ctx context.Context) {
 
 // takeOver hands the workflows of dead executors back to their queues.
 func (c *Client) takeOver(ctx context.Context) {
-	rows, err := c.q.RecoverExpiredWorkflows(ctx, c.channel)
+	if err := c.recover(ctx, ""); err != nil && ctx.Err() == nil {
+		c.log.Warn("wfgen: taking over workflows of dead executors failed", "error", err)
+	}
+}
+
+// recover hands the running workflows of a stopped executor (or, with executorID "", of
+// every executor whose lease expired) back to their queues, or gives them up as dead.
+func (c *Client) recover(ctx context.Context, executorID string) error {
+	rows, err := c.q.RecoverWorkflows(ctx, db.RecoverWorkflowsParams{ExecutorID: executorID, Channel: c.channel})
 	if err != nil {
-		if ctx.Err() == nil {
-			c.log.Warn("wfgen: taking over workflows of dead executors failed", "error", err)
-		}
-		return
+		return err
 	}
 	for _, r := range rows {
 		if r.State == string(StateDead) {
 			c.log.Warn("wfgen: workflow given up after too many recoveries", "workflow_id", r.ID, "executor_id", deref(r.ExecutorID))
 		} else {
-			c.log.Info("wfgen: took over a workflow of an executor that stopped heart-beating", "workflow_id", r.ID)
+			c.log.Info("wfgen: recovering a workflow whose executor stopped", "workflow_id", r.ID)
 		}
 	}
+	return nil
 }
 
 // registerExecutor records this executor with a fresh lease.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -23,16 +24,19 @@ type notification struct {
 	Executor string   `json:"x"`   // x: the executor that was running it
 }
 
-// listen starts the client's notification listener unless it runs already. Workers start
-// it in Start; a client that only waits for results starts it at its first wait. Stop ends
-// it.
-func (c *Client) listen() {
+// listen starts the client's notification listener unless it runs already, and returns a
+// channel closed once it listens. Workers start it in Start; a client that only waits for
+// results starts it at its first wait. Stop ends it.
+func (c *Client) listen() <-chan struct{} {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.listening || c.phase == phaseStopped {
-		return
+		return c.listenReady
 	}
 	c.listening = true
+	ready := make(chan struct{})
+	c.listenReady = ready
+	var once sync.Once
 	ctx, cancel := context.WithCancel(context.Background())
 	c.stopListening = cancel
 	l := &notifier.Listener{
@@ -42,15 +46,19 @@ func (c *Client) listen() {
 		Listen: func(ctx context.Context, conn *pgx.Conn) error {
 			return db.New(c.rw.Wrap(conn)).Listen(ctx)
 		},
-		Notify:    c.notified,
-		Connected: c.wakeAll,
-		Logger:    c.log,
+		Notify: c.notified,
+		Connected: func() {
+			once.Do(func() { close(ready) })
+			c.wakeAll()
+		},
+		Logger: c.log,
 	}
 	c.listener.Add(1)
 	go func() {
 		defer c.listener.Done()
 		l.Run(ctx)
 	}()
+	return ready
 }
 
 // notified routes a notification to the fetchers, waiters and executions it concerns.
@@ -62,10 +70,15 @@ func (c *Client) notified(payload string) {
 	}
 	switch n.Kind {
 	case "e":
-		if n.DelayMs <= 0 {
-			c.wakeQueue(n.Queue)
-		} else {
-			time.AfterFunc(time.Duration(n.DelayMs)*time.Millisecond, func() { c.wakeQueue(n.Queue) })
+		for _, f := range c.fetcherList() {
+			if f.q.name != n.Queue {
+				continue
+			}
+			if n.DelayMs <= 0 {
+				f.kick()
+			} else {
+				f.wakeAt(time.Now().Add(time.Duration(n.DelayMs) * time.Millisecond))
+			}
 		}
 	case "c":
 		if n.IDs == nil || c.waiter.awaitsAny(n.IDs) {

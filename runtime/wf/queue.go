@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -166,6 +167,10 @@ type fetcher struct {
 	params  db.DequeueWorkflowsParams
 	running atomic.Int32
 	wake    chan struct{}
+
+	mu       sync.Mutex
+	timer    *time.Timer // one timer for the soonest known future work
+	wakeTime time.Time
 }
 
 func newFetcher(c *Client, q *Queue) *fetcher {
@@ -189,9 +194,29 @@ func newFetcher(c *Client, q *Queue) *fetcher {
 	return f
 }
 
-// wakeAt kicks the fetcher at t (soon after, to be sure the database sees room).
+// wakeAt kicks the fetcher at t (a few milliseconds after, so that the database sees the
+// work as due), unless it is to be kicked sooner already. One timer serves all wake-ups:
+// many delayed enqueues cost one timer, not one each.
 func (f *fetcher) wakeAt(t time.Time) {
-	time.AfterFunc(time.Until(t)+5*time.Millisecond, f.kick)
+	t = t.Add(5 * time.Millisecond)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.wakeTime.IsZero() && !f.wakeTime.After(t) {
+		return
+	}
+	f.wakeTime = t
+	if f.timer == nil {
+		f.timer = time.AfterFunc(time.Until(t), f.wakeUp)
+	} else {
+		f.timer.Reset(time.Until(t))
+	}
+}
+
+func (f *fetcher) wakeUp() {
+	f.mu.Lock()
+	f.wakeTime = time.Time{}
+	f.mu.Unlock()
+	f.kick()
 }
 
 func (f *fetcher) kick() {

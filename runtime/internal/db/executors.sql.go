@@ -45,6 +45,7 @@ func (q *Queries) Heartbeat(ctx context.Context, arg HeartbeatParams) (string, e
 
 const listExecutors = `-- name: ListExecutors :many
 SELECT e.id, e.hostname, e.pid, e.started_at, e.heartbeat_at, e.lease_expires_at, e.stopped_at,
+       (e.stopped_at IS NULL AND e.lease_expires_at > now()) AS alive,
        (SELECT count(*) FROM wfgen.workflows w WHERE w.executor_id = e.id AND w.state = 'running') AS running
 FROM wfgen.executors e
 WHERE e.stopped_at IS NULL OR e.stopped_at > now() - interval '1 hour'
@@ -59,6 +60,7 @@ type ListExecutorsRow struct {
 	HeartbeatAt    time.Time
 	LeaseExpiresAt time.Time
 	StoppedAt      *time.Time
+	Alive          *bool
 	Running        int64
 }
 
@@ -81,6 +83,7 @@ func (q *Queries) ListExecutors(ctx context.Context) ([]ListExecutorsRow, error)
 			&i.HeartbeatAt,
 			&i.LeaseExpiresAt,
 			&i.StoppedAt,
+			&i.Alive,
 			&i.Running,
 		); err != nil {
 			return nil, err

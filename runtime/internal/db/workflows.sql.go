@@ -443,98 +443,66 @@ func (q *Queries) ListWorkflows(ctx context.Context, arg ListWorkflowsParams) ([
 	return items, nil
 }
 
-const recoverExecutorWorkflows = `-- name: RecoverExecutorWorkflows :many
-UPDATE wfgen.workflows
-SET state = CASE WHEN recoveries >= max_recoveries THEN 'dead' ELSE 'enqueued' END,
-    recoveries = recoveries + 1,
-    executor_id = CASE WHEN recoveries >= max_recoveries THEN executor_id END,
-    error = CASE WHEN recoveries >= max_recoveries
-                 THEN jsonb_build_object('kind', 'dead', 'message',
-                      format('gave up after %s recoveries: every executor running it stopped (crash, kill or lost lease)', recoveries + 1))
-            END,
-    completed_at = CASE WHEN recoveries >= max_recoveries THEN now() END,
-    updated_at = now()
-WHERE executor_id = $1 AND state = 'running'
-RETURNING id, state
-`
-
-type RecoverExecutorWorkflowsRow struct {
-	ID    string
-	State string
-}
-
-// RecoverExecutorWorkflows hands the running workflows of a crashed executor back to their
-// queues (keeping their place), or marks them dead once they have been recovered more than
-// max_recoveries times: a workflow that keeps killing its executors must not crash-loop the
-// fleet.
-func (q *Queries) RecoverExecutorWorkflows(ctx context.Context, executorID *string) ([]RecoverExecutorWorkflowsRow, error) {
-	rows, err := q.db.Query(ctx, recoverExecutorWorkflows, executorID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var items []RecoverExecutorWorkflowsRow
-	for rows.Next() {
-		var i RecoverExecutorWorkflowsRow
-		if err := rows.Scan(&i.ID, &i.State); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
-const recoverExpiredWorkflows = `-- name: RecoverExpiredWorkflows :many
+const recoverWorkflows = `-- name: RecoverWorkflows :many
 WITH expired AS (
     UPDATE wfgen.executors
     SET stopped_at = now()
-    WHERE stopped_at IS NULL AND lease_expires_at < now()
+    WHERE $1::text = '' AND stopped_at IS NULL AND lease_expires_at < now()
     RETURNING id
 ), recovered AS (
     UPDATE wfgen.workflows w
     SET state = CASE WHEN w.recoveries >= w.max_recoveries THEN 'dead' ELSE 'enqueued' END,
-        recoveries = w.recoveries + 1,
+        recoveries = CASE WHEN w.recoveries >= w.max_recoveries THEN w.recoveries ELSE w.recoveries + 1 END,
         executor_id = CASE WHEN w.recoveries >= w.max_recoveries THEN w.executor_id END,
         error = CASE WHEN w.recoveries >= w.max_recoveries
                      THEN jsonb_build_object('kind', 'dead', 'message',
-                          format('gave up after %s recoveries: every executor running it stopped (crash, kill or lost lease)', w.recoveries + 1))
+                          format('given up: its executor stopped (crash, kill or lost lease) during each of its %s runs, and MaxRecoveries is %s',
+                                 w.recoveries + 1, w.max_recoveries))
                 END,
         completed_at = CASE WHEN w.recoveries >= w.max_recoveries THEN now() END,
         updated_at = now()
     WHERE w.state = 'running'
-      AND (w.executor_id IN (SELECT id FROM expired)
-           OR NOT EXISTS (SELECT 1 FROM wfgen.executors e
-                          WHERE e.id = w.executor_id AND e.stopped_at IS NULL))
+      AND CASE WHEN $1::text <> '' THEN w.executor_id = $1::text
+               ELSE w.executor_id IN (SELECT id FROM expired)
+                    OR NOT EXISTS (SELECT 1 FROM wfgen.executors e
+                                   WHERE e.id = w.executor_id AND e.stopped_at IS NULL)
+          END
     RETURNING w.id, w.state, w.queue, w.executor_id
 ), notified AS (
-    SELECT count(pg_notify($1::text, json_build_object('k', 'e', 'q', q.queue, 'd', 0)::text)) AS n
+    SELECT count(pg_notify($2::text, json_build_object('k', 'e', 'q', q.queue, 'd', 0)::text)) AS n
     FROM (SELECT DISTINCT queue FROM recovered WHERE state = 'enqueued') q
 )
 SELECT recovered.id, recovered.state, recovered.executor_id FROM recovered CROSS JOIN notified
 `
 
-type RecoverExpiredWorkflowsRow struct {
+type RecoverWorkflowsParams struct {
+	ExecutorID string
+	Channel    string
+}
+
+type RecoverWorkflowsRow struct {
 	ID         string
 	State      string
 	ExecutorID *string
 }
 
-// RecoverExpiredWorkflows takes over the workflows of executors that stopped heart-beating:
-// it marks executors whose lease expired as stopped, then hands the running workflows of
-// stopped (or vanished) executors back to their queues like RecoverExecutorWorkflows does.
-// Every executor runs it periodically; concurrent runs are harmless (a row is taken once).
-func (q *Queries) RecoverExpiredWorkflows(ctx context.Context, channel string) ([]RecoverExpiredWorkflowsRow, error) {
-	rows, err := q.db.Query(ctx, recoverExpiredWorkflows, channel)
+// RecoverWorkflows hands the running workflows of stopped executors back to their queues
+// (keeping their place), or marks them dead when they were recovered max_recoveries times
+// already: a workflow that keeps killing its executors must not crash-loop the fleet.
+//
+// With an executor_id, it recovers that executor's workflows (a restarted process recovering
+// its predecessor's). Without, it marks the executors whose lease expired as stopped and
+// recovers the workflows of stopped or vanished executors; every executor runs it
+// periodically, and concurrent runs are harmless (a row is taken once).
+func (q *Queries) RecoverWorkflows(ctx context.Context, arg RecoverWorkflowsParams) ([]RecoverWorkflowsRow, error) {
+	rows, err := q.db.Query(ctx, recoverWorkflows, arg.ExecutorID, arg.Channel)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var items []RecoverExpiredWorkflowsRow
+	var items []RecoverWorkflowsRow
 	for rows.Next() {
-		var i RecoverExpiredWorkflowsRow
+		var i RecoverWorkflowsRow
 		if err := rows.Scan(&i.ID, &i.State, &i.ExecutorID); err != nil {
 			return nil, err
 		}

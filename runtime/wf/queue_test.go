@@ -1,0 +1,316 @@
+package wf_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/wfgen/wfgen/runtime/wf"
+	"github.com/wfgen/wfgen/runtime/wftest"
+)
+
+// never is a poll interval no test waits for: work that starts was woken by a notification.
+const never = time.Hour
+
+func TestQueueRunsByPriorityThenFIFO(t *testing.T) {
+	t.Parallel()
+	b := setup(t, wf.Config{})
+	var mu sync.Mutex
+	var order []string
+	record := wf.NewStep[struct{}]("record")
+	w := wf.NewWorkflow("ordered", func(ctx wf.Context, name string) (struct{}, error) {
+		return record.Run(ctx, func(context.Context) (struct{}, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			order = append(order, name)
+			return struct{}{}, nil
+		})
+	}, wf.WorkflowQueue("serial"))
+	serial := wf.NewQueue("serial", wf.WorkerConcurrency(1))
+	var hs []*wf.Handle[struct{}]
+	for _, e := range []struct {
+		name     string
+		priority int
+	}{{"a", 5}, {"b", 1}, {"c", 5}, {"d", 0}, {"e", 1}, {"f", 0}} {
+		h, err := w.Enqueue(b.ctx, b.client, e.name, wf.WithPriority(e.priority))
+		require.NoError(t, err)
+		hs = append(hs, h)
+	}
+	b.start(t, w, record, serial)
+	for _, h := range hs {
+		_, err := h.Result(b.ctx)
+		require.NoError(t, err)
+	}
+	require.Equal(t, []string{"d", "f", "b", "e", "a", "c"}, order)
+}
+
+func TestDedupIDRefusesOrReturnsTheExistingWorkflowWhileItIsUnfinished(t *testing.T) {
+	t.Parallel()
+	b := setup(t, wf.Config{})
+	w := wf.NewWorkflow("report", func(ctx wf.Context, n int) (int, error) { return n, nil })
+	first, err := w.Enqueue(b.ctx, b.client, 1, wf.WithDedupID("tenant-7"))
+	require.NoError(t, err)
+
+	_, err = w.Enqueue(b.ctx, b.client, 2, wf.WithDedupID("tenant-7"))
+	var dup *wf.DuplicateError
+	require.ErrorAs(t, err, &dup)
+	require.Equal(t, first.ID(), dup.ExistingID)
+	require.Equal(t, "default", dup.Queue)
+
+	same, err := w.Enqueue(b.ctx, b.client, 3, wf.WithDedupID("tenant-7", wf.ReturnExisting))
+	require.NoError(t, err)
+	require.Equal(t, first.ID(), same.ID())
+	// Another queue has its own deduplication IDs.
+	_, err = w.Enqueue(b.ctx, b.client, 4, wf.WithDedupID("tenant-7"), wf.WithQueue("other"))
+	require.NoError(t, err)
+
+	b.start(t, w)
+	out, err := first.Result(b.ctx)
+	require.NoError(t, err)
+	require.Equal(t, 1, out)
+	// Once the first finished, the ID is free again.
+	next, err := w.Enqueue(b.ctx, b.client, 5, wf.WithDedupID("tenant-7"))
+	require.NoError(t, err)
+	require.NotEqual(t, first.ID(), next.ID())
+	out, err = next.Result(b.ctx)
+	require.NoError(t, err)
+	require.Equal(t, 5, out)
+}
+
+func TestPartitionConcurrencyRunsOneWorkflowPerTenantAtATime(t *testing.T) {
+	t.Parallel()
+	b := setup(t, wf.Config{})
+	var mu sync.Mutex
+	running := map[string]int{}
+	maxPerTenant := map[string]int{}
+	var now, peak atomic.Int32
+	work := wf.NewStep[struct{}]("work")
+	w := wf.NewWorkflow("per-tenant", func(ctx wf.Context, tenant string) (struct{}, error) {
+		return work.Run(ctx, func(context.Context) (struct{}, error) {
+			mu.Lock()
+			running[tenant]++
+			maxPerTenant[tenant] = max(maxPerTenant[tenant], running[tenant])
+			mu.Unlock()
+			n := now.Add(1)
+			for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+			}
+			time.Sleep(30 * time.Millisecond)
+			now.Add(-1)
+			mu.Lock()
+			running[tenant]--
+			mu.Unlock()
+			return struct{}{}, nil
+		})
+	}, wf.WorkflowQueue("tenants"))
+	q := wf.NewQueue("tenants", wf.WorkerConcurrency(10), wf.PartitionConcurrency(1))
+	var hs []*wf.Handle[struct{}]
+	for i := range 4 {
+		for _, tenant := range []string{"acme", "globex", "initech"} {
+			h, err := w.Enqueue(b.ctx, b.client, tenant, wf.WithPartitionKey(tenant), wf.WithPriority(i))
+			require.NoError(t, err)
+			hs = append(hs, h)
+		}
+	}
+	b.start(t, w, work, q)
+	for _, h := range hs {
+		_, err := h.Result(b.ctx)
+		require.NoError(t, err)
+	}
+	require.Equal(t, map[string]int{"acme": 1, "globex": 1, "initech": 1}, maxPerTenant)
+	require.Greater(t, peak.Load(), int32(1), "different tenants run side by side")
+}
+
+func TestRateLimitCapsStartsInEverySlidingWindow(t *testing.T) {
+	t.Parallel()
+	b := setup(t, wf.Config{})
+	w := wf.NewWorkflow("limited", func(ctx wf.Context, n int) (int, error) { return n, nil }, wf.WorkflowQueue("metered"))
+	q := wf.NewQueue("metered", wf.WorkerConcurrency(10), wf.RateLimit(3, 500*time.Millisecond))
+	b.start(t, w, q)
+	ins := make([]int, 9)
+	hs, err := w.EnqueueMany(b.ctx, b.client, ins)
+	require.NoError(t, err)
+	var starts []time.Time
+	for _, h := range hs {
+		_, err := h.Result(b.ctx)
+		require.NoError(t, err)
+		st, err := h.Status(b.ctx)
+		require.NoError(t, err)
+		starts = append(starts, st.StartedAt)
+	}
+	slices.SortFunc(starts, func(a, b time.Time) int { return a.Compare(b) })
+	for i, s := range starts {
+		inWindow := 0
+		for _, o := range starts[i:] {
+			if o.Sub(s) < 500*time.Millisecond {
+				inWindow++
+			}
+		}
+		require.LessOrEqual(t, inWindow, 3, "starts in the window from %s", s)
+	}
+	require.GreaterOrEqual(t, starts[8].Sub(starts[0]), time.Second, "9 starts at 3 per 500ms span at least two full windows")
+}
+
+func TestDelayedWorkflowStartsNotBeforeItsTimeAndWithoutPolling(t *testing.T) {
+	t.Parallel()
+	b := setup(t, wf.Config{PollInterval: never})
+	w := wf.NewWorkflow("later", func(ctx wf.Context, n int) (int, error) { return n, nil })
+	b.start(t, w)
+	delayed, err := w.Enqueue(b.ctx, b.client, 1, wf.WithDelay(400*time.Millisecond))
+	require.NoError(t, err)
+	now, err := w.Enqueue(b.ctx, b.client, 2)
+	require.NoError(t, err)
+	_, err = now.Result(b.ctx)
+	require.NoError(t, err)
+	st, err := delayed.Status(b.ctx)
+	require.NoError(t, err)
+	require.Equal(t, wf.StateEnqueued, st.State, "the delayed workflow waits")
+	_, err = delayed.Result(b.ctx)
+	require.NoError(t, err)
+	st, err = delayed.Status(b.ctx)
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, st.StartedAt.Sub(st.CreatedAt), 400*time.Millisecond)
+}
+
+func TestEnqueueInARolledBackTransactionRunsNothing(t *testing.T) {
+	t.Parallel()
+	b := setup(t, wf.Config{})
+	b.exec(t, `CREATE TABLE %s.orders (id int PRIMARY KEY)`)
+	var runs atomic.Int32
+	w := wf.NewWorkflow("fulfil", func(ctx wf.Context, id int) (int, error) { runs.Add(1); return id, nil })
+	b.start(t, w)
+
+	tx, err := b.pool.Begin(b.ctx)
+	require.NoError(t, err)
+	_, err = tx.Exec(b.ctx, fmt.Sprintf(`INSERT INTO %s.orders VALUES (1)`, b.schema))
+	require.NoError(t, err)
+	_, err = w.EnqueueTx(b.ctx, b.client, tx, 1, wf.WithID("order-1"))
+	require.NoError(t, err)
+	require.NoError(t, tx.Rollback(b.ctx))
+
+	tx, err = b.pool.Begin(b.ctx)
+	require.NoError(t, err)
+	_, err = tx.Exec(b.ctx, fmt.Sprintf(`INSERT INTO %s.orders VALUES (2)`, b.schema))
+	require.NoError(t, err)
+	committed, err := w.EnqueueTx(b.ctx, b.client, tx, 2, wf.WithID("order-2"))
+	require.NoError(t, err)
+	require.NoError(t, tx.Commit(b.ctx))
+
+	_, err = committed.Result(b.ctx)
+	require.NoError(t, err)
+	_, err = w.Get(b.client, "order-1").Status(b.ctx)
+	require.ErrorIs(t, err, wf.ErrNotFound)
+	require.Equal(t, 1, b.count(t, `SELECT count(*) FROM %s.orders`))
+	require.EqualValues(t, 1, runs.Load())
+}
+
+func TestGracefulStopHandsWorkToAnotherReplicaAtOnce(t *testing.T) {
+	t.Parallel()
+	// A lease far longer than the test: anything resumed elsewhere was handed over, not
+	// taken over after the lease expired.
+	cfg := wf.Config{LeaseDuration: 10 * time.Minute, PollInterval: never}
+	b := setup(t, cfg)
+	entered := make(chan struct{}, 10)
+	var runs sync.Map
+	w, defs := blockingWorkflow("handed-over", entered, &runs)
+	require.NoError(t, b.client.Register(defs...))
+	require.NoError(t, b.client.Start(b.ctx))
+	h, err := w.Enqueue(b.ctx, b.client, 1)
+	require.NoError(t, err)
+	<-entered
+
+	cfg.Schema, cfg.ExecutorID = b.schema, "other-replica"
+	other := wftest.NewClient(t, cfg)
+	w2, defs2 := blockingWorkflow("handed-over", nil, &runs)
+	require.NoError(t, other.Register(defs2...))
+	wftest.Start(t, other)
+
+	stopCtx, cancel := context.WithTimeout(b.ctx, 20*time.Millisecond)
+	defer cancel()
+	require.Error(t, b.client.Stop(stopCtx))
+	out, err := w2.Get(other, h.ID()).Result(b.ctx)
+	require.NoError(t, err)
+	require.Equal(t, 21, out)
+	st, err := h.Status(b.ctx)
+	require.NoError(t, err)
+	require.Equal(t, "other-replica", st.ExecutorID)
+	require.Zero(t, st.Recoveries, "a hand-over is not a recovery")
+	require.Equal(t, 1, runsOf(&runs, "a"), "completed steps did not run again")
+}
+
+func TestEnqueueWakesAnIdleWorkerWithoutPolling(t *testing.T) {
+	t.Parallel()
+	b := setup(t, wf.Config{PollInterval: never})
+	w := wf.NewWorkflow("woken", func(ctx wf.Context, n int) (int, error) { return n + 1, nil })
+	b.start(t, w)
+	// Idle: its first fetch found nothing. Then another client enqueues.
+	time.Sleep(50 * time.Millisecond)
+	api, err := wf.NewClient(b.pool, wf.Config{Schema: b.schema})
+	require.NoError(t, err)
+	defer api.Stop(b.ctx)
+	h, err := w.Enqueue(b.ctx, api, 1)
+	require.NoError(t, err)
+	out, err := h.Result(b.ctx)
+	require.NoError(t, err)
+	require.Equal(t, 2, out)
+}
+
+func TestPollingFindsWorkWhoseNotificationWasLost(t *testing.T) {
+	t.Parallel()
+	b := setup(t, wf.Config{PollInterval: 100 * time.Millisecond})
+	w := wf.NewWorkflow("unannounced", func(ctx wf.Context, n int) (int, error) { return n * 3, nil })
+	b.start(t, w)
+	time.Sleep(50 * time.Millisecond)
+	// Stored without the runtime, so without a notification.
+	b.exec(t, `INSERT INTO %s.workflows (id, name, state, queue, input, max_recoveries)
+		VALUES ('silent', 'unannounced', 'enqueued', 'default', '7', 10)`)
+	out, err := w.Get(b.client, "silent").Result(b.ctx)
+	require.NoError(t, err)
+	require.Equal(t, 21, out)
+}
+
+func TestQueueDepthsExecutorsAndListingShowWhoRunsWhat(t *testing.T) {
+	t.Parallel()
+	b := setup(t, wf.Config{ExecutorID: "observed"})
+	entered := make(chan struct{}, 10)
+	var runs sync.Map
+	w, defs := blockingWorkflow("observable", entered, &runs)
+	require.NoError(t, b.client.Register(defs...))
+	wftest.Start(t, b.client)
+	running, err := w.Enqueue(b.ctx, b.client, 1)
+	require.NoError(t, err)
+	<-entered
+	_, err = w.Enqueue(b.ctx, b.client, 2, wf.WithDelay(time.Hour))
+	require.NoError(t, err)
+	_, err = w.Enqueue(b.ctx, b.client, 3, wf.WithQueue("unserved"))
+	require.NoError(t, err)
+
+	depths, err := b.client.QueueDepths(b.ctx)
+	require.NoError(t, err)
+	require.Equal(t, []wf.QueueDepth{
+		{Queue: "default", Delayed: 1, Running: 1},
+		{Queue: "unserved", Enqueued: 1},
+	}, depths)
+
+	execs, err := b.client.Executors(b.ctx)
+	require.NoError(t, err)
+	require.Len(t, execs, 1)
+	require.Equal(t, "observed", execs[0].ID)
+	require.True(t, execs[0].Alive)
+	require.Equal(t, 1, execs[0].Running)
+
+	list, err := b.client.ListWorkflows(b.ctx, wf.ListOptions{State: wf.StateRunning})
+	require.NoError(t, err)
+	require.Len(t, list, 1)
+	require.Equal(t, running.ID(), list[0].ID)
+	require.Equal(t, "observed", list[0].ExecutorID)
+	all, err := b.client.ListWorkflows(b.ctx, wf.ListOptions{Workflow: "observable", Limit: 2})
+	require.NoError(t, err)
+	require.Len(t, all, 2)
+	require.NoError(t, running.Cancel(b.ctx))
+}
