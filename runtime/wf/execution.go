@@ -230,7 +230,7 @@ func (x *execution) complete(state State, output string, failure error) outcome 
 		x.c.log.Debug("wfgen: workflow completion not applied: cancelled or taken over", "workflow_id", x.id)
 		return completed
 	}
-	x.c.waiter.deliver(waitResult{row: db.GetResultsRow{
+	x.c.waiter.completedHere(waitResult{row: db.GetResultsRow{
 		ID: x.id, Name: x.wf.name, State: string(state), Output: []byte(output), Error: []byte(errJSON),
 	}})
 	return completed

@@ -112,7 +112,7 @@ func (c *Client) cancel(ctx context.Context, id string) error {
 	if x != nil {
 		x.cancel(ErrCancelled)
 	}
-	c.waiter.kick()
+	c.waiter.completedElsewhere([]string{id})
 	return nil
 }
 

@@ -81,9 +81,7 @@ func (c *Client) notified(payload string) {
 			}
 		}
 	case "c":
-		if n.IDs == nil || c.waiter.awaitsAny(n.IDs) {
-			c.waiter.kick()
-		}
+		c.waiter.completedElsewhere(n.IDs)
 		// A completion frees a slot of a queue with a global limit, whoever ran it.
 		for _, f := range c.fetcherList() {
 			if f.q.limited() && slices.Contains(n.Queues, f.q.name) {
@@ -91,7 +89,7 @@ func (c *Client) notified(payload string) {
 			}
 		}
 	case "x":
-		c.waiter.kick()
+		c.waiter.completedElsewhere([]string{n.Workflow})
 		if n.Executor == c.cfg.ExecutorID {
 			c.mu.Lock()
 			x := c.executions[n.Workflow]

@@ -230,6 +230,7 @@ func (f *fetcher) kick() {
 // woken (an enqueue here, a slot freed) or the poll interval passes.
 func (f *fetcher) run(ctx context.Context) {
 	var last time.Time
+	backlog := false // the last fetch got all it asked for: more is probably waiting
 	errBackoff := 100 * time.Millisecond
 	poll := time.NewTimer(f.c.cfg.PollInterval)
 	defer poll.Stop()
@@ -237,8 +238,10 @@ func (f *fetcher) run(ctx context.Context) {
 		free := f.q.workerConcurrency - int(f.running.Load())
 		more := false
 		if free > 0 {
-			// Slots freed within the cooldown are filled by one fetch.
-			if wait := f.c.cfg.FetchCooldown - time.Since(last); wait > 0 {
+			// The cooldown spaces out fetches that notifications trigger on an idle queue
+			// (many replicas woken by each enqueue). With a backlog, slots freed by a batch
+			// of completions are filled at once.
+			if wait := f.c.cfg.FetchCooldown - time.Since(last); wait > 0 && !backlog {
 				select {
 				case <-ctx.Done():
 					return
@@ -261,7 +264,8 @@ func (f *fetcher) run(ctx context.Context) {
 				continue
 			}
 			errBackoff = 100 * time.Millisecond
-			more = n == min(free, maxFetch) // a full fetch: there may be more
+			backlog = n == min(free, maxFetch)
+			more = backlog
 			if !roomAt.IsZero() {
 				// Rate-limited: look again when the window has room.
 				f.wakeAt(roomAt)

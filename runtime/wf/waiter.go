@@ -11,23 +11,35 @@ import (
 	"github.com/wfgen/wfgen/runtime/internal/db"
 )
 
-// Polling bounds of the result waiter.
+// Bounds of the result waiter.
 const (
+	// recentResults is how many results of workflows completed in this process are kept for
+	// waits that begin just after the completion; recentResultMax caps one result's size.
+	recentResults   = 4096
+	recentResultMax = 64 << 10
+	// resultPollMin and resultPollMax bound the interval of the fallback poll of every
+	// awaited workflow, which finds what notifications missed.
 	resultPollMin = 10 * time.Millisecond
 	resultPollMax = time.Second
 )
 
-// resultWaiter serves Handle.Result. All waits of a client share one poller, which asks for
-// every awaited workflow in one query; workflows that finish in this process are delivered
-// at once, without a query.
+// resultWaiter serves Handle.Result. All waits of a client share one poller. Workflows that
+// finish in this process are delivered at once, without a query, also to a wait that begins
+// just after (the recent results are kept for that); those finishing elsewhere
+// are announced by notifications, after which the poller reads just them. A periodic poll
+// of every awaited workflow, slowing down while nothing finishes, covers lost notifications.
 type resultWaiter struct {
 	c *Client
 
 	mu      sync.Mutex
 	waits   map[string][]chan waitResult
+	due     map[string]bool // awaited workflows to read at the next wake-up
+	pollAll bool            // read every awaited workflow at the next wake-up
 	polling bool
-	fresh   bool // a wait began since the last poll: poll fast again
 	wake    chan struct{}
+
+	recent      map[string]waitResult // results of workflows completed here, newest last in order
+	recentOrder []string
 }
 
 type waitResult struct {
@@ -36,23 +48,30 @@ type waitResult struct {
 }
 
 func newResultWaiter(c *Client) *resultWaiter {
-	return &resultWaiter{c: c, waits: map[string][]chan waitResult{}, wake: make(chan struct{}, 1)}
+	return &resultWaiter{
+		c: c, waits: map[string][]chan waitResult{}, due: map[string]bool{}, wake: make(chan struct{}, 1),
+		recent: map[string]waitResult{},
+	}
 }
 
 // wait blocks until workflow id is final or ctx ends.
 func (w *resultWaiter) wait(ctx context.Context, id string) (db.GetResultsRow, error) {
 	ch := make(chan waitResult, 1)
 	w.mu.Lock()
+	if r, ok := w.recent[id]; ok {
+		w.mu.Unlock()
+		return r.row, r.err
+	}
 	w.waits[id] = append(w.waits[id], ch)
-	w.fresh = true
+	w.due[id] = true
 	if !w.polling {
+		w.polling = true
 		// Completions elsewhere are announced on the schema's channel.
 		go w.c.listen()
-		w.polling = true
 		go w.poll()
 	}
 	w.mu.Unlock()
-	w.kick()
+	w.signal()
 	select {
 	case r := <-ch:
 		return r.row, r.err
@@ -79,20 +98,35 @@ func (w *resultWaiter) remove(id string, ch chan waitResult) {
 	}
 }
 
-// awaitsAny reports whether any of ids is awaited.
-func (w *resultWaiter) awaitsAny(ids []string) bool {
+// completedElsewhere is told the IDs a completion notification names (nil: some completed,
+// which is not said): read those that are awaited.
+func (w *resultWaiter) completedElsewhere(ids []string) {
 	w.mu.Lock()
-	defer w.mu.Unlock()
+	if ids == nil {
+		w.pollAll = true
+	}
+	marked := ids == nil
 	for _, id := range ids {
 		if _, ok := w.waits[id]; ok {
-			return true
+			w.due[id] = true
+			marked = true
 		}
 	}
-	return false
+	w.mu.Unlock()
+	if marked {
+		w.signal()
+	}
 }
 
-// kick makes the poller query now.
+// kick makes the poller read every awaited workflow now.
 func (w *resultWaiter) kick() {
+	w.mu.Lock()
+	w.pollAll = true
+	w.mu.Unlock()
+	w.signal()
+}
+
+func (w *resultWaiter) signal() {
 	select {
 	case w.wake <- struct{}{}:
 	default:
@@ -104,36 +138,72 @@ func (w *resultWaiter) deliver(r waitResult) {
 	w.mu.Lock()
 	chans := w.waits[r.row.ID]
 	delete(w.waits, r.row.ID)
+	delete(w.due, r.row.ID)
 	w.mu.Unlock()
 	for _, ch := range chans {
 		ch <- r
 	}
 }
 
-// poll runs while anyone waits, querying all awaited workflows at once. The interval grows
-// while nothing finishes and shrinks when something does.
+// completedHere delivers the result of a workflow this process completed, and keeps it for
+// waits that begin soon after.
+func (w *resultWaiter) completedHere(r waitResult) {
+	if len(r.row.Output)+len(r.row.Error) <= recentResultMax {
+		w.mu.Lock()
+		if _, ok := w.recent[r.row.ID]; !ok {
+			if len(w.recentOrder) == recentResults {
+				delete(w.recent, w.recentOrder[0])
+				w.recentOrder = w.recentOrder[1:]
+			}
+			w.recentOrder = append(w.recentOrder, r.row.ID)
+		}
+		w.recent[r.row.ID] = r
+		w.mu.Unlock()
+	}
+	w.deliver(r)
+}
+
+// poll runs while anyone waits.
 func (w *resultWaiter) poll() {
 	interval := resultPollMin
-	timer := time.NewTimer(0)
+	timer := time.NewTimer(interval)
 	defer timer.Stop()
 	for {
+		all := false
 		select {
 		case <-w.wake:
+			// Waits that begin while a read is in flight are read together next.
 		case <-timer.C:
+			all = true
 		}
 		w.mu.Lock()
 		if len(w.waits) == 0 {
 			w.polling = false
+			clear(w.due)
+			w.pollAll = false
 			w.mu.Unlock()
 			return
 		}
-		ids := make([]string, 0, len(w.waits))
-		for id := range w.waits {
-			ids = append(ids, id)
+		all = all || w.pollAll
+		var ids []string
+		if all {
+			ids = make([]string, 0, len(w.waits))
+			for id := range w.waits {
+				ids = append(ids, id)
+			}
+		} else {
+			for id := range w.due {
+				if _, ok := w.waits[id]; ok {
+					ids = append(ids, id)
+				}
+			}
 		}
-		fresh := w.fresh
-		w.fresh = false
+		clear(w.due)
+		w.pollAll = false
 		w.mu.Unlock()
+		if len(ids) == 0 {
+			continue
+		}
 
 		rows, err := w.c.q.GetResults(context.Background(), ids)
 		switch {
@@ -142,17 +212,20 @@ func (w *resultWaiter) poll() {
 			w.failAll(w.c.dbError("waiting for results", err))
 			continue
 		case err != nil:
-			w.c.log.Warn("wfgen: polling workflow results failed", "error", err)
+			w.c.log.Warn("wfgen: reading workflow results failed", "error", err)
 		}
 		for _, r := range rows {
 			w.deliver(waitResult{row: r})
 		}
-		if len(rows) > 0 || fresh {
-			interval = resultPollMin
-		} else {
-			interval = min(2*interval, resultPollMax)
+		if all {
+			// The fallback poll slows down while it finds nothing.
+			if len(rows) > 0 {
+				interval = resultPollMin
+			} else {
+				interval = min(2*interval, resultPollMax)
+			}
+			timer.Reset(interval)
 		}
-		timer.Reset(interval)
 	}
 }
 
