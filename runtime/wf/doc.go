@@ -51,6 +51,55 @@
 // than MaxRecoveries such recoveries it is given up as dead (a workflow that keeps killing
 // its executors must not crash-loop the fleet), and kept for inspection.
 //
+// # Queues and workers
+//
+// Enqueued workflows wait in a named queue (NewQueue; WorkflowQueue and WithQueue choose
+// it). Every started client that registered a workflow works that workflow's queue: N
+// replicas of an app form one worker pool. A worker claims a batch of available workflows
+// in one statement (FOR UPDATE SKIP LOCKED), as many as it has free slots. An enqueue
+// notifies the schema's channel (LISTEN/NOTIFY, delivered when the enqueuing transaction
+// commits), which wakes idle workers at once; workers also poll every PollInterval, which
+// finds work whose notification was lost. Queues order work by priority, then by the time it
+// became available, then FIFO, and can limit it per process (WorkerConcurrency), globally
+// (GlobalConcurrency), by start rate (RateLimit) and per partition key
+// (PartitionConcurrency); WithDedupID refuses duplicates, WithDelay and WithStartAt delay
+// starts, and EnqueueTx enqueues inside the caller's transaction.
+//
+// # Replicas, leases and recovery
+//
+// Each started client is an executor with an ID (Config.ExecutorID). It owns the workflows it
+// runs through a lease it renews every HeartbeatInterval. When it stops renewing (SIGKILL,
+// network loss), any other executor takes its workflows over once the lease has expired
+// (LeaseDuration, 10s by default, plus at most one heartbeat) and resumes them from their last
+// completed step; an executor restarted under the same ID resumes them at once. An executor
+// that cannot renew its lease in time interrupts its own workflows before anyone can take
+// them over, and its late writes are refused (completions are fenced by the attempt that
+// claimed the workflow; a step already recorded is never overwritten).
+//
+// Stop stops taking work, lets running workflows finish until its context ends, then
+// interrupts the rest and hands them back to their queues, where another replica resumes
+// them at once, without waiting for the lease.
+//
+// Workflows are resumed only by executors that registered them with the same code hash
+// (CodeHash, which wfgen computes from the workflow's code): a changed workflow never replays
+// a history written by other code. Workflows not yet started run on any executor that
+// registered them.
+//
+// # Schedules
+//
+// NewSchedule runs a workflow at every tick of a cron spec. Every worker that registers the
+// schedule fires it, and the database lets each tick run once: the tick's workflow has the ID
+// "<workflow>@<tick>". Ticks missed while no worker ran are skipped, or fired late within
+// ScheduleBackfill's window.
+//
+// # Observing
+//
+// Handle.Status reports a workflow's state, owner and timings, and Client.Steps its recorded
+// steps. Client.QueueDepths counts unfinished workflows per queue and state,
+// Client.Executors lists the executors with how much each runs, and Client.ListWorkflows
+// finds workflows by state, queue, executor or name. All of it is plain SQL tables in the
+// configured schema, readable from psql too.
+//
 // # Errors
 //
 // Handle.Result returns a *WorkflowError for a workflow that did not succeed, read back from
@@ -65,5 +114,8 @@
 // group-commit writer: whatever queued up while its previous write was in flight is written
 // in one statement, so many concurrent workflows share each commit. A workflow's last step
 // and its completion are usually written together. A workflow's first run never reads its
-// history (there is none); a resumed run reads it once.
+// history (there is none); a resumed run reads it once. Results of workflows completed in
+// this process reach Handle.Result without a query; results of workflows completed
+// elsewhere are announced by a notification per commit, after which the waiter reads just
+// those.
 package wf
