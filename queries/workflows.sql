@@ -8,7 +8,7 @@
 WITH inserted AS (
     INSERT INTO wfgen.workflows (
         id, name, state, queue, priority, partition_key, dedup_id, input, max_recoveries,
-        timeout_ms, available_at, executor_id, attempt, started_at, deadline
+        timeout_ms, available_at, executor_id, attempt, started_at, deadline, code_hash
     )
     SELECT i.id, i.name, @state::text, i.queue, i.priority, NULLIF(i.partition_key, ''),
            NULLIF(i.dedup_id, ''), i.input::jsonb, i.max_recoveries, NULLIF(i.timeout_ms, 0),
@@ -17,7 +17,10 @@ WITH inserted AS (
            CASE WHEN @state::text = 'running' THEN 1 ELSE 0 END,
            CASE WHEN @state::text = 'running' THEN now() END,
            CASE WHEN @state::text = 'running' AND i.timeout_ms > 0
-                THEN now() + i.timeout_ms * interval '1 millisecond' END
+                THEN now() + i.timeout_ms * interval '1 millisecond' END,
+           -- A started workflow runs this code now; an enqueued one gets the hash of the
+           -- code that claims it.
+           CASE WHEN @state::text = 'running' THEN NULLIF(@code_hash::text, '') END
     FROM (
         SELECT unnest(@ids::text[])             AS id,
                unnest(@names::text[])           AS name,

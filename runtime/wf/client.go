@@ -284,6 +284,10 @@ func (c *Client) Start(ctx context.Context) error {
 	if err := c.recover(ctx, c.cfg.ExecutorID); err != nil {
 		return c.dbError("recovering workflows", err)
 	}
+	// And those of other executors that died while nobody was heart-beating.
+	if err := c.recover(ctx, ""); err != nil {
+		return c.dbError("taking over workflows of dead executors", err)
+	}
 
 	c.runCtx, c.runCancel = context.WithCancel(context.WithoutCancel(ctx))
 	leaseCtx, leaseCancel := context.WithCancel(context.WithoutCancel(ctx))

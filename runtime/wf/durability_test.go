@@ -280,3 +280,88 @@ func TestWorkflowsSurviveTheirDatabaseConnectionsBeingKilled(t *testing.T) {
 		}
 	}
 }
+
+func TestAStartedWorkflowResumesOnlyOnCodeWithItsHash(t *testing.T) {
+	t.Parallel()
+	b := setup(t, wf.Config{ExecutorID: "deploying"})
+	entered := make(chan struct{}, 1)
+	var runs sync.Map
+	// version builds the workflow as a deployment of the given code hash registers it.
+	version := func(hash string, entered chan<- struct{}) (*wf.Workflow[int, int], []wf.Definition) {
+		a, c := wf.NewStep[int]("a"), wf.NewStep[int]("c")
+		w := wf.NewWorkflow("versioned", func(ctx wf.Context, in int) (int, error) {
+			if _, err := a.Run(ctx, func(context.Context) (int, error) { return in, nil }); err != nil {
+				return 0, err
+			}
+			return c.Run(ctx, func(sctx context.Context) (int, error) {
+				v, _ := runs.LoadOrStore(hash, new(atomic.Int32))
+				v.(*atomic.Int32).Add(1)
+				if entered != nil {
+					entered <- struct{}{}
+					<-sctx.Done()
+					return 0, sctx.Err()
+				}
+				return in * 2, nil
+			})
+		}, wf.CodeHash(hash))
+		return w, []wf.Definition{w, a, c}
+	}
+	v1, defs := version("v1", entered)
+	require.NoError(t, b.client.Register(defs...))
+	require.NoError(t, b.client.Start(b.ctx))
+	started, err := v1.Start(b.ctx, b.client, 4)
+	require.NoError(t, err)
+	<-entered
+	stopCtx, cancel := context.WithTimeout(b.ctx, 20*time.Millisecond)
+	defer cancel()
+	_ = b.client.Stop(stopCtx)
+
+	// Version 2 is deployed: it runs new workflows but leaves the v1 one alone.
+	v2, defs2 := version("v2", nil)
+	next := wftest.NewClient(t, wf.Config{Schema: b.schema, ExecutorID: "v2-worker", PollInterval: 20 * time.Millisecond})
+	require.NoError(t, next.Register(defs2...))
+	wftest.Start(t, next)
+	fresh, err := v2.Enqueue(b.ctx, next, 5)
+	require.NoError(t, err)
+	out, err := fresh.Result(b.ctx)
+	require.NoError(t, err)
+	require.Equal(t, 10, out)
+	time.Sleep(100 * time.Millisecond) // several polls
+	st, err := started.Status(b.ctx)
+	require.NoError(t, err)
+	require.Equal(t, wf.StateEnqueued, st.State, "v2 must not replay v1's history")
+	require.Equal(t, "v1", st.CodeHash)
+
+	// A worker still on v1 resumes it.
+	v1again, defs1 := version("v1", nil)
+	old := wftest.NewClient(t, wf.Config{Schema: b.schema, ExecutorID: "v1-worker"})
+	require.NoError(t, old.Register(defs1...))
+	wftest.Start(t, old)
+	out, err = v1again.Get(old, started.ID()).Result(b.ctx)
+	require.NoError(t, err)
+	require.Equal(t, 8, out)
+	require.Equal(t, 1, runsOf(&runs, "v2"), "v2 ran only its own workflow")
+}
+
+func TestStepsStartedConcurrentlyStopTheWorkflowWithAClearError(t *testing.T) {
+	t.Parallel()
+	b := setup(t, wf.Config{})
+	slow := wf.NewStep[int]("slow")
+	w := wf.NewWorkflow("racy", func(ctx wf.Context, _ struct{}) (int, error) {
+		var wg sync.WaitGroup
+		for range 2 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, _ = slow.Run(ctx, func(context.Context) (int, error) { time.Sleep(50 * time.Millisecond); return 1, nil })
+			}()
+		}
+		wg.Wait()
+		return 0, nil
+	})
+	b.start(t, w, slow)
+	h, err := w.Start(b.ctx, b.client, struct{}{})
+	require.NoError(t, err)
+	_, err = h.Result(b.ctx)
+	require.ErrorContains(t, err, "call a workflow's steps one after another, never from concurrent goroutines")
+}

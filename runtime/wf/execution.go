@@ -63,6 +63,7 @@ type execution struct {
 	pending     *checkpoint.Pending       // the last step's checkpoint, until known written
 	abort       error                     // stops the execution: non-determinism, errRestart, a failed checkpoint
 	interrupted bool                      // a step returned because the workflow was stopped
+	inStep      bool                      // a step function is running
 }
 
 func newExecution(c *Client, reg *registeredWorkflow, id string, attempt int32, input []byte, deadline *time.Time) *execution {
@@ -113,7 +114,7 @@ func (x *execution) run() outcome {
 		}
 		replaying = true
 		x.mu.Lock()
-		x.nextStep, x.pending, x.abort, x.interrupted = 0, nil, nil, false
+		x.nextStep, x.pending, x.abort, x.interrupted, x.inStep = 0, nil, nil, false, false
 		x.mu.Unlock()
 	}
 }
@@ -247,10 +248,17 @@ func (x *execution) beginStep(name string) (int32, *db.LoadStepsRow, error) {
 		x.interrupted = true
 		return 0, nil, context.Cause(x.ctx)
 	}
+	if x.inStep {
+		// Step IDs follow call order; steps started together would get them in whatever
+		// order the goroutines happen to run, and replay would not match.
+		x.abort = fmt.Errorf("wf: workflow %q (ID %s) started step %q while another of its steps was running: call a workflow's steps one after another, never from concurrent goroutines (fan out with child workflows instead)", x.wf.name, x.id, name)
+		return 0, nil, x.abort
+	}
 	x.nextStep++
 	id := x.nextStep
 	rec, ok := x.history[id]
 	if !ok {
+		x.inStep = true
 		return id, nil, nil
 	}
 	if rec.Name != name {
@@ -298,6 +306,14 @@ func (x *execution) submitStep(s checkpoint.Step) {
 	p := x.c.writer.SubmitStep(s)
 	x.mu.Lock()
 	x.pending = p
+	x.inStep = false
+	x.mu.Unlock()
+}
+
+// endStep marks the running step as done without a checkpoint (it was interrupted).
+func (x *execution) endStep() {
+	x.mu.Lock()
+	x.inStep = false
 	x.mu.Unlock()
 }
 

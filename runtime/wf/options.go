@@ -158,7 +158,9 @@ func WithID(id string) EnqueueOption {
 	return func(o *enqueueOptions) { o.id = id }
 }
 
-// WithQueue puts the workflow on the named queue instead of its default one.
+// WithQueue puts the workflow on the named queue instead of its default one. Some worker must
+// work that queue (a worker works the queues it registered and the default queues of the
+// workflows it registered); until one does, the workflow waits there.
 func WithQueue(name string) EnqueueOption {
 	return func(o *enqueueOptions) { o.queue = name; o.queueOnly = append(o.queueOnly, "WithQueue") }
 }

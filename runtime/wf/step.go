@@ -80,6 +80,7 @@ func (s *Step[T]) Run(ctx Context, fn func(context.Context) (T, error)) (T, erro
 		return out, nil
 	}
 	if err := x.awaitCheckpoint(); err != nil {
+		x.endStep()
 		return zero, err
 	}
 
@@ -88,6 +89,7 @@ func (s *Step[T]) Run(ctx Context, fn func(context.Context) (T, error)) (T, erro
 	if stepErr != nil && x.ctx.Err() != nil {
 		// The workflow is being cancelled or stopped: the step did not finish, so nothing
 		// is recorded and it runs again when the workflow resumes.
+		x.endStep()
 		return zero, x.interruption()
 	}
 	cp := checkpoint.Step{WorkflowID: x.id, StepID: id, Name: s.name, Attempt: x.attempt, Tries: int32(tries), StartedAt: started}

@@ -180,6 +180,7 @@ func (w *Workflow[In, Out]) request(in In, o enqueueOptions) (insertRequest, err
 		maxRecoveries:  int32(w.opts.maxRecoveries),
 		timeoutMs:      o.timeout.Milliseconds(),
 		delayMs:        max(o.delay.Milliseconds(), 0),
+		codeHash:       w.opts.codeHash,
 	}, nil
 }
 
@@ -240,6 +241,7 @@ type insertRequest struct {
 	input                 string
 	maxRecoveries         int32
 	timeoutMs, delayMs    int64
+	codeHash              string // recorded when the workflow starts here and now
 }
 
 // insert stores workflows and returns their IDs in order: for a request whose ID or
@@ -250,7 +252,7 @@ func (c *Client) insert(ctx context.Context, conn dbschema.DBTX, reqs []insertRe
 		id, _, err := c.insertOne(ctx, conn, reqs[0], state)
 		return []string{id}, err
 	}
-	p := db.InsertWorkflowsParams{State: string(state), ExecutorID: c.cfg.ExecutorID, Channel: c.channel}
+	p := db.InsertWorkflowsParams{State: string(state), ExecutorID: c.cfg.ExecutorID, Channel: c.channel, CodeHash: reqs[0].codeHash}
 	for _, r := range reqs {
 		p.Ids = append(p.Ids, r.id)
 		p.Names = append(p.Names, r.name)
@@ -299,6 +301,7 @@ func (c *Client) insertOne(ctx context.Context, conn dbschema.DBTX, r insertRequ
 	for range 3 {
 		rows, err := q.InsertWorkflows(ctx, db.InsertWorkflowsParams{
 			Channel:       c.channel,
+			CodeHash:      r.codeHash,
 			State:         string(state),
 			ExecutorID:    c.cfg.ExecutorID,
 			Ids:           []string{r.id},

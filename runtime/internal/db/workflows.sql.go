@@ -263,7 +263,7 @@ const insertWorkflows = `-- name: InsertWorkflows :many
 WITH inserted AS (
     INSERT INTO wfgen.workflows (
         id, name, state, queue, priority, partition_key, dedup_id, input, max_recoveries,
-        timeout_ms, available_at, executor_id, attempt, started_at, deadline
+        timeout_ms, available_at, executor_id, attempt, started_at, deadline, code_hash
     )
     SELECT i.id, i.name, $1::text, i.queue, i.priority, NULLIF(i.partition_key, ''),
            NULLIF(i.dedup_id, ''), i.input::jsonb, i.max_recoveries, NULLIF(i.timeout_ms, 0),
@@ -272,23 +272,26 @@ WITH inserted AS (
            CASE WHEN $1::text = 'running' THEN 1 ELSE 0 END,
            CASE WHEN $1::text = 'running' THEN now() END,
            CASE WHEN $1::text = 'running' AND i.timeout_ms > 0
-                THEN now() + i.timeout_ms * interval '1 millisecond' END
+                THEN now() + i.timeout_ms * interval '1 millisecond' END,
+           -- A started workflow runs this code now; an enqueued one gets the hash of the
+           -- code that claims it.
+           CASE WHEN $1::text = 'running' THEN NULLIF($3::text, '') END
     FROM (
-        SELECT unnest($3::text[])             AS id,
-               unnest($4::text[])           AS name,
-               unnest($5::text[])          AS queue,
-               unnest($6::int[])       AS priority,
-               unnest($7::text[])  AS partition_key,
-               unnest($8::text[])       AS dedup_id,
-               unnest($9::text[])          AS input,
-               unnest($10::int[])   AS max_recoveries,
-               unnest($11::bigint[])   AS timeout_ms,
-               unnest($12::bigint[])     AS delay_ms
+        SELECT unnest($4::text[])             AS id,
+               unnest($5::text[])           AS name,
+               unnest($6::text[])          AS queue,
+               unnest($7::int[])       AS priority,
+               unnest($8::text[])  AS partition_key,
+               unnest($9::text[])       AS dedup_id,
+               unnest($10::text[])          AS input,
+               unnest($11::int[])   AS max_recoveries,
+               unnest($12::bigint[])   AS timeout_ms,
+               unnest($13::bigint[])     AS delay_ms
     ) i
     ON CONFLICT DO NOTHING
     RETURNING id, queue, available_at
 ), notified AS (
-    SELECT count(pg_notify($13::text, json_build_object(
+    SELECT count(pg_notify($14::text, json_build_object(
                'k', 'e', 'q', q.queue,
                'd', greatest(0, (extract(epoch FROM q.first_available - now()) * 1000)::bigint))::text)) AS n
     FROM (SELECT queue, min(available_at) AS first_available FROM inserted GROUP BY queue) q
@@ -300,6 +303,7 @@ SELECT inserted.id FROM inserted CROSS JOIN notified
 type InsertWorkflowsParams struct {
 	State         string
 	ExecutorID    string
+	CodeHash      string
 	Ids           []string
 	Names         []string
 	Queues        []string
@@ -323,6 +327,7 @@ func (q *Queries) InsertWorkflows(ctx context.Context, arg InsertWorkflowsParams
 	rows, err := q.db.Query(ctx, insertWorkflows,
 		arg.State,
 		arg.ExecutorID,
+		arg.CodeHash,
 		arg.Ids,
 		arg.Names,
 		arg.Queues,
