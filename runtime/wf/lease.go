@@ -17,6 +17,9 @@ const (
 	// DefaultLeaseDuration is how long an executor owns its running workflows without
 	// renewing its lease. Another replica takes them over once it has expired.
 	DefaultLeaseDuration = 10 * time.Second
+
+	// executorCleanupInterval is how often an executor forgets executors stopped for a day.
+	executorCleanupInterval = time.Hour
 )
 
 // errLeaseLost interrupts the executions of an executor that could not renew its lease:
@@ -34,6 +37,7 @@ var errLeaseLost = fmt.Errorf("%w: this executor lost its lease", ErrInterrupted
 func (c *Client) heartbeat(ctx context.Context) {
 	interval := c.cfg.HeartbeatInterval
 	lastOK := time.Now()
+	lastCleanup := time.Time{}
 	fenced := false
 	t := time.NewTicker(interval)
 	defer t.Stop()
@@ -71,6 +75,13 @@ func (c *Client) heartbeat(ctx context.Context) {
 			lastOK, fenced = sent, false
 		}
 		c.takeOver(ctx)
+		// Executors under a new ID per process (the default hostname-pid) leave a row each.
+		if time.Since(lastCleanup) > executorCleanupInterval {
+			lastCleanup = time.Now()
+			if err := c.q.DeleteStoppedExecutors(ctx); err != nil && ctx.Err() == nil {
+				c.log.Warn("wfgen: forgetting long-stopped executors failed", "error", err)
+			}
+		}
 	}
 }
 
