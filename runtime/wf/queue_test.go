@@ -314,3 +314,16 @@ func TestQueueDepthsExecutorsAndListingShowWhoRunsWhat(t *testing.T) {
 	require.Len(t, all, 2)
 	require.NoError(t, running.Cancel(b.ctx))
 }
+
+func TestExecutorsStoppedForADayAreForgotten(t *testing.T) {
+	t.Parallel()
+	b := setup(t, wf.Config{LeaseDuration: time.Second, HeartbeatInterval: 100 * time.Millisecond})
+	b.exec(t, `INSERT INTO %s.executors (id, hostname, pid, lease_expires_at, stopped_at)
+		VALUES ('long-gone', 'h', 1, now() - interval '2 days', now() - interval '2 days'),
+		       ('recently-gone', 'h', 2, now() - interval '1 hour', now() - interval '1 hour')`)
+	b.start(t)
+	require.Eventually(t, func() bool {
+		return b.count(t, `SELECT count(*) FROM %s.executors WHERE id = 'long-gone'`) == 0
+	}, 10*time.Second, 20*time.Millisecond)
+	require.Equal(t, 1, b.count(t, `SELECT count(*) FROM %s.executors WHERE id = 'recently-gone'`))
+}
