@@ -1,6 +1,8 @@
 package templates
 
 import (
+	"fmt"
+
 	"github.com/dave/jennifer/jen"
 
 	"github.com/wfgen/wfgen/internal/wfgen/model"
@@ -12,9 +14,9 @@ func (g *gen) client(w *model.Workflow) {
 	g.handle(w)
 
 	handle := jen.Id(w.HandleType())
-	queue := "its queue"
+	queue := "the default queue"
 	if w.Queue != "" {
-		queue = "its queue (" + w.Queue + ")"
+		queue = fmt.Sprintf("queue %q", w.Queue)
 	}
 	inParam := func() []jen.Code {
 		if w.In == nil {
@@ -29,9 +31,9 @@ func (g *gen) client(w *model.Workflow) {
 		return jen.Id("in")
 	}
 	opts := jen.Id("opts").Op("...").Qual(wfPath, "EnqueueOption")
-	withInput := ""
+	onInput := ""
 	if w.In != nil {
-		withInput = " with input in"
+		onInput = " on input in"
 	}
 
 	// fn renders func name(ctx, c[, tx], in, opts...) (Handle, error), which calls method.
@@ -51,16 +53,16 @@ func (g *gen) client(w *model.Workflow) {
 		)
 	}
 
-	g.doc("%s enqueues the %s workflow (%q)%s on %s, for a worker that registered it to run, and returns its handle once it is stored.\n\nopts can set the workflow's ID (wf.WithID: enqueueing an ID that exists returns that workflow), queue, priority, deduplication ID, partition key, delay and timeout.",
-		w.EnqueueFunc(), w.Func, w.Name, withInput, queue)
+	g.doc("%s enqueues a run of the %s workflow (%q)%s, on %s unless opts name another, and returns its handle once the run is stored. A worker that registered the workflow runs it.\n\nopts can also set the run's ID (wf.WithID: enqueueing an ID that exists returns that run), priority, deduplication ID, partition key, delay and timeout.",
+		w.EnqueueFunc(), w.Func, w.Name, onInput, queue)
 	fn(w.EnqueueFunc(), "Enqueue", false)
 
-	g.doc("%s enqueues the %s workflow%s inside the caller's transaction tx: it runs only if tx commits, so the workflow and the data it belongs to are stored atomically. Workers see it once tx commits. opts are those of %s.",
-		w.EnqueueTxFunc(), w.Func, withInput, w.EnqueueFunc())
+	g.doc("%s is %s inside the caller's transaction tx: the run is stored only if tx commits, atomically with the data it belongs to, and workers see it once tx commits.",
+		w.EnqueueTxFunc(), w.EnqueueFunc())
 	fn(w.EnqueueTxFunc(), "EnqueueTx", true)
 
 	if w.In != nil {
-		g.doc("%s enqueues one %s workflow per input, in one statement, and returns their handles in the order of ins. opts apply to every workflow; wf.WithID and wf.WithDedupID, which name a single workflow, are refused.",
+		g.doc("%s enqueues a run of the %s workflow per input, in one statement, and returns their handles in the order of ins. opts apply to every run; wf.WithID and wf.WithDedupID, which name a single run, are refused.",
 			w.EnqueueManyFunc(), w.Func)
 		g.f.Func().Id(w.EnqueueManyFunc()).Params(
 			jen.Id("ctx").Qual(contextPath, "Context"), jen.Id("c").Op("*").Qual(wfPath, "Client"),
@@ -76,11 +78,11 @@ func (g *gen) client(w *model.Workflow) {
 		)
 	}
 
-	g.doc("%s runs the %s workflow%s in this process now, without going through its queue; c must be started and have the workflow registered. It returns once the workflow is stored. Of opts, only wf.WithID (starting an ID that exists returns that workflow and does not run it again) and wf.WithTimeout apply.",
-		w.StartFunc(), w.Func, withInput)
+	g.doc("%s starts a run of the %s workflow%s in this process, now, without going through a queue: c must be started and have the workflow registered. It returns once the run is stored. Of opts, only wf.WithID (starting an ID that exists returns that run and does not run it again) and wf.WithTimeout apply.",
+		w.StartFunc(), w.Func, onInput)
 	fn(w.StartFunc(), "Start", false)
 
-	g.doc("%s returns the handle of the %s workflow with the given ID, for clients that only follow workflows. It does not touch the database: the handle's methods report wf.ErrNotFound for an unknown ID.",
+	g.doc("%s returns the handle of the run of the %s workflow with the given ID, for clients that follow runs they did not start. It does not touch the database: the handle's methods report wf.ErrNotFound for an unknown ID.",
 		w.GetFunc(), w.Func)
 	g.f.Func().Id(w.GetFunc()).Params(jen.Id("c").Op("*").Qual(wfPath, "Client"), jen.Id("id").String()).Add(handle.Clone()).Block(
 		jen.Return(handle.Clone().Values(jen.Dict{jen.Id("handle"): jen.Id(w.DefVar()).Dot("Get").Call(jen.Id("c"), jen.Id("id"))})),
@@ -94,7 +96,7 @@ func (g *gen) handle(w *model.Workflow) {
 	inner := func() *jen.Statement { return jen.Id("h").Dot("handle") }
 	ctxParam := func() *jen.Statement { return jen.Id("ctx").Qual(contextPath, "Context") }
 
-	g.doc("%s refers to one run of the %s workflow (%q). Get one from %s, %s or %s; the zero value refers to nothing.",
+	g.doc("%s refers to one run of the %s workflow (%q): get one from %s, %s or %s. The zero value refers to nothing.",
 		name, w.Func, w.Name, w.EnqueueFunc(), w.StartFunc(), w.GetFunc())
 	g.f.Type().Id(name).Struct(jen.Id("handle").Op("*").Qual(wfPath, "Handle").Types(g.runtimeType(w.Out)))
 

@@ -104,6 +104,9 @@ func docLines(text string) []string {
 // durationCode writes a duration in the largest unit that divides it: 90*time.Second,
 // time.Hour.
 func durationCode(d time.Duration) jen.Code {
+	if d == 0 {
+		return jen.Lit(0)
+	}
 	units := []struct {
 		size time.Duration
 		name string

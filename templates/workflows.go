@@ -26,6 +26,7 @@ func (g *gen) definitions() {
 	}
 	g.doc("The workflow definitions: their stable names, options and code hashes.")
 	g.f.Var().Defs(vars...)
+	g.doc("init defines the workflows here rather than in the variables' initializers, where a workflow that enqueues itself would be an initialization cycle.")
 	g.f.Func().Id("init").Params().Block(inits...)
 }
 

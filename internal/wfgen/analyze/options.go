@@ -124,7 +124,7 @@ func (d *diagSink) timezone(o directive.Option) string {
 
 // closest returns the known option nearest to a misspelled one, or "".
 func closest(key string, known []string) string {
-	best, bestDist := "", 3
+	best, bestDist := "", min(4, len(key)) // "retry" is 3 edits from "retries"
 	for _, k := range known {
 		if d := editDistance(key, k); d < bestDist {
 			best, bestDist = k, d

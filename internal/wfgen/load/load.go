@@ -110,7 +110,7 @@ func Describe(pkg *packages.Package, errs []packages.Error) diag.Diagnostic {
 	first := errs[0]
 	more := ""
 	if len(errs) > 1 {
-		more = fmt.Sprintf(" (and %d more)", len(errs)-1)
+		more = fmt.Sprintf(" (and %d more errors)", len(errs)-1)
 	}
 	msg, _, _ := strings.Cut(first.Msg, "\n")
 	return diag.Diagnostic{
