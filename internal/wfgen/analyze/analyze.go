@@ -81,7 +81,7 @@ func Packages(fset *token.FileSet, pkgs []*packages.Package) *Result {
 		r.Packages = append(r.Packages, p)
 		if problems := load.Problems(pkg, func(name string) bool { return generated[name] }); len(problems) > 0 {
 			p.Broken = true
-			if len(found[i]) > 0 || p.Stale {
+			if len(found[i]) > 0 || p.Stale || len(pkg.GoFiles) == 0 {
 				d := load.Describe(pkg, problems)
 				r.Diags.Addf(d.Pos, "%s", d.Msg)
 			}

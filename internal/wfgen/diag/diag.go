@@ -61,10 +61,15 @@ func (e *Error) Error() string {
 }
 
 // Print writes one line per diagnostic, with file names relative to base when they are
-// inside it (so that editors and terminals can open them from where the command ran).
+// inside it (so that editors and terminals can open them from where the command ran). A
+// diagnostic about no file in particular is prefixed with "wfgen".
 func (e *Error) Print(w io.Writer, base string) {
 	for _, d := range e.List {
-		fmt.Fprintf(w, "%s: %s\n", RelPos(d.Pos, base), d.Msg)
+		where := "wfgen"
+		if d.Pos.Filename != "" {
+			where = RelPos(d.Pos, base)
+		}
+		fmt.Fprintf(w, "%s: %s\n", where, d.Msg)
 	}
 }
 

@@ -113,6 +113,10 @@ func Describe(pkg *packages.Package, errs []packages.Error) diag.Diagnostic {
 		more = fmt.Sprintf(" (and %d more errors)", len(errs)-1)
 	}
 	msg, _, _ := strings.Cut(first.Msg, "\n")
+	if len(pkg.GoFiles) == 0 && len(pkg.Syntax) == 0 {
+		// Not a package: a pattern that matched nothing, a directory without Go files.
+		return diag.Diagnostic{Pos: position(first.Pos), Msg: msg}
+	}
 	return diag.Diagnostic{
 		Pos: position(first.Pos),
 		Msg: fmt.Sprintf("package %s does not build: %s%s; run 'go build' on it and fix it before running wfgen", pkg.PkgPath, msg, more),
