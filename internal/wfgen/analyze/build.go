@@ -12,6 +12,7 @@ import (
 	"golang.org/x/tools/go/packages"
 
 	"github.com/wfgen/wfgen/internal/wfgen/codehash"
+	"github.com/wfgen/wfgen/internal/wfgen/determinism"
 	"github.com/wfgen/wfgen/internal/wfgen/directive"
 	"github.com/wfgen/wfgen/internal/wfgen/model"
 )
@@ -76,6 +77,19 @@ func (b *builder) build(pkg *packages.Package, dir string, found []*annotated) *
 		func(name string) (string, bool) { desc, ok := generated[name]; return desc, ok })
 	for _, w := range m.Workflows {
 		w.CodeHash = hasher.Workflow(wfDecls[w])
+	}
+
+	checker := &determinism.Package{
+		Info: pkg.TypesInfo,
+		Decl: func(fn *types.Func) *ast.FuncDecl { return hasher.Decls[fn] },
+		Step: func(fn *types.Func) (string, bool) {
+			return (&model.Step{Func: fn.Name()}).WrapperFunc(), stepFuncs[fn]
+		},
+	}
+	for _, w := range m.Workflows {
+		for _, f := range checker.Workflow(wfDecls[w]) {
+			b.sink.at(f.Pos, "%s", f.Msg)
+		}
 	}
 	return m
 }
