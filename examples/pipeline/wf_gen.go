@@ -34,7 +34,7 @@ var (
 // init defines the workflows here rather than in the variables' initializers, where a
 // workflow that enqueues itself would be an initialization cycle.
 func init() {
-	wfgenWorkflowEmailPipeline = wf.NewWorkflow("pipeline.EmailPipeline", EmailPipeline, wf.CodeHash("058df52ea3bcb82e"))
+	wfgenWorkflowEmailPipeline = wf.NewWorkflow("pipeline.EmailPipeline", EmailPipeline, wf.CodeHash("023555f39a8df298"))
 }
 
 // Register registers this package's workflows, steps, schedules and package-level queues

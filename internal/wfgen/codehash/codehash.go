@@ -181,7 +181,10 @@ var (
 
 // encode writes a syntax tree without positions and comments: two trees that differ only
 // in layout or comments encode the same, and any other difference (an operator, a
-// literal, a name, a branch) encodes differently.
+// literal, a name, a branch) encodes differently. Fields are written with their names and
+// only when set, so that a field a later Go release adds to go/ast (as TypeParams was)
+// leaves the hashes of code that does not use it unchanged: an upgrade of Go must not
+// strand running workflows.
 func encode(w io.Writer, v reflect.Value) {
 	switch v.Kind() {
 	case reflect.Pointer, reflect.Interface:
@@ -201,6 +204,10 @@ func encode(w io.Writer, v reflect.Value) {
 			case posType, commentGroupType, objectType, scopeType:
 				continue
 			}
+			if f.IsZero() || f.Kind() == reflect.Slice && f.Len() == 0 {
+				continue
+			}
+			io.WriteString(w, v.Type().Field(i).Name+":")
 			encode(w, f)
 			io.WriteString(w, ",")
 		}
