@@ -94,8 +94,12 @@ func (b *builder) build(pkg *packages.Package, dir string, found []*annotated) *
 	return m
 }
 
-// claim records a registered name, reporting a duplicate.
+// claim records a registered name, reporting a duplicate. An empty name (an invalid name=
+// option, already reported) claims nothing.
 func (b *builder) claim(kind, name string, pos token.Pos, who string) {
+	if name == "" {
+		return
+	}
 	key := kind + " " + name
 	if prev, dup := b.names[key]; dup {
 		b.sink.at(pos, "%s name %q is already used by %s: names must be unique", kind, name, prev)
@@ -165,15 +169,8 @@ func (b *builder) workflow(pkg *packages.Package, a *annotated, fn *types.Func, 
 	sig := fn.Signature()
 	ft := a.decl.Type
 	ok := b.notGeneric(what, ft, sig, want)
+	ok = b.contextParam(what, ft, sig, q, wfPath, "context.Context is for steps", want) && ok
 	params := fieldPositions(ft.Params, ft.Params.Opening)
-	switch {
-	case sig.Params().Len() == 0:
-		b.sink.at(ft.Params.Opening, "%s: wrong signature: no parameters, the first must be wf.Context; %s", what, want)
-		ok = false
-	case !isNamed(sig.Params().At(0).Type(), wfPath, "Context"):
-		b.sink.at(params[0], "%s: wrong signature: %s; %s", what, firstParamProblem(sig.Params().At(0).Type(), q, "wf.Context", "context.Context is for steps"), want)
-		ok = false
-	}
 	switch n := sig.Params().Len(); {
 	case n > 2:
 		b.sink.at(params[2], "%s: wrong signature: %d parameters after wf.Context; a workflow takes at most one input: put them in a struct; %s", what, n-1, want)
@@ -193,23 +190,12 @@ func (b *builder) workflow(pkg *packages.Package, a *annotated, fn *types.Func, 
 		ok = false
 	}
 	out, resultsOK := b.results(what, ft, sig, q, want)
-	ok = ok && resultsOK
+	ok = resultsOK && ok
 	w.Out = out
 	if w.In != nil {
-		if p := jsonProblem(w.In, q); p != "" {
-			b.sink.at(params[1], "%s: the input type %s cannot be stored as JSON: %s", what, types.TypeString(w.In, q), p)
-			ok = false
-		}
+		ok = b.storable(what, "input", w.In, params[1], q) && ok
 	}
-	if w.Out != nil {
-		if p := jsonProblem(w.Out, q); p != "" {
-			b.sink.at(fieldPositions(ft.Results, token.NoPos)[0], "%s: the output type %s cannot be stored as JSON: %s", what, types.TypeString(w.Out, q), p)
-			ok = false
-		}
-	}
-	if w.Name != "" {
-		b.claim("workflow", w.Name, cmpPos(nameOpt, a.decl.Name.Pos()), who(pkg, fn))
-	}
+	b.claim("workflow", w.Name, cmpPos(nameOpt, a.decl.Name.Pos()), who(pkg, fn))
 	if !ok {
 		return nil
 	}
@@ -286,19 +272,7 @@ func (b *builder) step(pkg *packages.Package, a *annotated, fn *types.Func, q ty
 	sig := fn.Signature()
 	ft := a.decl.Type
 	ok := b.notGeneric(what, ft, sig, wantStep)
-	params := fieldPositions(ft.Params, ft.Params.Opening)
-	switch {
-	case sig.Params().Len() == 0:
-		b.sink.at(ft.Params.Opening, "%s: wrong signature: no parameters, the first must be context.Context; %s", what, wantStep)
-		ok = false
-	case !isNamed(sig.Params().At(0).Type(), contextPath, "Context"):
-		b.sink.at(params[0], "%s: wrong signature: %s; %s", what,
-			firstParamProblem(sig.Params().At(0).Type(), q, "context.Context", fmt.Sprintf("workflows call the generated %s, which takes the wf.Context", s.WrapperFunc())), wantStep)
-		ok = false
-	case sig.Params().Len() == 1 && sig.Variadic():
-		b.sink.at(params[0], "%s: wrong signature: the context parameter is variadic; %s", what, wantStep)
-		ok = false
-	}
+	ok = b.contextParam(what, ft, sig, q, contextPath, fmt.Sprintf("workflows call the generated %s, which takes the wf.Context", s.WrapperFunc()), wantStep) && ok
 	used := map[string]bool{}
 	for i := 1; i < sig.Params().Len(); i++ {
 		p := sig.Params().At(i)
@@ -313,24 +287,30 @@ func (b *builder) step(pkg *packages.Package, a *annotated, fn *types.Func, q ty
 		s.Params = append(s.Params, model.Param{Name: name, Type: p.Type()})
 	}
 	s.Variadic = sig.Variadic()
-	out, resultsOK := b.results(what, ft, sig, q, wantStep)
-	ok = ok && resultsOK
-	s.Out = out
 	// Only the output is stored; the parameters reach the step through a closure and are
 	// never encoded, so they may be of any type.
-	if s.Out != nil {
-		if p := jsonProblem(s.Out, q); p != "" {
-			b.sink.at(fieldPositions(ft.Results, token.NoPos)[0], "%s: the output type %s cannot be stored as JSON: %s", what, types.TypeString(s.Out, q), p)
-			ok = false
-		}
-	}
-	if s.Name != "" {
-		b.claim("step", s.Name, cmpPos(nameOpt, a.decl.Name.Pos()), who(pkg, fn))
-	}
+	out, resultsOK := b.results(what, ft, sig, q, wantStep)
+	ok = resultsOK && ok
+	s.Out = out
+	b.claim("step", s.Name, cmpPos(nameOpt, a.decl.Name.Pos()), who(pkg, fn))
 	if !ok {
 		return nil
 	}
 	return s
+}
+
+// storable reports an input or output type (role) that cannot make a round trip through
+// JSON, as the runtime stores them; a nil type (no input, no output) is fine.
+func (b *builder) storable(what, role string, t types.Type, pos token.Pos, q types.Qualifier) bool {
+	if t == nil {
+		return true
+	}
+	p := jsonProblem(t, q)
+	if p == "" {
+		return true
+	}
+	b.sink.at(pos, "%s: the %s type %s cannot be stored as JSON: %s", what, role, types.TypeString(t, q), p)
+	return false
 }
 
 func (b *builder) notGeneric(what string, ft *ast.FuncType, sig *types.Signature, want string) bool {
@@ -341,7 +321,8 @@ func (b *builder) notGeneric(what string, ft *ast.FuncType, sig *types.Signature
 	return false
 }
 
-// results checks that a function returns (T, error) or error, and returns T.
+// results checks that a function returns (T, error), with a T that JSON can store, or
+// error, and returns T.
 func (b *builder) results(what string, ft *ast.FuncType, sig *types.Signature, q types.Qualifier, want string) (types.Type, bool) {
 	res := sig.Results()
 	pos := fieldPositions(ft.Results, ft.Params.Closing)
@@ -349,7 +330,8 @@ func (b *builder) results(what string, ft *ast.FuncType, sig *types.Signature, q
 	case res.Len() == 1 && isError(res.At(0).Type()):
 		return nil, true
 	case res.Len() == 2 && isError(res.At(1).Type()):
-		return res.At(0).Type(), true
+		out := res.At(0).Type()
+		return out, b.storable(what, "output", out, pos[0], q)
 	case res.Len() == 0:
 		b.sink.at(ft.Params.Closing, "%s: wrong signature: no results, must return an error, with or without an output before it; %s", what, want)
 	case res.Len() == 1:
@@ -362,12 +344,27 @@ func (b *builder) results(what string, ft *ast.FuncType, sig *types.Signature, q
 	return nil, false
 }
 
-func firstParamProblem(t types.Type, q types.Qualifier, want, hint string) string {
-	got := types.TypeString(t, q)
-	if isNamed(t, wfPath, "Context") || isNamed(t, contextPath, "Context") {
-		return fmt.Sprintf("the first parameter is %s, must be %s (%s)", got, want, hint)
+// contextParam checks that the first parameter is the Context of the package at path
+// (wf or context). hint says why, when the parameter is the other Context.
+func (b *builder) contextParam(what string, ft *ast.FuncType, sig *types.Signature, q types.Qualifier, path, hint, want string) bool {
+	wantType := "wf.Context"
+	if path == contextPath {
+		wantType = "context.Context"
 	}
-	return fmt.Sprintf("the first parameter is %s, must be %s", got, want)
+	if sig.Params().Len() == 0 {
+		b.sink.at(ft.Params.Opening, "%s: wrong signature: no parameters, the first must be %s; %s", what, wantType, want)
+		return false
+	}
+	t := sig.Params().At(0).Type()
+	if isNamed(t, path, "Context") {
+		return true
+	}
+	why := ""
+	if isNamed(t, wfPath, "Context") || isNamed(t, contextPath, "Context") {
+		why = " (" + hint + ")"
+	}
+	b.sink.at(fieldPositions(ft.Params, token.NoPos)[0], "%s: wrong signature: the first parameter is %s, must be %s%s; %s", what, types.TypeString(t, q), wantType, why, want)
+	return false
 }
 
 // fieldPositions returns the position of each parameter or result of a list, one per name
