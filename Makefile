@@ -25,6 +25,7 @@ generate:
 ## check-generated: fail when committed generated code is stale.
 check-generated:
 	@$(GO) tool sqlc diff || { echo "sqlc output is stale: run 'make generate' and commit the result"; exit 1; }
+	@$(GO) tool wfgen check ./... || { echo "wfgen output is stale: run 'make generate' and commit the result"; exit 1; }
 
 ## lint: gofmt and go vet.
 lint:

@@ -37,13 +37,14 @@ func run() error {
 	defer pool.Close()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 
-	// Two worker replicas share the queue.
+	// Two worker replicas share the queue; Register (generated, like the functions below)
+	// registers the package's workflows and steps.
 	for _, id := range []string{"worker-1", "worker-2"} {
 		w, err := wf.NewClient(pool, wf.Config{ExecutorID: id, Logger: log})
 		if err != nil {
 			return err
 		}
-		if err := w.Register(emailPipeline, computeMetrics, computeFeatures, assignSegment, predictLTV); err != nil {
+		if err := Register(w); err != nil {
 			return err
 		}
 		if err := w.Start(ctx); err != nil {
@@ -52,14 +53,14 @@ func run() error {
 		defer w.Stop(context.Background())
 	}
 
-	// The API server only enqueues and reads results.
+	// The API server only enqueues and reads results, through the generated typed functions.
 	api, err := wf.NewClient(pool, wf.Config{Logger: log})
 	if err != nil {
 		return err
 	}
-	var handles []*wf.Handle[PipelineResult]
+	var handles []EmailPipelineHandle
 	for clientID := int64(1); clientID <= 5; clientID++ {
-		h, err := emailPipeline.Enqueue(ctx, api, PipelineInput{ClientID: clientID},
+		h, err := EnqueueEmailPipeline(ctx, api, PipelineInput{ClientID: clientID},
 			wf.WithID(fmt.Sprintf("pipeline-%d-%s", clientID, time.Now().Format("20060102T150405"))))
 		if err != nil {
 			return err

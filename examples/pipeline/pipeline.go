@@ -1,5 +1,7 @@
 package main
 
+//go:generate go tool wfgen
+
 import (
 	"context"
 	"math"
@@ -29,42 +31,55 @@ type PipelineResult struct {
 	LTV      float64 `json:"ltv"`
 }
 
-var (
-	computeMetrics  = wf.NewStep[Metrics]("pipeline.ComputeEmailMetrics", wf.MaxAttempts(3))
-	computeFeatures = wf.NewStep[Features]("pipeline.ComputeFeatures")
-	assignSegment   = wf.NewStep[string]("pipeline.AssignSegment")
-	predictLTV      = wf.NewStep[float64]("pipeline.PredictLTV")
+// ComputeEmailMetrics aggregates a client's email events.
+//
+//wf:step retries=2
+func ComputeEmailMetrics(ctx context.Context, clientID int64) (Metrics, error) {
+	n := int(clientID)
+	return Metrics{Sent: 100 * n, Opened: 40 * n, Clicked: 7 * n}, nil
+}
 
-	emailPipeline = wf.NewWorkflow("pipeline.EmailPipeline", runPipeline)
-)
+// ComputeFeatures derives the model inputs from a client's metrics.
+//
+//wf:step
+func ComputeFeatures(ctx context.Context, m Metrics) (Features, error) {
+	return Features{OpenRate: float64(m.Opened) / float64(m.Sent), ClickRate: float64(m.Clicked) / float64(m.Sent)}, nil
+}
 
-// runPipeline runs metrics -> features -> segment -> LTV for one client.
-func runPipeline(ctx wf.Context, in PipelineInput) (PipelineResult, error) {
-	m, err := computeMetrics.Run(ctx, func(context.Context) (Metrics, error) {
-		n := int(in.ClientID)
-		return Metrics{Sent: 100 * n, Opened: 40 * n, Clicked: 7 * n}, nil
-	})
+// AssignSegment puts a client in a segment.
+//
+//wf:step
+func AssignSegment(ctx context.Context, f Features) (string, error) {
+	if f.ClickRate > 0.05 {
+		return "engaged", nil
+	}
+	return "dormant", nil
+}
+
+// PredictLTV predicts a client's lifetime value.
+//
+//wf:step
+func PredictLTV(ctx context.Context, clientID int64, f Features) (float64, error) {
+	return math.Round(float64(clientID)*f.ClickRate*1000) / 10, nil
+}
+
+// EmailPipeline runs metrics -> features -> segment -> LTV for one client.
+//
+//wf:workflow
+func EmailPipeline(ctx wf.Context, in PipelineInput) (PipelineResult, error) {
+	m, err := ComputeEmailMetricsStep(ctx, in.ClientID)
 	if err != nil {
 		return PipelineResult{}, err
 	}
-	f, err := computeFeatures.Run(ctx, func(context.Context) (Features, error) {
-		return Features{OpenRate: float64(m.Opened) / float64(m.Sent), ClickRate: float64(m.Clicked) / float64(m.Sent)}, nil
-	})
+	f, err := ComputeFeaturesStep(ctx, m)
 	if err != nil {
 		return PipelineResult{}, err
 	}
-	seg, err := assignSegment.Run(ctx, func(context.Context) (string, error) {
-		if f.ClickRate > 0.05 {
-			return "engaged", nil
-		}
-		return "dormant", nil
-	})
+	seg, err := AssignSegmentStep(ctx, f)
 	if err != nil {
 		return PipelineResult{}, err
 	}
-	ltv, err := predictLTV.Run(ctx, func(context.Context) (float64, error) {
-		return math.Round(float64(in.ClientID)*f.ClickRate*1000) / 10, nil
-	})
+	ltv, err := PredictLTVStep(ctx, in.ClientID, f)
 	if err != nil {
 		return PipelineResult{}, err
 	}

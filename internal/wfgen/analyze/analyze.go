@@ -1,0 +1,214 @@
+// Package analyze turns loaded packages into models for the templates. It finds the //wf:
+// annotations, validates them against go/types (signatures, JSON-encodable types,
+// options, cron specs, duplicate and colliding names), computes code hashes, and reports
+// every mistake it finds, each at the position it is about.
+package analyze
+
+import (
+	"cmp"
+	"fmt"
+	"go/ast"
+	"go/token"
+	"os"
+	"path/filepath"
+	"slices"
+
+	"golang.org/x/tools/go/packages"
+
+	"github.com/wfgen/wfgen/internal/wfgen/diag"
+	"github.com/wfgen/wfgen/internal/wfgen/directive"
+	"github.com/wfgen/wfgen/internal/wfgen/load"
+	"github.com/wfgen/wfgen/internal/wfgen/model"
+)
+
+// Import paths of the types signatures are checked against.
+const (
+	wfPath      = "github.com/wfgen/wfgen/runtime/wf"
+	contextPath = "context"
+)
+
+// Package is the analysis of one loaded package.
+type Package struct {
+	Path string
+	Dir  string
+	// Model is what to generate; nil when the package has no annotations.
+	Model *model.Package
+	// Broken is set when the package does not build, so it was not analyzed: neither
+	// write nor remove its wf_gen.go. The problem is among the diagnostics when it
+	// matters (the package has annotations or a wf_gen.go).
+	Broken bool
+	// Stale is set when the directory holds a wf_gen.go that wfgen wrote.
+	Stale bool
+}
+
+// Result is the analysis of a run.
+type Result struct {
+	Packages []*Package
+	Diags    diag.List
+}
+
+// annotated is a function with //wf: annotations.
+type annotated struct {
+	decl *ast.FuncDecl
+	pos  token.Position
+	dirs map[string]directive.Directive // by kind
+}
+
+func (a *annotated) isStep() bool { _, ok := a.dirs[kindStep]; return ok }
+
+// Packages analyzes loaded packages. Diagnostics of all packages are collected in the
+// result; a package that does not build is described by its Problem instead.
+func Packages(fset *token.FileSet, pkgs []*packages.Package) *Result {
+	r := &Result{}
+	sink := &diagSink{fset: fset, add: r.Diags.Addf}
+	found := make([][]*annotated, len(pkgs))
+	generated := map[string]bool{}
+	for i, pkg := range pkgs {
+		found[i] = scan(sink, pkg)
+		for _, a := range found[i] {
+			for _, name := range model.ReferableNames(a.isStep(), a.decl.Name.Name) {
+				generated[name] = true
+			}
+		}
+		if len(found[i]) > 0 {
+			generated[model.RegisterFunc] = true
+		}
+	}
+	b := &builder{sink: sink, names: map[string]string{}}
+	for i, pkg := range pkgs {
+		p := &Package{Path: pkg.PkgPath, Dir: load.Dir(pkg)}
+		p.Stale = hasGenerated(p.Dir)
+		r.Packages = append(r.Packages, p)
+		if problems := load.Problems(pkg, func(name string) bool { return generated[name] }); len(problems) > 0 {
+			p.Broken = true
+			if len(found[i]) > 0 || p.Stale || len(pkg.GoFiles) == 0 {
+				d := load.Describe(pkg, problems)
+				r.Diags.Addf(d.Pos, "%s", d.Msg)
+			}
+			continue
+		}
+		if len(found[i]) > 0 {
+			p.Model = b.build(pkg, p.Dir, found[i])
+		}
+	}
+	return r
+}
+
+// hasGenerated reports whether dir holds a wf_gen.go written by wfgen.
+func hasGenerated(dir string) bool {
+	path := filepath.Join(dir, model.GeneratedFile)
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	head := make([]byte, len(load.Header)+1)
+	n, _ := f.Read(head)
+	return load.IsGenerated(path, head[:n])
+}
+
+// scan finds the annotated functions of a package and reports annotations anywhere else.
+func scan(sink *diagSink, pkg *packages.Package) []*annotated {
+	var found []*annotated
+	for _, file := range pkg.Syntax {
+		places := commentPlaces(file)
+		for _, group := range file.Comments {
+			var dirs []directive.Directive
+			for _, c := range group.List {
+				if !directive.Is(c) {
+					continue
+				}
+				d, errs := directive.Parse(c)
+				for _, e := range errs {
+					sink.at(e.Pos, "%s", e.Msg)
+				}
+				dirs = append(dirs, d)
+			}
+			if len(dirs) == 0 {
+				continue
+			}
+			fd, isFunc := places[group].(*ast.FuncDecl)
+			if !isFunc || fd.Recv != nil {
+				for _, d := range dirs {
+					sink.at(d.Pos, "//wf:%s %s: annotations belong in the doc comment of a package-level function", d.Kind, describePlace(places[group]))
+				}
+				continue
+			}
+			a := &annotated{decl: fd, pos: sink.fset.Position(fd.Pos()), dirs: map[string]directive.Directive{}}
+			for _, d := range dirs {
+				if _, known := knownOptions[d.Kind]; !known {
+					if d.Kind != "" {
+						sink.at(d.Pos, "unknown annotation //wf:%s: use //wf:workflow, //wf:step or //wf:scheduled", d.Kind)
+					}
+					continue
+				}
+				if _, dup := a.dirs[d.Kind]; dup {
+					sink.at(d.Pos, "//wf:%s given twice for %s", d.Kind, fd.Name.Name)
+					continue
+				}
+				sink.checkKnown(d)
+				a.dirs[d.Kind] = d
+			}
+			_, workflow := a.dirs[kindWorkflow]
+			_, scheduled := a.dirs[kindScheduled]
+			if a.isStep() && (workflow || scheduled) {
+				sink.at(a.dirs[kindStep].Pos, "%s is annotated both as a step and as a workflow: a function is one or the other", fd.Name.Name)
+				continue
+			}
+			if len(a.dirs) > 0 {
+				found = append(found, a)
+			}
+		}
+	}
+	slices.SortFunc(found, func(a, b *annotated) int { return comparePos(a.pos, b.pos) })
+	return found
+}
+
+func comparePos(a, b token.Position) int {
+	return cmp.Or(cmp.Compare(a.Filename, b.Filename), cmp.Compare(a.Offset, b.Offset))
+}
+
+// commentPlaces maps the doc comments of a file to the declarations they document.
+func commentPlaces(file *ast.File) map[*ast.CommentGroup]ast.Node {
+	places := map[*ast.CommentGroup]ast.Node{}
+	ast.Inspect(file, func(n ast.Node) bool {
+		var doc *ast.CommentGroup
+		switch n := n.(type) {
+		case *ast.FuncDecl:
+			doc = n.Doc
+		case *ast.GenDecl:
+			doc = n.Doc
+		case *ast.TypeSpec:
+			doc = n.Doc
+		case *ast.ValueSpec:
+			doc = n.Doc
+		case *ast.Field:
+			doc = n.Doc
+		case *ast.ImportSpec:
+			doc = n.Doc
+		}
+		if doc != nil {
+			places[doc] = n
+		}
+		return true
+	})
+	return places
+}
+
+func describePlace(n ast.Node) string {
+	switch n := n.(type) {
+	case *ast.FuncDecl:
+		return fmt.Sprintf("on method %s", n.Name.Name)
+	case *ast.GenDecl:
+		return fmt.Sprintf("on a %s declaration", n.Tok)
+	case *ast.TypeSpec:
+		return fmt.Sprintf("on type %s", n.Name.Name)
+	case *ast.ValueSpec:
+		return "on a variable or constant"
+	case *ast.Field:
+		return "on a field"
+	case *ast.ImportSpec:
+		return "on an import"
+	}
+	return "is not in a doc comment (a blank line between a comment and a function detaches it)"
+}

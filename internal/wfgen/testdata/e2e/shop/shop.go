@@ -1,0 +1,109 @@
+// Package shop is the end-to-end test's application: annotated workflows and steps that
+// its tests run against PostgreSQL through the generated functions only.
+package shop
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/wfgen/wfgen/runtime/wf"
+)
+
+// Orders is the queue of checkouts; Register registers it with the rest.
+var Orders = wf.NewQueue("e2e-orders", wf.WorkerConcurrency(4))
+
+// Order is a checkout's input.
+type Order struct {
+	ID    string `json:"id"`
+	Cents int64  `json:"cents"`
+}
+
+// Receipt is a checkout's output.
+type Receipt struct {
+	OrderID string `json:"order_id"`
+	Charged int64  `json:"charged"`
+	Tries   int    `json:"tries"`
+	Label   string `json:"label"`
+}
+
+// charges counts the calls of Charge per order: it fails the first two.
+var charges sync.Map // order ID -> *int
+
+// Charge charges an order, failing its first two attempts.
+//
+//wf:step retries=2 backoff=10ms max_backoff=20ms
+func Charge(ctx context.Context, orderID string, cents int64) (int64, error) {
+	n, _ := charges.LoadOrStore(orderID, new(int))
+	mu.Lock()
+	defer mu.Unlock()
+	*n.(*int)++
+	if *n.(*int) <= 2 {
+		return 0, fmt.Errorf("card declined (try %d)", *n.(*int))
+	}
+	return cents, nil
+}
+
+var mu sync.Mutex
+
+// Label makes a label from parts; it is variadic.
+//
+//wf:step
+func Label(ctx context.Context, parts ...string) (string, error) {
+	s := ""
+	for _, p := range parts {
+		s += p
+	}
+	return s, nil
+}
+
+// Audit has no output.
+//
+//wf:step name=shop.audit
+func Audit(ctx context.Context, what string) error {
+	return nil
+}
+
+// Checkout charges an order.
+//
+//wf:workflow queue=e2e-orders
+func Checkout(ctx wf.Context, o Order) (Receipt, error) {
+	charged, err := ChargeStep(ctx, o.ID, o.Cents)
+	if err != nil {
+		return Receipt{}, err
+	}
+	label, err := LabelStep(ctx, "order-", o.ID)
+	if err != nil {
+		return Receipt{}, err
+	}
+	if err := AuditStep(ctx, "charged "+o.ID); err != nil {
+		return Receipt{}, err
+	}
+	n, _ := charges.Load(o.ID)
+	mu.Lock()
+	defer mu.Unlock()
+	return Receipt{OrderID: o.ID, Charged: charged, Tries: *n.(*int), Label: label}, nil
+}
+
+// Ping has no input.
+//
+//wf:workflow
+func Ping(ctx wf.Context) (string, error) {
+	return "pong " + ctx.WorkflowID(), nil
+}
+
+// Fail has no output: it fails with reason.
+//
+//wf:workflow name=shop.fail
+func Fail(ctx wf.Context, reason string) error {
+	return errors.New(reason)
+}
+
+// Every ticks every second.
+//
+//wf:scheduled cron="@every 1s"
+func Every(ctx wf.Context, tick wf.Tick) (time.Time, error) {
+	return tick.Time, nil
+}

@@ -1,0 +1,212 @@
+package shop
+
+import (
+	"context"
+	"errors"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wfgen/wfgen/runtime/wf"
+	"github.com/wfgen/wfgen/runtime/wftest"
+)
+
+func TestMain(m *testing.M) { wftest.Main(m) }
+
+// setup starts a worker with everything of the package registered, and returns an API
+// client on the same schema that registers nothing.
+func setup(t *testing.T) (ctx context.Context, worker, api *wf.Client) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	worker = wftest.NewClient(t, wf.Config{})
+	if err := Register(worker); err != nil {
+		t.Fatal(err)
+	}
+	if err := Register(worker); err != nil {
+		t.Fatalf("registering the same definitions twice: %v", err)
+	}
+	wftest.Start(t, worker)
+	api = wftest.NewClient(t, wf.Config{Schema: worker.Schema()})
+	return ctx, worker, api
+}
+
+// generatedHash reads a workflow's code hash from the generated file.
+func generatedHash(t *testing.T, name string) string {
+	t.Helper()
+	src, err := os.ReadFile("wf_gen.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`wf\.NewWorkflow\("` + regexp.QuoteMeta(name) + `",[^\n]*wf\.CodeHash\("([0-9a-f]+)"\)`).FindSubmatch(src)
+	if m == nil {
+		t.Fatalf("no code hash for %s in wf_gen.go", name)
+	}
+	return string(m[1])
+}
+
+func TestEnqueueRunsOnAWorkerWithTypedResultAndStatus(t *testing.T) {
+	t.Parallel()
+	ctx, worker, api := setup(t)
+	h, err := EnqueueCheckout(ctx, api, Order{ID: "o-" + t.Name(), Cents: 1250}, wf.WithID("checkout-"+t.Name()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.ID() != "checkout-"+t.Name() {
+		t.Fatalf("ID() = %q", h.ID())
+	}
+	r, err := h.Result(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Receipt{OrderID: "o-" + t.Name(), Charged: 1250, Tries: 3, Label: "order-o-" + t.Name()}
+	if r != want {
+		t.Fatalf("Result = %+v, want %+v", r, want)
+	}
+	st, err := GetCheckout(api, h.ID()).Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.State != wf.StateSucceeded || st.Queue != "e2e-orders" || st.Workflow != "shop.Checkout" || st.ExecutorID != worker.ExecutorID() {
+		t.Fatalf("Status = %+v", st)
+	}
+	if hash := generatedHash(t, "shop.Checkout"); st.CodeHash != hash {
+		t.Fatalf("code hash %q recorded, the generated one is %q", st.CodeHash, hash)
+	}
+	steps, err := worker.Steps(ctx, h.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, s := range steps {
+		names = append(names, s.Name)
+	}
+	if len(steps) != 3 || names[0] != "shop.Charge" || names[1] != "shop.Label" || names[2] != "shop.audit" || steps[0].Tries != 3 {
+		t.Fatalf("steps = %+v", steps)
+	}
+	// Enqueueing the same ID again returns the same run.
+	again, err := EnqueueCheckout(ctx, api, Order{ID: "other"}, wf.WithID(h.ID()))
+	if err != nil || again.ID() != h.ID() {
+		t.Fatalf("enqueueing the same ID: %v, %v", again.ID(), err)
+	}
+}
+
+func TestEnqueueTxStoresTheRunOnlyIfTheTransactionCommits(t *testing.T) {
+	t.Parallel()
+	ctx, _, api := setup(t)
+	for _, commit := range []bool{false, true} {
+		tx, err := wftest.Pool(t).Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := "tx-" + t.Name()
+		if commit {
+			id += "-committed"
+		}
+		h, err := EnqueueCheckoutTx(ctx, api, tx, Order{ID: id, Cents: 5}, wf.WithID(id))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !commit {
+			if err := tx.Rollback(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := GetCheckout(api, id).Status(ctx); !errors.Is(err, wf.ErrNotFound) {
+				t.Fatalf("status of a rolled back enqueue: %v, want wf.ErrNotFound", err)
+			}
+			continue
+		}
+		if err := tx.Commit(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if r, err := h.Result(ctx); err != nil || r.Charged != 5 {
+			t.Fatalf("Result = %+v, %v", r, err)
+		}
+	}
+}
+
+func TestEnqueueManyReturnsHandlesInOrder(t *testing.T) {
+	t.Parallel()
+	ctx, _, api := setup(t)
+	orders := []Order{{ID: t.Name() + "-a", Cents: 1}, {ID: t.Name() + "-b", Cents: 2}, {ID: t.Name() + "-c", Cents: 3}}
+	hs, err := EnqueueManyCheckout(ctx, api, orders)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, h := range hs {
+		r, err := h.Result(ctx)
+		if err != nil || r.OrderID != orders[i].ID || r.Charged != orders[i].Cents {
+			t.Fatalf("run %d: %+v, %v", i, r, err)
+		}
+	}
+}
+
+func TestStartRunsAWorkflowWithoutInputHere(t *testing.T) {
+	t.Parallel()
+	ctx, worker, _ := setup(t)
+	h, err := StartPing(ctx, worker)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := h.Result(ctx); err != nil || got != "pong "+h.ID() {
+		t.Fatalf("Result = %q, %v", got, err)
+	}
+}
+
+func TestErrorOnlyWorkflowReportsItsError(t *testing.T) {
+	t.Parallel()
+	ctx, _, api := setup(t)
+	h, err := EnqueueFail(ctx, api, "out of stock")
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = h.Result(ctx)
+	var we *wf.WorkflowError
+	if !errors.As(err, &we) || we.Kind != "error" || !strings.HasSuffix(we.Message, "out of stock") {
+		t.Fatalf("Result = %v, want a *wf.WorkflowError saying out of stock", err)
+	}
+	if st, err := h.Status(ctx); err != nil || st.State != wf.StateFailed || st.Workflow != "shop.fail" {
+		t.Fatalf("Status = %+v, %v", st, err)
+	}
+}
+
+func TestCancelStopsAWaitingRun(t *testing.T) {
+	t.Parallel()
+	ctx, _, api := setup(t)
+	h, err := EnqueuePing(ctx, api, wf.WithDelay(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Cancel(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := GetPing(api, h.ID()).Result(ctx); !errors.Is(err, wf.ErrCancelled) {
+		t.Fatalf("Result of a cancelled run = %v, want wf.ErrCancelled", err)
+	}
+}
+
+func TestScheduleRunsTheScheduledWorkflow(t *testing.T) {
+	t.Parallel()
+	ctx, _, api := setup(t)
+	// Each tick runs as the workflow "<name>@<tick>": look the next ones up by ID.
+	first := time.Now().Truncate(time.Second).Add(time.Second)
+	deadline := time.Now().Add(20 * time.Second)
+	for tick := first; time.Now().Before(deadline); tick = tick.Add(time.Second) {
+		h := GetEvery(api, "shop.Every@"+tick.UTC().Format(time.RFC3339))
+		wait, cancel := context.WithTimeout(ctx, time.Until(tick)+5*time.Second)
+		got, err := h.Result(wait)
+		cancel()
+		if err == nil {
+			if !got.Equal(tick) {
+				t.Fatalf("the run of tick %s returned %s", tick, got)
+			}
+			return
+		}
+		if !errors.Is(err, wf.ErrNotFound) && !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatal(err)
+		}
+	}
+	t.Fatal("no tick ran within 20s")
+}

@@ -1,0 +1,31 @@
+package templates
+
+import (
+	"github.com/dave/jennifer/jen"
+
+	"github.com/wfgen/wfgen/internal/wfgen/model"
+)
+
+// register renders the package's Register: every queue, step, workflow and schedule of
+// the package, in that order.
+func (g *gen) register() {
+	var defs []jen.Code
+	for _, q := range g.p.Queues {
+		defs = append(defs, jen.Id(q.Var))
+	}
+	for _, s := range g.p.Steps {
+		defs = append(defs, jen.Id(s.DefVar()))
+	}
+	for _, w := range g.p.Workflows {
+		defs = append(defs, jen.Id(w.DefVar()))
+	}
+	for _, w := range g.p.Workflows {
+		if w.Schedule != nil {
+			defs = append(defs, jen.Id(w.ScheduleVar()))
+		}
+	}
+	g.doc("%s registers this package's workflows, steps, schedules and package-level queues on c, under their stable names, so that c runs them once started. Call it on every worker before c.Start. A client that only enqueues workflows and reads their results does not need it.", model.RegisterFunc)
+	g.f.Func().Id(model.RegisterFunc).Params(jen.Id("c").Op("*").Qual(wfPath, "Client")).Error().Block(
+		jen.Return(jen.Id("c").Dot("Register").Custom(jen.Options{Open: "(", Close: ")", Separator: ",", Multi: true}, defs...)),
+	)
+}

@@ -1,0 +1,70 @@
+package templates
+
+import (
+	"github.com/dave/jennifer/jen"
+
+	"github.com/wfgen/wfgen/internal/wfgen/model"
+)
+
+// stepDefinitions declares a *wf.Step per annotated step, with its name and retry policy.
+func (g *gen) stepDefinitions() {
+	if len(g.p.Steps) == 0 {
+		return
+	}
+	defs := make([]jen.Code, len(g.p.Steps))
+	for i, s := range g.p.Steps {
+		var opts []jen.Code
+		if s.MaxAttempts > 0 {
+			opts = append(opts, jen.Qual(wfPath, "MaxAttempts").Call(jen.Lit(s.MaxAttempts)))
+		}
+		if s.Backoff != nil {
+			opts = append(opts, jen.Qual(wfPath, "Backoff").Call(durationCode(*s.Backoff)))
+		}
+		if s.Factor > 0 {
+			opts = append(opts, jen.Qual(wfPath, "BackoffFactor").Call(jen.Lit(s.Factor)))
+		}
+		if s.MaxBackoff > 0 {
+			opts = append(opts, jen.Qual(wfPath, "MaxBackoff").Call(durationCode(s.MaxBackoff)))
+		}
+		if s.Timeout > 0 {
+			opts = append(opts, jen.Qual(wfPath, "StepTimeout").Call(durationCode(s.Timeout)))
+		}
+		defs[i] = jen.Id(s.DefVar()).Op("=").Qual(wfPath, "NewStep").Types(g.runtimeType(s.Out)).Call(append([]jen.Code{jen.Lit(s.Name)}, opts...)...)
+	}
+	g.doc("The step definitions: their stable names and retry policies.")
+	g.f.Var().Defs(defs...)
+}
+
+// wrapper renders a step's replay wrapper: the function workflows call instead of the
+// step function. It has the step's parameters, with the workflow's wf.Context for the
+// context.Context.
+func (g *gen) wrapper(s *model.Step) {
+	params := []jen.Code{jen.Id("ctx").Qual(wfPath, "Context")}
+	args := []jen.Code{jen.Id("ctx")}
+	for i, p := range s.Params {
+		if s.Variadic && i == len(s.Params)-1 {
+			params = append(params, jen.Id(p.Name).Op("...").Add(g.elemType(p.Type)))
+			args = append(args, jen.Id(p.Name).Op("..."))
+			continue
+		}
+		params = append(params, jen.Id(p.Name).Add(g.typeCode(p.Type)))
+		args = append(args, jen.Id(p.Name))
+	}
+	call := jen.Id(s.Func).Call(args...)
+	run := func(body jen.Code) *jen.Statement {
+		return jen.Id(s.DefVar()).Dot("Run").Call(
+			jen.Id("ctx"),
+			jen.Func().Params(jen.Id("ctx").Qual(contextPath, "Context")).Params(g.runtimeType(s.Out), jen.Error()).Block(body),
+		)
+	}
+	g.doc("%s runs %s as a durable step (%q) of the workflow ctx belongs to. The step's outcome is checkpointed: when the workflow replays after a crash, %s returns the recorded output (or error) without running %s again. A step that was running when its process died runs again, so %s must be idempotent.",
+		s.WrapperFunc(), s.Func, s.Name, s.WrapperFunc(), s.Func, s.Func)
+	g.f.Func().Id(s.WrapperFunc()).Params(params...).Add(g.results(s.Out)).BlockFunc(func(b *jen.Group) {
+		if s.Out != nil {
+			b.Return(run(jen.Return(call)))
+			return
+		}
+		b.List(jen.Id("_"), jen.Err()).Op(":=").Add(run(jen.Return(jen.Struct().Values(), call)))
+		b.Return(jen.Err())
+	})
+}
