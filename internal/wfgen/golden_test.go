@@ -3,7 +3,6 @@ package wfgen
 import (
 	"bytes"
 	"errors"
-	"flag"
 	"os"
 	"path/filepath"
 	"slices"
@@ -13,10 +12,9 @@ import (
 
 	"golang.org/x/tools/txtar"
 
+	"github.com/wfgen/wfgen/internal/testflags"
 	"github.com/wfgen/wfgen/internal/wfgen/diag"
 )
-
-var update = flag.Bool("update", false, "rewrite the expected output of the golden cases in testdata/golden")
 
 // TestGolden runs the cases in testdata/golden. Each is a txtar archive: its comment says
 // what the case pins down; its files are the input packages, except those under want/,
@@ -100,7 +98,7 @@ func runGoldenCase(t *testing.T, mod *testModule, file, name string) bool {
 		}
 	}
 
-	if *update {
+	if *testflags.Update {
 		var files []txtar.File
 		for _, f := range ar.Files {
 			if !strings.HasPrefix(f.Name, "want/") {
@@ -124,7 +122,7 @@ func runGoldenCase(t *testing.T, mod *testModule, file, name string) bool {
 			if g, ok := got[n]; !ok {
 				t.Errorf("want/%s: expected, but not produced", n)
 			} else if !bytes.Equal(g, data) {
-				t.Errorf("want/%s differs (run go test ./internal/wfgen -run TestGolden -update to accept the new output):\n%s", n, lineDiff(data, g))
+				t.Errorf("want/%s differs (run go test ./... -update to accept the new output):\n%s", n, lineDiff(data, g))
 			}
 		}
 		for n, data := range got {
