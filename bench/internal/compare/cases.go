@@ -1,0 +1,221 @@
+package compare
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+)
+
+// cases are the phases of a round, grouped: the cases of a group measure comparable work
+// and run back to back.
+var cases = []benchCase{
+	{group: "one-step work", system: "wfgen", run: runWfgenOneStep},
+	{group: "one-step work", system: "river", run: runRiverWork},
+	{group: "one-step work", system: "dbos", run: runDBOSOneStep},
+	{group: "multi-step work", system: "wfgen", run: runWfgenMultiStep},
+	{group: "multi-step work", system: "dbos", run: runDBOSMultiStep},
+	{group: "single enqueue", system: "wfgen", run: runWfgenEnqueueSingle},
+	{group: "single enqueue", system: "river", run: runRiverInsertSingle},
+	{group: "latency", system: "wfgen", run: runWfgenLatency},
+}
+
+// Metric names of the targets.
+const (
+	wfgenOneStep    = "one_step_workflows_per_s"
+	riverJobs       = "jobs_per_s"
+	multiStepSteps  = "multi_step_steps_per_s"
+	wfgenBatch      = "enqueue_batch_per_s"
+	riverInsertMany = "insert_many_per_s"
+	latencyAPIp50   = "latency_api_client_p50_ms"
+	latencyOwnp50   = "latency_own_client_p50_ms"
+)
+
+// targets are the goals of issue 3, as ratios of medians measured in the same run.
+var targets = []target{
+	{name: "one_step_vs_river", label: "wfgen one-step workflows/s ÷ River jobs/s", num: [2]string{"wfgen", wfgenOneStep}, den: [2]string{"river", riverJobs}, atLeast: 1},
+	{name: "multi_step_vs_dbos", label: "wfgen steps/s ÷ DBOS steps/s (multi-step workflows)", num: [2]string{"wfgen", multiStepSteps}, den: [2]string{"dbos", multiStepSteps}, atLeast: 4},
+	{name: "batch_enqueue_vs_river", label: "wfgen EnqueueMany/s ÷ River InsertMany/s", num: [2]string{"wfgen", wfgenBatch}, den: [2]string{"river", riverInsertMany}, atLeast: 1},
+	{name: "latency_api_client_p50", label: "wfgen p50 enqueue-to-start, another client (ms)", num: [2]string{"wfgen", latencyAPIp50}, below: 5},
+	{name: "latency_own_client_p50", label: "wfgen p50 enqueue-to-start, worker's own client (ms)", num: [2]string{"wfgen", latencyOwnp50}, below: 5},
+}
+
+func rate(o outcome) float64 { return float64(o.units) / o.elapsed.Seconds() }
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// progress prints one line per timed phase, as the run goes.
+func progress(e *env, round int, system, what string, o outcome, unit string) {
+	fmt.Fprintf(e.log, "round %d/%d  %-5s  %-22s %6d %s in %8s = %8.0f/s   %6.3g write txns, %6.3g statements per %s\n",
+		round, e.cfg.rounds, system, what, o.units, unit+"s", o.elapsed.Round(time.Millisecond), rate(o),
+		float64(o.cost.writeTxns)/float64(o.units), float64(o.cost.statements())/float64(o.units), unit)
+}
+
+func runWfgenOneStep(ctx context.Context, e *env, res *results, round int) error {
+	enq, work, err := wfgenWork(ctx, e, e.cfg.oneStepN, 1)
+	if err != nil {
+		return err
+	}
+	progress(e, round, "wfgen", "EnqueueMany", enq, "workflow")
+	progress(e, round, "wfgen", "one-step work", work, "workflow")
+	res.add("wfgen", spec{name: wfgenBatch, label: "EnqueueMany (batch enqueue)", unit: "workflows/s"}, rate(enq))
+	res.add("wfgen", spec{name: wfgenOneStep, label: "one-step workflows", unit: "workflows/s"}, rate(work))
+	res.addCost(costPhase{"wfgen", "enqueue_batch", "EnqueueMany", "workflow"}, enq.cost, enq.units)
+	recordWork(e, res, costPhase{"wfgen", "one_step", "one-step work", "workflow"}, work)
+	return nil
+}
+
+// recordWork records the cost of a work phase, the time a worker slot spent per unit of work
+// (Little's law: workers ÷ throughput), and for wfgen where that time went.
+func recordWork(e *env, res *results, p costPhase, work outcome) {
+	res.addCost(p, work.cost, work.units)
+	res.add(p.system, spec{name: p.phase + "_slot_ms_per_" + p.unit, unit: "ms/" + p.unit, lower: true}, float64(e.cfg.workers)/rate(work)*1000)
+	if b := work.breakdown; b != nil {
+		for _, seg := range []struct {
+			name string
+			v    float64
+		}{
+			{"claim_to_first_step", b.claimToFirstStep},
+			{"step_to_checkpoint_batch", b.stepToCheckpoint},
+			{"checkpoint_batch_to_next_step", b.checkpointToNext},
+			{"last_step_batch_to_completion_batch", b.lastToCompletion},
+			{"claim_to_completion_batch", b.claimToCompletion},
+		} {
+			res.add(p.system, spec{name: p.phase + "_p50_" + seg.name + "_ms", unit: "ms", lower: true}, seg.v)
+		}
+	}
+}
+
+func runWfgenMultiStep(ctx context.Context, e *env, res *results, round int) error {
+	_, work, err := wfgenWork(ctx, e, e.cfg.tenStepN, e.cfg.steps)
+	if err != nil {
+		return err
+	}
+	recordMultiStep(e, res, round, "wfgen", work)
+	return nil
+}
+
+func recordMultiStep(e *env, res *results, round int, system string, work outcome) {
+	what := fmt.Sprintf("%d-step work", e.cfg.steps)
+	progress(e, round, system, what, work, "workflow")
+	res.add(system, spec{name: "multi_step_workflows_per_s", label: fmt.Sprintf("%d-step workflows", e.cfg.steps), unit: "workflows/s"}, rate(work))
+	res.add(system, spec{name: multiStepSteps, label: fmt.Sprintf("steps in %d-step workflows", e.cfg.steps), unit: "steps/s"}, rate(work)*float64(e.cfg.steps))
+	recordWork(e, res, costPhase{system, "multi_step", what, "workflow"}, work)
+}
+
+func runWfgenEnqueueSingle(ctx context.Context, e *env, res *results, round int) error {
+	o, err := wfgenEnqueueSingle(ctx, e, e.cfg.singleN, e.cfg.singleClients)
+	if err != nil {
+		return err
+	}
+	progress(e, round, "wfgen", "Enqueue (single)", o, "workflow")
+	res.add("wfgen", spec{name: "enqueue_single_per_s", label: fmt.Sprintf("Enqueue, one per call (%d callers)", e.cfg.singleClients), unit: "workflows/s"}, rate(o))
+	res.addCost(costPhase{"wfgen", "enqueue_single", "Enqueue", "workflow"}, o.cost, o.units)
+	return nil
+}
+
+func runWfgenLatency(ctx context.Context, e *env, res *results, round int) error {
+	lat, err := wfgenLatency(ctx, e)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.log, "round %d/%d  wfgen  enqueue-to-start       own client p50 %.2f ms p99 %.2f ms (%d samples); another client p50 %.2f ms p99 %.2f ms (%d samples); Enqueue call p50 %.2f ms; %d timeouts\n",
+		round, e.cfg.rounds, ms(percentile(lat.sameClient, 50)), ms(percentile(lat.sameClient, 99)), len(lat.sameClient),
+		ms(percentile(lat.apiClient, 50)), ms(percentile(lat.apiClient, 99)), len(lat.apiClient), ms(percentile(lat.call, 50)), lat.timeouts)
+	add := func(name, label string, v time.Duration) {
+		res.add("wfgen", spec{name: name, label: label, unit: "ms", lower: true}, ms(v))
+	}
+	add(latencyOwnp50, "enqueue-to-start p50, worker's own client", percentile(lat.sameClient, 50))
+	add("latency_own_client_p99_ms", "enqueue-to-start p99, worker's own client", percentile(lat.sameClient, 99))
+	add(latencyAPIp50, "enqueue-to-start p50, another client", percentile(lat.apiClient, 50))
+	add("latency_api_client_p99_ms", "enqueue-to-start p99, another client", percentile(lat.apiClient, 99))
+	add("enqueue_call_p50_ms", "Enqueue call p50 (insert and commit)", percentile(lat.call, 50))
+	res.add("wfgen", spec{name: "latency_samples", unit: "samples"}, float64(len(lat.sameClient)+len(lat.apiClient)))
+	res.add("wfgen", spec{name: "latency_timeouts", unit: "samples", lower: true}, float64(lat.timeouts))
+	return nil
+}
+
+func runRiverWork(ctx context.Context, e *env, res *results, round int) error {
+	insert, work, err := riverWork(ctx, e, e.cfg.oneStepN)
+	if err != nil {
+		return err
+	}
+	progress(e, round, "river", "InsertMany", insert, "job")
+	progress(e, round, "river", "work", work, "job")
+	res.add("river", spec{name: riverInsertMany, label: "InsertMany (batch insert)", unit: "jobs/s"}, rate(insert))
+	res.add("river", spec{name: riverJobs, label: "no-op jobs", unit: "jobs/s"}, rate(work))
+	res.addCost(costPhase{"river", "insert_many", "InsertMany", "job"}, insert.cost, insert.units)
+	recordWork(e, res, costPhase{"river", "work", "work", "job"}, work)
+	return nil
+}
+
+func runRiverInsertSingle(ctx context.Context, e *env, res *results, round int) error {
+	o, err := riverInsertSingle(ctx, e, e.cfg.singleN, e.cfg.singleClients)
+	if err != nil {
+		return err
+	}
+	progress(e, round, "river", "Insert (single)", o, "job")
+	res.add("river", spec{name: "insert_single_per_s", label: fmt.Sprintf("Insert, one per call (%d callers)", e.cfg.singleClients), unit: "jobs/s"}, rate(o))
+	res.addCost(costPhase{"river", "insert_single", "Insert", "job"}, o.cost, o.units)
+	return nil
+}
+
+func runDBOSOneStep(ctx context.Context, e *env, res *results, round int) error {
+	enq, work, err := dbosWork(ctx, e, e.cfg.oneStepN, 1)
+	if err != nil {
+		return err
+	}
+	progress(e, round, "dbos", "Enqueue ×N in one tx", enq, "workflow")
+	progress(e, round, "dbos", "one-step work", work, "workflow")
+	res.add("dbos", spec{name: "enqueue_in_tx_per_s", label: "Enqueue calls in one transaction", unit: "workflows/s"}, rate(enq))
+	res.add("dbos", spec{name: wfgenOneStep, label: "one-step workflows", unit: "workflows/s"}, rate(work))
+	res.addCost(costPhase{"dbos", "enqueue_in_tx", "Enqueue ×N in one tx", "workflow"}, enq.cost, enq.units)
+	recordWork(e, res, costPhase{"dbos", "one_step", "one-step work", "workflow"}, work)
+	return nil
+}
+
+func runDBOSMultiStep(ctx context.Context, e *env, res *results, round int) error {
+	_, work, err := dbosWork(ctx, e, e.cfg.tenStepN, e.cfg.steps)
+	if err != nil {
+		return err
+	}
+	recordMultiStep(e, res, round, "dbos", work)
+	return nil
+}
+
+// report prints the figures, the targets, the costs and what each figure measures.
+func report(w io.Writer, cfg config, res *results, evs []evaluation, took time.Duration) {
+	fmt.Fprintf(w, "Figures (%d rounds: median, min, max)\n", cfg.rounds)
+	res.printFigures(w)
+	fmt.Fprintln(w, "\nTargets (ratios of the medians above; per round: the same ratio within each round)")
+	res.printTargets(w, evs)
+	fmt.Fprintln(w, "\nCost per unit of work (medians)")
+	res.printCosts(w)
+	res.printBreakdown(w)
+	if cfg.verbose {
+		fmt.Fprintln(w, "\nStatements sent per unit of work, by kind (all rounds)")
+		res.printStatements(w, 12)
+	}
+	fmt.Fprintf(w, `
+What the figures time:
+  work phases     N=%d one-step workflows (River: no-op jobs) or N=%d %d-step workflows, all
+                  enqueued in one commit (wfgen EnqueueMany, River InsertMany, DBOS: N Enqueue
+                  calls inside one transaction) while the started workers sit idle; timed from
+                  that commit until Postgres shows all N succeeded (completed); steps/s is
+                  workflows/s times the steps. No step touches the database.
+  batch enqueue   the EnqueueMany / InsertMany call of the one-step phase: N rows, one commit.
+  single enqueue  %d Enqueue / Insert calls, one workflow each, from %d goroutines through a
+                  client that works nothing; timed from the first call to the last return.
+  enqueue-to-start  from the start of an Enqueue call to the start of the workflow's first step,
+                  one workflow at a time on an idle worker (a pause of %s after each start):
+                  through the worker's own client, and through another client on its own pool
+                  (an API server), alternately; p50 and p99 of up to %d samples each per round.
+  cost            per unit of work, over the phase: write txns = transaction IDs assigned
+                  (each a commit that waits for a WAL flush); WAL bytes written; statements the
+                  system's pool sent (≈ round trips); CPU of this Go process (the system under
+                  test plus the harness) and of all server processes; cores = CPU seconds per
+                  second of the phase; other = the rest of the machine's busy time: other
+                  users, and kernel threads (the filesystem journal committing our fsyncs).
+Run took %s.
+`, cfg.oneStepN, cfg.tenStepN, cfg.steps, cfg.singleN, cfg.singleClients, cfg.latencyGap, cfg.latencyN, took.Round(time.Second))
+}

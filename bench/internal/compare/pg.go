@@ -1,0 +1,118 @@
+package compare
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// env is what every phase shares: the server, the monitor connection and the settings.
+type env struct {
+	cfg    config
+	url    string
+	mon    *pgx.Conn // reads counters and polls for completion; never writes
+	probe  *probe
+	logger *slog.Logger // for the systems under test: warnings and errors only
+	log    io.Writer    // progress lines
+
+	noCheckpoint bool // CHECKPOINT was refused (not a superuser): do not try again
+}
+
+// Schemas, one per system: each phase drops and recreates its system's schema.
+const (
+	wfgenSchema = "bench_wfgen"
+	riverSchema = "bench_river"
+	dbosSchema  = "bench_dbos"
+)
+
+// newPool opens a pool of exactly size connections, all opened before it returns, with a
+// statement counter attached.
+func (e *env) newPool(ctx context.Context, size int, schema string) (*pgxpool.Pool, *statementCounter, error) {
+	pc, err := pgxpool.ParseConfig(e.url)
+	if err != nil {
+		return nil, nil, fmt.Errorf("parsing DATABASE_URL: %w", err)
+	}
+	stmts := newStatementCounter(schema)
+	pc.MaxConns = int32(size)
+	pc.MinConns = 0
+	pc.ConnConfig.Tracer = stmts
+	pool, err := pgxpool.NewWithConfig(ctx, pc)
+	if err != nil {
+		return nil, nil, err
+	}
+	// Open every connection now, so that no system pays for connecting during a timed phase.
+	conns := make([]*pgxpool.Conn, size)
+	errs := make([]error, size)
+	var wg sync.WaitGroup
+	for i := range conns {
+		wg.Go(func() { conns[i], errs[i] = pool.Acquire(ctx) })
+	}
+	wg.Wait()
+	for _, c := range conns {
+		if c != nil {
+			c.Release()
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		pool.Close()
+		return nil, nil, fmt.Errorf("opening %d connections: %w", size, err)
+	}
+	return pool, stmts, nil
+}
+
+// dropSchema removes a system's schema and everything in it.
+func (e *env) dropSchema(ctx context.Context, schema string) error {
+	_, err := e.mon.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE")
+	return err
+}
+
+// settle starts a timed phase from the same state for every system: with the dirty pages of
+// earlier phases written out, so that no checkpoint falls into this one and every phase pays
+// the same full-page writes.
+func (e *env) settle(ctx context.Context) {
+	if e.cfg.checkpoint && !e.noCheckpoint {
+		if _, err := e.mon.Exec(ctx, "CHECKPOINT"); err != nil {
+			fmt.Fprintf(e.log, "note: CHECKPOINT failed (%v); phases start without one\n", err)
+			e.noCheckpoint = true
+		}
+	}
+}
+
+// waitForCount polls a count query on the monitor connection until it returns want, and
+// returns the time the successful poll was sent: the work it counts was durable by then.
+// Phases call it once their in-process counters say all work ran, so it only polls while the
+// last writes land.
+func (e *env) waitForCount(ctx context.Context, query string, want int64) (time.Time, error) {
+	var got int64
+	for {
+		sent := time.Now()
+		if err := e.mon.QueryRow(ctx, query).Scan(&got); err != nil {
+			return time.Time{}, fmt.Errorf("polling for completion: %w", err)
+		}
+		if got >= want {
+			return sent, nil
+		}
+		select {
+		case <-ctx.Done():
+			return time.Time{}, fmt.Errorf("%d of %d done: %w", got, want, ctx.Err())
+		case <-time.After(e.cfg.pollEvery):
+		}
+	}
+}
+
+// waitSignal waits until ch is closed or ctx ends.
+func waitSignal(ctx context.Context, ch <-chan struct{}, what string) error {
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("waiting for %s: %w", what, ctx.Err())
+	}
+}
