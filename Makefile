@@ -33,6 +33,13 @@ lint:
 	if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
 
+## bench: compare wfgen with River and DBOS Transact Go (see bench/README.md).
+# Prints the table and writes it as JSON to bench/results/<UTC time>.json. Runs on a durable
+# throwaway cluster (fsync on) unless DATABASE_URL is set. Pass flags with BENCH_FLAGS, e.g.
+#     make bench BENCH_FLAGS="-rounds 5 -v"
+bench: postgres
+	$(WITHPG) -durable -- $(GO) -C bench run ./cmd/compare -out results $(BENCH_FLAGS)
+
 ## postgres: make sure PostgreSQL's server binaries are here when DATABASE_URL is not set.
 # On Debian/Ubuntu as root it installs them; elsewhere it says how.
 postgres:

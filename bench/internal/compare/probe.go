@@ -195,21 +195,30 @@ type procStat struct {
 	utime, stime, cutime, cstime int64
 }
 
-// readStat parses /proc/<pid>/stat.
+// readStat reads /proc/<pid>/stat.
 func readStat(pid int) (procStat, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return procStat{}, err
 	}
-	s := string(b)
+	st, ok := parseStat(string(b))
+	if !ok {
+		return procStat{}, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
+	}
+	return st, nil
+}
+
+// parseStat parses the line of /proc/<pid>/stat. The command name, in parentheses, may
+// itself hold spaces and parentheses.
+func parseStat(s string) (procStat, bool) {
 	open, end := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
 	if open < 0 || end < open {
-		return procStat{}, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
+		return procStat{}, false
 	}
 	// Fields after the command name, counting from field 3 (state).
 	f := strings.Fields(s[end+1:])
 	if len(f) < 15 {
-		return procStat{}, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
+		return procStat{}, false
 	}
 	num := func(i int) int64 { v, _ := strconv.ParseInt(f[i-3], 10, 64); return v }
 	return procStat{
@@ -219,7 +228,7 @@ func readStat(pid int) (procStat, error) {
 		stime:  num(15),
 		cutime: num(16),
 		cstime: num(17),
-	}, nil
+	}, true
 }
 
 // machineBusy returns the busy jiffies of all CPUs (everything but idle, iowait and steal),

@@ -56,7 +56,7 @@ func writeJSON(cfg config, info environment, res *results, evs []evaluation, sta
 		FinishedAt: time.Now().UTC(),
 		Config: map[string]any{
 			"rounds": cfg.rounds, "systems": cfg.systems, "n_one_step": cfg.oneStepN, "n_multi_step": cfg.tenStepN,
-			"steps": cfg.steps, "workers": cfg.workers, "pool_conns": cfg.poolSize(),
+			"steps": cfg.steps, "workers": cfg.workers, "pool_conns": cfg.poolSize(), "pool_conns_single": cfg.singleClients + 1,
 			"single_n": cfg.singleN, "single_clients": cfg.singleClients,
 			"latency_n": cfg.latencyN, "latency_gap": cfg.latencyGap.String(),
 			"wfgen_poll": cfg.wfgenPoll.String(), "wfgen_cooldown": cfg.wfgenCooldown.String(),

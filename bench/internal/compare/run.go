@@ -294,8 +294,9 @@ func (info environment) print(w io.Writer, cfg config) {
 		fmt.Fprintf(w, " %s=%s", s, info.Settings[s])
 	}
 	fmt.Fprintf(w, "\nmachine: %d CPUs, load average at start %s; %s\n", info.CPUs, orUnknown(info.LoadAvg), info.Go)
-	fmt.Fprintf(w, "rounds: %d, systems alternating (%s); %d workers per system; each work phase on a pool of %d connections, all opened before timing\n",
-		cfg.rounds, strings.Join(cfg.systems, ", "), cfg.workers, cfg.poolSize())
+	fmt.Fprintf(w, "rounds: %d, systems alternating (%s); %d workers per system\n", cfg.rounds, strings.Join(cfg.systems, ", "), cfg.workers)
+	fmt.Fprintf(w, "pools (pgxpool, one per system and phase, every connection opened before timing): %d connections for work and latency\n", cfg.poolSize())
+	fmt.Fprintf(w, "  phases, %d for single enqueues (one per caller, plus one), 2 for the latency phase's second wfgen client\n", cfg.singleClients+1)
 	fmt.Fprintf(w, "wfgen: PollInterval %s, FetchCooldown %s, queue WorkerConcurrency(%d)\n",
 		orDefault(cfg.wfgenPoll, wf.DefaultPollInterval), orDefault(cfg.wfgenCooldown, wf.DefaultFetchCooldown), cfg.workers)
 	fmt.Fprintf(w, "River: riverpgxv5, MaxWorkers %d, FetchCooldown %s, FetchPollInterval %s\n", cfg.workers, cfg.riverCooldown, cfg.riverPoll)

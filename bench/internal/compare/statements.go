@@ -79,13 +79,16 @@ var (
 	lineBlanks = regexp.MustCompile(`\s+`)
 )
 
-// kind names a statement: its sqlc query name, or the start of its text.
+// kind names a statement: its sqlc query name, or the start of its text without schema
+// names.
 func (s *statementCounter) kind(sql string) string {
 	if k, ok := s.kinds.Load(sql); ok {
 		return k.(string)
 	}
-	k := classify(sql)
-	k = s.strip(k)
+	k := s.strip(classify(sql))
+	if len(k) > 60 {
+		k = k[:57] + "..."
+	}
 	s.kinds.Store(sql, k)
 	return k
 }
@@ -94,18 +97,14 @@ func classify(sql string) string {
 	if m := sqlcName.FindStringSubmatch(sql); m != nil {
 		return m[1]
 	}
-	// Drop leading comment lines, then keep the first words.
+	// Drop comment lines and join the rest on one line.
 	var lines []string
 	for _, l := range strings.Split(sql, "\n") {
 		if t := strings.TrimSpace(l); t != "" && !strings.HasPrefix(t, "--") {
 			lines = append(lines, t)
 		}
 	}
-	k := lineBlanks.ReplaceAllString(strings.Join(lines, " "), " ")
-	if len(k) > 60 {
-		k = k[:57] + "..."
-	}
-	return k
+	return lineBlanks.ReplaceAllString(strings.Join(lines, " "), " ")
 }
 
 func (s *statementCounter) strip(k string) string {
