@@ -1,6 +1,7 @@
 package compare
 
 import (
+	"cmp"
 	"encoding/json"
 	"math"
 	"os"
@@ -10,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/wfgen/wfgen/runtime/wf"
 )
 
 // Modules whose versions the report names.
@@ -59,8 +62,9 @@ func writeJSON(cfg config, info environment, res *results, evs []evaluation, sta
 			"steps": cfg.steps, "workers": cfg.workers, "pool_conns": cfg.poolSize(), "pool_conns_single": cfg.singleClients + 1,
 			"single_n": cfg.singleN, "single_clients": cfg.singleClients,
 			"latency_n": cfg.latencyN, "latency_gap": cfg.latencyGap.String(),
-			"wfgen_poll": cfg.wfgenPoll.String(), "wfgen_cooldown": cfg.wfgenCooldown.String(),
-			"river_poll": cfg.riverPoll.String(), "river_cooldown": cfg.riverCooldown.String(),
+			"wfgen_poll":     cmp.Or(cfg.wfgenPoll, wf.DefaultPollInterval).String(),
+			"wfgen_cooldown": cmp.Or(cfg.wfgenCooldown, wf.DefaultFetchCooldown).String(),
+			"river_poll":     cfg.riverPoll.String(), "river_cooldown": cfg.riverCooldown.String(),
 			"dbos_poll": cfg.dbosPoll.String(), "checkpoint": cfg.checkpoint,
 		},
 		Environment: info,
