@@ -56,34 +56,11 @@ func runWfgenOneStep(ctx context.Context, e *env, res *results, round int) error
 	if err != nil {
 		return err
 	}
-	progress(e, round, "wfgen", "EnqueueMany", enq, "workflow")
-	progress(e, round, "wfgen", "one-step work", work, "workflow")
-	res.add("wfgen", spec{name: wfgenBatch, label: "EnqueueMany (batch enqueue)", unit: "workflows/s"}, rate(enq))
-	res.add("wfgen", spec{name: wfgenOneStep, label: "one-step workflows", unit: "workflows/s"}, rate(work))
-	res.addCost(costPhase{"wfgen", "enqueue_batch", "EnqueueMany", "workflow"}, enq.cost, enq.units)
-	recordWork(e, res, costPhase{"wfgen", "one_step", "one-step work", "workflow"}, work)
+	recordEnqueue(e, res, round, costPhase{"wfgen", "enqueue_batch", "EnqueueMany", "workflow"},
+		spec{name: wfgenBatch, label: "EnqueueMany (batch enqueue)", unit: "workflows/s"}, enq)
+	recordWork(e, res, round, costPhase{"wfgen", "one_step", "one-step work", "workflow"},
+		spec{name: wfgenOneStep, label: "one-step workflows", unit: "workflows/s"}, work)
 	return nil
-}
-
-// recordWork records the cost of a work phase, the time a worker slot spent per unit of work
-// (Little's law: workers ÷ throughput), and for wfgen where that time went.
-func recordWork(e *env, res *results, p costPhase, work outcome) {
-	res.addCost(p, work.cost, work.units)
-	res.add(p.system, spec{name: p.phase + "_slot_ms_per_" + p.unit, unit: "ms/" + p.unit, lower: true}, float64(e.cfg.workers)/rate(work)*1000)
-	if b := work.breakdown; b != nil {
-		for _, seg := range []struct {
-			name string
-			v    float64
-		}{
-			{"claim_to_first_step", b.claimToFirstStep},
-			{"step_to_checkpoint_batch", b.stepToCheckpoint},
-			{"checkpoint_batch_to_next_step", b.checkpointToNext},
-			{"last_step_batch_to_completion_batch", b.lastToCompletion},
-			{"claim_to_completion_batch", b.claimToCompletion},
-		} {
-			res.add(p.system, spec{name: p.phase + "_p50_" + seg.name + "_ms", unit: "ms", lower: true}, seg.v)
-		}
-	}
 }
 
 func runWfgenMultiStep(ctx context.Context, e *env, res *results, round int) error {
@@ -95,22 +72,13 @@ func runWfgenMultiStep(ctx context.Context, e *env, res *results, round int) err
 	return nil
 }
 
-func recordMultiStep(e *env, res *results, round int, system string, work outcome) {
-	what := fmt.Sprintf("%d-step work", e.cfg.steps)
-	progress(e, round, system, what, work, "workflow")
-	res.add(system, spec{name: "multi_step_workflows_per_s", label: fmt.Sprintf("%d-step workflows", e.cfg.steps), unit: "workflows/s"}, rate(work))
-	res.add(system, spec{name: multiStepSteps, label: fmt.Sprintf("steps in %d-step workflows", e.cfg.steps), unit: "steps/s"}, rate(work)*float64(e.cfg.steps))
-	recordWork(e, res, costPhase{system, "multi_step", what, "workflow"}, work)
-}
-
 func runWfgenEnqueueSingle(ctx context.Context, e *env, res *results, round int) error {
 	o, err := wfgenEnqueueSingle(ctx, e, e.cfg.singleN, e.cfg.singleClients)
 	if err != nil {
 		return err
 	}
-	progress(e, round, "wfgen", "Enqueue (single)", o, "workflow")
-	res.add("wfgen", spec{name: "enqueue_single_per_s", label: fmt.Sprintf("Enqueue, one per call (%d callers)", e.cfg.singleClients), unit: "workflows/s"}, rate(o))
-	res.addCost(costPhase{"wfgen", "enqueue_single", "Enqueue", "workflow"}, o.cost, o.units)
+	recordEnqueue(e, res, round, costPhase{"wfgen", "enqueue_single", "Enqueue (single)", "workflow"},
+		spec{name: "enqueue_single_per_s", label: fmt.Sprintf("Enqueue, one per call (%d callers)", e.cfg.singleClients), unit: "workflows/s"}, o)
 	return nil
 }
 
@@ -140,12 +108,10 @@ func runRiverWork(ctx context.Context, e *env, res *results, round int) error {
 	if err != nil {
 		return err
 	}
-	progress(e, round, "river", "InsertMany", insert, "job")
-	progress(e, round, "river", "work", work, "job")
-	res.add("river", spec{name: riverInsertMany, label: "InsertMany (batch insert)", unit: "jobs/s"}, rate(insert))
-	res.add("river", spec{name: riverJobs, label: "no-op jobs", unit: "jobs/s"}, rate(work))
-	res.addCost(costPhase{"river", "insert_many", "InsertMany", "job"}, insert.cost, insert.units)
-	recordWork(e, res, costPhase{"river", "work", "work", "job"}, work)
+	recordEnqueue(e, res, round, costPhase{"river", "insert_many", "InsertMany", "job"},
+		spec{name: riverInsertMany, label: "InsertMany (batch insert)", unit: "jobs/s"}, insert)
+	recordWork(e, res, round, costPhase{"river", "work", "work", "job"},
+		spec{name: riverJobs, label: "no-op jobs", unit: "jobs/s"}, work)
 	return nil
 }
 
@@ -154,9 +120,8 @@ func runRiverInsertSingle(ctx context.Context, e *env, res *results, round int) 
 	if err != nil {
 		return err
 	}
-	progress(e, round, "river", "Insert (single)", o, "job")
-	res.add("river", spec{name: "insert_single_per_s", label: fmt.Sprintf("Insert, one per call (%d callers)", e.cfg.singleClients), unit: "jobs/s"}, rate(o))
-	res.addCost(costPhase{"river", "insert_single", "Insert", "job"}, o.cost, o.units)
+	recordEnqueue(e, res, round, costPhase{"river", "insert_single", "Insert (single)", "job"},
+		spec{name: "insert_single_per_s", label: fmt.Sprintf("Insert, one per call (%d callers)", e.cfg.singleClients), unit: "jobs/s"}, o)
 	return nil
 }
 
@@ -165,12 +130,10 @@ func runDBOSOneStep(ctx context.Context, e *env, res *results, round int) error 
 	if err != nil {
 		return err
 	}
-	progress(e, round, "dbos", "Enqueue ×N in one tx", enq, "workflow")
-	progress(e, round, "dbos", "one-step work", work, "workflow")
-	res.add("dbos", spec{name: "enqueue_in_tx_per_s", label: "Enqueue calls in one transaction", unit: "workflows/s"}, rate(enq))
-	res.add("dbos", spec{name: wfgenOneStep, label: "one-step workflows", unit: "workflows/s"}, rate(work))
-	res.addCost(costPhase{"dbos", "enqueue_in_tx", "Enqueue ×N in one tx", "workflow"}, enq.cost, enq.units)
-	recordWork(e, res, costPhase{"dbos", "one_step", "one-step work", "workflow"}, work)
+	recordEnqueue(e, res, round, costPhase{"dbos", "enqueue_in_tx", "Enqueue ×N in one tx", "workflow"},
+		spec{name: "enqueue_in_tx_per_s", label: "Enqueue calls in one transaction", unit: "workflows/s"}, enq)
+	recordWork(e, res, round, costPhase{"dbos", "one_step", "one-step work", "workflow"},
+		spec{name: wfgenOneStep, label: "one-step workflows", unit: "workflows/s"}, work)
 	return nil
 }
 
@@ -181,6 +144,42 @@ func runDBOSMultiStep(ctx context.Context, e *env, res *results, round int) erro
 	}
 	recordMultiStep(e, res, round, "dbos", work)
 	return nil
+}
+
+// recordEnqueue records an enqueue phase: a progress line, its rate and its cost.
+func recordEnqueue(e *env, res *results, round int, p costPhase, rateSpec spec, o outcome) {
+	progress(e, round, p.system, p.label, o, p.unit)
+	res.add(p.system, rateSpec, rate(o))
+	res.addCost(p, o.cost, o.units)
+}
+
+// recordWork records a work phase: a progress line, its rate, its cost, the time a worker
+// slot spent per unit of work (Little's law: workers ÷ throughput), and for wfgen where
+// that time went.
+func recordWork(e *env, res *results, round int, p costPhase, rateSpec spec, work outcome) {
+	recordEnqueue(e, res, round, p, rateSpec, work)
+	res.add(p.system, spec{name: p.phase + "_slot_ms_per_" + p.unit, unit: "ms/" + p.unit, lower: true}, float64(e.cfg.workers)/rate(work)*1000)
+	if b := work.breakdown; b != nil {
+		for _, seg := range []struct {
+			name string
+			v    float64
+		}{
+			{"claim_to_first_step", b.claimToFirstStep},
+			{"step_to_checkpoint_batch", b.stepToCheckpoint},
+			{"checkpoint_batch_to_next_step", b.checkpointToNext},
+			{"last_step_batch_to_completion_batch", b.lastToCompletion},
+			{"claim_to_completion_batch", b.claimToCompletion},
+		} {
+			res.add(p.system, spec{name: p.phase + "_p50_" + seg.name + "_ms", unit: "ms", lower: true}, seg.v)
+		}
+	}
+}
+
+// recordMultiStep records a multi-step work phase, with its steps per second.
+func recordMultiStep(e *env, res *results, round int, system string, work outcome) {
+	recordWork(e, res, round, costPhase{system, "multi_step", fmt.Sprintf("%d-step work", e.cfg.steps), "workflow"},
+		spec{name: "multi_step_workflows_per_s", label: fmt.Sprintf("%d-step workflows", e.cfg.steps), unit: "workflows/s"}, work)
+	res.add(system, spec{name: multiStepSteps, label: fmt.Sprintf("steps in %d-step workflows", e.cfg.steps), unit: "steps/s"}, rate(work)*float64(e.cfg.steps))
 }
 
 // report prints the figures, the targets, the costs and what each figure measures.

@@ -65,44 +65,20 @@ func dbosWork(ctx context.Context, e *env, n, steps int) (enqueue, work outcome,
 		return enqueue, work, fmt.Errorf("launching DBOS: %w", err)
 	}
 
-	e.settle(ctx)
-	r0, err := e.probe.read(ctx, stmts)
-	if err != nil {
-		return enqueue, work, err
-	}
-	tx, err := pool.Begin(ctx)
-	if err != nil {
-		return enqueue, work, err
-	}
-	defer tx.Rollback(context.WithoutCancel(ctx))
-	for i := range n {
-		if _, err := dbos.Enqueue[struct{}](dctx, dbosQueue, "bench_steps", benchInput{Seq: i}, dbos.WithEnqueueTransaction(tx)); err != nil {
-			return enqueue, work, fmt.Errorf("enqueueing on DBOS: %w", err)
-		}
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return enqueue, work, err
-	}
-	enqueued := time.Now()
-	r1, err := e.probe.read(ctx, stmts)
-	if err != nil {
-		return enqueue, work, err
-	}
-	enqueue = outcome{units: n, elapsed: enqueued.Sub(r0.at), cost: r1.since(r0)}
-
-	if err := waitSignal(ctx, done.done, "the workflows to run"); err != nil {
-		return enqueue, work, err
-	}
-	finished, err := e.waitForCount(ctx, "SELECT count(*) FROM "+dbosSchema+".workflow_status WHERE status = 'SUCCESS'", int64(n))
-	if err != nil {
-		return enqueue, work, err
-	}
-	r2, err := e.probe.read(ctx, stmts)
-	if err != nil {
-		return enqueue, work, err
-	}
-	work = outcome{units: n, elapsed: finished.Sub(enqueued), cost: r2.since(r1)}
-	return enqueue, work, nil
+	return e.timeWork(ctx, stmts, n, done, "SELECT count(*) FROM "+dbosSchema+".workflow_status WHERE status = 'SUCCESS'",
+		func(ctx context.Context) error {
+			tx, err := pool.Begin(ctx)
+			if err != nil {
+				return err
+			}
+			defer tx.Rollback(context.WithoutCancel(ctx))
+			for i := range n {
+				if _, err := dbos.Enqueue[struct{}](dctx, dbosQueue, "bench_steps", benchInput{Seq: i}, dbos.WithEnqueueTransaction(tx)); err != nil {
+					return err
+				}
+			}
+			return tx.Commit(ctx)
+		})
 }
 
 // untilStopped passes log records on until stopped is set: DBOS logs the queries its queue

@@ -107,12 +107,40 @@ func (e *env) waitForCount(ctx context.Context, query string, want int64) (time.
 	}
 }
 
-// waitSignal waits until ch is closed or ctx ends.
-func waitSignal(ctx context.Context, ch <-chan struct{}, what string) error {
-	select {
-	case <-ch:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("waiting for %s: %w", what, ctx.Err())
+// timeWork runs the protocol every work phase shares, once its system is started and idle:
+// it reads the counters, enqueues all n units in one commit, waits until done says every
+// unit ran in this process, then until countDone (a count query) shows all n durable. The
+// enqueue outcome times the enqueue call; the work outcome runs from its return to the poll
+// that saw all n.
+func (e *env) timeWork(ctx context.Context, stmts *statementCounter, n int, done *countdown, countDone string, enqueue func(context.Context) error) (enq, work outcome, err error) {
+	e.settle(ctx)
+	r0, err := e.probe.read(ctx, stmts)
+	if err != nil {
+		return enq, work, err
 	}
+	if err := enqueue(ctx); err != nil {
+		return enq, work, fmt.Errorf("enqueueing: %w", err)
+	}
+	enqueued := time.Now()
+	r1, err := e.probe.read(ctx, stmts)
+	if err != nil {
+		return enq, work, err
+	}
+	enq = outcome{units: n, elapsed: enqueued.Sub(r0.at), cost: r1.since(r0)}
+
+	select {
+	case <-done.done:
+	case <-ctx.Done():
+		return enq, work, fmt.Errorf("%d of %d ran: %w", done.ran.Load(), n, ctx.Err())
+	}
+	finished, err := e.waitForCount(ctx, countDone, int64(n))
+	if err != nil {
+		return enq, work, err
+	}
+	r2, err := e.probe.read(ctx, stmts)
+	if err != nil {
+		return enq, work, err
+	}
+	work = outcome{units: n, elapsed: finished.Sub(enqueued), cost: r2.since(r1)}
+	return enq, work, nil
 }

@@ -97,34 +97,11 @@ func riverWork(ctx context.Context, e *env, n int) (insert, work outcome, err er
 	for i := range params {
 		params[i].Args = riverArgs{Seq: i}
 	}
-	e.settle(ctx)
-	r0, err := e.probe.read(ctx, stmts)
-	if err != nil {
-		return insert, work, err
-	}
-	if _, err := client.InsertMany(ctx, params); err != nil {
-		return insert, work, err
-	}
-	inserted := time.Now()
-	r1, err := e.probe.read(ctx, stmts)
-	if err != nil {
-		return insert, work, err
-	}
-	insert = outcome{units: n, elapsed: inserted.Sub(r0.at), cost: r1.since(r0)}
-
-	if err := waitSignal(ctx, done.done, "the jobs to run"); err != nil {
-		return insert, work, err
-	}
-	finished, err := e.waitForCount(ctx, "SELECT count(*) FROM "+riverSchema+".river_job WHERE state = 'completed'", int64(n))
-	if err != nil {
-		return insert, work, err
-	}
-	r2, err := e.probe.read(ctx, stmts)
-	if err != nil {
-		return insert, work, err
-	}
-	work = outcome{units: n, elapsed: finished.Sub(inserted), cost: r2.since(r1)}
-	return insert, work, nil
+	return e.timeWork(ctx, stmts, n, done, "SELECT count(*) FROM "+riverSchema+".river_job WHERE state = 'completed'",
+		func(ctx context.Context) error {
+			_, err := client.InsertMany(ctx, params)
+			return err
+		})
 }
 
 // riverInsertSingle inserts n jobs one Insert call at a time, from clients goroutines,

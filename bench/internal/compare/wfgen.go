@@ -118,33 +118,14 @@ func wfgenWork(ctx context.Context, e *env, n, steps int) (enqueue, work outcome
 	for i := range inputs {
 		inputs[i].Seq = i
 	}
-	e.settle(ctx)
-	r0, err := e.probe.read(ctx, w.stmts)
+	enqueue, work, err = e.timeWork(ctx, w.stmts, n, done, "SELECT count(*) FROM "+wfgenSchema+".workflows WHERE state = 'succeeded'",
+		func(ctx context.Context) error {
+			_, err := flow.EnqueueMany(ctx, w.c, inputs)
+			return err
+		})
 	if err != nil {
 		return enqueue, work, err
 	}
-	if _, err := flow.EnqueueMany(ctx, w.c, inputs); err != nil {
-		return enqueue, work, err
-	}
-	enqueued := time.Now()
-	r1, err := e.probe.read(ctx, w.stmts)
-	if err != nil {
-		return enqueue, work, err
-	}
-	enqueue = outcome{units: n, elapsed: enqueued.Sub(r0.at), cost: r1.since(r0)}
-
-	if err := waitSignal(ctx, done.done, "the workflows to run"); err != nil {
-		return enqueue, work, err
-	}
-	finished, err := e.waitForCount(ctx, "SELECT count(*) FROM "+wfgenSchema+".workflows WHERE state = 'succeeded'", int64(n))
-	if err != nil {
-		return enqueue, work, err
-	}
-	r2, err := e.probe.read(ctx, w.stmts)
-	if err != nil {
-		return enqueue, work, err
-	}
-	work = outcome{units: n, elapsed: finished.Sub(enqueued), cost: r2.since(r1)}
 	if e.probe.postmaster != 0 {
 		b, err := wfgenBreakdown(ctx, e)
 		if err != nil {
