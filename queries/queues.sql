@@ -91,6 +91,14 @@ WHERE state IN ('enqueued', 'running')
 GROUP BY queue, state
 ORDER BY queue, state;
 
+-- name: Announce :exec
+-- Announce sends notifications on the schema's channel, in a transaction of their own that
+-- does not wait for its commit to be flushed. A notifying transaction holds a database-wide
+-- lock through its commit; here that is short, and the writes being announced committed
+-- without it, in groups. A notification lost in a crash only costs a poll.
+SELECT set_config('synchronous_commit', 'off', true), pg_notify(@channel::text, payload)
+FROM unnest(@payloads::text[]) AS payload;
+
 -- name: Listen :exec
 -- Listen subscribes the connection to the schema's notifications (the channel is named like
 -- the schema).

@@ -15,8 +15,9 @@ SELECT * FROM wfgen.steps WHERE workflow_id = @workflow_id ORDER BY step_id;
 -- A step whose ID is already recorded is left alone (ON CONFLICT DO NOTHING) and is missing
 -- from the result: the caller then reads what was recorded. A completion applies only while
 -- the workflow is running under the caller's attempt (the fencing token), and only if the
--- step it follows (after_step, -1 for none) was inserted by this same statement. Rows of
--- kind 'n' only say that completions were notified.
+-- step it follows (after_step, -1 for none) was inserted by this same statement. Completed
+-- rows carry their queue, for the announcement the caller sends after the commit (no
+-- notification here: it would serialize these commits, see Announce).
 WITH step_input AS (
     SELECT unnest(@step_workflow_ids::text[])        AS workflow_id,
            unnest(@step_ids::int[])                  AS step_id,
@@ -54,21 +55,10 @@ WITH step_input AS (
       AND (d.after_step < 0 OR EXISTS (
           SELECT 1 FROM inserted i WHERE i.workflow_id = d.id AND i.step_id = d.after_step))
     RETURNING w.id, w.queue
-), notified AS (
-    -- One notification per batch: the completed IDs (when they fit in a payload) and
-    -- queues, for result waiters and for dequeuers of queues with global limits.
-    SELECT pg_notify(@channel::text, json_build_object(
-               'k', 'c',
-               'ids', CASE WHEN sum(length(id)) < 7000 THEN json_agg(id) END,
-               'qs', json_agg(DISTINCT queue))::text) AS n
-    FROM completed
-    HAVING count(*) > 0
 )
-SELECT 's'::text AS kind, workflow_id AS id, step_id FROM inserted
+SELECT 's'::text AS kind, workflow_id AS id, step_id, ''::text AS queue FROM inserted
 UNION ALL
-SELECT 'c'::text AS kind, id, 0 AS step_id FROM completed
-UNION ALL
-SELECT 'n'::text AS kind, '' AS id, 0 AS step_id FROM notified;
+SELECT 'c'::text AS kind, id, 0 AS step_id, queue FROM completed;
 
 -- name: GetStep :one
 SELECT step_id, name, output, error, attempt

@@ -2,9 +2,13 @@
 -- InsertWorkflows enqueues (state 'enqueued') or starts (state 'running', owned by
 -- executor_id) a batch of workflows in one statement. A row whose ID, or whose deduplication
 -- ID in its queue, is taken is skipped and missing from the result: the caller then reads
--- what is there. Enqueued workflows notify the schema's channel once per queue, with the
--- delay until the first of them may start; the notification is delivered when the
--- transaction commits (so a workflow enqueued in a caller's transaction wakes nobody before).
+-- what is there.
+--
+-- With notify, enqueued workflows notify the schema's channel once per queue, with the delay
+-- until the first of them may start; the notification is delivered when the transaction
+-- commits. That is for enqueues in a caller's transaction, whose commit only the caller
+-- sees. A transaction that notifies holds a database-wide lock through its commit, which
+-- serializes concurrent committers: other enqueues announce afterwards (Announce).
 WITH inserted AS (
     INSERT INTO wfgen.workflows (
         id, name, state, queue, priority, partition_key, dedup_id, input, max_recoveries,
@@ -40,7 +44,7 @@ WITH inserted AS (
                'k', 'e', 'q', q.queue,
                'd', greatest(0, (extract(epoch FROM q.first_available - now()) * 1000)::bigint))::text)) AS n
     FROM (SELECT queue, min(available_at) AS first_available FROM inserted GROUP BY queue) q
-    WHERE @state::text = 'enqueued'
+    WHERE @state::text = 'enqueued' AND @notify::bool
 )
 SELECT inserted.id FROM inserted CROSS JOIN notified;
 

@@ -140,7 +140,8 @@ type Client struct {
 	q       *db.Queries
 	channel string // the notification channel: named like the schema
 
-	waiter *resultWaiter
+	waiter    *resultWaiter
+	announcer *announcer
 
 	mu         sync.Mutex
 	phase      phase
@@ -205,6 +206,7 @@ func NewClient(pool *pgxpool.Pool, cfg Config) (*Client, error) {
 		executions: map[string]*execution{},
 	}
 	c.waiter = newResultWaiter(c)
+	c.announcer = newAnnouncer(c)
 	return c, nil
 }
 
@@ -292,7 +294,7 @@ func (c *Client) Start(ctx context.Context) error {
 	c.runCtx, c.runCancel = context.WithCancel(context.WithoutCancel(ctx))
 	leaseCtx, leaseCancel := context.WithCancel(context.WithoutCancel(ctx))
 	c.leaseCancel = leaseCancel
-	c.writer = checkpoint.New(c.q, checkpoint.Options{Logger: c.log, Channel: c.channel})
+	c.writer = checkpoint.New(c.q, checkpoint.Options{Logger: c.log, Completed: c.announcer.complete})
 	c.writing.Add(1)
 	go func() {
 		defer c.writing.Done()
@@ -341,13 +343,15 @@ func (c *Client) Start(ctx context.Context) error {
 // Stop stops the client. An executor stops taking work, waits for its running workflows
 // to finish until ctx ends, then interrupts those still running and hands them back to
 // their queues, where another replica resumes them at once from their last completed step.
-// Stop does not close the pool; close it after Stop returns.
+// Every client sends its last notifications (of enqueues, say) and closes its listening
+// connection. Stop does not close the pool; close it after Stop returns.
 func (c *Client) Stop(ctx context.Context) error {
 	c.mu.Lock()
 	wasStarted := c.phase == phaseStarted
 	c.phase = phaseStopped
 	c.mu.Unlock()
 	defer c.stopListener()
+	defer c.announcer.flush(ctx)
 	if !wasStarted {
 		return nil
 	}

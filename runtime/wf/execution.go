@@ -56,6 +56,7 @@ type execution struct {
 	ctx     context.Context
 	cancel  context.CancelCauseFunc
 	wfctx   *wfContext
+	release func() // frees the worker slot; runs once
 
 	mu          sync.Mutex
 	nextStep    int32
@@ -66,8 +67,11 @@ type execution struct {
 	inStep      bool                      // a step function is running
 }
 
-func newExecution(c *Client, reg *registeredWorkflow, id string, attempt int32, input []byte, deadline *time.Time) *execution {
-	x := &execution{c: c, wf: reg, id: id, attempt: attempt, input: input}
+func newExecution(c *Client, reg *registeredWorkflow, id string, attempt int32, input []byte, deadline *time.Time, release func()) *execution {
+	if release == nil {
+		release = func() {}
+	}
+	x := &execution{c: c, wf: reg, id: id, attempt: attempt, input: input, release: sync.OnceFunc(release)}
 	// Executions outlive Client.Stop's first phase (they may finish), so they do not derive
 	// from the client's run context; Stop interrupts them through cancel.
 	ctx, cancel := context.WithCancelCause(context.Background())
@@ -95,6 +99,7 @@ const (
 // run executes the workflow to its completion, or until it is interrupted, and says which.
 func (x *execution) run() outcome {
 	defer x.cancel(nil)
+	defer x.release()
 	replaying := x.attempt > 1 // a first run has no history: nothing to read
 	for restarts := 0; ; restarts++ {
 		if replaying {
@@ -201,6 +206,10 @@ func (x *execution) complete(state State, output string, failure error) outcome 
 	p := x.c.writer.SubmitCompletion(checkpoint.Completion{
 		WorkflowID: x.id, Attempt: x.attempt, State: string(state), Output: output, Error: errJSON, After: after,
 	})
+	// The workflow's code is done: its slot can take the next workflow while the completion
+	// is written. The row stays running until then, so global limits and recovery still
+	// count it.
+	x.release()
 	applied, err := p.Wait(context.Background())
 	if after != nil {
 		stepApplied, stepErr := after.Wait(context.Background())

@@ -16,12 +16,12 @@ import (
 // notification is a payload of the schema's channel (see queries/): k says what happened.
 type notification struct {
 	Kind     string   `json:"k"`
-	Queue    string   `json:"q"`   // e: the queue that got work
-	DelayMs  int64    `json:"d"`   // e: until the first of it may start
-	IDs      []string `json:"ids"` // c: completed workflows (absent when too many)
-	Queues   []string `json:"qs"`  // c: their queues
-	Workflow string   `json:"id"`  // x: the cancelled workflow
-	Executor string   `json:"x"`   // x: the executor that was running it
+	Queue    string   `json:"q,omitempty"`   // e: the queue that got work
+	DelayMs  int64    `json:"d,omitempty"`   // e: until the first of it may start
+	IDs      []string `json:"ids,omitempty"` // c: completed workflows (absent when too many)
+	Queues   []string `json:"qs,omitempty"`  // c: their queues
+	Workflow string   `json:"id,omitempty"`  // x: the cancelled workflow
+	Executor string   `json:"x,omitempty"`   // x: the executor that was running it
 }
 
 // listen starts the client's notification listener unless it runs already, and returns a
@@ -114,4 +114,139 @@ func (c *Client) fetcherList() []*fetcher {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.fetchers
+}
+
+// Bounds of announcements.
+const (
+	// maxPayload keeps a notification under PostgreSQL's payload limit (8000 bytes).
+	maxPayload = 7000
+	// maxPendingIDs caps the completed IDs kept for announcing; past it (the database is
+	// unreachable, say), completions are announced without IDs and waiters read everything.
+	maxPendingIDs = 20000
+)
+
+// announcer sends the notifications of enqueues and completions made outside callers'
+// transactions, once they committed: whatever queues up while a send is in flight goes in
+// the next one, in one statement (see the Announce query for why not in the writes
+// themselves). Notifications are hints, so a failed send is logged and dropped: pollers
+// find the work anyway.
+type announcer struct {
+	c *Client
+
+	mu       sync.Mutex
+	enqueued map[string]int64 // queue -> delay (ms) until the first new work may start
+	ids      []string         // completed workflows
+	queues   map[string]bool  // their queues
+	tooMany  bool             // ids overflowed: announce completions without them
+	sending  bool
+	idle     chan struct{} // closed when a burst of sends ends
+}
+
+func newAnnouncer(c *Client) *announcer {
+	return &announcer{c: c, enqueued: map[string]int64{}, queues: map[string]bool{}}
+}
+
+// enqueue announces new work in queue that may start after delayMs.
+func (a *announcer) enqueue(queue string, delayMs int64) {
+	a.mu.Lock()
+	if d, ok := a.enqueued[queue]; !ok || delayMs < d {
+		a.enqueued[queue] = delayMs
+	}
+	a.startLocked()
+	a.mu.Unlock()
+}
+
+// complete announces completed workflows and their queues.
+func (a *announcer) complete(ids, queues []string) {
+	a.mu.Lock()
+	if len(a.ids)+len(ids) > maxPendingIDs {
+		a.tooMany, a.ids = true, nil
+	} else if !a.tooMany {
+		a.ids = append(a.ids, ids...)
+	}
+	for _, q := range queues {
+		a.queues[q] = true
+	}
+	a.startLocked()
+	a.mu.Unlock()
+}
+
+func (a *announcer) startLocked() {
+	if a.sending {
+		return
+	}
+	a.sending = true
+	a.idle = make(chan struct{})
+	go a.send()
+}
+
+// send sends what is pending until nothing is.
+func (a *announcer) send() {
+	for {
+		a.mu.Lock()
+		payloads := a.payloadsLocked()
+		if len(payloads) == 0 {
+			a.sending = false
+			close(a.idle)
+			a.mu.Unlock()
+			return
+		}
+		a.mu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err := a.c.q.Announce(ctx, db.AnnounceParams{Channel: a.c.channel, Payloads: payloads})
+		cancel()
+		if err != nil {
+			a.c.log.Warn("wfgen: sending notifications failed; workers and waiters poll instead", "error", err)
+		}
+	}
+}
+
+// payloadsLocked takes what is pending and encodes it as notifications.
+func (a *announcer) payloadsLocked() []string {
+	var out []string
+	add := func(n notification) {
+		b, _ := json.Marshal(n) // strings and numbers always encode
+		out = append(out, string(b))
+	}
+	for q, d := range a.enqueued {
+		add(notification{Kind: "e", Queue: q, DelayMs: d})
+	}
+	clear(a.enqueued)
+	if len(a.queues) == 0 {
+		return out
+	}
+	queues := make([]string, 0, len(a.queues))
+	for q := range a.queues {
+		queues = append(queues, q)
+	}
+	if a.tooMany {
+		add(notification{Kind: "c", Queues: queues})
+	}
+	for ids := a.ids; len(ids) > 0; {
+		n, size := 0, 0
+		for n < len(ids) && size+len(ids[n])+3 < maxPayload {
+			size += len(ids[n]) + 3
+			n++
+		}
+		n = max(n, 1)
+		add(notification{Kind: "c", IDs: ids[:n], Queues: queues})
+		ids = ids[n:]
+	}
+	a.ids, a.tooMany = a.ids[:0], false
+	clear(a.queues)
+	return out
+}
+
+// flush waits until what is pending has been sent, or ctx ends.
+func (a *announcer) flush(ctx context.Context) {
+	a.mu.Lock()
+	sending, idle := a.sending, a.idle
+	a.mu.Unlock()
+	if !sending {
+		return
+	}
+	select {
+	case <-idle:
+	case <-ctx.Done():
+	}
 }

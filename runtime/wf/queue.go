@@ -49,7 +49,8 @@ type Queue struct {
 // QueueOption configures a queue (NewQueue).
 type QueueOption func(*Queue)
 
-// WorkerConcurrency caps how many of the queue's workflows one process runs at once.
+// WorkerConcurrency caps how many of the queue's workflows one process runs at once
+// (a workflow whose code returned and whose completion is being written no longer counts).
 // Default DefaultWorkerConcurrency.
 func WorkerConcurrency(n int) QueueOption {
 	return func(q *Queue) { q.workerConcurrency = n }
@@ -380,11 +381,12 @@ func (f *fetcher) done() {
 	f.kick()
 }
 
-// launch runs an execution in its own goroutine; done, if set, runs when it returns.
+// launch runs an execution in its own goroutine; done, if set, runs when its workflow code
+// has returned (its slot is free).
 // Fetchers always launch what they claimed (Stop waits for them first); a direct start
 // (direct true) is refused once Stop began, and launch returns false.
 func (c *Client) launch(reg *registeredWorkflow, id string, attempt int32, input []byte, deadline *time.Time, done func(), direct bool) bool {
-	x := newExecution(c, reg, id, attempt, input, deadline)
+	x := newExecution(c, reg, id, attempt, input, deadline, done)
 	c.mu.Lock()
 	if direct && c.phase != phaseStarted {
 		c.mu.Unlock()
@@ -407,9 +409,6 @@ func (c *Client) launch(reg *registeredWorkflow, id string, attempt int32, input
 			c.released = append(c.released, id)
 		}
 		c.mu.Unlock()
-		if done != nil {
-			done()
-		}
 	}()
 	return true
 }

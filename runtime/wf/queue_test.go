@@ -258,6 +258,16 @@ func TestEnqueueWakesAnIdleWorkerWithoutPolling(t *testing.T) {
 	out, err := h.Result(b.ctx)
 	require.NoError(t, err)
 	require.Equal(t, 2, out)
+
+	// In a caller's transaction, the worker hears of it when the transaction commits.
+	tx, err := b.pool.Begin(b.ctx)
+	require.NoError(t, err)
+	h, err = w.EnqueueTx(b.ctx, api, tx, 10)
+	require.NoError(t, err)
+	require.NoError(t, tx.Commit(b.ctx))
+	out, err = h.Result(b.ctx)
+	require.NoError(t, err)
+	require.Equal(t, 11, out)
 }
 
 func TestPollingFindsWorkWhoseNotificationWasLost(t *testing.T) {

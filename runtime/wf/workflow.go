@@ -95,7 +95,7 @@ func (w *Workflow[In, Out]) run(x *execution) (string, error) {
 // registered it to run. It returns once the workflow is stored. With WithID, enqueueing an
 // ID that exists returns the existing workflow.
 func (w *Workflow[In, Out]) Enqueue(ctx context.Context, c *Client, in In, opts ...EnqueueOption) (*Handle[Out], error) {
-	hs, err := w.enqueue(ctx, c, c.rw.Wrap(c.pool), []In{in}, opts)
+	hs, err := w.enqueue(ctx, c, c.rw.Wrap(c.pool), false, []In{in}, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -106,7 +106,7 @@ func (w *Workflow[In, Out]) Enqueue(ctx context.Context, c *Client, in In, opts 
 // commits, so a workflow and the business data it belongs to are stored atomically.
 // Workers see it once tx commits.
 func (w *Workflow[In, Out]) EnqueueTx(ctx context.Context, c *Client, tx pgx.Tx, in In, opts ...EnqueueOption) (*Handle[Out], error) {
-	hs, err := w.enqueue(ctx, c, c.rw.Wrap(tx), []In{in}, opts)
+	hs, err := w.enqueue(ctx, c, c.rw.Wrap(tx), true, []In{in}, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -123,7 +123,7 @@ func (w *Workflow[In, Out]) EnqueueMany(ctx context.Context, c *Client, ins []In
 	if o.id != "" || o.dedupID != "" {
 		return nil, errors.New("wf: EnqueueMany: WithID and WithDedupID name a single workflow; use Enqueue for each")
 	}
-	return w.enqueue(ctx, c, c.rw.Wrap(c.pool), ins, opts)
+	return w.enqueue(ctx, c, c.rw.Wrap(c.pool), false, ins, opts)
 }
 
 func (w *Workflow[In, Out]) enqueueOptions(opts []EnqueueOption) enqueueOptions {
@@ -134,7 +134,10 @@ func (w *Workflow[In, Out]) enqueueOptions(opts []EnqueueOption) enqueueOptions 
 	return o
 }
 
-func (w *Workflow[In, Out]) enqueue(ctx context.Context, c *Client, conn dbschema.DBTX, ins []In, opts []EnqueueOption) ([]*Handle[Out], error) {
+// enqueue stores workflows through conn. inTx says conn is a caller's transaction: the
+// workflows are announced by the insert itself, when the caller commits; otherwise they are
+// announced once the insert has committed.
+func (w *Workflow[In, Out]) enqueue(ctx context.Context, c *Client, conn dbschema.DBTX, inTx bool, ins []In, opts []EnqueueOption) ([]*Handle[Out], error) {
 	o := w.enqueueOptions(opts)
 	if o.queue == "" {
 		return nil, errors.New("wf: WithQueue: empty queue name")
@@ -147,11 +150,14 @@ func (w *Workflow[In, Out]) enqueue(ctx context.Context, c *Client, conn dbschem
 		}
 		reqs[i] = r
 	}
-	ids, err := c.insert(ctx, conn, reqs, StateEnqueued)
+	ids, err := c.insert(ctx, conn, reqs, StateEnqueued, inTx)
 	if err != nil {
 		return nil, err
 	}
-	c.wakeQueue(o.queue)
+	if !inTx {
+		c.announcer.enqueue(o.queue, reqs[0].delayMs)
+		c.wakeQueue(o.queue)
+	}
 	hs := make([]*Handle[Out], len(ids))
 	for i, id := range ids {
 		hs[i] = w.Get(c, id)
@@ -207,7 +213,7 @@ func (w *Workflow[In, Out]) Start(ctx context.Context, c *Client, in In, opts ..
 	if err != nil {
 		return nil, err
 	}
-	id, inserted, err := c.insertOne(ctx, c.rw.Wrap(c.pool), r, StateRunning)
+	id, inserted, err := c.insertOne(ctx, c.rw.Wrap(c.pool), r, StateRunning, false)
 	if err != nil {
 		return nil, err
 	}
@@ -247,12 +253,12 @@ type insertRequest struct {
 // insert stores workflows and returns their IDs in order: for a request whose ID or
 // deduplication ID was taken, the ID of the workflow that has it (or the error the caller
 // asked for).
-func (c *Client) insert(ctx context.Context, conn dbschema.DBTX, reqs []insertRequest, state State) ([]string, error) {
+func (c *Client) insert(ctx context.Context, conn dbschema.DBTX, reqs []insertRequest, state State, notify bool) ([]string, error) {
 	if len(reqs) == 1 {
-		id, _, err := c.insertOne(ctx, conn, reqs[0], state)
+		id, _, err := c.insertOne(ctx, conn, reqs[0], state, notify)
 		return []string{id}, err
 	}
-	p := db.InsertWorkflowsParams{State: string(state), ExecutorID: c.cfg.ExecutorID, Channel: c.channel, CodeHash: reqs[0].codeHash}
+	p := db.InsertWorkflowsParams{State: string(state), ExecutorID: c.cfg.ExecutorID, Channel: c.channel, Notify: notify, CodeHash: reqs[0].codeHash}
 	for _, r := range reqs {
 		p.Ids = append(p.Ids, r.id)
 		p.Names = append(p.Names, r.name)
@@ -294,13 +300,14 @@ func (c *Client) insert(ctx context.Context, conn dbschema.DBTX, reqs []insertRe
 
 // insertOne stores one workflow. inserted is false when the ID (or deduplication ID)
 // belonged to an existing workflow, whose ID it returns.
-func (c *Client) insertOne(ctx context.Context, conn dbschema.DBTX, r insertRequest, state State) (id string, inserted bool, err error) {
+func (c *Client) insertOne(ctx context.Context, conn dbschema.DBTX, r insertRequest, state State, notify bool) (id string, inserted bool, err error) {
 	q := db.New(conn)
 	// A conflicting workflow can finish (releasing its deduplication ID) between our insert
 	// and our look-up: try again then.
 	for range 3 {
 		rows, err := q.InsertWorkflows(ctx, db.InsertWorkflowsParams{
 			Channel:       c.channel,
+			Notify:        notify,
 			CodeHash:      r.codeHash,
 			State:         string(state),
 			ExecutorID:    c.cfg.ExecutorID,

@@ -99,16 +99,17 @@ type Options struct {
 	MaxBatch int
 	// Logger receives retry warnings. Default slog.Default().
 	Logger *slog.Logger
-	// Channel is the notification channel completions are announced on.
-	Channel string
+	// Completed, when set, is told after each write which workflows it completed and their
+	// queues, so that they can be announced.
+	Completed func(ids, queues []string)
 }
 
 // Writer batches checkpoints. Create it with New, then call Run in a goroutine.
 type Writer struct {
-	q        Querier
-	maxBatch int
-	log      *slog.Logger
-	channel  string
+	q         Querier
+	maxBatch  int
+	log       *slog.Logger
+	completed func(ids, queues []string)
 
 	in       chan *Pending
 	mu       sync.RWMutex // guards closed against sends on in
@@ -127,13 +128,13 @@ func New(q Querier, opts Options) *Writer {
 		opts.Logger = slog.Default()
 	}
 	return &Writer{
-		q:        q,
-		maxBatch: opts.MaxBatch,
-		log:      opts.Logger,
-		channel:  opts.Channel,
-		in:       make(chan *Pending, 4*opts.MaxBatch),
-		closeNow: make(chan struct{}),
-		stopped:  make(chan struct{}),
+		q:         q,
+		maxBatch:  opts.MaxBatch,
+		log:       opts.Logger,
+		completed: opts.Completed,
+		in:        make(chan *Pending, 4*opts.MaxBatch),
+		closeNow:  make(chan struct{}),
+		stopped:   make(chan struct{}),
 	}
 }
 
@@ -250,7 +251,7 @@ func (w *Writer) write(batch []*Pending) {
 // params builds the statement's arrays. Completions whose After step went in an earlier
 // batch and did not apply are resolved at once as not applied.
 func (w *Writer) params(batch []*Pending) (db.WriteCheckpointsParams, []*Pending) {
-	p := db.WriteCheckpointsParams{Channel: w.channel}
+	var p db.WriteCheckpointsParams
 	included := batch[:0:0]
 	for _, pd := range batch {
 		if s := pd.step; s != nil {
@@ -295,13 +296,18 @@ type stepKey struct {
 func (w *Writer) resolve(batch []*Pending, rows []db.WriteCheckpointsRow) {
 	steps := make(map[stepKey]bool, len(rows))
 	completed := make(map[string]bool)
+	var ids, queues []string
 	for _, r := range rows {
 		switch r.Kind {
 		case "s":
 			steps[stepKey{r.ID, r.StepID}] = true
 		case "c":
 			completed[r.ID] = true
+			ids, queues = append(ids, r.ID), append(queues, r.Queue)
 		}
+	}
+	if len(ids) > 0 && w.completed != nil {
+		w.completed(ids, queues)
 	}
 	for _, p := range batch {
 		if s := p.step; s != nil {

@@ -154,21 +154,10 @@ WITH step_input AS (
       AND (d.after_step < 0 OR EXISTS (
           SELECT 1 FROM inserted i WHERE i.workflow_id = d.id AND i.step_id = d.after_step))
     RETURNING w.id, w.queue
-), notified AS (
-    -- One notification per batch: the completed IDs (when they fit in a payload) and
-    -- queues, for result waiters and for dequeuers of queues with global limits.
-    SELECT pg_notify($15::text, json_build_object(
-               'k', 'c',
-               'ids', CASE WHEN sum(length(id)) < 7000 THEN json_agg(id) END,
-               'qs', json_agg(DISTINCT queue))::text) AS n
-    FROM completed
-    HAVING count(*) > 0
 )
-SELECT 's'::text AS kind, workflow_id AS id, step_id FROM inserted
+SELECT 's'::text AS kind, workflow_id AS id, step_id, ''::text AS queue FROM inserted
 UNION ALL
-SELECT 'c'::text AS kind, id, 0 AS step_id FROM completed
-UNION ALL
-SELECT 'n'::text AS kind, '' AS id, 0 AS step_id FROM notified
+SELECT 'c'::text AS kind, id, 0 AS step_id, queue FROM completed
 `
 
 type WriteCheckpointsParams struct {
@@ -186,13 +175,13 @@ type WriteCheckpointsParams struct {
 	DoneOutputs     []string
 	DoneErrors      []string
 	DoneAfterSteps  []int32
-	Channel         string
 }
 
 type WriteCheckpointsRow struct {
 	Kind   string
 	ID     string
 	StepID int32
+	Queue  string
 }
 
 // WriteCheckpoints is the group commit: it records the step checkpoints and the workflow
@@ -201,8 +190,9 @@ type WriteCheckpointsRow struct {
 // A step whose ID is already recorded is left alone (ON CONFLICT DO NOTHING) and is missing
 // from the result: the caller then reads what was recorded. A completion applies only while
 // the workflow is running under the caller's attempt (the fencing token), and only if the
-// step it follows (after_step, -1 for none) was inserted by this same statement. Rows of
-// kind 'n' only say that completions were notified.
+// step it follows (after_step, -1 for none) was inserted by this same statement. Completed
+// rows carry their queue, for the announcement the caller sends after the commit (no
+// notification here: it would serialize these commits, see Announce).
 func (q *Queries) WriteCheckpoints(ctx context.Context, arg WriteCheckpointsParams) ([]WriteCheckpointsRow, error) {
 	rows, err := q.db.Query(ctx, writeCheckpoints,
 		arg.StepWorkflowIds,
@@ -219,7 +209,6 @@ func (q *Queries) WriteCheckpoints(ctx context.Context, arg WriteCheckpointsPara
 		arg.DoneOutputs,
 		arg.DoneErrors,
 		arg.DoneAfterSteps,
-		arg.Channel,
 	)
 	if err != nil {
 		return nil, err
@@ -228,7 +217,12 @@ func (q *Queries) WriteCheckpoints(ctx context.Context, arg WriteCheckpointsPara
 	var items []WriteCheckpointsRow
 	for rows.Next() {
 		var i WriteCheckpointsRow
-		if err := rows.Scan(&i.Kind, &i.ID, &i.StepID); err != nil {
+		if err := rows.Scan(
+			&i.Kind,
+			&i.ID,
+			&i.StepID,
+			&i.Queue,
+		); err != nil {
 			return nil, err
 		}
 		items = append(items, i)

@@ -295,7 +295,7 @@ WITH inserted AS (
                'k', 'e', 'q', q.queue,
                'd', greatest(0, (extract(epoch FROM q.first_available - now()) * 1000)::bigint))::text)) AS n
     FROM (SELECT queue, min(available_at) AS first_available FROM inserted GROUP BY queue) q
-    WHERE $1::text = 'enqueued'
+    WHERE $1::text = 'enqueued' AND $15::bool
 )
 SELECT inserted.id FROM inserted CROSS JOIN notified
 `
@@ -315,14 +315,19 @@ type InsertWorkflowsParams struct {
 	TimeoutsMs    []int64
 	DelaysMs      []int64
 	Channel       string
+	Notify        bool
 }
 
 // InsertWorkflows enqueues (state 'enqueued') or starts (state 'running', owned by
 // executor_id) a batch of workflows in one statement. A row whose ID, or whose deduplication
 // ID in its queue, is taken is skipped and missing from the result: the caller then reads
-// what is there. Enqueued workflows notify the schema's channel once per queue, with the
-// delay until the first of them may start; the notification is delivered when the
-// transaction commits (so a workflow enqueued in a caller's transaction wakes nobody before).
+// what is there.
+//
+// With notify, enqueued workflows notify the schema's channel once per queue, with the delay
+// until the first of them may start; the notification is delivered when the transaction
+// commits. That is for enqueues in a caller's transaction, whose commit only the caller
+// sees. A transaction that notifies holds a database-wide lock through its commit, which
+// serializes concurrent committers: other enqueues announce afterwards (Announce).
 func (q *Queries) InsertWorkflows(ctx context.Context, arg InsertWorkflowsParams) ([]string, error) {
 	rows, err := q.db.Query(ctx, insertWorkflows,
 		arg.State,
@@ -339,6 +344,7 @@ func (q *Queries) InsertWorkflows(ctx context.Context, arg InsertWorkflowsParams
 		arg.TimeoutsMs,
 		arg.DelaysMs,
 		arg.Channel,
+		arg.Notify,
 	)
 	if err != nil {
 		return nil, err
