@@ -27,8 +27,9 @@ check-generated:
 	@$(GO) tool sqlc diff || { echo "sqlc output is stale: run 'make generate' and commit the result"; exit 1; }
 	@$(GO) tool wfgen check ./... || { echo "wfgen output is stale: run 'make generate' and commit the result"; exit 1; }
 
-## lint: gofmt and go vet.
+## lint: gofmt, go vet, and a tidy go.mod.
 lint:
+	@$(GO) mod tidy -diff >/dev/null || { echo "go.mod or go.sum is not tidy: run 'go mod tidy' and commit the result"; exit 1; }
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
