@@ -386,11 +386,7 @@ func (c *Client) Stop(ctx context.Context) error {
 	c.released = nil
 	c.mu.Unlock()
 	bg := context.WithoutCancel(ctx)
-	if len(released) > 0 {
-		if err := c.q.ReleaseWorkflows(bg, db.ReleaseWorkflowsParams{Ids: released, ExecutorID: &c.cfg.ExecutorID, Channel: c.channel}); err != nil {
-			c.log.Warn("wfgen: handing interrupted workflows back failed; they are taken over when this executor's lease expires", "error", err)
-		}
-	}
+	c.handBack(released)
 	c.leaseCancel()
 	c.heartbeating.Wait()
 	if stuck {
@@ -411,6 +407,19 @@ func (c *Client) stopListener() {
 		stop()
 	}
 	c.listener.Wait()
+}
+
+// handBack returns workflows this executor holds to their queues, for any executor to claim
+// at once; should that fail, they are taken over when this executor's lease expires.
+func (c *Client) handBack(ids []string) {
+	if len(ids) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.q.ReleaseWorkflows(ctx, db.ReleaseWorkflowsParams{Ids: ids, ExecutorID: &c.cfg.ExecutorID, Channel: c.channel}); err != nil {
+		c.log.Warn("wfgen: handing workflows back to their queues failed; they are taken over when this executor's lease expires", "workflows", len(ids), "error", err)
+	}
 }
 
 // interruptAll cancels every running execution with cause and returns how many there were.

@@ -365,3 +365,29 @@ func TestStepsStartedConcurrentlyStopTheWorkflowWithAClearError(t *testing.T) {
 	_, err = h.Result(b.ctx)
 	require.ErrorContains(t, err, "call a workflow's steps one after another, never from concurrent goroutines")
 }
+
+func TestAStepRecordedByAnotherExecutionIsAdoptedNotOverwritten(t *testing.T) {
+	t.Parallel()
+	b := setup(t, wf.Config{})
+	var runs atomic.Int32
+	first := wf.NewStep[string]("first")
+	w := wf.NewWorkflow("contested", func(ctx wf.Context, _ struct{}) (string, error) {
+		return first.Run(ctx, func(sctx context.Context) (string, error) {
+			runs.Add(1)
+			// A stale executor running the same workflow records this step first.
+			_, err := b.pool.Exec(sctx, fmt.Sprintf(`INSERT INTO %s.steps (workflow_id, step_id, name, output, attempt, tries, started_at)
+				VALUES ($1, 1, 'first', '"theirs"', 0, 1, now()) ON CONFLICT DO NOTHING`, b.schema), ctx.WorkflowID())
+			return "ours", err
+		})
+	})
+	b.start(t, w, first)
+	h, err := w.Start(b.ctx, b.client, struct{}{})
+	require.NoError(t, err)
+	out, err := h.Result(b.ctx)
+	require.NoError(t, err)
+	require.Equal(t, "theirs", out, "the workflow completes on the recorded output, as any replay would")
+	require.EqualValues(t, 1, runs.Load(), "the replay did not run the recorded step again")
+	steps, err := b.client.Steps(b.ctx, h.ID())
+	require.NoError(t, err)
+	require.Equal(t, `"theirs"`, steps[0].Output)
+}

@@ -41,8 +41,8 @@ func (c *wfContext) execution() *execution { return c.x }
 // execution of the same workflow: it replays from the recorded history.
 var errRestart = errors.New("wf: a step checkpoint conflicted with one recorded by another execution; replaying from the recorded history")
 
-// maxRestarts bounds replays after checkpoint conflicts; past it the execution gives the
-// workflow up to whoever else is running it.
+// maxRestarts bounds replays after checkpoint conflicts; past it the execution hands the
+// workflow back to its queue.
 const maxRestarts = 3
 
 // execution is one run of a workflow in this process, from its first step (replayed or
@@ -92,7 +92,7 @@ type outcome int
 const (
 	completed   outcome = iota // final state written (or found written by someone else)
 	replay                     // a checkpoint conflicted: run again from the recorded history
-	handBack                   // interrupted by Stop: hand it back to its queue
+	handBack                   // interrupted by Stop, or given up here: hand it back to its queue
 	leftRunning                // interrupted otherwise (lease lost, cancelled, database down)
 )
 
@@ -114,8 +114,10 @@ func (x *execution) run() outcome {
 			return o
 		}
 		if restarts == maxRestarts {
-			x.c.log.Warn("wfgen: workflow keeps conflicting with another execution; leaving it to that one", "workflow_id", x.id)
-			return leftRunning
+			// Another execution keeps writing this workflow's steps: hand it back to its
+			// queue, whoever claims it next replays everything recorded by then.
+			x.c.log.Warn("wfgen: workflow keeps conflicting with another execution; handing it back to its queue", "workflow_id", x.id)
+			return handBack
 		}
 		replaying = true
 		x.mu.Lock()

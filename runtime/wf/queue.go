@@ -405,10 +405,14 @@ func (c *Client) launch(reg *registeredWorkflow, id string, attempt int32, input
 		if c.executions[id] == x {
 			delete(c.executions, id)
 		}
-		if o == handBack {
-			c.released = append(c.released, id)
+		stopping := c.phase == phaseStopped
+		if o == handBack && stopping {
+			c.released = append(c.released, id) // Stop hands them back together
 		}
 		c.mu.Unlock()
+		if o == handBack && !stopping {
+			c.handBack([]string{id})
+		}
 	}()
 	return true
 }
