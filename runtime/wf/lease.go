@@ -22,9 +22,16 @@ const (
 	executorCleanupInterval = time.Hour
 )
 
-// errLeaseLost interrupts the executions of an executor that could not renew its lease:
-// another replica takes (or took) them over.
-var errLeaseLost = fmt.Errorf("%w: this executor lost its lease", ErrInterrupted)
+// Causes of interruptions after which the execution must leave the workflow alone (not
+// hand it back): someone else owns it now.
+var (
+	// errLeaseLost interrupts the executions of an executor that could not renew its lease:
+	// another replica takes (or took) them over.
+	errLeaseLost = fmt.Errorf("%w: this executor lost its lease", ErrInterrupted)
+	// errSuperseded interrupts an execution still unwinding when its workflow was claimed
+	// again, by this same executor.
+	errSuperseded = fmt.Errorf("%w: the workflow was claimed again", ErrInterrupted)
+)
 
 // heartbeat renews the executor's lease every HeartbeatInterval and, every time, takes over
 // the workflows of executors whose lease expired. It runs until ctx ends, which Stop does

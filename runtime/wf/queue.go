@@ -393,7 +393,7 @@ func (c *Client) launch(reg *registeredWorkflow, id string, attempt int32, input
 		return false
 	}
 	if old := c.executions[id]; old != nil {
-		old.cancel(ErrInterrupted) // a stale execution: the workflow was taken again
+		old.cancel(errSuperseded)
 	}
 	c.executions[id] = x
 	c.running.Add(1)
