@@ -150,7 +150,7 @@ type Client struct {
 	queues     map[string]*Queue
 	schedules  map[string]*Schedule  // by workflow name
 	executions map[string]*execution // running in this process, by workflow ID
-	released   []string              // workflows Stop interrupted, to hand back to their queues
+	released   []string              // interrupted workflows to hand back: by Stop, or after a lost lease
 
 	listening     bool
 	listenReady   <-chan struct{} // closed once the listener listens

@@ -93,7 +93,8 @@ const (
 	completed   outcome = iota // final state written (or found written by someone else)
 	replay                     // a checkpoint conflicted: run again from the recorded history
 	handBack                   // interrupted by Stop, or given up here: hand it back to its queue
-	leftRunning                // interrupted otherwise (lease lost, cancelled, database down)
+	orphaned                   // interrupted by a lost lease: hand it back once the lease is ours again
+	leftRunning                // interrupted otherwise (cancelled, superseded, database down)
 )
 
 // run executes the workflow to its completion, or until it is interrupted, and says which.
@@ -127,11 +128,14 @@ func (x *execution) run() outcome {
 }
 
 // interruptedOutcome says what to do with an execution that stopped without completing:
-// hand it back if Stop interrupted it (or closed the writer under it), leave it otherwise.
+// hand it back if Stop interrupted it (or closed the writer under it), hand it back later if
+// the lease was lost, leave it otherwise.
 func (x *execution) interruptedOutcome() outcome {
-	cause := context.Cause(x.ctx)
-	if cause == nil || cause == ErrInterrupted {
+	switch cause := context.Cause(x.ctx); {
+	case cause == nil || cause == ErrInterrupted:
 		return handBack
+	case cause == errLeaseLost:
+		return orphaned
 	}
 	return leftRunning
 }

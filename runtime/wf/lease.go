@@ -55,7 +55,10 @@ func (c *Client) heartbeat(ctx context.Context) {
 		case <-t.C:
 		}
 		sent := time.Now()
-		_, err := c.q.Heartbeat(ctx, db.HeartbeatParams{ID: c.cfg.ExecutorID, LeaseMs: c.cfg.LeaseDuration.Milliseconds()})
+		// A database that hangs must count as a failed heartbeat, not stop the clock.
+		hctx, cancel := context.WithTimeout(ctx, interval)
+		_, err := c.q.Heartbeat(hctx, db.HeartbeatParams{ID: c.cfg.ExecutorID, LeaseMs: c.cfg.LeaseDuration.Milliseconds()})
+		cancel()
 		switch {
 		case ctx.Err() != nil:
 			return
@@ -81,6 +84,9 @@ func (c *Client) heartbeat(ctx context.Context) {
 		default:
 			lastOK, fenced = sent, false
 		}
+		// The lease is ours: hand back the workflows the lost one made us interrupt, unless
+		// another executor has taken them meanwhile.
+		c.handBackOrphans()
 		c.takeOver(ctx)
 		// Executors under a new ID per process (the default hostname-pid) leave a row each.
 		if time.Since(lastCleanup) > executorCleanupInterval {
@@ -90,6 +96,16 @@ func (c *Client) heartbeat(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// handBackOrphans hands the workflows whose executions a lost lease interrupted back to
+// their queues.
+func (c *Client) handBackOrphans() {
+	c.mu.Lock()
+	ids := c.released
+	c.released = nil
+	c.mu.Unlock()
+	c.handBack(ids)
 }
 
 // takeOver hands the workflows of dead executors back to their queues.

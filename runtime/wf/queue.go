@@ -406,8 +406,10 @@ func (c *Client) launch(reg *registeredWorkflow, id string, attempt int32, input
 			delete(c.executions, id)
 		}
 		stopping := c.phase == phaseStopped
-		if o == handBack && stopping {
-			c.released = append(c.released, id) // Stop hands them back together
+		switch {
+		case o == handBack && stopping, o == orphaned:
+			// Stop, or the next successful heartbeat, hands them back together.
+			c.released = append(c.released, id)
 		}
 		c.mu.Unlock()
 		if o == handBack && !stopping {

@@ -245,3 +245,65 @@ func TestAWorkflowThatKeepsKillingItsExecutorsIsGivenUpAsDead(t *testing.T) {
 	require.Equal(t, 7, out)
 	alive.stop(t)
 }
+
+// leaseVictim blocks in its step on its first attempt only, until its context ends.
+func leaseVictim() (*wf.Workflow[int, int], []wf.Definition, chan struct{}) {
+	entered := make(chan struct{}, 10)
+	s := wf.NewStep[int]("hold")
+	w := wf.NewWorkflow("lease-victim", func(ctx wf.Context, n int) (int, error) {
+		return s.Run(ctx, func(sctx context.Context) (int, error) {
+			entered <- struct{}{}
+			if ctx.Attempt() == 1 {
+				<-sctx.Done()
+				return 0, sctx.Err()
+			}
+			return n, nil
+		})
+	})
+	return w, []wf.Definition{w, s}, entered
+}
+
+func TestAnExecutorDeclaredDeadInterruptsItsWorkflowsWhichThenResume(t *testing.T) {
+	t.Parallel()
+	b := setup(t, wf.Config{ExecutorID: "presumed-dead", LeaseDuration: time.Second, HeartbeatInterval: 100 * time.Millisecond})
+	w, defs, entered := leaseVictim()
+	b.start(t, defs...)
+	h, err := w.Enqueue(b.ctx, b.client, 7)
+	require.NoError(t, err)
+	<-entered
+	// A peer found the lease expired (a long pause, say) and declared the executor dead.
+	b.exec(t, `UPDATE %s.executors SET stopped_at = now() WHERE id = 'presumed-dead'`)
+	out, err := h.Result(b.ctx)
+	require.NoError(t, err)
+	require.Equal(t, 7, out)
+	require.Len(t, entered, 1, "the step ran once more, on the second attempt")
+	st, err := h.Status(b.ctx)
+	require.NoError(t, err)
+	require.Equal(t, 2, st.Attempt)
+}
+
+func TestAnExecutorWhoseDatabaseHangsFencesItselfAndResumesAfter(t *testing.T) {
+	t.Parallel()
+	b := setup(t, wf.Config{ExecutorID: "hung", LeaseDuration: time.Second, HeartbeatInterval: 100 * time.Millisecond})
+	w, defs, entered := leaseVictim()
+	b.start(t, defs...)
+	h, err := w.Enqueue(b.ctx, b.client, 9)
+	require.NoError(t, err)
+	<-entered
+	// Heartbeats hang on a lock for longer than the lease: the executor must stop its work.
+	tx, err := b.pool.Begin(b.ctx)
+	require.NoError(t, err)
+	_, err = tx.Exec(b.ctx, fmt.Sprintf(`SELECT 1 FROM %s.executors WHERE id = 'hung' FOR UPDATE`, b.schema))
+	require.NoError(t, err)
+	steps, err := b.client.Steps(b.ctx, h.ID())
+	require.NoError(t, err)
+	require.Empty(t, steps)
+	time.Sleep(1500 * time.Millisecond)
+	require.NoError(t, tx.Rollback(b.ctx))
+	out, err := h.Result(b.ctx)
+	require.NoError(t, err)
+	require.Equal(t, 9, out)
+	st, err := h.Status(b.ctx)
+	require.NoError(t, err)
+	require.Equal(t, 2, st.Attempt, "the interrupted workflow was handed back and claimed again")
+}
