@@ -258,19 +258,7 @@ func (c *Client) insert(ctx context.Context, conn dbschema.DBTX, reqs []insertRe
 		id, _, err := c.insertOne(ctx, conn, reqs[0], state, notify)
 		return []string{id}, err
 	}
-	p := db.InsertWorkflowsParams{State: string(state), ExecutorID: c.cfg.ExecutorID, Channel: c.channel, Notify: notify, CodeHash: reqs[0].codeHash}
-	for _, r := range reqs {
-		p.Ids = append(p.Ids, r.id)
-		p.Names = append(p.Names, r.name)
-		p.Queues = append(p.Queues, r.queue)
-		p.Priorities = append(p.Priorities, r.priority)
-		p.PartitionKeys = append(p.PartitionKeys, r.partitionKey)
-		p.DedupIds = append(p.DedupIds, r.dedupID)
-		p.Inputs = append(p.Inputs, r.input)
-		p.MaxRecoveries = append(p.MaxRecoveries, r.maxRecoveries)
-		p.TimeoutsMs = append(p.TimeoutsMs, r.timeoutMs)
-		p.DelaysMs = append(p.DelaysMs, r.delayMs)
-	}
+	p := c.insertParams(reqs, state, notify)
 	inserted, err := db.New(conn).InsertWorkflows(ctx, p)
 	if err != nil {
 		return nil, c.dbError("enqueueing workflows", err)
@@ -298,6 +286,25 @@ func (c *Client) insert(ctx context.Context, conn dbschema.DBTX, reqs []insertRe
 	return ids, nil
 }
 
+// insertParams is the InsertWorkflows statement's arrays for reqs, which are all of one
+// workflow (they share its code hash).
+func (c *Client) insertParams(reqs []insertRequest, state State, notify bool) db.InsertWorkflowsParams {
+	p := db.InsertWorkflowsParams{State: string(state), ExecutorID: c.cfg.ExecutorID, Channel: c.channel, Notify: notify, CodeHash: reqs[0].codeHash}
+	for _, r := range reqs {
+		p.Ids = append(p.Ids, r.id)
+		p.Names = append(p.Names, r.name)
+		p.Queues = append(p.Queues, r.queue)
+		p.Priorities = append(p.Priorities, r.priority)
+		p.PartitionKeys = append(p.PartitionKeys, r.partitionKey)
+		p.DedupIds = append(p.DedupIds, r.dedupID)
+		p.Inputs = append(p.Inputs, r.input)
+		p.MaxRecoveries = append(p.MaxRecoveries, r.maxRecoveries)
+		p.TimeoutsMs = append(p.TimeoutsMs, r.timeoutMs)
+		p.DelaysMs = append(p.DelaysMs, r.delayMs)
+	}
+	return p
+}
+
 // insertOne stores one workflow. inserted is false when the ID (or deduplication ID)
 // belonged to an existing workflow, whose ID it returns.
 func (c *Client) insertOne(ctx context.Context, conn dbschema.DBTX, r insertRequest, state State, notify bool) (id string, inserted bool, err error) {
@@ -305,23 +312,7 @@ func (c *Client) insertOne(ctx context.Context, conn dbschema.DBTX, r insertRequ
 	// A conflicting workflow can finish (releasing its deduplication ID) between our insert
 	// and our look-up: try again then.
 	for range 3 {
-		rows, err := q.InsertWorkflows(ctx, db.InsertWorkflowsParams{
-			Channel:       c.channel,
-			Notify:        notify,
-			CodeHash:      r.codeHash,
-			State:         string(state),
-			ExecutorID:    c.cfg.ExecutorID,
-			Ids:           []string{r.id},
-			Names:         []string{r.name},
-			Queues:        []string{r.queue},
-			Priorities:    []int32{r.priority},
-			PartitionKeys: []string{r.partitionKey},
-			DedupIds:      []string{r.dedupID},
-			Inputs:        []string{r.input},
-			MaxRecoveries: []int32{r.maxRecoveries},
-			TimeoutsMs:    []int64{r.timeoutMs},
-			DelaysMs:      []int64{r.delayMs},
-		})
+		rows, err := q.InsertWorkflows(ctx, c.insertParams([]insertRequest{r}, state, notify))
 		if err != nil {
 			return "", false, c.dbError("storing workflow", err)
 		}

@@ -73,16 +73,6 @@ func (p *Pending) Wait(ctx context.Context) (applied bool, err error) {
 	}
 }
 
-// Done reports whether the checkpoint has been written (or has failed).
-func (p *Pending) Done() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
 func (p *Pending) resolve(applied bool, err error) {
 	p.applied, p.err = applied, err
 	close(p.done)

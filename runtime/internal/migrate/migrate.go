@@ -113,33 +113,3 @@ func Up(ctx context.Context, conn Beginner, rw *dbschema.Rewriter) ([]int, error
 	}
 	return ran, nil
 }
-
-// Pending returns the versions that Up would apply, without applying them.
-func Pending(ctx context.Context, conn db.DBTX, rw *dbschema.Rewriter) ([]int, error) {
-	migrations, err := All()
-	if err != nil {
-		return nil, err
-	}
-	q := db.New(rw.Wrap(conn))
-	exists, err := q.MigrationsTableExists(ctx, rw.Schema())
-	if err != nil {
-		return nil, err
-	}
-	applied := map[int32]bool{}
-	if exists {
-		versions, err := q.AppliedMigrations(ctx)
-		if err != nil {
-			return nil, err
-		}
-		for _, v := range versions {
-			applied[v] = true
-		}
-	}
-	var pending []int
-	for _, m := range migrations {
-		if !applied[int32(m.Version)] {
-			pending = append(pending, m.Version)
-		}
-	}
-	return pending, nil
-}
