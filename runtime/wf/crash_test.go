@@ -72,6 +72,7 @@ var helperRoles = map[string]func(pool *pgxpool.Pool, schema string, cfg *wf.Con
 	"tracked":    trackedRole,
 	"slow-steps": slowStepsRole,
 	"suicidal":   suicidalRole,
+	"ticker":     tickerRole,
 }
 
 func runHelper(role string) int {

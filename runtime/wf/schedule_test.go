@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/wfgen/wfgen/runtime/wf"
@@ -14,13 +15,44 @@ import (
 
 // tickRecorder is a scheduled workflow that records each tick it runs for.
 func tickRecorder(b *bundle) *wf.Workflow[wf.Tick, struct{}] {
+	return tickRecorderOn(b.pool, b.schema)
+}
+
+func tickRecorderOn(pool *pgxpool.Pool, schema string) *wf.Workflow[wf.Tick, struct{}] {
 	record := wf.NewStep[struct{}]("record")
 	return wf.NewWorkflow("ticker", func(ctx wf.Context, tick wf.Tick) (struct{}, error) {
 		return record.Run(ctx, func(sctx context.Context) (struct{}, error) {
-			_, err := b.pool.Exec(sctx, fmt.Sprintf(`INSERT INTO %s.ticks (tick, workflow_id) VALUES ($1, $2)`, b.schema), tick.Time, ctx.WorkflowID())
+			_, err := pool.Exec(sctx, fmt.Sprintf(`INSERT INTO %s.ticks (tick, workflow_id) VALUES ($1, $2)`, schema), tick.Time, ctx.WorkflowID())
 			return struct{}{}, err
 		})
 	})
+}
+
+func tickerRole(pool *pgxpool.Pool, schema string, _ *wf.Config) []wf.Definition {
+	w := tickRecorderOn(pool, schema)
+	return []wf.Definition{w, wf.NewSchedule(w, "@every 1s")}
+}
+
+func TestScheduleFiresOncePerTickWhenAReplicaIsKilledAndReplaced(t *testing.T) {
+	t.Parallel()
+	b := setup(t, wf.Config{})
+	b.exec(t, `CREATE TABLE %s.ticks (tick timestamptz, workflow_id text)`)
+	first := startHelper(t, "ticker", helperEnv(b.schema, "ticker-1")...)
+	second := startHelper(t, "ticker", helperEnv(b.schema, "ticker-2")...)
+	ticks := func() int { return b.count(t, `SELECT count(*) FROM %s.ticks`) }
+	require.Eventually(t, func() bool { return ticks() >= 2 }, 30*time.Second, 50*time.Millisecond)
+	first.kill(t) // SIGKILL one replica
+	replacement := startHelper(t, "ticker", helperEnv(b.schema, "ticker-3")...)
+	seen := ticks()
+	require.Eventually(t, func() bool { return ticks() >= seen+3 }, 30*time.Second, 50*time.Millisecond)
+	second.stop(t)
+	replacement.stop(t)
+
+	require.Equal(t, b.count(t, `SELECT count(DISTINCT tick) FROM %s.ticks`), ticks(), "a tick ran more than once")
+	// One replica was up all along: every second between the first and the last tick fired.
+	require.Zero(t, b.count(t, `SELECT count(*) FROM generate_series(
+			(SELECT min(tick) FROM %[1]s.ticks), (SELECT max(tick) FROM %[1]s.ticks), interval '1 second') s
+		WHERE NOT EXISTS (SELECT 1 FROM %[1]s.workflows w WHERE w.id = 'ticker@' || to_char(s AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'))`), "a tick was skipped")
 }
 
 func TestScheduleFiresOncePerTickAcrossReplicas(t *testing.T) {
