@@ -50,6 +50,9 @@ WITH candidates AS (
       AND (q.code_hash IS NULL
            OR (q.name || ':' || q.code_hash) = ANY(@name_hashes::text[])
            OR (q.name || ':*') = ANY(@name_hashes::text[]))
+      -- As in DequeueWorkflows: the claimer's lease must be valid now.
+      AND EXISTS (SELECT 1 FROM wfgen.executors e
+                  WHERE e.id = @executor_id AND e.stopped_at IS NULL AND e.lease_expires_at > clock_timestamp())
       AND (q.partition_key IS NULL OR (
           SELECT count(*) FROM wfgen.workflows r
           WHERE r.queue = @queue AND r.state = 'running' AND r.partition_key = q.partition_key

@@ -37,6 +37,11 @@ WITH inserted AS (
                unnest(@timeouts_ms::bigint[])   AS timeout_ms,
                unnest(@delays_ms::bigint[])     AS delay_ms
     ) i
+    -- A direct start makes this executor the owner: only while its lease is valid.
+    WHERE @state::text <> 'running'
+       OR EXISTS (SELECT 1 FROM wfgen.executors e
+                  WHERE e.id = NULLIF(@executor_id::text, '') AND e.stopped_at IS NULL
+                    AND e.lease_expires_at > clock_timestamp())
     ON CONFLICT DO NOTHING
     RETURNING id, queue, available_at
 ), notified AS (
@@ -91,7 +96,8 @@ SELECT cancelled.executor_id FROM cancelled CROSS JOIN notified;
 -- in queue order (priority, then available_at, then enqueue order), skipping rows other
 -- dequeuers hold. It claims only workflows the executor has registered, and a workflow that
 -- already ran only on an executor registered with the same code hash (name_hashes holds
--- 'name:hash', or 'name:*' for a registration without a hash).
+-- 'name:hash', or 'name:*' for a registration without a hash). Each claim increments the
+-- workflow's attempt, the fencing token every later write of the claimer carries.
 UPDATE wfgen.workflows w
 SET state = 'running',
     executor_id = @executor_id,
@@ -110,6 +116,11 @@ FROM (
       AND (q.code_hash IS NULL
            OR (q.name || ':' || q.code_hash) = ANY(@name_hashes::text[])
            OR (q.name || ':*') = ANY(@name_hashes::text[]))
+      -- The claimer's lease must be valid now (at the claim itself, not its transaction's
+      -- start, which may lie before a lock wait): an executor whose lease expired may have
+      -- had its workflows taken over, and must not take more.
+      AND EXISTS (SELECT 1 FROM wfgen.executors e
+                  WHERE e.id = @executor_id AND e.stopped_at IS NULL AND e.lease_expires_at > clock_timestamp())
     ORDER BY q.priority, q.available_at, q.seq
     LIMIT @max_count
     FOR UPDATE SKIP LOCKED
@@ -159,12 +170,18 @@ SELECT recovered.id, recovered.state, recovered.executor_id FROM recovered CROSS
 -- name: ReleaseWorkflows :exec
 -- ReleaseWorkflows hands workflows a stopping executor interrupted back to their queues at
 -- once, without counting a recovery: another replica resumes them without waiting for the
--- lease to expire.
-WITH released AS (
-    UPDATE wfgen.workflows
+-- lease to expire. It is fenced like every write of an owner: a workflow is released only
+-- while it runs under the attempt the executor claimed it with (reached by primary key,
+-- the state compared with an input value so that no partial index drives the plan).
+WITH input AS MATERIALIZED (
+    SELECT unnest(@ids::text[]) AS id, unnest(@attempts::int[]) AS attempt, 'running'::text AS owned_state
+), released AS (
+    UPDATE wfgen.workflows w
     SET state = 'enqueued', executor_id = NULL, updated_at = now()
-    WHERE id = ANY(@ids::text[]) AND executor_id = @executor_id AND state = 'running'
-    RETURNING queue
+    FROM input i
+    WHERE w.id = i.id AND w.attempt = i.attempt AND w.state = i.owned_state
+      AND w.executor_id = @executor_id::text
+    RETURNING w.queue
 ), notified AS (
     SELECT count(pg_notify(@channel::text, json_build_object('k', 'e', 'q', q.queue, 'd', 0)::text)) AS n
     FROM (SELECT DISTINCT queue FROM released) q

@@ -150,7 +150,10 @@ type Client struct {
 	queues     map[string]*Queue
 	schedules  map[string]*Schedule  // by workflow name
 	executions map[string]*execution // running in this process, by workflow ID
-	released   []string              // interrupted workflows to hand back: by Stop, or after a lost lease
+	released   []claim               // interrupted workflows to hand back: by Stop, or after a lost lease
+
+	leaseMu   sync.Mutex
+	leaseSent time.Time // when the last successful lease renewal was sent
 
 	listening     bool
 	listenReady   <-chan struct{} // closed once the listener listens
@@ -409,16 +412,30 @@ func (c *Client) stopListener() {
 	c.listener.Wait()
 }
 
+// claim is a workflow this executor took, with the attempt (the fencing token) it took it
+// under.
+type claim struct {
+	id      string
+	attempt int32
+}
+
 // handBack returns workflows this executor holds to their queues, for any executor to claim
-// at once; should that fail, they are taken over when this executor's lease expires.
-func (c *Client) handBack(ids []string) {
-	if len(ids) == 0 {
+// at once; should that fail, they are taken over when this executor's lease expires. A
+// workflow that is no longer held under the claim's attempt (cancelled, taken over, claimed
+// again) is left alone.
+func (c *Client) handBack(claims []claim) {
+	if len(claims) == 0 {
 		return
+	}
+	p := db.ReleaseWorkflowsParams{ExecutorID: c.cfg.ExecutorID, Channel: c.channel}
+	for _, cl := range claims {
+		p.Ids = append(p.Ids, cl.id)
+		p.Attempts = append(p.Attempts, cl.attempt)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := c.q.ReleaseWorkflows(ctx, db.ReleaseWorkflowsParams{Ids: ids, ExecutorID: &c.cfg.ExecutorID, Channel: c.channel}); err != nil {
-		c.log.Warn("wfgen: handing workflows back to their queues failed; they are taken over when this executor's lease expires", "workflows", len(ids), "error", err)
+	if err := c.q.ReleaseWorkflows(ctx, p); err != nil {
+		c.log.Warn("wfgen: handing workflows back to their queues failed; they are taken over when this executor's lease expires", "workflows", len(claims), "error", err)
 	}
 }
 

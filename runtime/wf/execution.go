@@ -183,6 +183,11 @@ func (x *execution) finish(output string, err error) outcome {
 	switch {
 	case errors.Is(abort, errRestart):
 		return replay
+	case isFenced(abort):
+		// The database refused a write of this attempt: the workflow was cancelled, or
+		// belongs to another attempt now. Its fate is not ours to write.
+		x.c.log.Info("wfgen: stopped a workflow execution whose checkpoint was refused", "workflow_id", x.id, "attempt", x.attempt, "reason", abort)
+		return completed
 	case abort != nil:
 		return x.complete(StateFailed, "", abort)
 	case interrupted || (err != nil && x.ctx.Err() != nil):
@@ -222,6 +227,9 @@ func (x *execution) complete(state State, output string, failure error) outcome 
 		switch {
 		case stepErr == nil && !stepApplied:
 			return replay
+		case isFenced(stepErr):
+			x.c.log.Info("wfgen: a finished workflow execution's last checkpoint was refused; leaving the workflow to its owner", "workflow_id", x.id, "attempt", x.attempt, "reason", stepErr)
+			return completed
 		case stepErr != nil && !errors.Is(stepErr, checkpoint.ErrClosed):
 			// Postgres refused the last step's checkpoint: fail the workflow, saying why.
 			x.mu.Lock()
@@ -302,6 +310,9 @@ func (x *execution) awaitCheckpoint() error {
 	case errors.Is(err, checkpoint.ErrClosed):
 		x.interrupted = true
 		return ErrInterrupted
+	case isFenced(err):
+		x.abort = fenceError(err)
+		return x.abort
 	case err != nil:
 		x.abort = fmt.Errorf("wf: recording a step checkpoint: %w", err)
 		return x.abort
@@ -338,4 +349,23 @@ func (x *execution) interruption() error {
 	x.interrupted = true
 	x.mu.Unlock()
 	return context.Cause(x.ctx)
+}
+
+// isFenced reports whether err is (or wraps) a write the database refused because this
+// execution's attempt no longer owns its workflow.
+func isFenced(err error) bool {
+	var f *checkpoint.FencedError
+	return errors.As(err, &f)
+}
+
+// fenceError is what the workflow's code sees at its next step once a write of its attempt
+// was refused: ErrCancelled when the workflow was cancelled (also when the cancellation's
+// notification was lost, since the refusal carries it), ErrInterrupted otherwise.
+func fenceError(err error) error {
+	var f *checkpoint.FencedError
+	errors.As(err, &f)
+	if f.State == string(StateCancelled) {
+		return fmt.Errorf("%w: %w", ErrCancelled, err)
+	}
+	return fmt.Errorf("%w: %w", ErrInterrupted, err)
 }

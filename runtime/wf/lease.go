@@ -33,6 +33,9 @@ var (
 	errSuperseded = fmt.Errorf("%w: the workflow was claimed again", ErrInterrupted)
 )
 
+// errNoLease refuses a direct start while this executor cannot renew its lease.
+var errNoLease = errors.New("wf: this executor cannot renew its lease (is the database reachable?), so it cannot take ownership of a workflow now: retry later, or enqueue the workflow for any worker")
+
 // heartbeat renews the executor's lease every HeartbeatInterval and, every time, takes over
 // the workflows of executors whose lease expired. It runs until ctx ends, which Stop does
 // last, so that in-flight workflows stay owned while they finish.
@@ -43,7 +46,6 @@ var (
 // itself declared dead does the same, then registers again and goes on.
 func (c *Client) heartbeat(ctx context.Context) {
 	interval := c.cfg.HeartbeatInterval
-	lastOK := time.Now()
 	lastCleanup := time.Time{}
 	fenced := false
 	t := time.NewTicker(interval)
@@ -70,9 +72,9 @@ func (c *Client) heartbeat(ctx context.Context) {
 				c.log.Error("wfgen: registering the executor again failed", "error", err)
 				continue
 			}
-			lastOK, fenced = sent, false
+			fenced = false
 		case err != nil:
-			if !fenced && time.Since(lastOK) > c.cfg.LeaseDuration-interval {
+			if !fenced && !c.leaseHeld() {
 				fenced = true
 				n := c.interruptAll(errLeaseLost)
 				c.log.Error("wfgen: cannot renew this executor's lease; interrupted its workflows so that another replica can take them over",
@@ -82,7 +84,8 @@ func (c *Client) heartbeat(ctx context.Context) {
 			}
 			continue
 		default:
-			lastOK, fenced = sent, false
+			c.renewedLease(sent)
+			fenced = false
 		}
 		// The lease is ours: hand back the workflows the lost one made us interrupt, unless
 		// another executor has taken them meanwhile.
@@ -98,14 +101,32 @@ func (c *Client) heartbeat(ctx context.Context) {
 	}
 }
 
+// renewedLease records that a lease renewal sent at sent succeeded.
+func (c *Client) renewedLease(sent time.Time) {
+	c.leaseMu.Lock()
+	c.leaseSent = sent
+	c.leaseMu.Unlock()
+}
+
+// leaseHeld reports whether this executor can be sure it still holds its lease: its last
+// successful renewal was sent less than LeaseDuration-HeartbeatInterval ago. Measured from
+// the sending, on this process's clock, it ends before the database can see the lease
+// expire, so that this executor stops running and claiming workflows before anyone may take
+// them over.
+func (c *Client) leaseHeld() bool {
+	c.leaseMu.Lock()
+	defer c.leaseMu.Unlock()
+	return time.Since(c.leaseSent) < c.cfg.LeaseDuration-c.cfg.HeartbeatInterval
+}
+
 // handBackOrphans hands the workflows whose executions a lost lease interrupted back to
 // their queues.
 func (c *Client) handBackOrphans() {
 	c.mu.Lock()
-	ids := c.released
+	claims := c.released
 	c.released = nil
 	c.mu.Unlock()
-	c.handBack(ids)
+	c.handBack(claims)
 }
 
 // takeOver hands the workflows of dead executors back to their queues.
@@ -134,10 +155,15 @@ func (c *Client) recover(ctx context.Context, executorID string) error {
 
 // registerExecutor records this executor with a fresh lease.
 func (c *Client) registerExecutor(ctx context.Context) error {
-	return c.q.RegisterExecutor(ctx, db.RegisterExecutorParams{
+	sent := time.Now()
+	err := c.q.RegisterExecutor(ctx, db.RegisterExecutorParams{
 		ID:       c.cfg.ExecutorID,
 		Hostname: hostname(),
 		Pid:      int32(os.Getpid()),
 		LeaseMs:  c.cfg.LeaseDuration.Milliseconds(),
 	})
+	if err == nil {
+		c.renewedLease(sent)
+	}
+	return err
 }

@@ -166,8 +166,9 @@ type fetcher struct {
 	c       *Client
 	q       *Queue
 	params  db.DequeueWorkflowsParams
-	running atomic.Int32
-	wake    chan struct{}
+	running   atomic.Int32 // executions whose workflow code runs
+	unwritten atomic.Int32 // executions whose code returned, until their completion is written
+	wake      chan struct{}
 
 	mu       sync.Mutex
 	timer    *time.Timer // one timer for the soonest known future work
@@ -236,7 +237,7 @@ func (f *fetcher) run(ctx context.Context) {
 	poll := time.NewTimer(f.c.cfg.PollInterval)
 	defer poll.Stop()
 	for {
-		free := f.q.workerConcurrency - int(f.running.Load())
+		free := f.free()
 		more := false
 		if free > 0 {
 			// The cooldown spaces out fetches that notifications trigger on an idle queue
@@ -288,6 +289,10 @@ func (f *fetcher) run(ctx context.Context) {
 // fetch claims up to n workflows and starts them; it returns how many it claimed, and when
 // a rate-limited queue next has room (zero if not limited by rate).
 func (f *fetcher) fetch(ctx context.Context, n int) (int, time.Time, error) {
+	if !f.c.leaseHeld() {
+		// The claim would be refused; the heartbeat renews the lease or registers again.
+		return 0, time.Time{}, nil
+	}
 	var rows []db.DequeueWorkflowsRow
 	var roomAt time.Time
 	var err error
@@ -307,7 +312,7 @@ func (f *fetcher) fetch(ctx context.Context, n int) (int, time.Time, error) {
 	})
 	for _, r := range rows {
 		f.running.Add(1)
-		f.c.launch(f.c.workflows[r.Name], r.ID, r.Attempt, r.Input, r.Deadline, f.done, false)
+		f.c.launch(f.c.workflows[r.Name], r.ID, r.Attempt, r.Input, r.Deadline, f)
 	}
 	return len(rows), roomAt, nil
 }
@@ -376,21 +381,56 @@ func (f *fetcher) dequeueLimited(ctx context.Context, n int) ([]db.DequeueWorkfl
 	return rows, roomAt, tx.Commit(ctx)
 }
 
-func (f *fetcher) done() {
+// free is how many more workflows the fetcher may claim: what WorkerConcurrency leaves, as
+// long as the completions handed to the checkpoint writer but not yet written stay below
+// WorkerConcurrency too. A slot is free as soon as its workflow's code has returned, but a
+// writer that falls behind must slow claiming down, or the workflows this worker holds in
+// state running would grow without bound.
+func (f *fetcher) free() int {
+	running, unwritten := int(f.running.Load()), int(f.unwritten.Load())
+	wc := f.q.workerConcurrency
+	return max(0, min(wc-running, 2*wc-running-unwritten))
+}
+
+// bodyDone frees the slot of a workflow whose code has returned; its completion is being
+// written until settled.
+func (f *fetcher) bodyDone() {
+	f.unwritten.Add(1)
 	f.running.Add(-1)
 	f.kick()
 }
 
-// launch runs an execution in its own goroutine; done, if set, runs when its workflow code
-// has returned (its slot is free).
-// Fetchers always launch what they claimed (Stop waits for them first); a direct start
-// (direct true) is refused once Stop began, and launch returns false.
-func (c *Client) launch(reg *registeredWorkflow, id string, attempt int32, input []byte, deadline *time.Time, done func(), direct bool) bool {
-	x := newExecution(c, reg, id, attempt, input, deadline, done)
+// settled ends the execution that bodyDone freed the slot of.
+func (f *fetcher) settled() {
+	f.unwritten.Add(-1)
+	f.kick()
+}
+
+// launch runs an execution in its own goroutine. An execution a fetcher claimed (f set)
+// takes one of its slots until its code returns; fetchers always launch what they claimed
+// (Stop waits for them first). A direct start (f nil) is refused once Stop began, and
+// launch returns false.
+func (c *Client) launch(reg *registeredWorkflow, id string, attempt int32, input []byte, deadline *time.Time, f *fetcher) bool {
+	var release func()
+	if f != nil {
+		release = f.bodyDone
+	}
+	x := newExecution(c, reg, id, attempt, input, deadline, release)
 	c.mu.Lock()
-	if direct && c.phase != phaseStarted {
+	if f == nil && c.phase != phaseStarted {
 		c.mu.Unlock()
 		return false
+	}
+	if !c.leaseHeld() {
+		// Claimed while the lease was valid, but this executor can no longer be sure it
+		// holds it: run nothing, and hand the workflow back once the lease is renewed.
+		c.released = append(c.released, claim{id, attempt})
+		c.mu.Unlock()
+		x.release()
+		if f != nil {
+			f.settled()
+		}
+		return true
 	}
 	if old := c.executions[id]; old != nil {
 		old.cancel(errSuperseded)
@@ -401,6 +441,9 @@ func (c *Client) launch(reg *registeredWorkflow, id string, attempt int32, input
 	go func() {
 		defer c.running.Done()
 		o := x.run()
+		if f != nil {
+			f.settled()
+		}
 		c.mu.Lock()
 		if c.executions[id] == x {
 			delete(c.executions, id)
@@ -409,11 +452,11 @@ func (c *Client) launch(reg *registeredWorkflow, id string, attempt int32, input
 		switch {
 		case o == handBack && stopping, o == orphaned:
 			// Stop, or the next successful heartbeat, hands them back together.
-			c.released = append(c.released, id)
+			c.released = append(c.released, claim{id, attempt})
 		}
 		c.mu.Unlock()
 		if o == handBack && !stopping {
-			c.handBack([]string{id})
+			c.handBack([]claim{{id, attempt}})
 		}
 	}()
 	return true

@@ -213,6 +213,9 @@ func (w *Workflow[In, Out]) Start(ctx context.Context, c *Client, in In, opts ..
 	if err != nil {
 		return nil, err
 	}
+	if !c.leaseHeld() {
+		return nil, errNoLease
+	}
 	id, inserted, err := c.insertOne(ctx, c.rw.Wrap(c.pool), r, StateRunning, false)
 	if err != nil {
 		return nil, err
@@ -223,7 +226,7 @@ func (w *Workflow[In, Out]) Start(ctx context.Context, c *Client, in In, opts ..
 			d := time.Now().Add(o.timeout)
 			deadline = &d
 		}
-		if !c.launch(reg, id, 1, []byte(r.input), deadline, nil, true) {
+		if !c.launch(reg, id, 1, []byte(r.input), deadline, nil) {
 			// Stop began meanwhile: the workflow is stored as running here and resumes
 			// when this executor (or, after its lease, another) recovers it.
 			return nil, ErrStopped

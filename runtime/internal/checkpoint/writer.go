@@ -15,6 +15,7 @@ package checkpoint
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -26,6 +27,24 @@ import (
 
 // ErrClosed is the result of a checkpoint submitted to, or still pending in, a closed Writer.
 var ErrClosed = errors.New("checkpoint writer closed")
+
+// FencedError is the result of a step checkpoint the database refused because its workflow
+// is no longer running under the attempt that wrote it: it was cancelled, finished, taken
+// over by another executor, or claimed again. The attempt that wrote it must stop.
+type FencedError struct {
+	WorkflowID string
+	Attempt    int32
+	// State is the workflow's state when the write was refused ("" if the workflow is gone).
+	State string
+}
+
+func (e *FencedError) Error() string {
+	state := e.State
+	if state == "" {
+		state = "deleted"
+	}
+	return fmt.Sprintf("checkpoint of workflow %s refused: it no longer runs under attempt %d (it is %s)", e.WorkflowID, e.Attempt, state)
+}
 
 // Step is the checkpoint of one completed step.
 type Step struct {
@@ -62,8 +81,9 @@ type Pending struct {
 }
 
 // Wait blocks until the checkpoint is written, or ctx ends. applied is false when the write
-// took no effect: a step whose ID was already recorded, or a completion whose workflow is no
-// longer running under the submitter's attempt (or whose After step did not apply).
+// took no effect: a step whose ID was already recorded (err nil), a step whose workflow no
+// longer runs under the submitter's attempt (err a *FencedError), or a completion whose
+// workflow no longer runs under the submitter's attempt (or whose After step did not apply).
 func (p *Pending) Wait(ctx context.Context) (applied bool, err error) {
 	select {
 	case <-p.done:
@@ -281,16 +301,20 @@ func (w *Writer) params(batch []*Pending) (db.WriteCheckpointsParams, []*Pending
 type stepKey struct {
 	workflowID string
 	stepID     int32
+	attempt    int32
 }
 
+// resolve hands every checkpoint of a written batch its outcome, matched by workflow, step
+// and attempt: two attempts of one workflow may have the same step in one batch, and only
+// the one that still owns the workflow may be applied.
 func (w *Writer) resolve(batch []*Pending, rows []db.WriteCheckpointsRow) {
-	steps := make(map[stepKey]bool, len(rows))
+	steps := make(map[stepKey]db.WriteCheckpointsRow, len(rows))
 	completed := make(map[string]bool)
 	var ids, queues []string
 	for _, r := range rows {
 		switch r.Kind {
 		case "s":
-			steps[stepKey{r.ID, r.StepID}] = true
+			steps[stepKey{r.ID, r.StepID, r.Attempt}] = r
 		case "c":
 			completed[r.ID] = true
 			ids, queues = append(ids, r.ID), append(queues, r.Queue)
@@ -300,10 +324,18 @@ func (w *Writer) resolve(batch []*Pending, rows []db.WriteCheckpointsRow) {
 		w.completed(ids, queues)
 	}
 	for _, p := range batch {
-		if s := p.step; s != nil {
-			p.resolve(steps[stepKey{s.WorkflowID, s.StepID}], nil)
-		} else {
+		s := p.step
+		if s == nil {
 			p.resolve(completed[p.completion.WorkflowID], nil)
+			continue
+		}
+		switch r := steps[stepKey{s.WorkflowID, s.StepID, s.Attempt}]; r.Outcome {
+		case "a":
+			p.resolve(true, nil)
+		case "c":
+			p.resolve(false, nil)
+		default: // "f"
+			p.resolve(false, &FencedError{WorkflowID: s.WorkflowID, Attempt: s.Attempt, State: r.State})
 		}
 	}
 }

@@ -126,20 +126,33 @@ WITH step_input AS (
            unnest($6::int[])             AS attempt,
            unnest($7::int[])                AS tries,
            unnest($8::timestamptz[])   AS started_at
+), owners AS MATERIALIZED (
+    SELECT w.id, w.state, w.attempt
+    FROM wfgen.workflows w
+    WHERE w.id = ANY($1::text[])
+    ORDER BY w.id
+    FOR SHARE
+), fenced AS MATERIALIZED (
+    SELECT s.workflow_id, s.step_id, s.name, s.output, s.error, s.attempt, s.tries, s.started_at, coalesce(o.state, '') AS state,
+           coalesce(o.state = 'running' AND o.attempt = s.attempt, false) AS owned
+    FROM step_input s
+    LEFT JOIN owners o ON o.id = s.workflow_id
 ), inserted AS (
     INSERT INTO wfgen.steps (workflow_id, step_id, name, output, error, attempt, tries, started_at)
     SELECT workflow_id, step_id, name, NULLIF(output, '')::json, NULLIF(error, '')::jsonb,
            attempt, tries, started_at
-    FROM step_input
+    FROM fenced
+    WHERE owned
     ON CONFLICT (workflow_id, step_id) DO NOTHING
     RETURNING workflow_id, step_id
-), done_input AS (
+), done_input AS MATERIALIZED (
     SELECT unnest($9::text[])        AS id,
            unnest($10::int[])    AS attempt,
            unnest($11::text[])     AS state,
            unnest($12::text[])    AS output,
            unnest($13::text[])     AS error,
-           unnest($14::int[]) AS after_step
+           unnest($14::int[]) AS after_step,
+           'running'::text                  AS owned_state
 ), completed AS (
     UPDATE wfgen.workflows w
     SET state = d.state,
@@ -150,14 +163,19 @@ WITH step_input AS (
     FROM done_input d
     WHERE w.id = d.id
       AND w.attempt = d.attempt
-      AND w.state = 'running'
+      AND w.state = d.owned_state
       AND (d.after_step < 0 OR EXISTS (
           SELECT 1 FROM inserted i WHERE i.workflow_id = d.id AND i.step_id = d.after_step))
     RETURNING w.id, w.queue
 )
-SELECT 's'::text AS kind, workflow_id AS id, step_id, ''::text AS queue FROM inserted
+SELECT 's'::text AS kind, f.workflow_id::text AS id, f.step_id::int AS step_id, f.attempt::int AS attempt,
+       CASE WHEN i.workflow_id IS NOT NULL THEN 'a' WHEN f.owned THEN 'c' ELSE 'f' END::text AS outcome,
+       f.state::text AS state, ''::text AS queue
+FROM fenced f
+LEFT JOIN inserted i ON i.workflow_id = f.workflow_id AND i.step_id = f.step_id AND f.owned
 UNION ALL
-SELECT 'c'::text AS kind, id, 0 AS step_id, queue FROM completed
+SELECT 'c'::text AS kind, id, 0 AS step_id, 0 AS attempt, 'a'::text AS outcome, ''::text AS state, queue
+FROM completed
 `
 
 type WriteCheckpointsParams struct {
@@ -178,21 +196,35 @@ type WriteCheckpointsParams struct {
 }
 
 type WriteCheckpointsRow struct {
-	Kind   string
-	ID     string
-	StepID int32
-	Queue  string
+	Kind    string
+	ID      string
+	StepID  int32
+	Attempt int32
+	Outcome string
+	State   string
+	Queue   string
 }
 
 // WriteCheckpoints is the group commit: it records the step checkpoints and the workflow
 // completions of many executions in one statement (one round trip, one commit).
 //
-// A step whose ID is already recorded is left alone (ON CONFLICT DO NOTHING) and is missing
-// from the result: the caller then reads what was recorded. A completion applies only while
-// the workflow is running under the caller's attempt (the fencing token), and only if the
-// step it follows (after_step, -1 for none) was inserted by this same statement. Completed
-// rows carry their queue, for the announcement the caller sends after the commit (no
-// notification here: it would serialize these commits, see Announce).
+// Every write is fenced: it applies only while its workflow is running under the attempt the
+// writer claimed it with (the fencing token, incremented by every claim). The workflow rows
+// of the steps are locked in share mode in id order, so that an ownership change (a cancel,
+// a takeover, a hand-back, a new claim) either commits before this statement reads them and
+// refuses the write, or waits for this statement's commit.
+//
+// Every step input comes back with its outcome: 'a' applied, 'c' conflict (its ID was
+// recorded already: the caller reads what was), 'f' fenced (refused: the workflow is not
+// running under that attempt any more; state says what it is now, ” when it is gone). A
+// completion applies only under the same fence, and only if the step it follows
+// (after_step, -1 for none) was inserted by this same statement; completed rows come back
+// with their queue, for the announcement the caller sends after the commit (no notification
+// here: it would serialize these commits, see Announce).
+//
+// Rows are reached through their primary key only: the fence compares the state with a
+// value of the input rather than a constant, so that no partial index on state can drive
+// the plan, however few running rows the statistics claim.
 func (q *Queries) WriteCheckpoints(ctx context.Context, arg WriteCheckpointsParams) ([]WriteCheckpointsRow, error) {
 	rows, err := q.db.Query(ctx, writeCheckpoints,
 		arg.StepWorkflowIds,
@@ -221,6 +253,9 @@ func (q *Queries) WriteCheckpoints(ctx context.Context, arg WriteCheckpointsPara
 			&i.Kind,
 			&i.ID,
 			&i.StepID,
+			&i.Attempt,
+			&i.Outcome,
+			&i.State,
 			&i.Queue,
 		); err != nil {
 			return nil, err

@@ -58,6 +58,11 @@ FROM (
       AND (q.code_hash IS NULL
            OR (q.name || ':' || q.code_hash) = ANY($5::text[])
            OR (q.name || ':*') = ANY($5::text[]))
+      -- The claimer's lease must be valid now (at the claim itself, not its transaction's
+      -- start, which may lie before a lock wait): an executor whose lease expired may have
+      -- had its workflows taken over, and must not take more.
+      AND EXISTS (SELECT 1 FROM wfgen.executors e
+                  WHERE e.id = $1 AND e.stopped_at IS NULL AND e.lease_expires_at > clock_timestamp())
     ORDER BY q.priority, q.available_at, q.seq
     LIMIT $6
     FOR UPDATE SKIP LOCKED
@@ -89,7 +94,8 @@ type DequeueWorkflowsRow struct {
 // in queue order (priority, then available_at, then enqueue order), skipping rows other
 // dequeuers hold. It claims only workflows the executor has registered, and a workflow that
 // already ran only on an executor registered with the same code hash (name_hashes holds
-// 'name:hash', or 'name:*' for a registration without a hash).
+// 'name:hash', or 'name:*' for a registration without a hash). Each claim increments the
+// workflow's attempt, the fencing token every later write of the claimer carries.
 func (q *Queries) DequeueWorkflows(ctx context.Context, arg DequeueWorkflowsParams) ([]DequeueWorkflowsRow, error) {
 	rows, err := q.db.Query(ctx, dequeueWorkflows,
 		arg.ExecutorID,
@@ -288,6 +294,11 @@ WITH inserted AS (
                unnest($12::bigint[])   AS timeout_ms,
                unnest($13::bigint[])     AS delay_ms
     ) i
+    -- A direct start makes this executor the owner: only while its lease is valid.
+    WHERE $1::text <> 'running'
+       OR EXISTS (SELECT 1 FROM wfgen.executors e
+                  WHERE e.id = NULLIF($2::text, '') AND e.stopped_at IS NULL
+                    AND e.lease_expires_at > clock_timestamp())
     ON CONFLICT DO NOTHING
     RETURNING id, queue, available_at
 ), notified AS (
@@ -526,13 +537,17 @@ func (q *Queries) RecoverWorkflows(ctx context.Context, arg RecoverWorkflowsPara
 }
 
 const releaseWorkflows = `-- name: ReleaseWorkflows :exec
-WITH released AS (
-    UPDATE wfgen.workflows
+WITH input AS MATERIALIZED (
+    SELECT unnest($1::text[]) AS id, unnest($2::int[]) AS attempt, 'running'::text AS owned_state
+), released AS (
+    UPDATE wfgen.workflows w
     SET state = 'enqueued', executor_id = NULL, updated_at = now()
-    WHERE id = ANY($1::text[]) AND executor_id = $2 AND state = 'running'
-    RETURNING queue
+    FROM input i
+    WHERE w.id = i.id AND w.attempt = i.attempt AND w.state = i.owned_state
+      AND w.executor_id = $3::text
+    RETURNING w.queue
 ), notified AS (
-    SELECT count(pg_notify($3::text, json_build_object('k', 'e', 'q', q.queue, 'd', 0)::text)) AS n
+    SELECT count(pg_notify($4::text, json_build_object('k', 'e', 'q', q.queue, 'd', 0)::text)) AS n
     FROM (SELECT DISTINCT queue FROM released) q
 )
 SELECT n FROM notified
@@ -540,14 +555,22 @@ SELECT n FROM notified
 
 type ReleaseWorkflowsParams struct {
 	Ids        []string
-	ExecutorID *string
+	Attempts   []int32
+	ExecutorID string
 	Channel    string
 }
 
 // ReleaseWorkflows hands workflows a stopping executor interrupted back to their queues at
 // once, without counting a recovery: another replica resumes them without waiting for the
-// lease to expire.
+// lease to expire. It is fenced like every write of an owner: a workflow is released only
+// while it runs under the attempt the executor claimed it with (reached by primary key,
+// the state compared with an input value so that no partial index drives the plan).
 func (q *Queries) ReleaseWorkflows(ctx context.Context, arg ReleaseWorkflowsParams) error {
-	_, err := q.db.Exec(ctx, releaseWorkflows, arg.Ids, arg.ExecutorID, arg.Channel)
+	_, err := q.db.Exec(ctx, releaseWorkflows,
+		arg.Ids,
+		arg.Attempts,
+		arg.ExecutorID,
+		arg.Channel,
+	)
 	return err
 }
