@@ -163,9 +163,9 @@ func (c *Client) wakeQueue(queue string) {
 
 // fetcher claims work from one queue for this process and runs it.
 type fetcher struct {
-	c       *Client
-	q       *Queue
-	params  db.DequeueWorkflowsParams
+	c         *Client
+	q         *Queue
+	params    db.DequeueWorkflowsParams
 	running   atomic.Int32 // executions whose workflow code runs
 	unwritten atomic.Int32 // executions whose code returned, until their completion is written
 	wake      chan struct{}
