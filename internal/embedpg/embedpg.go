@@ -50,6 +50,10 @@ type Server struct {
 	URL string
 
 	dir  string
+	bin  string
+	data string
+	cred *syscall.Credential
+	logf func(string, ...any)
 	cmd  *exec.Cmd
 	done chan error
 }
@@ -100,7 +104,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{dir: dir}
+	s := &Server{dir: dir, bin: bin, cred: cred, logf: logf}
 	ok := false
 	defer func() {
 		if !ok {
@@ -108,6 +112,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		}
 	}()
 	data := filepath.Join(dir, "data")
+	s.data = data
 	if err := os.Mkdir(data, 0o700); err != nil {
 		return nil, err
 	}
@@ -228,6 +233,38 @@ func (s *Server) Stop() error {
 		err = rmErr
 	}
 	return err
+}
+
+// Crash stops the server the way `pg_ctl stop -m immediate` does (SIGQUIT: every process
+// exits at once, without a checkpoint), keeping its data: Resume starts it again and it
+// recovers from its write-ahead log, as after a crash. Fault tests use it.
+func (s *Server) Crash() error {
+	return s.halt(syscall.SIGQUIT)
+}
+
+// Halt shuts the server down cleanly (a "fast" shutdown), keeping its data for Resume.
+func (s *Server) Halt() error {
+	return s.halt(syscall.SIGINT)
+}
+
+func (s *Server) halt(sig syscall.Signal) error {
+	if err := s.cmd.Process.Signal(sig); err != nil {
+		return err
+	}
+	defer func() { s.cmd = nil }() // stopped: Stop has nothing to stop, Resume starts it
+	select {
+	case <-s.done:
+		return nil
+	case <-time.After(20 * time.Second):
+		s.kill()
+		return errors.New("postgres did not stop within 20s; killed it")
+	}
+}
+
+// Resume starts a halted or crashed server again on the same data and port, and waits until
+// it accepts connections.
+func (s *Server) Resume(ctx context.Context) error {
+	return s.run(ctx, s.bin, s.data, s.cred, s.logf)
 }
 
 func (s *Server) kill() {

@@ -1,0 +1,327 @@
+package wf_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"github.com/wfgen/wfgen/internal/embedpg"
+	"github.com/wfgen/wfgen/runtime/wf"
+	"github.com/wfgen/wfgen/runtime/wftest"
+)
+
+// Fault tests break PostgreSQL or an executor's connection to it under load, and check every
+// promise afterwards from what the workflow bodies and steps recorded (in memory: the
+// executors run in this process, on one clock):
+//
+//   - no workflow ran on two executors at once;
+//   - the global concurrency limit held at every instant;
+//   - no checkpoint was acknowledged without being stored: each workflow's output is made of
+//     the outputs its steps returned to it, and must equal the recorded steps' outputs;
+//   - no recorded step ran again in a later attempt;
+//   - nothing was lost: every workflow succeeded.
+
+const (
+	faultWorkflows   = 60
+	faultSteps       = 5
+	faultGlobalLimit = 5
+)
+
+// bodyRun is one run of a workflow body, from its call to its return.
+type bodyRun struct {
+	workflow, executor string
+	attempt            int
+	start, end         time.Time
+}
+
+// stepRun is one call of a step function.
+type stepRun struct {
+	workflow string
+	step     int
+	attempt  int
+	executor string
+}
+
+type faultRecorder struct {
+	mu     sync.Mutex
+	bodies []*bodyRun
+	steps  []stepRun
+}
+
+func (r *faultRecorder) begin(ctx wf.Context, executor string) *bodyRun {
+	b := &bodyRun{workflow: ctx.WorkflowID(), executor: executor, attempt: ctx.Attempt(), start: time.Now()}
+	r.mu.Lock()
+	r.bodies = append(r.bodies, b)
+	r.mu.Unlock()
+	return b
+}
+
+func (r *faultRecorder) end(b *bodyRun) {
+	r.mu.Lock()
+	b.end = time.Now()
+	r.mu.Unlock()
+}
+
+func (r *faultRecorder) step(s stepRun) {
+	r.mu.Lock()
+	r.steps = append(r.steps, s)
+	r.mu.Unlock()
+}
+
+// faultDefs is what one executor registers: a queue with a global limit that the executors
+// together could exceed, and a workflow of short steps whose outputs name the executor and
+// attempt that produced them.
+func faultDefs(rec *faultRecorder, executor string) (*wf.Workflow[int, string], []wf.Definition) {
+	q := wf.NewQueue("faulty", wf.GlobalConcurrency(faultGlobalLimit), wf.WorkerConcurrency(3))
+	defs := []wf.Definition{q}
+	var steps []*wf.Step[string]
+	for i := 1; i <= faultSteps; i++ {
+		s := wf.NewStep[string](fmt.Sprintf("fault-step-%d", i), wf.MaxAttempts(1000), wf.Backoff(20*time.Millisecond), wf.MaxBackoff(200*time.Millisecond))
+		steps = append(steps, s)
+		defs = append(defs, s)
+	}
+	w := wf.NewWorkflow("faulty", func(ctx wf.Context, n int) (string, error) {
+		run := rec.begin(ctx, executor)
+		defer rec.end(run)
+		var acc strings.Builder
+		for i, s := range steps {
+			out, err := s.Run(ctx, func(sctx context.Context) (string, error) {
+				rec.step(stepRun{workflow: ctx.WorkflowID(), step: i + 1, attempt: ctx.Attempt(), executor: executor})
+				select {
+				case <-sctx.Done():
+					return "", sctx.Err()
+				case <-time.After(30 * time.Millisecond):
+				}
+				return fmt.Sprintf("%s/a%d/s%d", executor, ctx.Attempt(), i+1), nil
+			})
+			if err != nil {
+				return "", err
+			}
+			acc.WriteString(out + ";")
+		}
+		return acc.String(), nil
+	}, wf.WorkflowQueue("faulty"), wf.MaxRecoveries(100))
+	return w, append(defs, w)
+}
+
+// faultRun is one fault test's fleet: executors in this process, each on a pool of its own.
+type faultRun struct {
+	ctx     context.Context
+	schema  string
+	rec     *faultRecorder
+	clients []*wf.Client
+	pools   []*pgxpool.Pool
+	w       *wf.Workflow[int, string]
+	handles []*wf.Handle[string]
+}
+
+// startFleet starts one executor per URL (executors named e0, e1...) on a fresh schema.
+func startFleet(t *testing.T, schema string, urls ...string) *faultRun {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	t.Cleanup(cancel)
+	r := &faultRun{ctx: ctx, schema: schema, rec: &faultRecorder{}}
+	for i, url := range urls {
+		cfg, err := pgxpool.ParseConfig(url)
+		require.NoError(t, err)
+		cfg.MaxConns = 8
+		cfg.ConnConfig.ConnectTimeout = time.Second
+		pool, err := pgxpool.NewWithConfig(ctx, cfg)
+		require.NoError(t, err)
+		t.Cleanup(pool.Close)
+		executor := fmt.Sprintf("e%d", i)
+		c, err := wf.NewClient(pool, wf.Config{
+			Schema: schema, ExecutorID: executor, LeaseDuration: testLease, HeartbeatInterval: testHeartbeat,
+			PollInterval: 100 * time.Millisecond, Logger: wftest.Logger(t).With("executor", executor),
+		})
+		require.NoError(t, err)
+		w, defs := faultDefs(r.rec, executor)
+		require.NoError(t, c.Register(defs...))
+		require.NoError(t, c.Start(ctx))
+		t.Cleanup(func() {
+			stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_ = c.Stop(stopCtx)
+		})
+		if r.w == nil {
+			r.w = w
+		}
+		r.clients = append(r.clients, c)
+		r.pools = append(r.pools, pool)
+	}
+	return r
+}
+
+// enqueue enqueues the workload through the last executor's client.
+func (r *faultRun) enqueue(t *testing.T) {
+	t.Helper()
+	ins := make([]int, faultWorkflows)
+	for i := range ins {
+		ins[i] = i
+	}
+	hs, err := r.w.EnqueueMany(r.ctx, r.clients[len(r.clients)-1], ins)
+	require.NoError(t, err)
+	r.handles = hs
+}
+
+// waitForSteps waits until the steps have run n times in all.
+func (r *faultRun) waitForSteps(t *testing.T, n int) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		r.rec.mu.Lock()
+		defer r.rec.mu.Unlock()
+		return len(r.rec.steps) >= n
+	}, time.Minute, 5*time.Millisecond)
+}
+
+// inFlight counts the bodies running now.
+func (r *faultRun) inFlight() int {
+	r.rec.mu.Lock()
+	defer r.rec.mu.Unlock()
+	n := 0
+	for _, b := range r.rec.bodies {
+		if b.end.IsZero() {
+			n++
+		}
+	}
+	return n
+}
+
+// check waits for every workflow and checks every promise; it returns the bodies, for the
+// test's own assertions about what the fault did.
+func (r *faultRun) check(t *testing.T) []bodyRun {
+	t.Helper()
+	c := r.clients[len(r.clients)-1]
+	outputs := map[string]string{}
+	for _, h := range r.handles {
+		out, err := h.Result(r.ctx)
+		require.NoError(t, err, "workflow %s was lost or failed", h.ID())
+		outputs[h.ID()] = out
+	}
+	r.rec.mu.Lock()
+	bodies := make([]bodyRun, len(r.rec.bodies))
+	for i, b := range r.rec.bodies {
+		bodies[i] = *b
+	}
+	steps := slices.Clone(r.rec.steps)
+	r.rec.mu.Unlock()
+
+	// No workflow ran on two executors at once.
+	byWorkflow := map[string][]bodyRun{}
+	for _, b := range bodies {
+		require.False(t, b.end.IsZero(), "a body of %s on %s never returned", b.workflow, b.executor)
+		byWorkflow[b.workflow] = append(byWorkflow[b.workflow], b)
+	}
+	for id, runs := range byWorkflow {
+		for i, a := range runs {
+			for _, b := range runs[i+1:] {
+				if a.executor != b.executor {
+					require.False(t, a.start.Before(b.end) && b.start.Before(a.end),
+						"workflow %s ran on %s (attempt %d, %s-%s) and %s (attempt %d, %s-%s) at once",
+						id, a.executor, a.attempt, a.start.Format(time.StampMicro), a.end.Format(time.StampMicro),
+						b.executor, b.attempt, b.start.Format(time.StampMicro), b.end.Format(time.StampMicro))
+				}
+			}
+		}
+	}
+
+	// The global limit held at every instant: count the bodies running at each start.
+	maxRunning := 0
+	for _, b := range bodies {
+		n := 0
+		for _, o := range bodies {
+			if !o.start.After(b.start) && o.end.After(b.start) {
+				n++
+			}
+		}
+		maxRunning = max(maxRunning, n)
+	}
+	require.LessOrEqual(t, maxRunning, faultGlobalLimit, "the global concurrency limit was exceeded")
+
+	// Every acknowledged checkpoint is stored, and no recorded step ran again later.
+	for id, out := range outputs {
+		recorded, err := c.Steps(r.ctx, id)
+		require.NoError(t, err)
+		require.Len(t, recorded, faultSteps, "workflow %s", id)
+		var fromDB strings.Builder
+		for _, s := range recorded {
+			var o string
+			require.NoError(t, json.Unmarshal([]byte(s.Output), &o))
+			fromDB.WriteString(o + ";")
+			for _, run := range steps {
+				require.False(t, run.workflow == id && run.step == s.ID && run.attempt > s.Attempt,
+					"step %d of %s ran again in attempt %d after attempt %d recorded it", s.ID, id, run.attempt, s.Attempt)
+			}
+		}
+		require.Equal(t, fromDB.String(), out, "workflow %s used step outputs that are not the recorded ones", id)
+	}
+	t.Logf("%d workflows, %d body runs, %d step calls, at most %d running at once", len(outputs), len(bodies), len(steps), maxRunning)
+	return bodies
+}
+
+func attemptsAfterFirst(bodies []bodyRun) int {
+	n := 0
+	for _, b := range bodies {
+		if b.attempt > 1 {
+			n++
+		}
+	}
+	return n
+}
+
+// privateCluster starts a PostgreSQL cluster for one test, which it may crash and restart.
+// It is durable: without synchronous commits a crash loses transactions that were reported
+// committed, which no runtime can survive.
+func privateCluster(t *testing.T) *embedpg.Server {
+	t.Helper()
+	srv, err := embedpg.Start(context.Background(), embedpg.Options{MaxConnections: 100, Durable: true})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = srv.Stop() })
+	return srv
+}
+
+func faultSchema() string {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return "fault_" + hex.EncodeToString(b[:])
+}
+
+func TestOutages(t *testing.T) {
+	t.Parallel()
+	srv := privateCluster(t)
+
+	t.Run("PostgreSQL restarted immediately under load", func(t *testing.T) {
+		r := startFleet(t, faultSchema(), srv.URL, srv.URL, srv.URL)
+		r.enqueue(t)
+		r.waitForSteps(t, faultWorkflows) // well under way
+		inFlight := r.inFlight()
+		require.NoError(t, srv.Crash())
+		require.NoError(t, srv.Resume(context.Background()))
+		bodies := r.check(t)
+		require.Positive(t, inFlight, "nothing was running when PostgreSQL crashed: the test tested nothing")
+		t.Logf("%d bodies were running at the crash; %d runs were later attempts", inFlight, attemptsAfterFirst(bodies))
+	})
+
+	t.Run("PostgreSQL down for longer than the lease", func(t *testing.T) {
+		r := startFleet(t, faultSchema(), srv.URL, srv.URL, srv.URL)
+		r.enqueue(t)
+		r.waitForSteps(t, faultWorkflows)
+		require.NoError(t, srv.Halt())
+		time.Sleep(testLease + time.Second)
+		require.NoError(t, srv.Resume(context.Background()))
+		bodies := r.check(t)
+		// Every executor lost its lease: what ran was interrupted and ran again later.
+		require.Positive(t, attemptsAfterFirst(bodies), "no workflow was interrupted: the test tested nothing")
+		t.Logf("%d runs were later attempts", attemptsAfterFirst(bodies))
+	})
+}
