@@ -1,0 +1,140 @@
+package wf_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/wfgen/wfgen/runtime/internal/checkpoint"
+	"github.com/wfgen/wfgen/runtime/internal/db"
+	"github.com/wfgen/wfgen/runtime/internal/dbschema"
+	"github.com/wfgen/wfgen/runtime/wf"
+)
+
+// queries returns the runtime's queries on the test's schema, for tests that drive the
+// statements themselves.
+func (b *bundle) queries() *db.Queries {
+	return db.New(dbschema.NewRewriter(b.schema).Wrap(b.pool))
+}
+
+func TestTheCheckpointWriterReportsExactlyWhichWritesWereRefused(t *testing.T) {
+	t.Parallel()
+	b := setup(t, wf.Config{})
+	// "owned" runs under attempt 2 (it was claimed again); "cancelled" was cancelled.
+	b.exec(t, `INSERT INTO %s.workflows (id, name, state, queue, input, max_recoveries, attempt) VALUES
+		('owned', 'w', 'running', 'q', '{}', 1, 2),
+		('cancelled', 'w', 'cancelled', 'q', '{}', 1, 1)`)
+	w := checkpoint.New(b.queries(), checkpoint.Options{})
+	step := func(id string, stepID, attempt int32) *checkpoint.Pending {
+		return w.SubmitStep(checkpoint.Step{WorkflowID: id, StepID: stepID, Name: "s", Output: `"` + id + `"`, Attempt: attempt, Tries: 1, StartedAt: time.Now()})
+	}
+	// Submitted before the writer runs, so that all go in one batch: the old attempt's
+	// checkpoint of step 1 next to the new attempt's.
+	stale := step("owned", 1, 1)
+	current := step("owned", 1, 2)
+	cancelled := step("cancelled", 1, 1)
+	gone := step("nobody", 1, 1)
+	staleDone := w.SubmitCompletion(checkpoint.Completion{WorkflowID: "owned", Attempt: 1, State: "succeeded", Output: `1`})
+	go w.Run()
+	t.Cleanup(func() { w.Close(context.Background()) })
+
+	applied, err := current.Wait(b.ctx)
+	require.NoError(t, err)
+	require.True(t, applied, "the owner's checkpoint is stored")
+
+	var fenced *checkpoint.FencedError
+	applied, err = stale.Wait(b.ctx)
+	require.False(t, applied)
+	require.ErrorAs(t, err, &fenced, "a stale attempt's checkpoint is refused, not taken for the owner's")
+	require.Equal(t, checkpoint.FencedError{WorkflowID: "owned", Attempt: 1, State: "running"}, *fenced)
+
+	applied, err = cancelled.Wait(b.ctx)
+	require.False(t, applied)
+	require.ErrorAs(t, err, &fenced)
+	require.Equal(t, "cancelled", fenced.State)
+
+	applied, err = gone.Wait(b.ctx)
+	require.False(t, applied)
+	require.ErrorAs(t, err, &fenced)
+	require.Equal(t, "", fenced.State)
+
+	applied, err = staleDone.Wait(b.ctx)
+	require.NoError(t, err)
+	require.False(t, applied, "a stale attempt cannot complete the workflow")
+
+	require.Equal(t, 1, b.count(t, `SELECT count(*) FROM %s.steps WHERE workflow_id = 'owned' AND step_id = 1 AND attempt = 2 AND output::text = '"owned"'`))
+	require.Equal(t, 1, b.count(t, `SELECT count(*) FROM %s.steps`))
+	require.Equal(t, 1, b.count(t, `SELECT count(*) FROM %s.workflows WHERE id = 'owned' AND state = 'running'`))
+}
+
+func TestAnExecutorClaimsNothingOnceItsLeaseExpired(t *testing.T) {
+	t.Parallel()
+	b := setup(t, wf.Config{})
+	q := b.queries()
+	require.NoError(t, q.RegisterExecutor(b.ctx, db.RegisterExecutorParams{ID: "late", Hostname: "h", Pid: 1, LeaseMs: 60_000}))
+	b.exec(t, `INSERT INTO %s.workflows (id, name, state, queue, input, max_recoveries) VALUES ('w', 'w', 'enqueued', 'q', '{}', 1)`)
+	executor := "late"
+	claim := db.DequeueWorkflowsParams{ExecutorID: &executor, Queue: "q", Names: []string{"w"}, CodeHashes: []string{""}, NameHashes: []string{"w:*"}, MaxCount: 10}
+
+	// Expired, but nobody has declared it dead yet: the claim itself checks the lease.
+	b.exec(t, `UPDATE %s.executors SET lease_expires_at = clock_timestamp() - interval '1 millisecond' WHERE id = 'late'`)
+	rows, err := q.DequeueWorkflows(b.ctx, claim)
+	require.NoError(t, err)
+	require.Empty(t, rows)
+	b.exec(t, `UPDATE %s.executors SET lease_expires_at = clock_timestamp() + interval '1 minute', stopped_at = clock_timestamp() WHERE id = 'late'`)
+	rows, err = q.DequeueWorkflows(b.ctx, claim)
+	require.NoError(t, err)
+	require.Empty(t, rows, "a stopped executor claims nothing")
+
+	b.exec(t, `UPDATE %s.executors SET stopped_at = NULL WHERE id = 'late'`)
+	rows, err = q.DequeueWorkflows(b.ctx, claim)
+	require.NoError(t, err)
+	require.Len(t, rows, 1, "with a valid lease it claims")
+	require.Equal(t, int32(1), rows[0].Attempt, "each claim increments the attempt, the fencing token")
+}
+
+func TestACancellationWhoseNotificationWasLostStopsTheWorkflowAtItsNextStep(t *testing.T) {
+	t.Parallel()
+	b := setup(t, wf.Config{})
+	entered, release, returned := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	var secondRan bool
+	var seen error
+	first, second := wf.NewStep[int]("first"), wf.NewStep[int]("second")
+	w := wf.NewWorkflow("cancelled-quietly", func(ctx wf.Context, n int) (int, error) {
+		defer close(returned)
+		if _, err := first.Run(ctx, func(context.Context) (int, error) {
+			close(entered)
+			<-release // not the step's context: the cancellation is never heard
+			return 1, nil
+		}); err != nil {
+			return 0, err
+		}
+		_, seen = second.Run(ctx, func(context.Context) (int, error) { secondRan = true; return 2, nil })
+		return 0, seen
+	})
+	b.start(t, w, first, second)
+	h, err := w.Enqueue(b.ctx, b.client, 1)
+	require.NoError(t, err)
+	<-entered
+	// Cancelled by the real statement, with its notification sent where nobody listens:
+	// lost, as a notification can be.
+	_, err = b.queries().CancelWorkflow(b.ctx, db.CancelWorkflowParams{
+		ID: h.ID(), Error: []byte(`{"kind": "cancelled", "message": "wf: workflow cancelled"}`), Channel: "nobody_listens",
+	})
+	require.NoError(t, err)
+	close(release)
+
+	_, err = h.Result(b.ctx)
+	require.ErrorIs(t, err, wf.ErrCancelled)
+	<-returned
+	require.False(t, secondRan, "no step starts once the refused checkpoint said the workflow was cancelled")
+	require.ErrorIs(t, seen, wf.ErrCancelled, "the workflow's code saw the cancellation at its next step")
+	var fenced *checkpoint.FencedError
+	require.True(t, errors.As(seen, &fenced))
+	steps, err := b.client.Steps(b.ctx, h.ID())
+	require.NoError(t, err)
+	require.Empty(t, steps, "the checkpoint of a cancelled workflow's step is refused")
+}
