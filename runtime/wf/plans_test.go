@@ -1,0 +1,162 @@
+package wf_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"github.com/wfgen/wfgen/runtime/internal/db"
+	"github.com/wfgen/wfgen/runtime/internal/dbschema"
+	"github.com/wfgen/wfgen/runtime/wf"
+)
+
+// explainer stands in for the database under the sqlc queries: it plans each statement
+// (EXPLAIN, which runs nothing) with the arguments it was given, and keeps the plan.
+type explainer struct {
+	conn *pgxpool.Conn
+	plan []byte
+}
+
+var errExplained = errors.New("explained, not run")
+
+func (e *explainer) explain(ctx context.Context, sql string, args ...any) error {
+	if err := e.conn.QueryRow(ctx, "EXPLAIN (FORMAT JSON) "+sql, args...).Scan(&e.plan); err != nil {
+		return err
+	}
+	return errExplained
+}
+
+func (e *explainer) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	return pgconn.CommandTag{}, e.explain(ctx, sql, args...)
+}
+
+func (e *explainer) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	return nil, e.explain(ctx, sql, args...)
+}
+
+func (e *explainer) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
+	return errRow{e.explain(ctx, sql, args...)}
+}
+
+type errRow struct{ err error }
+
+func (r errRow) Scan(...any) error { return r.err }
+
+// workflowScans returns how the plan reads the workflows table: the index of each scan of
+// it ("" for a sequential scan).
+func workflowScans(t *testing.T, plan []byte) []string {
+	t.Helper()
+	var root []struct{ Plan map[string]any }
+	require.NoError(t, json.Unmarshal(plan, &root))
+	var scans []string
+	var walk func(n map[string]any, onWorkflows bool)
+	walk = func(n map[string]any, onWorkflows bool) {
+		switch {
+		case n["Node Type"] == "Bitmap Heap Scan" && n["Relation Name"] == "workflows":
+			onWorkflows = true // its bitmap index scans below name the index
+		case n["Node Type"] == "Bitmap Index Scan":
+			if onWorkflows {
+				scans = append(scans, n["Index Name"].(string))
+			}
+		case n["Relation Name"] == "workflows" && n["Node Type"] != "ModifyTable":
+			idx, _ := n["Index Name"].(string)
+			scans = append(scans, idx)
+		}
+		children, _ := n["Plans"].([]any)
+		for _, c := range children {
+			walk(c.(map[string]any), onWorkflows && n["Node Type"] != "Bitmap Heap Scan" || n["Node Type"] == "Bitmap Heap Scan" && onWorkflows)
+		}
+	}
+	walk(root[0].Plan, false)
+	return scans
+}
+
+// The hot statements must reach workflow rows through the primary key (or, for claims,
+// the queue's index) whatever the statistics say. The scene is the one that made the
+// checkpoint write fall off a cliff: statistics taken while nothing ran say that no
+// workflow is running, and then thousands are.
+func TestHotStatementsReachWorkflowsThroughTheirKeysWhateverTheStatistics(t *testing.T) {
+	t.Parallel()
+	b := setup(t, wf.Config{})
+	b.exec(t, `INSERT INTO %s.workflows (id, name, state, queue, input, max_recoveries, attempt, executor_id, completed_at)
+		SELECT 'done-' || i, 'w', 'succeeded', 'q', '{}', 1, 1, 'e' || (i %% 3), now() FROM generate_series(1, 200000) i`)
+	b.exec(t, `INSERT INTO %s.workflows (id, name, state, queue, input, max_recoveries)
+		SELECT 'queued-' || i, 'w', 'enqueued', 'idle', '{}', 1 FROM generate_series(1, 5000) i`)
+	b.exec(t, `ANALYZE %s.workflows`)
+	b.exec(t, `UPDATE %s.workflows SET state = 'running', completed_at = NULL WHERE id IN (SELECT 'done-' || i FROM generate_series(1, 3000) i)`)
+
+	conn, err := b.pool.Acquire(b.ctx)
+	require.NoError(t, err)
+	defer conn.Release()
+	ex := &explainer{conn: conn}
+	q := db.New(dbschema.NewRewriter(b.schema).Wrap(ex))
+
+	ids := make([]string, 500)
+	attempts := make([]int32, 500)
+	for i := range ids {
+		ids[i], attempts[i] = fmt.Sprintf("done-%d", i+1), 1
+	}
+	strs := func(s string) []string {
+		out := make([]string, len(ids))
+		for i := range out {
+			out[i] = s
+		}
+		return out
+	}
+	executor := "e1"
+	statements := map[string]struct {
+		run  func() error
+		want string // the index every scan of workflows must use
+	}{
+		"WriteCheckpoints": {func() error {
+			stepIDs := make([]int32, len(ids))
+			started := make([]time.Time, len(ids))
+			_, err := q.WriteCheckpoints(b.ctx, db.WriteCheckpointsParams{
+				StepWorkflowIds: ids, StepIds: stepIDs, StepNames: strs("s"), StepOutputs: strs("1"), StepErrors: strs(""),
+				StepAttempts: attempts, StepTries: attempts, StepStartedAt: started,
+				DoneIds: ids, DoneAttempts: attempts, DoneStates: strs("succeeded"), DoneOutputs: strs("1"), DoneErrors: strs(""),
+				DoneAfterSteps: stepIDs,
+			})
+			return err
+		}, "workflows_pkey"},
+		"ReleaseWorkflows": {func() error {
+			return q.ReleaseWorkflows(b.ctx, db.ReleaseWorkflowsParams{Ids: ids, Attempts: attempts, ExecutorID: executor, Channel: "c"})
+		}, "workflows_pkey"},
+		"CancelWorkflow": {func() error {
+			_, err := q.CancelWorkflow(b.ctx, db.CancelWorkflowParams{ID: "done-1", Error: []byte(`{}`), Channel: "c"})
+			return err
+		}, "workflows_pkey"},
+		"GetResults": {func() error {
+			_, err := q.GetResults(b.ctx, ids)
+			return err
+		}, "workflows_pkey"},
+		"DequeueWorkflows": {func() error {
+			_, err := q.DequeueWorkflows(b.ctx, db.DequeueWorkflowsParams{ExecutorID: &executor, Queue: "idle", Names: []string{"w"}, CodeHashes: []string{""}, NameHashes: []string{"w:*"}, MaxCount: 100})
+			return err
+		}, ""}, // the claim scans the queue's index, then updates by primary key
+	}
+	for _, mode := range []string{"force_custom_plan", "force_generic_plan"} {
+		_, err := conn.Exec(b.ctx, "SET plan_cache_mode = "+mode)
+		require.NoError(t, err)
+		for name, s := range statements {
+			require.ErrorIs(t, s.run(), errExplained, name)
+			scans := workflowScans(t, ex.plan)
+			require.NotEmpty(t, scans, "%s (%s) does not read workflows?", name, mode)
+			for _, idx := range scans {
+				if s.want != "" {
+					require.Equal(t, s.want, idx, "%s (%s) reads workflows through %q:\n%s", name, mode, idx, ex.plan)
+				} else {
+					require.Contains(t, []string{"workflows_pkey", "workflows_dequeue"}, idx, "%s (%s) reads workflows through %q:\n%s", name, mode, idx, ex.plan)
+				}
+			}
+		}
+	}
+}
