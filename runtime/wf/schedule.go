@@ -12,8 +12,8 @@ import (
 	"github.com/wfgen/wfgen/runtime/internal/scheduler"
 )
 
-// DefaultTickRetryWindow is how long after a tick a worker keeps trying to enqueue the
-// tick's workflow while the database cannot be reached, unless the schedule's
+// DefaultTickRetryWindow is how long after a tick a worker keeps retrying to enqueue the
+// tick's workflow when that fails (the database is unreachable, say), unless the schedule's
 // ScheduleBackfill window is longer. A tick older than its window is dropped with an error
 // log: a run for a tick from hours ago is rarely wanted.
 const DefaultTickRetryWindow = time.Hour
