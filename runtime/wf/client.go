@@ -19,6 +19,7 @@ import (
 	"github.com/wfgen/wfgen/runtime/internal/db"
 	"github.com/wfgen/wfgen/runtime/internal/dbschema"
 	"github.com/wfgen/wfgen/runtime/internal/migrate"
+	"github.com/wfgen/wfgen/runtime/internal/scheduler"
 )
 
 // Default timings.
@@ -166,10 +167,11 @@ type Client struct {
 	runCancel    context.CancelFunc
 	leaseCancel  context.CancelFunc // cancelled last by Stop: heartbeats end
 	fetchers     []*fetcher
-	fetching     sync.WaitGroup // fetch loops and schedules
-	writing      sync.WaitGroup // the checkpoint writer
-	heartbeating sync.WaitGroup // the heartbeat loop
-	running      sync.WaitGroup // executions
+	scheduler    *scheduler.Scheduler // nil without schedules
+	fetching     sync.WaitGroup       // fetch loops
+	writing      sync.WaitGroup       // the checkpoint writer
+	heartbeating sync.WaitGroup       // the heartbeat loop
+	running      sync.WaitGroup       // executions
 }
 
 // registeredStep is a registered step definition.
@@ -270,6 +272,12 @@ func (c *Client) Start(ctx context.Context) error {
 	case phaseStopped:
 		return ErrStopped
 	}
+	if len(c.schedules) > 0 {
+		var err error
+		if c.scheduler, err = c.newScheduler(); err != nil {
+			return fmt.Errorf("wf: schedules: %w", err)
+		}
+	}
 	if !c.cfg.SkipMigrations {
 		if _, err := migrate.Up(ctx, c.pool, c.rw); err != nil {
 			return c.dbError("applying migrations", err)
@@ -295,6 +303,12 @@ func (c *Client) Start(ctx context.Context) error {
 	}
 
 	c.runCtx, c.runCancel = context.WithCancel(context.WithoutCancel(ctx))
+	if c.scheduler != nil {
+		if err := c.scheduler.Start(c.runCtx); err != nil {
+			c.runCancel()
+			return fmt.Errorf("wf: starting schedules: %w", err)
+		}
+	}
 	leaseCtx, leaseCancel := context.WithCancel(context.WithoutCancel(ctx))
 	c.leaseCancel = leaseCancel
 	c.writer = checkpoint.New(c.q, checkpoint.Options{Logger: c.log, Completed: c.announcer.complete})
@@ -311,17 +325,6 @@ func (c *Client) Start(ctx context.Context) error {
 		go func() {
 			defer c.fetching.Done()
 			f.run(c.runCtx)
-		}()
-	}
-	if len(c.schedules) > 0 {
-		schedules := make([]*Schedule, 0, len(c.schedules))
-		for _, s := range c.schedules {
-			schedules = append(schedules, s)
-		}
-		c.fetching.Add(1)
-		go func() {
-			defer c.fetching.Done()
-			c.runSchedules(c.runCtx, schedules)
 		}()
 	}
 	c.heartbeating.Add(1)
@@ -359,6 +362,9 @@ func (c *Client) Stop(ctx context.Context) error {
 		return nil
 	}
 	c.runCancel()
+	if c.scheduler != nil {
+		c.scheduler.Stop()
+	}
 	// No fetch loop may launch anything once we wait for the executions.
 	c.fetching.Wait()
 

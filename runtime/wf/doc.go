@@ -89,8 +89,23 @@
 //
 // NewSchedule runs a workflow at every tick of a cron spec. Every worker that registers the
 // schedule fires it, and the database lets each tick run once: the tick's workflow has the ID
-// "<workflow>@<tick>". Ticks missed while no worker ran are skipped, or fired late within
-// ScheduleBackfill's window.
+// "<workflow>@<tick>", the tick in RFC 3339 and UTC.
+//
+// A worker fires each tick when the clock reaches it, and does not lose the ticks that fall
+// while it runs but cannot reach the database: when the enqueue of a tick fails, it keeps
+// the tick and retries it, waiting 100ms after the first failure and twice as long after
+// each next one, up to 5s, until the enqueue succeeds; ticks that come due meanwhile wait
+// behind it and are enqueued in order once it has. Every worker that fires the schedule
+// retries the ticks it failed to enqueue, whichever gets through first enqueues a tick, and
+// the tick's ID makes it one run. A tick is retried within the schedule's retry window,
+// counted from the tick: ScheduleBackfill's window when that is larger than
+// DefaultTickRetryWindow (an hour), otherwise DefaultTickRetryWindow. A tick older than the
+// window is dropped, with an error log naming it.
+//
+// Ticks that fall while no worker runs at all are skipped, except those within
+// ScheduleBackfill's window before a worker starts, which that worker fires as it starts. A
+// worker that stops forgets the ticks it was still retrying: the workers still running fire
+// those ticks themselves; with none left, the ticks count as falling while no worker ran.
 //
 // # Observing
 //

@@ -3,10 +3,20 @@ package wf
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/robfig/cron/v3"
+
+	"github.com/wfgen/wfgen/runtime/internal/scheduler"
 )
+
+// DefaultTickRetryWindow is how long after a tick a worker keeps retrying to enqueue the
+// tick's workflow when that fails (the database is unreachable, say), unless the schedule's
+// ScheduleBackfill window is longer. A tick older than its window is dropped with an error
+// log: a run for a tick from hours ago is rarely wanted.
+const DefaultTickRetryWindow = time.Hour
 
 // Tick is the time a schedule fired for: the scheduled time, not the time the workflow
 // happened to start. It is the input of scheduled workflows.
@@ -38,15 +48,21 @@ func ScheduleQueue(name string) ScheduleOption {
 	return func(s *Schedule) { s.queue = name }
 }
 
-// ScheduleBackfill makes a schedule fire, when its workers start again after everything was
-// down, the ticks it missed within window before now. Default 0: missed ticks are skipped.
+// ScheduleBackfill makes a worker that starts fire the schedule's ticks within window before
+// its start: the ticks missed while no worker ran (ticks that did run are not run again).
+// Default 0: those ticks are skipped.
+//
+// The window also bounds the retries of ticks missed while a worker ran but could not reach
+// the database: each is retried until it is enqueued, as long as it is no older than window
+// or DefaultTickRetryWindow, whichever is larger, and dropped with an error log after that.
 func ScheduleBackfill(window time.Duration) ScheduleOption {
 	return func(s *Schedule) { s.backfill = window }
 }
 
 // Schedule runs a workflow at every tick of a cron spec, exactly once per tick however many
 // workers register it: each tick's workflow has the ID "<workflow name>@<tick, RFC 3339 in
-// UTC>", and the database lets only one workflow have an ID.
+// UTC>", and the database lets only one workflow have an ID. A tick whose enqueue fails is
+// retried until it succeeds, within a retry window (see ScheduleBackfill).
 type Schedule struct {
 	workflow string
 	spec     string
@@ -105,63 +121,29 @@ func (s *Schedule) register(c *Client) error {
 	return nil
 }
 
-// next returns the schedule's first tick after t. @every schedules tick on multiples of
-// their interval, so that every replica computes the same ticks.
-func (s *Schedule) next(t time.Time) time.Time {
-	if every, ok := s.cron.(cron.ConstantDelaySchedule); ok {
-		return t.Truncate(every.Delay).Add(every.Delay)
-	}
-	return s.cron.Next(t.In(s.location))
-}
-
 // tickID is the ID of the workflow a tick runs: unique per (workflow, tick).
 func (s *Schedule) tickID(tick time.Time) string {
 	return s.workflow + "@" + tick.UTC().Format(time.RFC3339)
 }
 
-// fire enqueues the run of one tick; a tick that another replica (or an earlier run of
-// this one) already enqueued is left alone.
-func (s *Schedule) fire(ctx context.Context, c *Client, tick time.Time) {
-	if err := s.enqueue(ctx, c, tick, s.tickID(tick), s.queue); err != nil && ctx.Err() == nil {
-		c.log.Error("wfgen: enqueueing a scheduled workflow failed", "workflow", s.workflow, "tick", tick, "error", err)
-	}
-}
-
-// runSchedules fires every schedule's ticks until ctx ends. Every replica runs it; the
-// tick IDs make each tick run once.
-func (c *Client) runSchedules(ctx context.Context, schedules []*Schedule) {
-	now := time.Now()
-	next := make([]time.Time, len(schedules))
-	for i, s := range schedules {
-		// Backfill: the ticks missed within the window (IDs skip those already run).
-		if s.backfill > 0 {
-			for t := s.next(now.Add(-s.backfill)); !t.After(now); t = s.next(t) {
-				s.fire(ctx, c, t)
-			}
-		}
-		next[i] = s.next(now)
-	}
-	timer := time.NewTimer(0)
-	defer timer.Stop()
-	for {
-		soonest := 0
-		for i := range next {
-			if next[i].Before(next[soonest]) {
-				soonest = i
-			}
-		}
-		timer.Reset(time.Until(next[soonest]))
-		select {
-		case <-ctx.Done():
-			return
-		case <-timer.C:
-		}
-		now := time.Now()
-		for i, s := range schedules {
-			for !next[i].After(now) {
-				s.fire(ctx, c, next[i])
-				next[i] = s.next(next[i])
-			}
+// newScheduler returns the service that fires the client's schedules, in the order of their
+// workflows' names.
+func (c *Client) newScheduler() (*scheduler.Scheduler, error) {
+	names := slices.Sorted(maps.Keys(c.schedules))
+	schedules := make([]scheduler.Schedule, len(names))
+	for i, name := range names {
+		s := c.schedules[name]
+		schedules[i] = scheduler.Schedule{
+			Name:        s.workflow,
+			Cron:        s.cron,
+			Location:    s.location,
+			Backfill:    s.backfill,
+			RetryWindow: max(s.backfill, DefaultTickRetryWindow),
+			TickID:      s.tickID,
+			Enqueue: func(ctx context.Context, id string, tick time.Time) error {
+				return s.enqueue(ctx, c, tick, id, s.queue)
+			},
 		}
 	}
+	return scheduler.New(scheduler.Config{Schedules: schedules, Logger: c.log})
 }

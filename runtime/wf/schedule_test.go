@@ -93,6 +93,53 @@ func TestScheduleBackfillsTicksMissedWhileDown(t *testing.T) {
 	}, 20*time.Second, 50*time.Millisecond, "missed ticks were not backfilled")
 }
 
+func TestScheduleRunsEveryTickMissedWhileTheDatabaseWasUnreachable(t *testing.T) {
+	t.Parallel()
+	b := setup(t, wf.Config{})
+	b.exec(t, `CREATE TABLE %s.ticks (tick timestamptz, workflow_id text)`)
+	// The only worker reaches the database through a proxy that the test cuts. Its lease
+	// outlasts the outage: this test is about ticks, not takeovers.
+	pool, proxy := proxiedPool(t)
+	var logs logWatch
+	c, err := wf.NewClient(pool, wf.Config{Schema: b.schema, PollInterval: 50 * time.Millisecond, LeaseDuration: time.Minute, Logger: logs.logger(wftest.Logger(t))})
+	require.NoError(t, err)
+	ticker := tickRecorder(b) // records through the test's own pool, which is never cut
+	require.NoError(t, c.Register(ticker, wf.NewSchedule(ticker, "@every 1s")))
+	wftest.Start(t, c)
+	require.Eventually(t, func() bool {
+		return b.count(t, `SELECT count(*) FROM %s.ticks`) >= 2
+	}, 30*time.Second, 50*time.Millisecond)
+
+	proxy.Cut()
+	cutAt := time.Now()
+	// The database is unreachable for at least 3.5s, so at least three ticks fall in the
+	// outage, and for as long as it takes the worker to fail to enqueue one.
+	require.Eventually(t, func() bool {
+		return logs.count("enqueueing a scheduled workflow failed") > 0
+	}, 30*time.Second, 50*time.Millisecond)
+	time.Sleep(time.Until(cutAt.Add(3500 * time.Millisecond)))
+	restoredAt := time.Now()
+	proxy.Restore()
+
+	// Wait until the ticks run cover the outage without a gap.
+	gaps := func() int {
+		return b.count(t, `SELECT count(*) FROM generate_series(
+				(SELECT min(tick) FROM %[1]s.ticks), (SELECT max(tick) FROM %[1]s.ticks), interval '1 second') s
+			WHERE NOT EXISTS (SELECT 1 FROM %[1]s.ticks t WHERE t.tick = s)`)
+	}
+	require.Eventually(t, func() bool {
+		return b.count(t, `SELECT count(*) FROM %s.ticks WHERE tick > $1`, restoredAt) > 0 && gaps() == 0
+	}, 45*time.Second, 50*time.Millisecond, "a tick that fell while the database was unreachable did not run")
+	require.NoError(t, c.Stop(b.ctx))
+
+	require.GreaterOrEqual(t, b.count(t, `SELECT count(*) FROM %s.ticks WHERE tick > $1 AND tick < $2`, cutAt, restoredAt), 3,
+		"the ticks of the outage ran")
+	require.Zero(t, gaps())
+	require.Equal(t, b.count(t, `SELECT count(DISTINCT tick) FROM %s.ticks`), b.count(t, `SELECT count(*) FROM %s.ticks`), "a tick ran more than once")
+	require.Zero(t, b.count(t, `SELECT count(*) FROM %s.ticks WHERE workflow_id <> 'ticker@' || to_char(tick AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')`))
+	require.Zero(t, logs.count("giving up"))
+}
+
 func TestBadScheduleIsReportedByRegister(t *testing.T) {
 	t.Parallel()
 	b := setup(t, wf.Config{})
