@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -29,7 +30,8 @@ import (
 //   - no checkpoint was acknowledged without being stored: each workflow's output is made of
 //     the outputs its steps returned to it, and must equal the recorded steps' outputs;
 //   - no recorded step ran again in a later attempt;
-//   - nothing was lost: every workflow succeeded.
+//   - nothing was lost: every workflow succeeded;
+//   - every tick of a schedule all executors fire ran, from before the fault to after it.
 
 const (
 	faultWorkflows   = 60
@@ -111,7 +113,40 @@ func faultDefs(rec *faultRecorder, executor string) (*wf.Workflow[int, string], 
 		}
 		return acc.String(), nil
 	}, wf.WorkflowQueue("faulty"), wf.MaxRecoveries(100))
-	return w, append(defs, w)
+	tick := wf.NewWorkflow("fault-tick", func(ctx wf.Context, tick wf.Tick) (int, error) { return 0, nil }, wf.WorkflowQueue("ticks"))
+	return w, append(defs, w, tick, wf.NewSchedule(tick, "@every 1s"))
+}
+
+// checkTicks waits until every tick of the fleet's schedule from the fault's start to after
+// its end has run, once: a tick's workflow ID makes it one run, so a tick is either there (and
+// succeeded) or lost.
+func (r *faultRun) checkTicks(t *testing.T, faultStart, faultEnd time.Time) {
+	t.Helper()
+	c := r.clients[len(r.clients)-1]
+	first, last := faultStart.Truncate(time.Second).Add(time.Second), faultEnd.Truncate(time.Second).Add(time.Second)
+	var missing, states []string
+	require.Eventually(t, func() bool {
+		runs, err := c.ListWorkflows(r.ctx, wf.ListOptions{Workflow: "fault-tick", Limit: 10000})
+		require.NoError(t, err)
+		done := map[int64]bool{} // by Unix second
+		states = states[:0]
+		for _, run := range runs {
+			states = append(states, run.ID+"="+string(run.State)+":"+run.Error)
+			at, err := time.Parse(time.RFC3339, strings.TrimPrefix(run.ID, "fault-tick@"))
+			require.NoError(t, err)
+			if run.State == wf.StateSucceeded {
+				done[at.Unix()] = true
+			}
+		}
+		missing = nil
+		for tick := first; !tick.After(last); tick = tick.Add(time.Second) {
+			if !done[tick.Unix()] {
+				missing = append(missing, tick.Format(time.TimeOnly))
+			}
+		}
+		return len(missing) == 0
+	}, 30*time.Second, 50*time.Millisecond, "ticks that did not run: %v (ticks: %v)", &missing, &states)
+	t.Logf("every tick from %s to %s ran", first.Format(time.TimeOnly), last.Format(time.TimeOnly))
 }
 
 // faultRun is one fault test's fleet: executors in this process, each on a pool of its own.
@@ -125,51 +160,63 @@ type faultRun struct {
 	handles []*wf.Handle[string]
 }
 
-// startFleet starts one executor per URL (executors named e0, e1...) on a fresh schema.
-func startFleet(t *testing.T, schema string, urls ...string) *faultRun {
+// poolTo returns a pool of its own to the server at url.
+func poolTo(t *testing.T, url string) *pgxpool.Pool {
+	t.Helper()
+	cfg, err := pgxpool.ParseConfig(url)
+	require.NoError(t, err)
+	cfg.MaxConns = 8
+	cfg.ConnConfig.ConnectTimeout = time.Second
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	return pool
+}
+
+// startFleet starts one executor per pool (executors named e0, e1...) on a fresh schema.
+func startFleet(t *testing.T, schema string, pools ...*pgxpool.Pool) *faultRun {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	t.Cleanup(cancel)
 	r := &faultRun{ctx: ctx, schema: schema, rec: &faultRecorder{}}
-	for i, url := range urls {
-		cfg, err := pgxpool.ParseConfig(url)
-		require.NoError(t, err)
-		cfg.MaxConns = 8
-		cfg.ConnConfig.ConnectTimeout = time.Second
-		pool, err := pgxpool.NewWithConfig(ctx, cfg)
-		require.NoError(t, err)
-		t.Cleanup(pool.Close)
-		executor := fmt.Sprintf("e%d", i)
-		c, err := wf.NewClient(pool, wf.Config{
-			Schema: schema, ExecutorID: executor, LeaseDuration: testLease, HeartbeatInterval: testHeartbeat,
-			PollInterval: 100 * time.Millisecond, Logger: wftest.Logger(t).With("executor", executor),
-		})
-		require.NoError(t, err)
-		w, defs := faultDefs(r.rec, executor)
-		require.NoError(t, c.Register(defs...))
-		require.NoError(t, c.Start(ctx))
-		t.Cleanup(func() {
-			stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			_ = c.Stop(stopCtx)
-		})
-		if r.w == nil {
-			r.w = w
-		}
-		r.clients = append(r.clients, c)
-		r.pools = append(r.pools, pool)
+	for _, pool := range pools {
+		r.add(t, pool)
 	}
 	return r
 }
 
-// enqueue enqueues the workload through the last executor's client.
+// add starts one more executor, on pool.
+func (r *faultRun) add(t *testing.T, pool *pgxpool.Pool) {
+	t.Helper()
+	executor := fmt.Sprintf("e%d", len(r.clients))
+	c, err := wf.NewClient(pool, wf.Config{
+		Schema: r.schema, ExecutorID: executor, LeaseDuration: testLease, HeartbeatInterval: testHeartbeat,
+		PollInterval: 100 * time.Millisecond, Logger: wftest.Logger(t).With("executor", executor),
+	})
+	require.NoError(t, err)
+	w, defs := faultDefs(r.rec, executor)
+	require.NoError(t, c.Register(defs...))
+	require.NoError(t, c.Start(r.ctx))
+	t.Cleanup(func() {
+		stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = c.Stop(stopCtx)
+	})
+	if r.w == nil {
+		r.w = w
+	}
+	r.clients = append(r.clients, c)
+	r.pools = append(r.pools, pool)
+}
+
+// enqueue enqueues the workload through the first executor's client.
 func (r *faultRun) enqueue(t *testing.T) {
 	t.Helper()
 	ins := make([]int, faultWorkflows)
 	for i := range ins {
 		ins[i] = i
 	}
-	hs, err := r.w.EnqueueMany(r.ctx, r.clients[len(r.clients)-1], ins)
+	hs, err := r.w.EnqueueMany(r.ctx, r.clients[0], ins)
 	require.NoError(t, err)
 	r.handles = hs
 }
@@ -301,27 +348,74 @@ func TestOutages(t *testing.T) {
 	srv := privateCluster(t)
 
 	t.Run("PostgreSQL restarted immediately under load", func(t *testing.T) {
-		r := startFleet(t, faultSchema(), srv.URL, srv.URL, srv.URL)
+		r := startFleet(t, faultSchema(), poolTo(t, srv.URL), poolTo(t, srv.URL), poolTo(t, srv.URL))
 		r.enqueue(t)
 		r.waitForSteps(t, faultWorkflows) // well under way
 		inFlight := r.inFlight()
+		crashed := time.Now()
 		require.NoError(t, srv.Crash())
 		require.NoError(t, srv.Resume(context.Background()))
 		bodies := r.check(t)
+		r.checkTicks(t, crashed, time.Now())
 		require.Positive(t, inFlight, "nothing was running when PostgreSQL crashed: the test tested nothing")
 		t.Logf("%d bodies were running at the crash; %d runs were later attempts", inFlight, attemptsAfterFirst(bodies))
 	})
 
 	t.Run("PostgreSQL down for longer than the lease", func(t *testing.T) {
-		r := startFleet(t, faultSchema(), srv.URL, srv.URL, srv.URL)
+		r := startFleet(t, faultSchema(), poolTo(t, srv.URL), poolTo(t, srv.URL), poolTo(t, srv.URL))
 		r.enqueue(t)
 		r.waitForSteps(t, faultWorkflows)
+		halted := time.Now()
 		require.NoError(t, srv.Halt())
 		time.Sleep(testLease + time.Second)
 		require.NoError(t, srv.Resume(context.Background()))
+		resumed := time.Now()
 		bodies := r.check(t)
+		r.checkTicks(t, halted, resumed)
 		// Every executor lost its lease: what ran was interrupted and ran again later.
 		require.Positive(t, attemptsAfterFirst(bodies), "no workflow was interrupted: the test tested nothing")
 		t.Logf("%d runs were later attempts", attemptsAfterFirst(bodies))
 	})
+}
+
+func TestAnExecutorCutOffFromPostgreSQLLosesItsWorkflowsToTheOthers(t *testing.T) {
+	t.Parallel()
+	cutOff, proxy := proxiedPool(t)
+	url := os.Getenv("DATABASE_URL")
+	r := startFleet(t, wftest.Schema(t), cutOff, poolTo(t, url), poolTo(t, url))
+	r.enqueue(t)
+	// Cut e0 off while it runs workflows, for longer than its lease: the others take them
+	// over while it cannot even learn that it lost them.
+	require.Eventually(t, func() bool {
+		r.rec.mu.Lock()
+		defer r.rec.mu.Unlock()
+		for _, b := range r.rec.bodies {
+			if b.executor == "e0" && b.end.IsZero() {
+				return true
+			}
+		}
+		return false
+	}, time.Minute, time.Millisecond, "e0 never ran anything")
+	cut := time.Now()
+	proxy.Cut()
+	time.Sleep(testLease + testHeartbeat + time.Second)
+	proxy.Restore()
+	restored := time.Now()
+	bodies := r.check(t)
+	r.checkTicks(t, cut, restored)
+
+	takenOver := map[string]bool{}
+	onE0 := map[string]bool{}
+	for _, b := range bodies {
+		if b.executor == "e0" {
+			onE0[b.workflow] = true
+		}
+	}
+	for _, b := range bodies {
+		if b.executor != "e0" && onE0[b.workflow] && b.attempt > 1 {
+			takenOver[b.workflow] = true
+		}
+	}
+	require.NotEmpty(t, takenOver, "no workflow of the cut-off executor was taken over: the test tested nothing")
+	t.Logf("%d workflows of the cut-off executor were taken over by the others", len(takenOver))
 }
