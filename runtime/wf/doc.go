@@ -37,9 +37,8 @@
 //   - Idempotent starts. A workflow ID is an idempotency key: enqueueing or starting the same
 //     workflow under the same ID returns the existing workflow (and its result once done)
 //     and never runs it twice.
-//   - One owner. A running workflow is owned by one executor (a started Client); its
-//     completion is written only under the attempt it was claimed with, so an executor that
-//     lost a workflow (cancelled, or taken over) cannot complete it.
+//   - One owner. A running workflow is owned by one executor (a started Client), through
+//     database outages too: every write an owner makes is fenced (see Ownership and fencing).
 //   - Panics are errors. A panic in a step or a workflow fails that attempt or workflow with
 //     a *PanicError; the process goes on.
 //
@@ -71,10 +70,46 @@
 // runs through a lease it renews every HeartbeatInterval. When it stops renewing (SIGKILL,
 // network loss), any other executor takes its workflows over once the lease has expired
 // (LeaseDuration, 10s by default, plus at most one heartbeat) and resumes them from their last
-// completed step; an executor restarted under the same ID resumes them at once. An executor
-// that cannot renew its lease in time interrupts its own workflows before anyone can take
-// them over, and its late writes are refused (completions are fenced by the attempt that
-// claimed the workflow; a step already recorded is never overwritten).
+// completed step; an executor restarted under the same ID resumes them at once.
+//
+// # Ownership and fencing
+//
+// Every claim of a workflow (from its queue, or a direct Start) increments its attempt
+// (Context.Attempt, Status.Attempt): the fencing token. Each write an owner makes carries the
+// attempt it was made under, and PostgreSQL refuses it, in the same statement, unless the
+// workflow is still running under that attempt:
+//
+//   - a claim takes work only while the claimer's lease is valid at the claim's own time,
+//     checked in the claim statement: an executor whose lease expired, declared dead or not
+//     yet, claims nothing;
+//   - a step checkpoint is stored only while its workflow runs under the checkpoint's
+//     attempt (the statement locks the workflow's row to check it, so a cancel or a takeover
+//     either commits first and refuses the checkpoint, or waits for it). A refused
+//     checkpoint is never acknowledged: the step that produced it returned, but the next step
+//     of that execution returns ErrCancelled if the workflow was cancelled, ErrInterrupted
+//     otherwise, and the execution stops without writing anything more;
+//   - a completion, and a hand-back to the queue, apply only under the same condition.
+//
+// So a workflow's recorded steps and its result are always those of one attempt's view of
+// its history, and a workflow cancelled while its notification was lost still stops at its
+// next step: the refused checkpoint carries the cancellation.
+//
+// An executor that cannot renew its lease (the database is unreachable, or too slow) for
+// LeaseDuration minus HeartbeatInterval, counted from when it sent its last successful
+// renewal, interrupts the workflows it runs and stops claiming: on its own clock this happens
+// before the database can see the lease expire, so no other executor takes a workflow over
+// while its body still runs here (a step that ignores its context.Context can still run on;
+// make steps honour their context). Global concurrency counts the workflows in state running,
+// which include those whose code returned and whose completion is being written, so it is
+// never exceeded. When the database comes back, an executor that was not declared dead
+// meanwhile renews its lease and hands the interrupted workflows back to their queues; one
+// that was declared dead registers again, and the others have taken its workflows over. A
+// PostgreSQL restart shorter than the lease costs waiting only: checkpoints and completions
+// are retried until they are written, heartbeats resume, and nothing is interrupted.
+//
+// A worker stops claiming while the completions it has handed to the checkpoint writer but
+// that are not yet written reach its queue's WorkerConcurrency, so that a slow database slows
+// claiming down instead of piling up running workflows.
 //
 // Stop stops taking work, lets running workflows finish until its context ends, then
 // interrupts the rest and hands them back to their queues, where another replica resumes
