@@ -104,7 +104,7 @@
 // never exceeded. When the database comes back, an executor that was not declared dead
 // meanwhile renews its lease and hands the interrupted workflows back to their queues; one
 // that was declared dead registers again, and the others have taken its workflows over. A
-// PostgreSQL restart shorter than the lease costs waiting only: checkpoints and completions
+// PostgreSQL restart shorter than LeaseDuration minus HeartbeatInterval costs waiting only: checkpoints and completions
 // are retried until they are written, heartbeats resume, and nothing is interrupted.
 //
 // A worker stops claiming while the completions it has handed to the checkpoint writer but
