@@ -10,6 +10,11 @@
 // step is either in the same batch as that step or in a later one. A completion names that
 // step (Completion.After) and applies only if the step's checkpoint did, so a workflow can
 // never be completed on top of a step whose recorded output differs from the one it used.
+//
+// Every write is fenced by the attempt that made it: the database stores a step checkpoint
+// or a completion only while its workflow runs under that attempt, and the writer tells each
+// submitter its own outcome, matched by workflow, step and attempt (a *FencedError for a
+// refused step), even when two attempts of one workflow share a batch.
 package checkpoint
 
 import (
