@@ -122,16 +122,40 @@ func (e *PanicError) Unwrap() error {
 	return err
 }
 
-// CodecError reports a value that does not encode to or decode from JSON: a workflow's input
-// or output, or a step's output.
+// CodecError reports a value that does not make its round trip through JSON: a workflow's
+// input or output, or a step's output, that cannot be stored as JSON, or whose stored JSON
+// does not decode as the Go type that reads it.
 type CodecError struct {
 	What string // for example `input of workflow "Checkout"`
 	Type string // the Go type
-	Err  error
+	// Decode is true when stored JSON did not decode as Type (the code that stored it used
+	// another type), false when a value of Type could not be encoded as JSON.
+	Decode bool
+	Err    error
+
+	hint string // what to do about a decoding failure
+}
+
+// encodeFailure is the CodecError of a value of type typ that cannot be stored as JSON.
+func encodeFailure(what, typ string, err error) *CodecError {
+	return &CodecError{What: what, Type: typ, Err: err}
+}
+
+// decodeFailure is the CodecError of stored JSON that does not decode as typ; hint says
+// what to do about it.
+func decodeFailure(what, typ, hint string, err error) *CodecError {
+	return &CodecError{What: what, Type: typ, Decode: true, Err: err, hint: hint}
 }
 
 func (e *CodecError) Error() string {
-	return fmt.Sprintf("wf: %s (%s) cannot be stored as JSON: %v", e.What, e.Type, e.Err)
+	if !e.Decode {
+		return fmt.Sprintf("wf: %s (%s) cannot be stored as JSON: %v", e.What, e.Type, e.Err)
+	}
+	msg := fmt.Sprintf("wf: %s does not decode as %s: %v", e.What, e.Type, e.Err)
+	if e.hint != "" {
+		msg += "; " + e.hint
+	}
+	return msg
 }
 
 func (e *CodecError) Unwrap() error { return e.Err }

@@ -237,7 +237,7 @@ func (x *execution) complete(state State, output string, failure error) outcome 
 		// Postgres refused the output (jsonb rejects some strings JSON allows, such as
 		// \u0000): the workflow fails with a message saying so rather than running forever.
 		x.c.log.Error("wfgen: workflow output cannot be stored", "workflow_id", x.id, "error", err)
-		return x.complete(StateFailed, "", &CodecError{What: fmt.Sprintf("output of workflow %q", x.wf.name), Type: "JSON", Err: err})
+		return x.complete(StateFailed, "", encodeFailure(fmt.Sprintf("output of workflow %q", x.wf.name), "JSON", err))
 	case err != nil:
 		x.c.log.Error("wfgen: recording workflow completion failed; it will resume on recovery", "workflow_id", x.id, "error", err)
 		return leftRunning

@@ -80,7 +80,8 @@ func (h *Handle[Out]) Result(ctx context.Context) (Out, error) {
 	}
 	var out Out
 	if err := json.Unmarshal(r.Output, &out); err != nil {
-		return zero, &CodecError{What: fmt.Sprintf("output of workflow %q (ID %s) does not decode; the worker and this client disagree on its type, so", h.name, h.id), Type: typeName[Out](), Err: err}
+		return zero, decodeFailure(fmt.Sprintf("output of workflow %q (ID %s)", h.name, h.id), typeName[Out](),
+			"the worker and this client disagree on its type: deploy the same version to both", err)
 	}
 	return out, nil
 }

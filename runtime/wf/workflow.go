@@ -74,11 +74,8 @@ func (w *Workflow[In, Out]) register(c *Client) error {
 func (w *Workflow[In, Out]) run(x *execution) (string, error) {
 	var in In
 	if err := json.Unmarshal(x.input, &in); err != nil {
-		return "", &CodecError{
-			What: fmt.Sprintf("input of workflow %q does not decode; the enqueuer and this worker disagree on its type (deploy the same version to both), so", w.name),
-			Type: typeName[In](),
-			Err:  err,
-		}
+		return "", decodeFailure(fmt.Sprintf("input of workflow %q", w.name), typeName[In](),
+			"the enqueuer and this worker disagree on its type: deploy the same version to both", err)
 	}
 	out, err := w.fn(x.wfctx, in)
 	if err != nil {
@@ -86,7 +83,7 @@ func (w *Workflow[In, Out]) run(x *execution) (string, error) {
 	}
 	b, err := json.Marshal(out)
 	if err != nil {
-		return "", &CodecError{What: fmt.Sprintf("output of workflow %q", w.name), Type: typeName[Out](), Err: err}
+		return "", encodeFailure(fmt.Sprintf("output of workflow %q", w.name), typeName[Out](), err)
 	}
 	return string(b), nil
 }
@@ -168,7 +165,7 @@ func (w *Workflow[In, Out]) enqueue(ctx context.Context, c *Client, conn dbschem
 func (w *Workflow[In, Out]) request(in In, o enqueueOptions) (insertRequest, error) {
 	input, err := json.Marshal(in)
 	if err != nil {
-		return insertRequest{}, &CodecError{What: fmt.Sprintf("input of workflow %q", w.name), Type: typeName[In](), Err: err}
+		return insertRequest{}, encodeFailure(fmt.Sprintf("input of workflow %q", w.name), typeName[In](), err)
 	}
 	id := o.id
 	if id == "" {

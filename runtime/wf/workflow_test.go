@@ -295,7 +295,8 @@ func TestUnencodableInputIsRefusedAndNothingIsStored(t *testing.T) {
 	var codecErr *wf.CodecError
 	require.ErrorAs(t, err, &codecErr)
 	require.Equal(t, "chan int", codecErr.Type)
-	require.Contains(t, err.Error(), `input of workflow "chan-input"`)
+	require.False(t, codecErr.Decode)
+	require.ErrorContains(t, err, `wf: input of workflow "chan-input" (chan int) cannot be stored as JSON: json: unsupported type: chan int`)
 	_, err = w.Get(b.client, "never").Status(b.ctx)
 	require.ErrorIs(t, err, wf.ErrNotFound)
 }
@@ -325,7 +326,29 @@ func TestInputThatDoesNotDecodeFailsTheWorkflowSayingWhy(t *testing.T) {
 	var wfErr *wf.WorkflowError
 	require.ErrorAs(t, err, &wfErr)
 	require.Equal(t, "input", wfErr.Kind)
-	require.Contains(t, err.Error(), "deploy the same version to both")
+	require.Contains(t, wfErr.Message, `wf: input of workflow "drifted" does not decode as int: json: cannot unmarshal object into Go value of type int`)
+	require.Contains(t, wfErr.Message, "the enqueuer and this worker disagree on its type: deploy the same version to both")
+	require.NotContains(t, err.Error(), "cannot be stored")
+}
+
+func TestOutputThatDoesNotDecodeIsACodecErrorNamingTheType(t *testing.T) {
+	t.Parallel()
+	b := setup(t, wf.Config{})
+	// The worker's idea of the workflow returns a string; the client's an int.
+	workerSide := wf.NewWorkflow("drifted-output", func(ctx wf.Context, _ struct{}) (string, error) { return "text", nil })
+	clientSide := wf.NewWorkflow("drifted-output", func(ctx wf.Context, _ struct{}) (int, error) { return 0, nil })
+	b.start(t, workerSide)
+	h, err := workerSide.Enqueue(b.ctx, b.client, struct{}{}, wf.WithID("drifted"))
+	require.NoError(t, err)
+	_, err = h.Result(b.ctx)
+	require.NoError(t, err)
+
+	_, err = clientSide.Get(b.client, "drifted").Result(b.ctx)
+	var codecErr *wf.CodecError
+	require.ErrorAs(t, err, &codecErr)
+	require.True(t, codecErr.Decode)
+	require.Equal(t, "int", codecErr.Type)
+	require.EqualError(t, err, `wf: output of workflow "drifted-output" (ID drifted) does not decode as int: json: cannot unmarshal string into Go value of type int; the worker and this client disagree on its type: deploy the same version to both`)
 }
 
 func TestStartNeedsAStartedClientWithTheWorkflowRegistered(t *testing.T) {
