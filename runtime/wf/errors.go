@@ -32,6 +32,21 @@ var (
 	ErrInterrupted = errors.New("wf: workflow execution interrupted; it will resume from its last completed step")
 )
 
+// notFoundError names the workflow that was not found; errors.Is matches ErrNotFound.
+type notFoundError struct {
+	id  string
+	why string // optional: why a workflow with that ID does not count
+}
+
+func (e *notFoundError) Error() string {
+	if e.why != "" {
+		return fmt.Sprintf("wf: workflow %q not found: %s", e.id, e.why)
+	}
+	return fmt.Sprintf("wf: workflow %q not found", e.id)
+}
+
+func (e *notFoundError) Unwrap() error { return ErrNotFound }
+
 // UnknownWorkflowError reports a workflow name that is not registered on the client that
 // should run it.
 type UnknownWorkflowError struct {

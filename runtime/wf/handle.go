@@ -52,13 +52,13 @@ type Status struct {
 func (h *Handle[Out]) Status(ctx context.Context) (Status, error) {
 	r, err := h.c.q.GetWorkflow(ctx, h.id)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return Status{}, fmt.Errorf("wf: workflow %q: %w", h.id, ErrNotFound)
+		return Status{}, &notFoundError{id: h.id}
 	}
 	if err != nil {
 		return Status{}, h.c.dbError("reading workflow status", err)
 	}
 	if r.Name != h.name {
-		return Status{}, fmt.Errorf("wf: workflow %q is a %q, not a %q: %w", h.id, r.Name, h.name, ErrNotFound)
+		return Status{}, h.otherWorkflow(r.Name)
 	}
 	return statusOf(r), nil
 }
@@ -73,7 +73,7 @@ func (h *Handle[Out]) Result(ctx context.Context) (Out, error) {
 		return zero, err
 	}
 	if r.Name != h.name {
-		return zero, fmt.Errorf("wf: workflow %q is a %q, not a %q: %w", h.id, r.Name, h.name, ErrNotFound)
+		return zero, h.otherWorkflow(r.Name)
 	}
 	if State(r.State) != StateSucceeded {
 		return zero, decodeWorkflowError(r.ID, r.Name, r.Error)
@@ -84,6 +84,11 @@ func (h *Handle[Out]) Result(ctx context.Context) (Out, error) {
 			"the worker and this client disagree on its type: deploy the same version to both", err)
 	}
 	return out, nil
+}
+
+// otherWorkflow is the error of a handle whose ID belongs to a workflow of another name.
+func (h *Handle[Out]) otherWorkflow(name string) error {
+	return &notFoundError{id: h.id, why: fmt.Sprintf("the ID belongs to workflow %q, not %q", name, h.name)}
 }
 
 // Cancel cancels the workflow if it is enqueued or running. A running workflow stops at
@@ -98,7 +103,7 @@ func (c *Client) cancel(ctx context.Context, id string) error {
 	if errors.Is(err, pgx.ErrNoRows) {
 		// Not enqueued or running: final already, or unknown.
 		if _, err := c.q.GetWorkflow(ctx, id); errors.Is(err, pgx.ErrNoRows) {
-			return fmt.Errorf("wf: cancelling workflow %q: %w", id, ErrNotFound)
+			return &notFoundError{id: id}
 		} else if err != nil {
 			return c.dbError("cancelling workflow", err)
 		}

@@ -351,6 +351,25 @@ func TestOutputThatDoesNotDecodeIsACodecErrorNamingTheType(t *testing.T) {
 	require.EqualError(t, err, `wf: output of workflow "drifted-output" (ID drifted) does not decode as int: json: cannot unmarshal string into Go value of type int; the worker and this client disagree on its type: deploy the same version to both`)
 }
 
+func TestAnUnknownIDIsNotFoundSaidOnce(t *testing.T) {
+	t.Parallel()
+	b := setup(t, wf.Config{})
+	w := wf.NewWorkflow("known", func(ctx wf.Context, _ struct{}) (int, error) { return 1, nil })
+	other := wf.NewWorkflow("other", func(ctx wf.Context, _ struct{}) (int, error) { return 2, nil })
+	_, err := w.Get(b.client, "x").Status(b.ctx)
+	require.ErrorIs(t, err, wf.ErrNotFound)
+	require.EqualError(t, err, `wf: workflow "x" not found`)
+	err = w.Get(b.client, "x").Cancel(b.ctx)
+	require.ErrorIs(t, err, wf.ErrNotFound)
+	require.EqualError(t, err, `wf: workflow "x" not found`)
+
+	_, err = other.Enqueue(b.ctx, b.client, struct{}{}, wf.WithID("taken"))
+	require.NoError(t, err)
+	_, err = w.Get(b.client, "taken").Status(b.ctx)
+	require.ErrorIs(t, err, wf.ErrNotFound)
+	require.EqualError(t, err, `wf: workflow "taken" not found: the ID belongs to workflow "other", not "known"`)
+}
+
 func TestStartNeedsAStartedClientWithTheWorkflowRegistered(t *testing.T) {
 	t.Parallel()
 	b := setup(t, wf.Config{})
