@@ -103,10 +103,16 @@
 // # Errors
 //
 // Handle.Result returns a *WorkflowError for a workflow that did not succeed, read back from
-// the database so that every process sees the same error: errors.Is matches ErrCancelled,
-// ErrTimeout and ErrDead, and errors.As finds a *NonDeterminismError. Inside a workflow, a
-// step whose attempts ran out returns a *StepError that wraps every attempt's error, so
-// errors.Is and errors.As work on them; replayed after a restart, it carries their messages.
+// the database so that every process sees the same error: its Message is the message of the
+// error the workflow returned, its Stack the stack of a panic; errors.Is matches
+// ErrCancelled, ErrTimeout and ErrDead, and errors.As finds a *NonDeterminismError. Inside a
+// workflow, a step whose attempts ran out returns a *StepError that wraps every attempt's
+// error, so errors.Is and errors.As work on them; replayed after a restart, it carries their
+// messages. A value that does not make its round trip through JSON is a *CodecError, which
+// says whether it could not be encoded or did not decode as the type that reads it.
+//
+// The executor that ran a failed workflow logs it, at Warn, or at Error with the stack when
+// the workflow panicked.
 //
 // # Costs
 //

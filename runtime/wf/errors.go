@@ -183,13 +183,23 @@ type WorkflowError struct {
 	WorkflowID string
 	Workflow   string // the workflow's name
 	Kind       string // "error", "panic", "cancelled", "timeout", "dead", "nondeterminism", "input"
-	Message    string
+	// Message is the message of the error the workflow ended with, as the workflow's code
+	// (or the runtime, for a cancel, a timeout or a dead workflow) returned it.
+	Message string
+	// Stack is the stack of the goroutine that panicked, for Kind "panic"; empty otherwise.
+	Stack string
 
 	nondeterminism *NonDeterminismError
 }
 
 func (e *WorkflowError) Error() string {
-	return fmt.Sprintf("workflow %s (%s) %s", e.WorkflowID, e.Workflow, e.Message)
+	switch e.Kind {
+	case kindCancelled:
+		return fmt.Sprintf("workflow %s (%s) was cancelled", e.WorkflowID, e.Workflow)
+	case kindDead:
+		return fmt.Sprintf("workflow %s (%s) was %s", e.WorkflowID, e.Workflow, e.Message)
+	}
+	return fmt.Sprintf("workflow %s (%s) failed: %s", e.WorkflowID, e.Workflow, e.Message)
 }
 
 // Is matches the sentinel error of e's kind.
@@ -237,6 +247,16 @@ type storedError struct {
 
 // encodeError turns a workflow's or a step's error into the JSON stored for it.
 func encodeError(err error) string {
+	return storedErrorOf(err).json()
+}
+
+func (se storedError) json() string {
+	b, _ := json.Marshal(se) // a struct of strings always encodes
+	return string(b)
+}
+
+// storedErrorOf is what is stored of a workflow's or a step's error.
+func storedErrorOf(err error) storedError {
 	se := storedError{Kind: kindError, Message: err.Error()}
 	var nd *NonDeterminismError
 	var pe *PanicError
@@ -266,8 +286,7 @@ func encodeError(err error) string {
 	for i := range se.Attempts {
 		se.Attempts[i] = strings.ReplaceAll(se.Attempts[i], "\x00", "\uFFFD")
 	}
-	b, _ := json.Marshal(se) // a struct of strings always encodes
-	return string(b)
+	return se
 }
 
 // decodeWorkflowError reads a stored workflow error back.
@@ -276,14 +295,10 @@ func decodeWorkflowError(id, name string, raw []byte) *WorkflowError {
 	if err := json.Unmarshal(raw, &se); err != nil || se.Message == "" {
 		se = storedError{Kind: kindError, Message: string(raw)}
 	}
-	e := &WorkflowError{WorkflowID: id, Workflow: name, Kind: se.Kind, Message: "failed: " + se.Message}
+	e := &WorkflowError{WorkflowID: id, Workflow: name, Kind: se.Kind, Message: se.Message}
 	switch se.Kind {
-	case kindCancelled:
-		e.Message = "was cancelled"
-	case kindTimeout:
-		e.Message = "timed out: " + se.Message
-	case kindDead:
-		e.Message = se.Message
+	case kindPanic:
+		e.Stack = se.Stack
 	case kindNondeterminism:
 		e.nondeterminism = &NonDeterminismError{WorkflowID: id, StepID: se.StepID, Expected: se.Expected, Recorded: se.Recorded}
 	}

@@ -202,9 +202,11 @@ func (x *execution) finish(output string, err error) outcome {
 // complete writes the workflow's final state, together with its last step's checkpoint when
 // that is still pending.
 func (x *execution) complete(state State, output string, failure error) outcome {
+	var stored storedError
 	var errJSON string
 	if failure != nil {
-		errJSON = encodeError(failure)
+		stored = storedErrorOf(failure)
+		errJSON = stored.json()
 	}
 	x.mu.Lock()
 	after := x.pending
@@ -249,7 +251,21 @@ func (x *execution) complete(state State, output string, failure error) outcome 
 	x.c.waiter.completedHere(waitResult{row: db.GetResultsRow{
 		ID: x.id, Name: x.wf.name, State: string(state), Output: []byte(output), Error: []byte(errJSON),
 	}})
+	if failure != nil {
+		x.logFailure(stored)
+	}
 	return completed
+}
+
+// logFailure logs a workflow that failed: a panic as an error, with its stack; any other
+// failure (its code returned an error, it timed out, its history did not match) as a
+// warning, since the workflow's caller gets the error too.
+func (x *execution) logFailure(se storedError) {
+	if se.Kind == kindPanic {
+		x.c.log.Error("wfgen: workflow panicked", "workflow_id", x.id, "name", x.wf.name, "error", se.Message, "stack", se.Stack)
+		return
+	}
+	x.c.log.Warn("wfgen: workflow failed", "workflow_id", x.id, "name", x.wf.name, "kind", se.Kind, "error", se.Message)
 }
 
 // beginStep assigns the next step ID and returns the step's recorded checkpoint, if any.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -262,6 +263,49 @@ func TestPanicsInStepsAndWorkflowsFailTheWorkflowNotTheProcess(t *testing.T) {
 	require.ErrorAs(t, err, &wfErr)
 	require.Equal(t, "panic", wfErr.Kind)
 	require.Contains(t, err.Error(), "assignment to entry in nil map")
+}
+
+func TestFailedWorkflowsAreLoggedAndAPanicsStackIsKept(t *testing.T) {
+	t.Parallel()
+	logger, logs := recordLogs(t)
+	b := setup(t, wf.Config{Logger: logger})
+	fails := wf.NewWorkflow("fails", func(ctx wf.Context, _ struct{}) (int, error) {
+		return 0, errors.New("out of paper")
+	})
+	panics := wf.NewWorkflow("panics", func(ctx wf.Context, _ struct{}) (int, error) {
+		panic("printer on fire")
+	})
+	b.start(t, fails, panics)
+
+	h, err := fails.Start(b.ctx, b.client, struct{}{}, wf.WithID("failing"))
+	require.NoError(t, err)
+	_, err = h.Result(b.ctx)
+	var wfErr *wf.WorkflowError
+	require.ErrorAs(t, err, &wfErr)
+	require.Equal(t, "error", wfErr.Kind)
+	require.Equal(t, "out of paper", wfErr.Message, "the workflow's own message, nothing added")
+	require.Empty(t, wfErr.Stack)
+	require.EqualError(t, err, "workflow failing (fails) failed: out of paper")
+	st, err := h.Status(b.ctx)
+	require.NoError(t, err)
+	require.Equal(t, "out of paper", st.Error)
+	require.Equal(t, []map[string]string{{"workflow_id": "failing", "name": "fails", "kind": "error", "error": "out of paper"}},
+		logs.find(slog.LevelWarn, "wfgen: workflow failed"))
+
+	h, err = panics.Start(b.ctx, b.client, struct{}{}, wf.WithID("panicking"))
+	require.NoError(t, err)
+	_, err = h.Result(b.ctx)
+	require.ErrorAs(t, err, &wfErr)
+	require.Equal(t, "panic", wfErr.Kind)
+	require.Equal(t, "panic: printer on fire", wfErr.Message)
+	require.EqualError(t, err, "workflow panicking (panics) failed: panic: printer on fire")
+	require.Contains(t, wfErr.Stack, "workflow_test.go", "the stack reaches the panicking function")
+	logged := logs.find(slog.LevelError, "wfgen: workflow panicked")
+	require.Len(t, logged, 1)
+	require.Equal(t, "panicking", logged[0]["workflow_id"])
+	require.Equal(t, "panics", logged[0]["name"])
+	require.Equal(t, "panic: printer on fire", logged[0]["error"])
+	require.Equal(t, wfErr.Stack, logged[0]["stack"])
 }
 
 func TestStepOutputIsWhatReplayReturns(t *testing.T) {
