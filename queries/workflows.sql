@@ -65,11 +65,12 @@ ORDER BY (id = @id) DESC
 LIMIT 1;
 
 -- name: GetResults :many
--- GetResults returns the outcome of those of the given workflows that are final.
+-- GetResults returns the state of every one of the given workflows that exists, with the
+-- output or error of those that are final. An ID it does not return belongs to no workflow
+-- (or to one enqueued in a transaction that has not committed yet, which is invisible here).
 SELECT id, name, state, output, error
 FROM wfgen.workflows
-WHERE id = ANY(@ids::text[])
-  AND state IN ('succeeded', 'failed', 'cancelled', 'dead');
+WHERE id = ANY(@ids::text[]);
 
 -- name: CancelWorkflow :one
 -- CancelWorkflow ends an enqueued or running workflow. The executor running it is told

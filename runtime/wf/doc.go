@@ -100,6 +100,10 @@
 // finds workflows by state, queue, executor or name. All of it is plain SQL tables in the
 // configured schema, readable from psql too.
 //
+// Handle.Status and Handle.Result report an ID that no workflow has with an error wrapping
+// ErrNotFound, at once; a workflow enqueued by EnqueueTx exists for them once the
+// transaction commits.
+//
 // # Errors
 //
 // Handle.Result returns a *WorkflowError for a workflow that did not succeed, read back from

@@ -47,6 +47,12 @@ func (e *notFoundError) Error() string {
 
 func (e *notFoundError) Unwrap() error { return ErrNotFound }
 
+// wrongWorkflow is the error of a handle of workflow want whose ID belongs to a workflow
+// named name.
+func wrongWorkflow(id, name, want string) error {
+	return &notFoundError{id: id, why: fmt.Sprintf("the ID belongs to workflow %q, not %q", name, want)}
+}
+
 // UnknownWorkflowError reports a workflow name that is not registered on the client that
 // should run it.
 type UnknownWorkflowError struct {

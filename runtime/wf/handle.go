@@ -13,15 +13,27 @@ import (
 )
 
 // Handle refers to one workflow, typed by its output. Handles are cheap: Workflow.Get makes
-// one from an ID without touching the database.
+// one from an ID without touching the database. A nil or zero Handle refers to nothing: its
+// ID is "" and its other methods return an error wrapping ErrNotFound.
 type Handle[Out any] struct {
 	c    *Client
 	id   string
 	name string
 }
 
-// ID returns the workflow's ID.
-func (h *Handle[Out]) ID() string { return h.id }
+// errNoWorkflow is the error of the methods of a handle that refers to nothing.
+var errNoWorkflow = fmt.Errorf("wf: the handle is nil or a zero value and refers to no workflow: get handles from Enqueue, Start or Get: %w", ErrNotFound)
+
+// ID returns the workflow's ID, or "" for a handle that refers to nothing.
+func (h *Handle[Out]) ID() string {
+	if h == nil {
+		return ""
+	}
+	return h.id
+}
+
+// refersToNothing reports whether h is nil or a zero value.
+func (h *Handle[Out]) refersToNothing() bool { return h == nil || h.c == nil }
 
 // Status is a snapshot of a workflow's progress.
 type Status struct {
@@ -48,8 +60,11 @@ type Status struct {
 	Deadline    time.Time // zero without a timeout
 }
 
-// Status returns the workflow's current status, or ErrNotFound.
+// Status returns the workflow's current status, or an error wrapping ErrNotFound.
 func (h *Handle[Out]) Status(ctx context.Context) (Status, error) {
+	if h.refersToNothing() {
+		return Status{}, errNoWorkflow
+	}
 	r, err := h.c.q.GetWorkflow(ctx, h.id)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Status{}, &notFoundError{id: h.id}
@@ -58,7 +73,7 @@ func (h *Handle[Out]) Status(ctx context.Context) (Status, error) {
 		return Status{}, h.c.dbError("reading workflow status", err)
 	}
 	if r.Name != h.name {
-		return Status{}, h.otherWorkflow(r.Name)
+		return Status{}, wrongWorkflow(h.id, r.Name, h.name)
 	}
 	return statusOf(r), nil
 }
@@ -66,14 +81,21 @@ func (h *Handle[Out]) Status(ctx context.Context) (Status, error) {
 // Result waits until the workflow is final and returns its output, or its error as a
 // *WorkflowError (errors.Is matches ErrCancelled, ErrTimeout and ErrDead). It returns
 // ctx's error if ctx ends first; the workflow goes on.
+//
+// For an ID that no workflow has, Result returns an error wrapping ErrNotFound at once. A
+// workflow enqueued in a transaction (EnqueueTx) does not exist for other connections until
+// that transaction commits: call Result after the commit, or it reports ErrNotFound.
 func (h *Handle[Out]) Result(ctx context.Context) (Out, error) {
 	var zero Out
-	r, err := h.c.waiter.wait(ctx, h.id)
+	if h.refersToNothing() {
+		return zero, errNoWorkflow
+	}
+	r, err := h.c.waiter.wait(ctx, h.id, h.name)
 	if err != nil {
 		return zero, err
 	}
 	if r.Name != h.name {
-		return zero, h.otherWorkflow(r.Name)
+		return zero, wrongWorkflow(h.id, r.Name, h.name)
 	}
 	if State(r.State) != StateSucceeded {
 		return zero, decodeWorkflowError(r.ID, r.Name, r.Error)
@@ -86,15 +108,13 @@ func (h *Handle[Out]) Result(ctx context.Context) (Out, error) {
 	return out, nil
 }
 
-// otherWorkflow is the error of a handle whose ID belongs to a workflow of another name.
-func (h *Handle[Out]) otherWorkflow(name string) error {
-	return &notFoundError{id: h.id, why: fmt.Sprintf("the ID belongs to workflow %q, not %q", name, h.name)}
-}
-
 // Cancel cancels the workflow if it is enqueued or running. A running workflow stops at
 // its next step: the step returns ErrCancelled, and no step starts after it. Cancelling a
 // final workflow does nothing.
 func (h *Handle[Out]) Cancel(ctx context.Context) error {
+	if h.refersToNothing() {
+		return errNoWorkflow
+	}
 	return h.c.cancel(ctx, h.id)
 }
 

@@ -101,7 +101,8 @@ func (w *Workflow[In, Out]) Enqueue(ctx context.Context, c *Client, in In, opts 
 
 // EnqueueTx enqueues a workflow inside the caller's transaction: it runs only if tx
 // commits, so a workflow and the business data it belongs to are stored atomically.
-// Workers see it once tx commits.
+// Workers see it once tx commits, and so does the handle: until then its Status and Result
+// report ErrNotFound.
 func (w *Workflow[In, Out]) EnqueueTx(ctx context.Context, c *Client, tx pgx.Tx, in In, opts ...EnqueueOption) (*Handle[Out], error) {
 	hs, err := w.enqueue(ctx, c, c.rw.Wrap(tx), true, []In{in}, opts)
 	if err != nil {

@@ -414,6 +414,57 @@ func TestAnUnknownIDIsNotFoundSaidOnce(t *testing.T) {
 	require.EqualError(t, err, `wf: workflow "taken" not found: the ID belongs to workflow "other", not "known"`)
 }
 
+func TestResultOfAnUnknownIDIsNotFoundAtOnce(t *testing.T) {
+	t.Parallel()
+	b := setup(t, wf.Config{})
+	release := make(chan struct{})
+	w := wf.NewWorkflow("known", func(ctx wf.Context, _ struct{}) (int, error) { <-release; return 1, nil })
+	other := wf.NewWorkflow("other", func(ctx wf.Context, _ struct{}) (int, error) { return 2, nil })
+	b.start(t, w)
+	running, err := w.Enqueue(b.ctx, b.client, struct{}{})
+	require.NoError(t, err)
+
+	// However long the caller would wait, an ID no workflow has is reported at once, while
+	// the wait for a workflow that exists goes on.
+	waited := make(chan error, 1)
+	go func() { _, err := running.Result(b.ctx); waited <- err }()
+	_, err = w.Get(b.client, "nope").Result(b.ctx)
+	require.ErrorIs(t, err, wf.ErrNotFound)
+	require.EqualError(t, err, `wf: workflow "nope" not found`)
+	require.NoError(t, b.ctx.Err())
+	_, err = other.Get(b.client, running.ID()).Result(b.ctx)
+	require.ErrorIs(t, err, wf.ErrNotFound, "the ID belongs to another workflow")
+	close(release)
+	require.NoError(t, <-waited)
+
+	// A workflow enqueued in a transaction does not exist for Result until the commit.
+	tx, err := b.pool.Begin(b.ctx)
+	require.NoError(t, err)
+	defer tx.Rollback(b.ctx) //nolint:errcheck // a no-op after Commit
+	h, err := w.EnqueueTx(b.ctx, b.client, tx, struct{}{})
+	require.NoError(t, err)
+	_, err = h.Result(b.ctx)
+	require.ErrorIs(t, err, wf.ErrNotFound)
+	require.NoError(t, tx.Commit(b.ctx))
+	out, err := h.Result(b.ctx)
+	require.NoError(t, err)
+	require.Equal(t, 1, out)
+}
+
+func TestAZeroHandleRefersToNothingAndSaysSo(t *testing.T) {
+	t.Parallel()
+	b := setup(t, wf.Config{})
+	for name, h := range map[string]*wf.Handle[int]{"nil": nil, "zero": {}} {
+		require.Empty(t, h.ID(), name)
+		_, err := h.Status(b.ctx)
+		require.ErrorIs(t, err, wf.ErrNotFound, name)
+		require.ErrorContains(t, err, "refers to no workflow", name)
+		_, err = h.Result(b.ctx)
+		require.ErrorIs(t, err, wf.ErrNotFound, name)
+		require.ErrorIs(t, h.Cancel(b.ctx), wf.ErrNotFound, name)
+	}
+}
+
 func TestStartNeedsAStartedClientWithTheWorkflowRegistered(t *testing.T) {
 	t.Parallel()
 	b := setup(t, wf.Config{})

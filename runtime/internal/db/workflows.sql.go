@@ -164,7 +164,6 @@ const getResults = `-- name: GetResults :many
 SELECT id, name, state, output, error
 FROM wfgen.workflows
 WHERE id = ANY($1::text[])
-  AND state IN ('succeeded', 'failed', 'cancelled', 'dead')
 `
 
 type GetResultsRow struct {
@@ -175,7 +174,9 @@ type GetResultsRow struct {
 	Error  []byte
 }
 
-// GetResults returns the outcome of those of the given workflows that are final.
+// GetResults returns the state of every one of the given workflows that exists, with the
+// output or error of those that are final. An ID it does not return belongs to no workflow
+// (or to one enqueued in a transaction that has not committed yet, which is invisible here).
 func (q *Queries) GetResults(ctx context.Context, ids []string) ([]GetResultsRow, error) {
 	rows, err := q.db.Query(ctx, getResults, ids)
 	if err != nil {
