@@ -57,7 +57,10 @@ WHERE id = @id;
 
 -- name: FindDuplicate :one
 -- FindDuplicate names the workflow that made an insert of (id, queue, dedup_id) conflict.
-SELECT id, name, state, dedup_id
+-- same_input compares its stored input with the given one as jsonb values (key order and
+-- spacing do not matter). It is true when the input is empty: the caller did not ask.
+SELECT id, name, state, dedup_id,
+       coalesce(input = NULLIF(@input::text, '')::jsonb, true)::bool AS same_input
 FROM wfgen.workflows
 WHERE id = @id
    OR (queue = @queue AND dedup_id = NULLIF(@dedup_id::text, '') AND state IN ('enqueued', 'running'))

@@ -36,7 +36,8 @@
 //     steps.
 //   - Idempotent starts. A workflow ID is an idempotency key: enqueueing or starting the same
 //     workflow under the same ID returns the existing workflow (and its result once done)
-//     and never runs it twice.
+//     and never runs it twice, whatever the new input; WithID(id, RequireSameInput) refuses
+//     an input that differs from the stored one with an *InputMismatchError.
 //   - One owner. A running workflow is owned by one executor (a started Client); its
 //     completion is written only under the attempt it was claimed with, so an executor that
 //     lost a workflow (cancelled, or taken over) cannot complete it.

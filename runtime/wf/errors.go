@@ -76,6 +76,20 @@ func (e *IDConflictError) Error() string {
 	return fmt.Sprintf("wf: workflow ID %q is already used by workflow %q, so it cannot start %q: choose another ID", e.ID, e.ExistingName, e.Name)
 }
 
+// InputMismatchError reports an enqueue or start under WithID(id, RequireSameInput) refused
+// because the workflow that has the ID was stored with another input.
+type InputMismatchError struct {
+	ID       string
+	Workflow string // the workflow's name
+	State    State  // the existing workflow's state
+}
+
+func (e *InputMismatchError) Error() string {
+	return fmt.Sprintf("wf: workflow ID %q already has a %q workflow (%s) whose stored input differs from this one: "+
+		"an ID runs its workflow once, on the input stored first; enqueue this input under another ID, or follow the existing workflow with Get",
+		e.ID, e.Workflow, e.State)
+}
+
 // DuplicateError reports an enqueue refused because a workflow with the same deduplication
 // ID is enqueued or running in the queue. Pass ReturnExisting to WithDedupID to get that
 // workflow's handle instead.

@@ -90,7 +90,8 @@ func (w *Workflow[In, Out]) run(x *execution) (string, error) {
 
 // Enqueue puts a workflow on its queue (or the one WithQueue names), for any worker that
 // registered it to run. It returns once the workflow is stored. With WithID, enqueueing an
-// ID that exists returns the existing workflow.
+// ID that exists returns the existing workflow (or, with RequireSameInput, an
+// *InputMismatchError if its input differs).
 func (w *Workflow[In, Out]) Enqueue(ctx context.Context, c *Client, in In, opts ...EnqueueOption) (*Handle[Out], error) {
 	hs, err := w.enqueue(ctx, c, c.rw.Wrap(c.pool), false, []In{in}, opts)
 	if err != nil {
@@ -180,6 +181,7 @@ func (w *Workflow[In, Out]) request(in In, o enqueueOptions) (insertRequest, err
 		partitionKey:   o.partitionKey,
 		dedupID:        o.dedupID,
 		returnExisting: o.returnExisting,
+		sameInput:      o.sameInput,
 		input:          string(input),
 		maxRecoveries:  int32(w.opts.maxRecoveries),
 		timeoutMs:      o.timeout.Milliseconds(),
@@ -191,7 +193,8 @@ func (w *Workflow[In, Out]) request(in In, o enqueueOptions) (insertRequest, err
 // Start runs a workflow in this process now, without going through its queue (so the
 // queue's limits do not apply). The client must be started and have the workflow
 // registered. Start returns once the workflow is stored; Result waits for it. With WithID,
-// starting an ID that exists returns the existing workflow and does not run it again.
+// starting an ID that exists returns the existing workflow and does not run it again (or,
+// with RequireSameInput, returns an *InputMismatchError if its input differs).
 // Only WithID and WithTimeout apply to Start.
 func (w *Workflow[In, Out]) Start(ctx context.Context, c *Client, in In, opts ...EnqueueOption) (*Handle[Out], error) {
 	if err := c.started(); err != nil {
@@ -242,6 +245,7 @@ type insertRequest struct {
 	priority              int32
 	partitionKey, dedupID string
 	returnExisting        bool
+	sameInput             bool // refuse an existing workflow with the ID whose input differs
 	input                 string
 	maxRecoveries         int32
 	timeoutMs, delayMs    int64
@@ -329,7 +333,11 @@ var errConflictGone = errors.New("conflicting workflow vanished")
 
 // resolveConflict finds the workflow that made r's insert a no-op.
 func (c *Client) resolveConflict(ctx context.Context, conn dbschema.DBTX, r insertRequest) (string, error) {
-	dup, err := db.New(conn).FindDuplicate(ctx, db.FindDuplicateParams{ID: r.id, Queue: r.queue, DedupID: r.dedupID})
+	p := db.FindDuplicateParams{ID: r.id, Queue: r.queue, DedupID: r.dedupID}
+	if r.sameInput {
+		p.Input = r.input
+	}
+	dup, err := db.New(conn).FindDuplicate(ctx, p)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return "", errConflictGone
 	}
@@ -339,6 +347,9 @@ func (c *Client) resolveConflict(ctx context.Context, conn dbschema.DBTX, r inse
 	if dup.ID == r.id {
 		if dup.Name != r.name {
 			return "", &IDConflictError{ID: r.id, Name: r.name, ExistingName: dup.Name}
+		}
+		if !dup.SameInput {
+			return "", &InputMismatchError{ID: r.id, Workflow: r.name, State: State(dup.State)}
 		}
 		return dup.ID, nil // the same workflow again: idempotent
 	}

@@ -2,6 +2,7 @@ package wf_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -104,6 +105,50 @@ func TestSameIDStartsOnceAndReturnsTheSameResult(t *testing.T) {
 		require.Equal(t, r1, r)
 	}
 	require.Equal(t, "hello a", r1)
+	require.EqualValues(t, 1, runs.Load())
+}
+
+func TestRequireSameInputRefusesAnIDStoredWithAnotherInput(t *testing.T) {
+	t.Parallel()
+	b := setup(t, wf.Config{})
+	var runs atomic.Int32
+	w := wf.NewWorkflow("keyed", func(ctx wf.Context, in json.RawMessage) (string, error) {
+		runs.Add(1)
+		return string(in), nil
+	})
+	b.start(t, w)
+	first, err := w.Enqueue(b.ctx, b.client, json.RawMessage(`{"a": 1, "b": [2]}`), wf.WithID("key", wf.RequireSameInput))
+	require.NoError(t, err)
+	out, err := first.Result(b.ctx)
+	require.NoError(t, err)
+
+	// The same input, as JSON values: the existing workflow.
+	again, err := w.Enqueue(b.ctx, b.client, json.RawMessage(`{"b":[2],"a":1}`), wf.WithID("key", wf.RequireSameInput))
+	require.NoError(t, err)
+	againOut, err := again.Result(b.ctx)
+	require.NoError(t, err)
+	require.Equal(t, out, againOut)
+
+	// Another input: refused by Enqueue, EnqueueTx and Start, naming the ID.
+	other := json.RawMessage(`{"a": 2, "b": [2]}`)
+	_, enqueueErr := w.Enqueue(b.ctx, b.client, other, wf.WithID("key", wf.RequireSameInput))
+	tx, err := b.pool.Begin(b.ctx)
+	require.NoError(t, err)
+	_, txErr := w.EnqueueTx(b.ctx, b.client, tx, other, wf.WithID("key", wf.RequireSameInput))
+	require.NoError(t, tx.Rollback(b.ctx))
+	_, startErr := w.Start(b.ctx, b.client, other, wf.WithID("key", wf.RequireSameInput))
+	for _, err := range []error{enqueueErr, txErr, startErr} {
+		var mismatch *wf.InputMismatchError
+		require.ErrorAs(t, err, &mismatch)
+		require.Equal(t, wf.InputMismatchError{ID: "key", Workflow: "keyed", State: wf.StateSucceeded}, *mismatch)
+		require.EqualError(t, err, `wf: workflow ID "key" already has a "keyed" workflow (succeeded) whose stored input differs from this one: `+
+			`an ID runs its workflow once, on the input stored first; enqueue this input under another ID, or follow the existing workflow with Get`)
+	}
+
+	// Without the policy, the default stands: the existing workflow, whatever the input.
+	same, err := w.Enqueue(b.ctx, b.client, other, wf.WithID("key"))
+	require.NoError(t, err)
+	require.Equal(t, "key", same.ID())
 	require.EqualValues(t, 1, runs.Load())
 }
 

@@ -126,36 +126,47 @@ func (q *Queries) DequeueWorkflows(ctx context.Context, arg DequeueWorkflowsPara
 }
 
 const findDuplicate = `-- name: FindDuplicate :one
-SELECT id, name, state, dedup_id
+SELECT id, name, state, dedup_id,
+       coalesce(input = NULLIF($1::text, '')::jsonb, true)::bool AS same_input
 FROM wfgen.workflows
-WHERE id = $1
-   OR (queue = $2 AND dedup_id = NULLIF($3::text, '') AND state IN ('enqueued', 'running'))
-ORDER BY (id = $1) DESC
+WHERE id = $2
+   OR (queue = $3 AND dedup_id = NULLIF($4::text, '') AND state IN ('enqueued', 'running'))
+ORDER BY (id = $2) DESC
 LIMIT 1
 `
 
 type FindDuplicateParams struct {
+	Input   string
 	ID      string
 	Queue   string
 	DedupID string
 }
 
 type FindDuplicateRow struct {
-	ID      string
-	Name    string
-	State   string
-	DedupID *string
+	ID        string
+	Name      string
+	State     string
+	DedupID   *string
+	SameInput bool
 }
 
 // FindDuplicate names the workflow that made an insert of (id, queue, dedup_id) conflict.
+// same_input compares its stored input with the given one as jsonb values (key order and
+// spacing do not matter). It is true when the input is empty: the caller did not ask.
 func (q *Queries) FindDuplicate(ctx context.Context, arg FindDuplicateParams) (FindDuplicateRow, error) {
-	row := q.db.QueryRow(ctx, findDuplicate, arg.ID, arg.Queue, arg.DedupID)
+	row := q.db.QueryRow(ctx, findDuplicate,
+		arg.Input,
+		arg.ID,
+		arg.Queue,
+		arg.DedupID,
+	)
 	var i FindDuplicateRow
 	err := row.Scan(
 		&i.ID,
 		&i.Name,
 		&i.State,
 		&i.DedupID,
+		&i.SameInput,
 	)
 	return i, err
 }
