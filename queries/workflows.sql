@@ -49,9 +49,10 @@ WITH inserted AS (
 SELECT inserted.id FROM inserted CROSS JOIN notified;
 
 -- name: GetWorkflow :one
+-- GetWorkflow reads a workflow's status; due says it is enqueued and may start now.
 SELECT id, name, state, queue, priority, partition_key, dedup_id, error, code_hash, executor_id,
        attempt, recoveries, max_recoveries, deadline, created_at, available_at, started_at,
-       updated_at, completed_at
+       updated_at, completed_at, (state = 'enqueued' AND available_at <= now())::bool AS due
 FROM wfgen.workflows
 WHERE id = @id;
 
@@ -176,10 +177,11 @@ WITH released AS (
 SELECT n FROM notified;
 
 -- name: ListWorkflows :many
--- ListWorkflows returns the newest workflows matching the filters ('' matches all).
+-- ListWorkflows returns the newest workflows matching the filters ('' matches all), with
+-- the columns of GetWorkflow.
 SELECT id, name, state, queue, priority, partition_key, dedup_id, error, code_hash, executor_id,
        attempt, recoveries, max_recoveries, deadline, created_at, available_at, started_at,
-       updated_at, completed_at
+       updated_at, completed_at, (state = 'enqueued' AND available_at <= now())::bool AS due
 FROM wfgen.workflows
 WHERE (@state::text = '' OR state = @state)
   AND (@queue::text = '' OR queue = @queue)

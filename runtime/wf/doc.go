@@ -86,6 +86,12 @@
 // a history written by other code. Workflows not yet started run on any executor that
 // registered them.
 //
+// Each executor records the workflows it registered, with their code hashes, when it starts.
+// A workflow that may start but that no live executor can run (nobody registered its name,
+// or nobody with the code hash it started under) waits until one starts, and says so:
+// Handle.Status reports why in Status.Waiting, Client.QueueDepths counts it as Unrunnable,
+// and every worker of its queue logs a warning once per workflow name and code hash.
+//
 // # Schedules
 //
 // NewSchedule runs a workflow at every tick of a cron spec. Every worker that registers the

@@ -58,6 +58,12 @@ type Status struct {
 	UpdatedAt   time.Time
 	CompletedAt time.Time // zero until it is final
 	Deadline    time.Time // zero without a timeout
+	// Waiting says why a workflow that is enqueued and may start does not, when no live
+	// executor (started, not stopped, its lease renewed) can run it: none registered its
+	// name, or none registered it with the code hash it started under, such as after a
+	// deploy of changed code while it ran. Empty otherwise: once a worker that can run it
+	// starts, it runs.
+	Waiting string
 }
 
 // Status returns the workflow's current status, or an error wrapping ErrNotFound.
@@ -75,7 +81,11 @@ func (h *Handle[Out]) Status(ctx context.Context) (Status, error) {
 	if r.Name != h.name {
 		return Status{}, wrongWorkflow(h.id, r.Name, h.name)
 	}
-	return statusOf(r), nil
+	st := []Status{statusOf(r)}
+	if err := h.c.explainWaits(ctx, st, []bool{r.Due}); err != nil {
+		return Status{}, err
+	}
+	return st[0], nil
 }
 
 // Result waits until the workflow is final and returns its output, or its error as a

@@ -217,7 +217,7 @@ func (q *Queries) GetResults(ctx context.Context, ids []string) ([]GetResultsRow
 const getWorkflow = `-- name: GetWorkflow :one
 SELECT id, name, state, queue, priority, partition_key, dedup_id, error, code_hash, executor_id,
        attempt, recoveries, max_recoveries, deadline, created_at, available_at, started_at,
-       updated_at, completed_at
+       updated_at, completed_at, (state = 'enqueued' AND available_at <= now())::bool AS due
 FROM wfgen.workflows
 WHERE id = $1
 `
@@ -242,8 +242,10 @@ type GetWorkflowRow struct {
 	StartedAt     *time.Time
 	UpdatedAt     time.Time
 	CompletedAt   *time.Time
+	Due           bool
 }
 
+// GetWorkflow reads a workflow's status; due says it is enqueued and may start now.
 func (q *Queries) GetWorkflow(ctx context.Context, id string) (GetWorkflowRow, error) {
 	row := q.db.QueryRow(ctx, getWorkflow, id)
 	var i GetWorkflowRow
@@ -267,6 +269,7 @@ func (q *Queries) GetWorkflow(ctx context.Context, id string) (GetWorkflowRow, e
 		&i.StartedAt,
 		&i.UpdatedAt,
 		&i.CompletedAt,
+		&i.Due,
 	)
 	return i, err
 }
@@ -379,7 +382,7 @@ func (q *Queries) InsertWorkflows(ctx context.Context, arg InsertWorkflowsParams
 const listWorkflows = `-- name: ListWorkflows :many
 SELECT id, name, state, queue, priority, partition_key, dedup_id, error, code_hash, executor_id,
        attempt, recoveries, max_recoveries, deadline, created_at, available_at, started_at,
-       updated_at, completed_at
+       updated_at, completed_at, (state = 'enqueued' AND available_at <= now())::bool AS due
 FROM wfgen.workflows
 WHERE ($1::text = '' OR state = $1)
   AND ($2::text = '' OR queue = $2)
@@ -417,9 +420,11 @@ type ListWorkflowsRow struct {
 	StartedAt     *time.Time
 	UpdatedAt     time.Time
 	CompletedAt   *time.Time
+	Due           bool
 }
 
-// ListWorkflows returns the newest workflows matching the filters (” matches all).
+// ListWorkflows returns the newest workflows matching the filters (” matches all), with
+// the columns of GetWorkflow.
 func (q *Queries) ListWorkflows(ctx context.Context, arg ListWorkflowsParams) ([]ListWorkflowsRow, error) {
 	rows, err := q.db.Query(ctx, listWorkflows,
 		arg.State,
@@ -455,6 +460,7 @@ func (q *Queries) ListWorkflows(ctx context.Context, arg ListWorkflowsParams) ([
 			&i.StartedAt,
 			&i.UpdatedAt,
 			&i.CompletedAt,
+			&i.Due,
 		); err != nil {
 			return nil, err
 		}
