@@ -11,6 +11,26 @@ SET hostname = excluded.hostname,
     lease_expires_at = excluded.lease_expires_at,
     stopped_at = NULL;
 
+-- name: RegisterExecutorWorkflows :exec
+-- RegisterExecutorWorkflows records the workflows a starting executor registered, with the
+-- code hash of each (empty for none), in place of those it registered before.
+WITH forgotten AS (
+    DELETE FROM wfgen.executor_workflows
+    WHERE executor_id = @executor_id AND NOT (name = ANY(@names::text[]))
+)
+INSERT INTO wfgen.executor_workflows (executor_id, name, code_hash)
+SELECT @executor_id, r.name, NULLIF(r.code_hash, '')
+FROM (SELECT unnest(@names::text[]) AS name, unnest(@code_hashes::text[]) AS code_hash) r
+ON CONFLICT (executor_id, name) DO UPDATE SET code_hash = excluded.code_hash;
+
+-- name: LiveRegistrations :many
+-- LiveRegistrations lists the live executors that registered each of the given workflow
+-- names, with the code hash each registered it with (empty for none).
+SELECT name, executor_id, coalesce(code_hash, '')::text AS code_hash
+FROM wfgen.live_executor_workflows
+WHERE name = ANY(@names::text[])
+ORDER BY name, code_hash, executor_id;
+
 -- name: Heartbeat :one
 -- Heartbeat renews an executor's lease. It returns no row when the executor was declared
 -- dead meanwhile (its workflows are being taken over): it must stop running them.

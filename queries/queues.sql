@@ -86,13 +86,45 @@ RETURNING w.id, w.name, w.input, w.attempt, w.deadline, w.priority, w.seq;
 
 -- name: QueueDepths :many
 -- QueueDepths counts the unfinished workflows of every queue by state; delayed counts the
--- enqueued ones that may not start yet.
-SELECT queue, state, count(*) AS workflows,
-       count(*) FILTER (WHERE available_at > now()) AS delayed
-FROM wfgen.workflows
-WHERE state IN ('enqueued', 'running')
-GROUP BY queue, state
-ORDER BY queue, state;
+-- enqueued ones that may not start yet, unrunnable those that may start but that no live
+-- executor can run: none registered their name, or none with the code hash they started
+-- under. It groups by name and code hash first, so that it asks that once per group.
+WITH groups AS (
+    SELECT queue, state, name, code_hash, count(*) AS workflows,
+           count(*) FILTER (WHERE available_at > now()) AS delayed
+    FROM wfgen.workflows
+    WHERE state IN ('enqueued', 'running')
+    GROUP BY queue, state, name, code_hash
+)
+SELECT g.queue, g.state, sum(g.workflows)::bigint AS workflows, sum(g.delayed)::bigint AS delayed,
+       coalesce(sum(g.workflows - g.delayed) FILTER (WHERE g.state = 'enqueued' AND NOT EXISTS (
+           SELECT 1 FROM wfgen.live_executor_workflows r
+           WHERE r.name = g.name AND (g.code_hash IS NULL OR r.code_hash IS NULL OR r.code_hash = g.code_hash))), 0)::bigint AS unrunnable
+FROM groups g
+GROUP BY g.queue, g.state
+ORDER BY g.queue, g.state;
+
+-- name: UnrunnableWorkflows :many
+-- UnrunnableWorkflows looks at the first scan_limit workflows that may start in each of the
+-- given queues, in queue order, and counts those that no live executor can run (as in
+-- QueueDepths) by name and code hash (empty for none); name_registered says whether a live
+-- executor registered the name with another hash. No executor claims such workflows, so
+-- they stay at the head of their queue, where this finds them without reading the backlog.
+SELECT c.queue, c.name, coalesce(c.code_hash, '')::text AS code_hash, count(*) AS workflows,
+       EXISTS (SELECT 1 FROM wfgen.live_executor_workflows r WHERE r.name = c.name) AS name_registered
+FROM unnest(@queues::text[]) AS q(queue)
+CROSS JOIN LATERAL (
+    SELECT w.queue, w.name, w.code_hash
+    FROM wfgen.workflows w
+    WHERE w.queue = q.queue AND w.state = 'enqueued' AND w.available_at <= now()
+    ORDER BY w.priority, w.available_at, w.seq
+    LIMIT @scan_limit::int
+) c
+WHERE NOT EXISTS (
+    SELECT 1 FROM wfgen.live_executor_workflows r
+    WHERE r.name = c.name AND (c.code_hash IS NULL OR r.code_hash IS NULL OR r.code_hash = c.code_hash))
+GROUP BY c.queue, c.name, c.code_hash
+ORDER BY c.queue, c.name, c.code_hash;
 
 -- name: Announce :exec
 -- Announce sends notifications on the schema's channel, in a transaction of their own that

@@ -54,15 +54,19 @@ WITH inserted AS (
 SELECT inserted.id FROM inserted CROSS JOIN notified;
 
 -- name: GetWorkflow :one
+-- GetWorkflow reads a workflow's status; due says it is enqueued and may start now.
 SELECT id, name, state, queue, priority, partition_key, dedup_id, error, code_hash, executor_id,
        attempt, recoveries, max_recoveries, deadline, created_at, available_at, started_at,
-       updated_at, completed_at
+       updated_at, completed_at, (state = 'enqueued' AND available_at <= now())::bool AS due
 FROM wfgen.workflows
 WHERE id = @id;
 
 -- name: FindDuplicate :one
 -- FindDuplicate names the workflow that made an insert of (id, queue, dedup_id) conflict.
-SELECT id, name, state, dedup_id
+-- same_input compares its stored input with the given one as jsonb values (key order and
+-- spacing do not matter). It is true when the input is empty: the caller did not ask.
+SELECT id, name, state, dedup_id,
+       coalesce(input = NULLIF(@input::text, '')::jsonb, true)::bool AS same_input
 FROM wfgen.workflows
 WHERE id = @id
    OR (queue = @queue AND dedup_id = NULLIF(@dedup_id::text, '') AND state IN ('enqueued', 'running'))
@@ -70,11 +74,12 @@ ORDER BY (id = @id) DESC
 LIMIT 1;
 
 -- name: GetResults :many
--- GetResults returns the outcome of those of the given workflows that are final.
+-- GetResults returns the state of every one of the given workflows that exists, with the
+-- output or error of those that are final. An ID it does not return belongs to no workflow
+-- (or to one enqueued in a transaction that has not committed yet, which is invisible here).
 SELECT id, name, state, output, error
 FROM wfgen.workflows
-WHERE id = ANY(@ids::text[])
-  AND state IN ('succeeded', 'failed', 'cancelled', 'dead');
+WHERE id = ANY(@ids::text[]);
 
 -- name: CancelWorkflow :one
 -- CancelWorkflow ends an enqueued or running workflow. The executor running it is told
@@ -189,10 +194,11 @@ WITH input AS MATERIALIZED (
 SELECT n FROM notified;
 
 -- name: ListWorkflows :many
--- ListWorkflows returns the newest workflows matching the filters ('' matches all).
+-- ListWorkflows returns the newest workflows matching the filters ('' matches all), with
+-- the columns of GetWorkflow.
 SELECT id, name, state, queue, priority, partition_key, dedup_id, error, code_hash, executor_id,
        attempt, recoveries, max_recoveries, deadline, created_at, available_at, started_at,
-       updated_at, completed_at
+       updated_at, completed_at, (state = 'enqueued' AND available_at <= now())::bool AS due
 FROM wfgen.workflows
 WHERE (@state::text = '' OR state = @state)
   AND (@queue::text = '' OR queue = @queue)

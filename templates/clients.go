@@ -96,11 +96,11 @@ func (g *gen) handle(w *model.Workflow) {
 	inner := func() *jen.Statement { return jen.Id("h").Dot("handle") }
 	ctxParam := func() *jen.Statement { return jen.Id("ctx").Qual(contextPath, "Context") }
 
-	g.doc("%s refers to one run of the %s workflow (%q): get one from %s, %s or %s. The zero value refers to nothing.",
+	g.doc("%s refers to one run of the %s workflow (%q): get one from %s, %s or %s. The zero value refers to nothing: its ID is \"\" and its other methods return an error wrapping wf.ErrNotFound.",
 		name, w.Func, w.Name, w.EnqueueFunc(), w.StartFunc(), w.GetFunc())
 	g.f.Type().Id(name).Struct(jen.Id("handle").Op("*").Qual(wfPath, "Handle").Types(g.runtimeType(w.Out)))
 
-	g.doc("ID returns the workflow's ID.")
+	g.doc("ID returns the workflow's ID, or \"\" for the zero value.")
 	g.f.Func().Add(recv()).Id("ID").Params().String().Block(jen.Return(inner().Dot("ID").Call()))
 
 	g.doc("Status returns the workflow's current status, or an error wrapping wf.ErrNotFound.")
@@ -108,13 +108,14 @@ func (g *gen) handle(w *model.Workflow) {
 		jen.Return(inner().Dot("Status").Call(jen.Id("ctx"))),
 	)
 
+	const notFound = "\n\nFor an ID that no run has, it returns an error wrapping wf.ErrNotFound at once; a run enqueued in a transaction exists once the transaction commits."
 	if w.Out != nil {
-		g.doc("Result waits until the workflow is final and returns its output, or its error as a *wf.WorkflowError (errors.Is matches wf.ErrCancelled, wf.ErrTimeout and wf.ErrDead). It returns ctx's error if ctx ends first; the workflow goes on.")
+		g.doc("Result waits until the workflow is final and returns its output, or its error as a *wf.WorkflowError (errors.Is matches wf.ErrCancelled, wf.ErrTimeout and wf.ErrDead). It returns ctx's error if ctx ends first; the workflow goes on." + notFound)
 		g.f.Func().Add(recv()).Id("Result").Params(ctxParam()).Params(g.typeCode(w.Out), jen.Error()).Block(
 			jen.Return(inner().Dot("Result").Call(jen.Id("ctx"))),
 		)
 	} else {
-		g.doc("Result waits until the workflow is final and returns nil if it succeeded, or its error as a *wf.WorkflowError (errors.Is matches wf.ErrCancelled, wf.ErrTimeout and wf.ErrDead). It returns ctx's error if ctx ends first; the workflow goes on.")
+		g.doc("Result waits until the workflow is final and returns nil if it succeeded, or its error as a *wf.WorkflowError (errors.Is matches wf.ErrCancelled, wf.ErrTimeout and wf.ErrDead). It returns ctx's error if ctx ends first; the workflow goes on." + notFound)
 		g.f.Func().Add(recv()).Id("Result").Params(ctxParam()).Error().Block(
 			jen.List(jen.Id("_"), jen.Err()).Op(":=").Add(inner()).Dot("Result").Call(jen.Id("ctx")),
 			jen.Return(jen.Err()),

@@ -53,12 +53,13 @@ func Register(c *wf.Client) error {
 
 // EmailPipelineHandle refers to one run of the EmailPipeline workflow
 // ("pipeline.EmailPipeline"): get one from EnqueueEmailPipeline, StartEmailPipeline or
-// GetEmailPipeline. The zero value refers to nothing.
+// GetEmailPipeline. The zero value refers to nothing: its ID is "" and its other methods
+// return an error wrapping wf.ErrNotFound.
 type EmailPipelineHandle struct {
 	handle *wf.Handle[PipelineResult]
 }
 
-// ID returns the workflow's ID.
+// ID returns the workflow's ID, or "" for the zero value.
 func (h EmailPipelineHandle) ID() string {
 	return h.handle.ID()
 }
@@ -71,6 +72,9 @@ func (h EmailPipelineHandle) Status(ctx context.Context) (wf.Status, error) {
 // Result waits until the workflow is final and returns its output, or its error as a
 // *wf.WorkflowError (errors.Is matches wf.ErrCancelled, wf.ErrTimeout and wf.ErrDead). It
 // returns ctx's error if ctx ends first; the workflow goes on.
+//
+// For an ID that no run has, it returns an error wrapping wf.ErrNotFound at once; a run
+// enqueued in a transaction exists once the transaction commits.
 func (h EmailPipelineHandle) Result(ctx context.Context) (PipelineResult, error) {
 	return h.handle.Result(ctx)
 }

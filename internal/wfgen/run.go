@@ -183,10 +183,16 @@ func migrate(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "wfgen migrate: %v\n", err)
 		return 2
 	}
-	if err := c.Migrate(ctx); err != nil {
+	applied, err := c.Migrate(ctx)
+	if err != nil {
 		fmt.Fprintf(stderr, "wfgen migrate: %v\n", err)
 		return 1
 	}
-	fmt.Fprintf(stdout, "wfgen migrate: schema %s is up to date\n", c.Schema())
+	if len(applied) == 0 {
+		fmt.Fprintf(stdout, "wfgen migrate: schema %s is up to date\n", c.Schema())
+	}
+	for _, name := range applied {
+		fmt.Fprintf(stdout, "wfgen migrate: applied %s to schema %s\n", name, c.Schema())
+	}
 	return 0
 }

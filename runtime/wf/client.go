@@ -248,14 +248,19 @@ func (c *Client) Register(defs ...Definition) error {
 	return errors.Join(errs...)
 }
 
-// Migrate applies the migrations the schema lacks. Start calls it unless
-// Config.SkipMigrations is set; concurrent callers (replicas starting together) are
+// Migrate applies the migrations the schema lacks and returns the names of those it applied
+// (such as "0001_init"), in order; none when the schema was up to date. Start calls it
+// unless Config.SkipMigrations is set; concurrent callers (replicas starting together) are
 // serialized by an advisory lock and apply each migration once.
-func (c *Client) Migrate(ctx context.Context) error {
-	if _, err := migrate.Up(ctx, c.pool, c.rw); err != nil {
-		return c.dbError("applying migrations", err)
+func (c *Client) Migrate(ctx context.Context) ([]string, error) {
+	applied, err := migrate.Up(ctx, c.pool, c.rw)
+	if err != nil {
+		return nil, c.dbError("applying migrations", err)
 	}
-	return nil
+	if len(applied) > 0 {
+		c.log.Info("wfgen: applied migrations", "schema", c.cfg.Schema, "migrations", applied)
+	}
+	return applied, nil
 }
 
 // Start makes the client an executor: it applies migrations, registers the executor and
@@ -279,8 +284,8 @@ func (c *Client) Start(ctx context.Context) error {
 		}
 	}
 	if !c.cfg.SkipMigrations {
-		if _, err := migrate.Up(ctx, c.pool, c.rw); err != nil {
-			return c.dbError("applying migrations", err)
+		if _, err := c.Migrate(ctx); err != nil {
+			return err
 		}
 	}
 	if err := c.registerExecutor(ctx); err != nil {

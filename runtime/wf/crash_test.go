@@ -76,6 +76,11 @@ var helperRoles = map[string]func(pool *pgxpool.Pool, schema string, cfg *wf.Con
 }
 
 func runHelper(role string) int {
+	// The handler goes in first: the worker runs workflows while Start is still setting up,
+	// and a test may stop it then. A SIGTERM that arrives before Start returns waits in the
+	// channel, and the worker stops as soon as it has started.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, os.Interrupt)
 	ctx := context.Background()
 	schema := os.Getenv(helperSchemaEnv)
 	pool, err := pgxpool.New(ctx, os.Getenv("DATABASE_URL"))
@@ -102,8 +107,6 @@ func runHelper(role string) int {
 		fmt.Fprintln(os.Stderr, "helper:", err)
 		return 1
 	}
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGTERM, os.Interrupt)
 	<-sigs
 	stopCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()

@@ -36,7 +36,8 @@
 //     steps.
 //   - Idempotent starts. A workflow ID is an idempotency key: enqueueing or starting the same
 //     workflow under the same ID returns the existing workflow (and its result once done)
-//     and never runs it twice.
+//     and never runs it twice, whatever the new input; WithID(id, RequireSameInput) refuses
+//     an input that differs from the stored one with an *InputMismatchError.
 //   - One owner. A running workflow is owned by one executor (a started Client), through
 //     database outages too: every write an owner makes is fenced (see Ownership and fencing).
 //   - Panics are errors. A panic in a step or a workflow fails that attempt or workflow with
@@ -120,6 +121,12 @@
 // a history written by other code. Workflows not yet started run on any executor that
 // registered them.
 //
+// Each executor records the workflows it registered, with their code hashes, when it starts.
+// A workflow that may start but that no live executor can run (nobody registered its name,
+// or nobody with the code hash it started under) waits until one starts, and says so:
+// Handle.Status reports why in Status.Waiting, Client.QueueDepths counts it as Unrunnable,
+// and every worker of its queue logs a warning once per workflow name and code hash.
+//
 // # Schedules
 //
 // NewSchedule runs a workflow at every tick of a cron spec. Every worker that registers the
@@ -150,13 +157,23 @@
 // finds workflows by state, queue, executor or name. All of it is plain SQL tables in the
 // configured schema, readable from psql too.
 //
+// Handle.Status and Handle.Result report an ID that no workflow has with an error wrapping
+// ErrNotFound, at once; a workflow enqueued by EnqueueTx exists for them once the
+// transaction commits.
+//
 // # Errors
 //
 // Handle.Result returns a *WorkflowError for a workflow that did not succeed, read back from
-// the database so that every process sees the same error: errors.Is matches ErrCancelled,
-// ErrTimeout and ErrDead, and errors.As finds a *NonDeterminismError. Inside a workflow, a
-// step whose attempts ran out returns a *StepError that wraps every attempt's error, so
-// errors.Is and errors.As work on them; replayed after a restart, it carries their messages.
+// the database so that every process sees the same error: its Message is the message of the
+// error the workflow returned, its Stack the stack of a panic; errors.Is matches
+// ErrCancelled, ErrTimeout and ErrDead, and errors.As finds a *NonDeterminismError. Inside a
+// workflow, a step whose attempts ran out returns a *StepError that wraps every attempt's
+// error, so errors.Is and errors.As work on them; replayed after a restart, it carries their
+// messages. A value that does not make its round trip through JSON is a *CodecError, which
+// says whether it could not be encoded or did not decode as the type that reads it.
+//
+// The executor that ran a failed workflow logs it, at Warn, or at Error with the stack when
+// the workflow panicked.
 //
 // # Costs
 //

@@ -138,7 +138,7 @@ func TestReplicasMigratingTogetherApplyEachMigrationOnce(t *testing.T) {
 			defer wg.Done()
 			c, err := wf.NewClient(pool, wf.Config{Schema: schema})
 			if err == nil {
-				err = c.Migrate(context.Background())
+				_, err = c.Migrate(context.Background())
 			}
 			errs[i] = err
 		}()
@@ -179,7 +179,8 @@ func TestAClosedPoolGivesErrPoolClosed(t *testing.T) {
 	require.NoError(t, err)
 	c, err := wf.NewClient(pool, wf.Config{Schema: schema})
 	require.NoError(t, err)
-	require.NoError(t, c.Migrate(context.Background()))
+	_, err = c.Migrate(context.Background())
+	require.NoError(t, err)
 	w := wf.NewWorkflow("w", func(ctx wf.Context, _ struct{}) (int, error) { return 1, nil })
 	h, err := w.Enqueue(context.Background(), c, struct{}{})
 	require.NoError(t, err)

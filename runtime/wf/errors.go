@@ -32,6 +32,27 @@ var (
 	ErrInterrupted = errors.New("wf: workflow execution interrupted; it will resume from its last completed step")
 )
 
+// notFoundError names the workflow that was not found; errors.Is matches ErrNotFound.
+type notFoundError struct {
+	id  string
+	why string // optional: why a workflow with that ID does not count
+}
+
+func (e *notFoundError) Error() string {
+	if e.why != "" {
+		return fmt.Sprintf("wf: workflow %q not found: %s", e.id, e.why)
+	}
+	return fmt.Sprintf("wf: workflow %q not found", e.id)
+}
+
+func (e *notFoundError) Unwrap() error { return ErrNotFound }
+
+// wrongWorkflow is the error of a handle of workflow want whose ID belongs to a workflow
+// named name.
+func wrongWorkflow(id, name, want string) error {
+	return &notFoundError{id: id, why: fmt.Sprintf("the ID belongs to workflow %q, not %q", name, want)}
+}
+
 // UnknownWorkflowError reports a workflow name that is not registered on the client that
 // should run it.
 type UnknownWorkflowError struct {
@@ -53,6 +74,20 @@ type IDConflictError struct {
 
 func (e *IDConflictError) Error() string {
 	return fmt.Sprintf("wf: workflow ID %q is already used by workflow %q, so it cannot start %q: choose another ID", e.ID, e.ExistingName, e.Name)
+}
+
+// InputMismatchError reports an enqueue or start under WithID(id, RequireSameInput) refused
+// because the workflow that has the ID was stored with another input.
+type InputMismatchError struct {
+	ID       string
+	Workflow string // the workflow's name
+	State    State  // the existing workflow's state
+}
+
+func (e *InputMismatchError) Error() string {
+	return fmt.Sprintf("wf: workflow ID %q already has a %q workflow (%s) whose stored input differs from this one: "+
+		"an ID runs its workflow once, on the input stored first; enqueue this input under another ID, or follow the existing workflow with Get",
+		e.ID, e.Workflow, e.State)
 }
 
 // DuplicateError reports an enqueue refused because a workflow with the same deduplication
@@ -122,16 +157,40 @@ func (e *PanicError) Unwrap() error {
 	return err
 }
 
-// CodecError reports a value that does not encode to or decode from JSON: a workflow's input
-// or output, or a step's output.
+// CodecError reports a value that does not make its round trip through JSON: a workflow's
+// input or output, or a step's output, that cannot be stored as JSON, or whose stored JSON
+// does not decode as the Go type that reads it.
 type CodecError struct {
 	What string // for example `input of workflow "Checkout"`
 	Type string // the Go type
-	Err  error
+	// Decode is true when stored JSON did not decode as Type (the code that stored it used
+	// another type), false when a value of Type could not be encoded as JSON.
+	Decode bool
+	Err    error
+
+	hint string // what to do about a decoding failure
+}
+
+// encodeFailure is the CodecError of a value of type typ that cannot be stored as JSON.
+func encodeFailure(what, typ string, err error) *CodecError {
+	return &CodecError{What: what, Type: typ, Err: err}
+}
+
+// decodeFailure is the CodecError of stored JSON that does not decode as typ; hint says
+// what to do about it.
+func decodeFailure(what, typ, hint string, err error) *CodecError {
+	return &CodecError{What: what, Type: typ, Decode: true, Err: err, hint: hint}
 }
 
 func (e *CodecError) Error() string {
-	return fmt.Sprintf("wf: %s (%s) cannot be stored as JSON: %v", e.What, e.Type, e.Err)
+	if !e.Decode {
+		return fmt.Sprintf("wf: %s (%s) cannot be stored as JSON: %v", e.What, e.Type, e.Err)
+	}
+	msg := fmt.Sprintf("wf: %s does not decode as %s: %v", e.What, e.Type, e.Err)
+	if e.hint != "" {
+		msg += "; " + e.hint
+	}
+	return msg
 }
 
 func (e *CodecError) Unwrap() error { return e.Err }
@@ -144,13 +203,23 @@ type WorkflowError struct {
 	WorkflowID string
 	Workflow   string // the workflow's name
 	Kind       string // "error", "panic", "cancelled", "timeout", "dead", "nondeterminism", "input"
-	Message    string
+	// Message is the message of the error the workflow ended with, as the workflow's code
+	// (or the runtime, for a cancel, a timeout or a dead workflow) returned it.
+	Message string
+	// Stack is the stack of the goroutine that panicked, for Kind "panic"; empty otherwise.
+	Stack string
 
 	nondeterminism *NonDeterminismError
 }
 
 func (e *WorkflowError) Error() string {
-	return fmt.Sprintf("workflow %s (%s) %s", e.WorkflowID, e.Workflow, e.Message)
+	switch e.Kind {
+	case kindCancelled:
+		return fmt.Sprintf("workflow %s (%s) was cancelled", e.WorkflowID, e.Workflow)
+	case kindDead:
+		return fmt.Sprintf("workflow %s (%s) was %s", e.WorkflowID, e.Workflow, e.Message)
+	}
+	return fmt.Sprintf("workflow %s (%s) failed: %s", e.WorkflowID, e.Workflow, e.Message)
 }
 
 // Is matches the sentinel error of e's kind.
@@ -198,6 +267,16 @@ type storedError struct {
 
 // encodeError turns a workflow's or a step's error into the JSON stored for it.
 func encodeError(err error) string {
+	return storedErrorOf(err).json()
+}
+
+func (se storedError) json() string {
+	b, _ := json.Marshal(se) // a struct of strings always encodes
+	return string(b)
+}
+
+// storedErrorOf is what is stored of a workflow's or a step's error.
+func storedErrorOf(err error) storedError {
 	se := storedError{Kind: kindError, Message: err.Error()}
 	var nd *NonDeterminismError
 	var pe *PanicError
@@ -227,8 +306,7 @@ func encodeError(err error) string {
 	for i := range se.Attempts {
 		se.Attempts[i] = strings.ReplaceAll(se.Attempts[i], "\x00", "\uFFFD")
 	}
-	b, _ := json.Marshal(se) // a struct of strings always encodes
-	return string(b)
+	return se
 }
 
 // decodeWorkflowError reads a stored workflow error back.
@@ -237,14 +315,10 @@ func decodeWorkflowError(id, name string, raw []byte) *WorkflowError {
 	if err := json.Unmarshal(raw, &se); err != nil || se.Message == "" {
 		se = storedError{Kind: kindError, Message: string(raw)}
 	}
-	e := &WorkflowError{WorkflowID: id, Workflow: name, Kind: se.Kind, Message: "failed: " + se.Message}
+	e := &WorkflowError{WorkflowID: id, Workflow: name, Kind: se.Kind, Message: se.Message}
 	switch se.Kind {
-	case kindCancelled:
-		e.Message = "was cancelled"
-	case kindTimeout:
-		e.Message = "timed out: " + se.Message
-	case kindDead:
-		e.Message = se.Message
+	case kindPanic:
+		e.Stack = se.Stack
 	case kindNondeterminism:
 		e.nondeterminism = &NonDeterminismError{WorkflowID: id, StepID: se.StepID, Expected: se.Expected, Recorded: se.Recorded}
 	}

@@ -207,9 +207,11 @@ func (x *execution) finish(output string, err error) outcome {
 // complete writes the workflow's final state, together with its last step's checkpoint when
 // that is still pending.
 func (x *execution) complete(state State, output string, failure error) outcome {
+	var stored storedError
 	var errJSON string
 	if failure != nil {
-		errJSON = encodeError(failure)
+		stored = storedErrorOf(failure)
+		errJSON = stored.json()
 	}
 	x.mu.Lock()
 	after := x.pending
@@ -245,7 +247,7 @@ func (x *execution) complete(state State, output string, failure error) outcome 
 		// Postgres refused the output (jsonb rejects some strings JSON allows, such as
 		// \u0000): the workflow fails with a message saying so rather than running forever.
 		x.c.log.Error("wfgen: workflow output cannot be stored", "workflow_id", x.id, "error", err)
-		return x.complete(StateFailed, "", &CodecError{What: fmt.Sprintf("output of workflow %q", x.wf.name), Type: "JSON", Err: err})
+		return x.complete(StateFailed, "", encodeFailure(fmt.Sprintf("output of workflow %q", x.wf.name), "JSON", err))
 	case err != nil:
 		x.c.log.Error("wfgen: recording workflow completion failed; it will resume on recovery", "workflow_id", x.id, "error", err)
 		return leftRunning
@@ -257,7 +259,21 @@ func (x *execution) complete(state State, output string, failure error) outcome 
 	x.c.waiter.completedHere(waitResult{row: db.GetResultsRow{
 		ID: x.id, Name: x.wf.name, State: string(state), Output: []byte(output), Error: []byte(errJSON),
 	}})
+	if failure != nil {
+		x.logFailure(stored)
+	}
 	return completed
+}
+
+// logFailure logs a workflow that failed: a panic as an error, with its stack; any other
+// failure (its code returned an error, it timed out, its history did not match) as a
+// warning, since the workflow's caller gets the error too.
+func (x *execution) logFailure(se storedError) {
+	if se.Kind == kindPanic {
+		x.c.log.Error("wfgen: workflow panicked", "workflow_id", x.id, "name", x.wf.name, "error", se.Message, "stack", se.Stack)
+		return
+	}
+	x.c.log.Warn("wfgen: workflow failed", "workflow_id", x.id, "name", x.wf.name, "kind", se.Kind, "error", se.Message)
 }
 
 // beginStep assigns the next step ID and returns the step's recorded checkpoint, if any.

@@ -13,15 +13,27 @@ import (
 )
 
 // Handle refers to one workflow, typed by its output. Handles are cheap: Workflow.Get makes
-// one from an ID without touching the database.
+// one from an ID without touching the database. A nil or zero Handle refers to nothing: its
+// ID is "" and its other methods return an error wrapping ErrNotFound.
 type Handle[Out any] struct {
 	c    *Client
 	id   string
 	name string
 }
 
-// ID returns the workflow's ID.
-func (h *Handle[Out]) ID() string { return h.id }
+// errNoWorkflow is the error of the methods of a handle that refers to nothing.
+var errNoWorkflow = fmt.Errorf("wf: the handle is nil or a zero value and refers to no workflow: get handles from Enqueue, Start or Get: %w", ErrNotFound)
+
+// ID returns the workflow's ID, or "" for a handle that refers to nothing.
+func (h *Handle[Out]) ID() string {
+	if h == nil {
+		return ""
+	}
+	return h.id
+}
+
+// refersToNothing reports whether h is nil or a zero value.
+func (h *Handle[Out]) refersToNothing() bool { return h == nil || h.c == nil }
 
 // Status is a snapshot of a workflow's progress.
 type Status struct {
@@ -46,41 +58,62 @@ type Status struct {
 	UpdatedAt   time.Time
 	CompletedAt time.Time // zero until it is final
 	Deadline    time.Time // zero without a timeout
+	// Waiting says why a workflow that is enqueued and may start does not, when no live
+	// executor (started, not stopped, its lease renewed) can run it: none registered its
+	// name, or none registered it with the code hash it started under, such as after a
+	// deploy of changed code while it ran. Empty otherwise: once a worker that can run it
+	// starts, it runs.
+	Waiting string
 }
 
-// Status returns the workflow's current status, or ErrNotFound.
+// Status returns the workflow's current status, or an error wrapping ErrNotFound.
 func (h *Handle[Out]) Status(ctx context.Context) (Status, error) {
+	if h.refersToNothing() {
+		return Status{}, errNoWorkflow
+	}
 	r, err := h.c.q.GetWorkflow(ctx, h.id)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return Status{}, fmt.Errorf("wf: workflow %q: %w", h.id, ErrNotFound)
+		return Status{}, &notFoundError{id: h.id}
 	}
 	if err != nil {
 		return Status{}, h.c.dbError("reading workflow status", err)
 	}
 	if r.Name != h.name {
-		return Status{}, fmt.Errorf("wf: workflow %q is a %q, not a %q: %w", h.id, r.Name, h.name, ErrNotFound)
+		return Status{}, wrongWorkflow(h.id, r.Name, h.name)
 	}
-	return statusOf(r), nil
+	st := []Status{statusOf(r)}
+	if err := h.c.explainWaits(ctx, st, []bool{r.Due}); err != nil {
+		return Status{}, err
+	}
+	return st[0], nil
 }
 
 // Result waits until the workflow is final and returns its output, or its error as a
 // *WorkflowError (errors.Is matches ErrCancelled, ErrTimeout and ErrDead). It returns
 // ctx's error if ctx ends first; the workflow goes on.
+//
+// For an ID that no workflow has, Result returns an error wrapping ErrNotFound at once. A
+// workflow enqueued in a transaction (EnqueueTx) does not exist for other connections until
+// that transaction commits: call Result after the commit, or it reports ErrNotFound.
 func (h *Handle[Out]) Result(ctx context.Context) (Out, error) {
 	var zero Out
-	r, err := h.c.waiter.wait(ctx, h.id)
+	if h.refersToNothing() {
+		return zero, errNoWorkflow
+	}
+	r, err := h.c.waiter.wait(ctx, h.id, h.name)
 	if err != nil {
 		return zero, err
 	}
 	if r.Name != h.name {
-		return zero, fmt.Errorf("wf: workflow %q is a %q, not a %q: %w", h.id, r.Name, h.name, ErrNotFound)
+		return zero, wrongWorkflow(h.id, r.Name, h.name)
 	}
 	if State(r.State) != StateSucceeded {
 		return zero, decodeWorkflowError(r.ID, r.Name, r.Error)
 	}
 	var out Out
 	if err := json.Unmarshal(r.Output, &out); err != nil {
-		return zero, &CodecError{What: fmt.Sprintf("output of workflow %q (ID %s) does not decode; the worker and this client disagree on its type, so", h.name, h.id), Type: typeName[Out](), Err: err}
+		return zero, decodeFailure(fmt.Sprintf("output of workflow %q (ID %s)", h.name, h.id), typeName[Out](),
+			"the worker and this client disagree on its type: deploy the same version to both", err)
 	}
 	return out, nil
 }
@@ -89,6 +122,9 @@ func (h *Handle[Out]) Result(ctx context.Context) (Out, error) {
 // its next step: the step returns ErrCancelled, and no step starts after it. Cancelling a
 // final workflow does nothing.
 func (h *Handle[Out]) Cancel(ctx context.Context) error {
+	if h.refersToNothing() {
+		return errNoWorkflow
+	}
 	return h.c.cancel(ctx, h.id)
 }
 
@@ -97,7 +133,7 @@ func (c *Client) cancel(ctx context.Context, id string) error {
 	if errors.Is(err, pgx.ErrNoRows) {
 		// Not enqueued or running: final already, or unknown.
 		if _, err := c.q.GetWorkflow(ctx, id); errors.Is(err, pgx.ErrNoRows) {
-			return fmt.Errorf("wf: cancelling workflow %q: %w", id, ErrNotFound)
+			return &notFoundError{id: id}
 		} else if err != nil {
 			return c.dbError("cancelling workflow", err)
 		}

@@ -2,6 +2,8 @@ package wf
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/wfgen/wfgen/runtime/internal/db"
@@ -46,7 +48,10 @@ type QueueDepth struct {
 	Queue    string
 	Enqueued int // may start now
 	Delayed  int // enqueued, waiting for their start time
-	Running  int
+	// Unrunnable counts the enqueued workflows that may start but that no live executor can
+	// run (Status.Waiting says why); they are not counted in Enqueued.
+	Unrunnable int
+	Running    int
 }
 
 // QueueDepths counts the unfinished workflows of every queue that has any, by state.
@@ -63,7 +68,7 @@ func (c *Client) QueueDepths(ctx context.Context) ([]QueueDepth, error) {
 		d := &out[len(out)-1]
 		switch State(r.State) {
 		case StateEnqueued:
-			d.Enqueued, d.Delayed = int(r.Workflows-r.Delayed), int(r.Delayed)
+			d.Enqueued, d.Delayed, d.Unrunnable = int(r.Workflows-r.Delayed-r.Unrunnable), int(r.Delayed), int(r.Unrunnable)
 		case StateRunning:
 			d.Running = int(r.Workflows)
 		}
@@ -126,8 +131,71 @@ func (c *Client) ListWorkflows(ctx context.Context, opts ListOptions) ([]Status,
 		return nil, c.dbError("listing workflows", err)
 	}
 	out := make([]Status, len(rows))
+	due := make([]bool, len(rows))
 	for i, r := range rows {
-		out[i] = statusOf(db.GetWorkflowRow(r))
+		out[i], due[i] = statusOf(db.GetWorkflowRow(r)), r.Due
+	}
+	if err := c.explainWaits(ctx, out, due); err != nil {
+		return nil, err
 	}
 	return out, nil
+}
+
+// explainWaits fills in Status.Waiting for the workflows that may start (due), from the
+// live executors that registered them, in one query.
+func (c *Client) explainWaits(ctx context.Context, sts []Status, due []bool) error {
+	var names []string
+	for i, st := range sts {
+		if due[i] {
+			names = append(names, st.Workflow)
+		}
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	regs, err := c.q.LiveRegistrations(ctx, names)
+	if err != nil {
+		return c.dbError("reading which executors run the workflows", err)
+	}
+	for i := range sts {
+		if due[i] {
+			sts[i].Waiting = waitingReason(sts[i].Workflow, sts[i].CodeHash, regs)
+		}
+	}
+	return nil
+}
+
+// waitingReason says why workflow name, started under codeHash (empty if it never started),
+// cannot run on the live executors that registered workflows (regs, ordered by name and
+// code hash); empty if one of them can run it. A registration without a hash runs any hash,
+// as the dequeue does.
+func waitingReason(name, codeHash string, regs []db.LiveRegistrationsRow) string {
+	var hashes []string // "hash on executor, executor"
+	last := ""
+	for _, r := range regs {
+		if r.Name != name {
+			continue
+		}
+		if codeHash == "" || r.CodeHash == "" || r.CodeHash == codeHash {
+			return ""
+		}
+		if len(hashes) > 0 && r.CodeHash == last {
+			hashes[len(hashes)-1] += ", " + r.ExecutorID
+		} else {
+			hashes = append(hashes, r.CodeHash+" on "+r.ExecutorID)
+		}
+		last = r.CodeHash
+	}
+	if len(hashes) == 0 {
+		return notRegisteredReason(name)
+	}
+	return fmt.Sprintf("%s (live executors have: %s)", wrongHashReason(name, codeHash), strings.Join(hashes, "; "))
+}
+
+func notRegisteredReason(name string) string {
+	return fmt.Sprintf("no live executor has registered workflow %q", name)
+}
+
+func wrongHashReason(name, codeHash string) string {
+	return fmt.Sprintf("no live executor runs workflow %q with code hash %s", name, codeHash)
 }

@@ -20,6 +20,12 @@ const (
 
 	// executorCleanupInterval is how often an executor forgets executors stopped for a day.
 	executorCleanupInterval = time.Hour
+
+	// unrunnableCheckBeats is how many heartbeats pass between two looks for workflows in this
+	// executor's queues that no live executor can run; unrunnableScan is how many of the
+	// workflows that may start at the head of each queue a look reads.
+	unrunnableCheckBeats = 5
+	unrunnableScan       = 1000
 )
 
 // Causes of interruptions after which the execution must leave the workflow alone (not
@@ -44,10 +50,21 @@ var errNoLease = errors.New("wf: this executor cannot renew its lease (is the da
 // from when it sent its last successful heartbeat, so before the database can see the lease
 // expire) interrupts all its executions: it can no longer prove it owns them. One that finds
 // itself declared dead does the same, then registers again and goes on.
+//
+// Every few heartbeats it also looks for workflows in its queues that no live executor can
+// run, and warns about each workflow name and code hash once.
 func (c *Client) heartbeat(ctx context.Context) {
 	interval := c.cfg.HeartbeatInterval
 	lastCleanup := time.Time{}
 	fenced := false
+	beats := 0
+	c.mu.Lock()
+	queues := make([]string, len(c.fetchers))
+	for i, f := range c.fetchers {
+		queues[i] = f.q.name
+	}
+	c.mu.Unlock()
+	warned := map[string]bool{} // name and code hash of the unrunnable workflows warned about
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -91,6 +108,9 @@ func (c *Client) heartbeat(ctx context.Context) {
 		// another executor has taken them meanwhile.
 		c.handBackOrphans()
 		c.takeOver(ctx)
+		if beats++; beats%unrunnableCheckBeats == 0 && len(queues) > 0 {
+			c.warnUnrunnable(ctx, queues, warned)
+		}
 		// Executors under a new ID per process (the default hostname-pid) leave a row each.
 		if time.Since(lastCleanup) > executorCleanupInterval {
 			lastCleanup = time.Now()
@@ -153,7 +173,7 @@ func (c *Client) recover(ctx context.Context, executorID string) error {
 	return nil
 }
 
-// registerExecutor records this executor with a fresh lease.
+// registerExecutor records this executor with a fresh lease, and the workflows it runs.
 func (c *Client) registerExecutor(ctx context.Context) error {
 	sent := time.Now()
 	err := c.q.RegisterExecutor(ctx, db.RegisterExecutorParams{
@@ -162,8 +182,40 @@ func (c *Client) registerExecutor(ctx context.Context) error {
 		Pid:      int32(os.Getpid()),
 		LeaseMs:  c.cfg.LeaseDuration.Milliseconds(),
 	})
-	if err == nil {
-		c.renewedLease(sent)
+	if err != nil {
+		return err
 	}
-	return err
+	c.renewedLease(sent)
+	// Registrations are closed once the client starts, so c.workflows no longer changes.
+	p := db.RegisterExecutorWorkflowsParams{ExecutorID: c.cfg.ExecutorID, Names: []string{}, CodeHashes: []string{}}
+	for name, w := range c.workflows {
+		p.Names = append(p.Names, name)
+		p.CodeHashes = append(p.CodeHashes, w.opts.codeHash)
+	}
+	return c.q.RegisterExecutorWorkflows(ctx, p)
+}
+
+// warnUnrunnable warns about the workflows waiting in queues that no live executor can run,
+// once per workflow name and code hash (warned holds those warned about already).
+func (c *Client) warnUnrunnable(ctx context.Context, queues []string, warned map[string]bool) {
+	rows, err := c.q.UnrunnableWorkflows(ctx, db.UnrunnableWorkflowsParams{Queues: queues, ScanLimit: unrunnableScan})
+	if err != nil {
+		if ctx.Err() == nil {
+			c.log.Warn("wfgen: looking for workflows that no executor can run failed", "error", err)
+		}
+		return
+	}
+	for _, r := range rows {
+		key := r.Name + "\x00" + r.CodeHash
+		if warned[key] {
+			continue
+		}
+		warned[key] = true
+		reason := notRegisteredReason(r.Name)
+		if r.NameRegistered {
+			reason = wrongHashReason(r.Name, r.CodeHash)
+		}
+		c.log.Warn("wfgen: workflows are waiting that no live executor can run: start a worker that registers them",
+			"workflow", r.Name, "code_hash", r.CodeHash, "queue", r.Queue, "waiting", r.Workflows, "reason", reason)
+	}
 }

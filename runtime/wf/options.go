@@ -141,6 +141,7 @@ type EnqueueOption func(*enqueueOptions)
 
 type enqueueOptions struct {
 	id             string
+	sameInput      bool // RequireSameInput
 	queue          string
 	priority       int
 	dedupID        string
@@ -153,10 +154,31 @@ type enqueueOptions struct {
 
 // WithID sets the workflow's ID, which is also its idempotency key: enqueueing or starting
 // the same workflow under the same ID again returns the existing workflow and never runs it
-// twice. Default: a new UUIDv7.
-func WithID(id string) EnqueueOption {
-	return func(o *enqueueOptions) { o.id = id }
+// twice. By default that holds whatever the input: a retried request gets the first run
+// even if its input changed meanwhile. Pass RequireSameInput to refuse an input that
+// differs from the stored one instead. Default ID: a new UUIDv7.
+func WithID(id string, policy ...IDPolicy) EnqueueOption {
+	return func(o *enqueueOptions) {
+		o.id = id
+		o.sameInput = len(policy) > 0 && policy[len(policy)-1] == RequireSameInput
+	}
 }
+
+// IDPolicy says what an enqueue or start under an ID that a workflow of the same name
+// already has does when the inputs differ (WithID).
+type IDPolicy int
+
+const (
+	// AcceptAnyInput returns the existing workflow whatever its input (the default): the
+	// input of the enqueue is dropped.
+	AcceptAnyInput IDPolicy = iota
+	// RequireSameInput returns the existing workflow only if its stored input equals the
+	// enqueue's, compared as JSON values (key order and spacing do not matter); otherwise
+	// Enqueue, EnqueueTx and Start return an *InputMismatchError and store nothing. Use it
+	// where an ID names a piece of work whose input must not silently change, such as an
+	// ID derived from a business key.
+	RequireSameInput
+)
 
 // WithQueue puts the workflow on the named queue instead of its default one. Some worker must
 // work that queue (a worker works the queues it registered and the default queues of the

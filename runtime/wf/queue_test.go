@@ -3,6 +3,7 @@ package wf_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -336,4 +337,97 @@ func TestExecutorsStoppedForADayAreForgotten(t *testing.T) {
 		return b.count(t, `SELECT count(*) FROM %s.executors WHERE id = 'long-gone'`) == 0
 	}, 10*time.Second, 20*time.Millisecond)
 	require.Equal(t, 1, b.count(t, `SELECT count(*) FROM %s.executors WHERE id = 'recently-gone'`))
+}
+
+func TestAWorkflowNoLiveExecutorCanRunIsReportedByStatusQueueDepthsAndAWarning(t *testing.T) {
+	t.Parallel()
+	b := setup(t, wf.Config{ExecutorID: "v1-worker"})
+	entered := make(chan struct{}, 1)
+	wait := wf.NewStep[int]("wait")
+	version := func(hash string) *wf.Workflow[int, int] {
+		return wf.NewWorkflow("versioned", func(ctx wf.Context, in int) (int, error) {
+			return wait.Run(ctx, func(sctx context.Context) (int, error) {
+				if hash == "v1" && ctx.Attempt() == 1 { // interrupted by Stop on its first run
+					entered <- struct{}{}
+					<-sctx.Done()
+					return 0, sctx.Err()
+				}
+				return in, nil
+			})
+		}, wf.CodeHash(hash))
+	}
+	ghost := wf.NewWorkflow("ghost", func(ctx wf.Context, _ struct{}) (int, error) { return 0, nil })
+
+	// A v1 workflow starts, and its worker stops: it is handed back with hash v1.
+	v1 := version("v1")
+	b.start(t, v1, wait)
+	started, err := v1.Start(b.ctx, b.client, 4)
+	require.NoError(t, err)
+	<-entered
+	stopCtx, cancel := context.WithTimeout(b.ctx, 20*time.Millisecond)
+	defer cancel()
+	_ = b.client.Stop(stopCtx)
+
+	// Only v2 is deployed now, and nobody registers ghost.
+	logger, logs := recordLogs(t)
+	v2 := version("v2")
+	next := wftest.NewClient(t, wf.Config{Schema: b.schema, ExecutorID: "v2-worker", Logger: logger,
+		LeaseDuration: time.Second, HeartbeatInterval: 50 * time.Millisecond})
+	require.NoError(t, next.Register(v2, wait))
+	wftest.Start(t, next)
+	lost, err := ghost.Enqueue(b.ctx, next, struct{}{})
+	require.NoError(t, err)
+	later, err := ghost.Enqueue(b.ctx, next, struct{}{}, wf.WithDelay(time.Hour))
+	require.NoError(t, err)
+	fresh, err := v2.Enqueue(b.ctx, next, 5)
+	require.NoError(t, err)
+	_, err = fresh.Result(b.ctx)
+	require.NoError(t, err)
+
+	// Status says why each waits.
+	wrongHash := `no live executor runs workflow "versioned" with code hash v1 (live executors have: v2 on v2-worker)`
+	notRegistered := `no live executor has registered workflow "ghost"`
+	for h, want := range map[*wf.Handle[int]]string{started: wrongHash, lost: notRegistered, later: "", fresh: ""} {
+		st, err := h.Status(b.ctx)
+		require.NoError(t, err)
+		require.Equal(t, want, st.Waiting, "%s (%s)", st.ID, st.State)
+	}
+	list, err := next.ListWorkflows(b.ctx, wf.ListOptions{State: wf.StateEnqueued})
+	require.NoError(t, err)
+	waiting := map[string]string{}
+	for _, st := range list {
+		waiting[st.ID] = st.Waiting
+	}
+	require.Equal(t, map[string]string{started.ID(): wrongHash, lost.ID(): notRegistered, later.ID(): ""}, waiting)
+
+	// QueueDepths counts them apart.
+	depths, err := next.QueueDepths(b.ctx)
+	require.NoError(t, err)
+	require.Equal(t, []wf.QueueDepth{{Queue: "default", Delayed: 1, Unrunnable: 2}}, depths)
+
+	// The worker of their queue warns about each once.
+	const warning = "wfgen: workflows are waiting that no live executor can run: start a worker that registers them"
+	require.Eventually(t, func() bool { return len(logs.find(slog.LevelWarn, warning)) == 2 }, 10*time.Second, 20*time.Millisecond)
+	time.Sleep(20 * 50 * time.Millisecond) // four more looks
+	require.ElementsMatch(t, []map[string]string{
+		{"workflow": "ghost", "code_hash": "", "queue": "default", "waiting": "1", "reason": notRegistered},
+		{"workflow": "versioned", "code_hash": "v1", "queue": "default", "waiting": "1", "reason": `no live executor runs workflow "versioned" with code hash v1`},
+	}, logs.find(slog.LevelWarn, warning))
+
+	// A v1 worker resumes its workflow: nothing waits for want of an executor any more.
+	v1again := version("v1")
+	old := wftest.NewClient(t, wf.Config{Schema: b.schema, ExecutorID: "v1-again"})
+	require.NoError(t, old.Register(v1again, wait, ghost))
+	wftest.Start(t, old)
+	out, err := v1again.Get(old, started.ID()).Result(b.ctx)
+	require.NoError(t, err)
+	require.Equal(t, 4, out)
+	_, err = ghost.Get(old, lost.ID()).Result(b.ctx)
+	require.NoError(t, err)
+	st, err := later.Status(b.ctx)
+	require.NoError(t, err)
+	require.Empty(t, st.Waiting)
+	depths, err = next.QueueDepths(b.ctx)
+	require.NoError(t, err)
+	require.Equal(t, []wf.QueueDepth{{Queue: "default", Delayed: 1}}, depths)
 }

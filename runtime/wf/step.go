@@ -75,7 +75,8 @@ func (s *Step[T]) Run(ctx Context, fn func(context.Context) (T, error)) (T, erro
 		}
 		var out T
 		if err := json.Unmarshal(rec.Output, &out); err != nil {
-			return zero, &CodecError{What: fmt.Sprintf("recorded output of step %q (ID %d) does not decode; the step's output type changed under a running workflow, so", s.name, id), Type: typeName[T](), Err: err}
+			return zero, decodeFailure(fmt.Sprintf("recorded output of step %q (ID %d)", s.name, id), typeName[T](),
+				"the step's output type changed under a running workflow: let running workflows finish before changing it", err)
 		}
 		return out, nil
 	}
@@ -108,16 +109,18 @@ func (s *Step[T]) Run(ctx Context, fn func(context.Context) (T, error)) (T, erro
 // what a replay will.
 func roundTrip[T any](name string, id int32, out T) (T, string, error) {
 	var zero T
+	what := fmt.Sprintf("output of step %q", name)
 	b, err := json.Marshal(out)
-	if err == nil {
-		var replayed T
-		if err = json.Unmarshal(b, &replayed); err == nil {
-			return replayed, string(b), nil
-		}
+	if err != nil {
+		return zero, "", &StepError{Step: name, StepID: int(id), Attempts: []error{encodeFailure(what, typeName[T](), err)}}
 	}
-	return zero, "", &StepError{Step: name, StepID: int(id), Attempts: []error{
-		&CodecError{What: fmt.Sprintf("output of step %q", name), Type: typeName[T](), Err: err},
-	}}
+	var replayed T
+	if err := json.Unmarshal(b, &replayed); err != nil {
+		return zero, "", &StepError{Step: name, StepID: int(id), Attempts: []error{
+			decodeFailure(what, typeName[T](), "its JSON encoding does not decode back: check its MarshalJSON and UnmarshalJSON", err),
+		}}
+	}
+	return replayed, string(b), nil
 }
 
 // attempts calls fn until it succeeds, its error is not retryable, the attempts run out or

@@ -28,15 +28,20 @@ const (
 // just after (the recent results are kept for that); those finishing elsewhere
 // are announced by notifications, after which the poller reads just them. A periodic poll
 // of every awaited workflow, slowing down while nothing finishes, covers lost notifications.
+//
+// A wait begins with a read of its workflow, so a wait for an ID that no workflow has ends
+// at once with ErrNotFound. Only a read that began after the wait did can say so: the
+// workflow may have been stored just before the wait began, after an earlier read.
 type resultWaiter struct {
 	c *Client
 
 	mu      sync.Mutex
-	waits   map[string][]chan waitResult
+	waits   map[string][]wait
 	due     map[string]bool // awaited workflows to read at the next wake-up
 	pollAll bool            // read every awaited workflow at the next wake-up
 	polling bool
 	wake    chan struct{}
+	round   uint64 // counts the poller's reads
 
 	recent      map[string]waitResult // results of workflows completed here, newest last in order
 	recentOrder []string
@@ -47,22 +52,30 @@ type waitResult struct {
 	err error
 }
 
+// wait is one Handle.Result waiting.
+type wait struct {
+	ch    chan waitResult
+	name  string // the workflow the handle expects
+	round uint64 // the first read of the poller that began after the wait did
+}
+
 func newResultWaiter(c *Client) *resultWaiter {
 	return &resultWaiter{
-		c: c, waits: map[string][]chan waitResult{}, due: map[string]bool{}, wake: make(chan struct{}, 1),
+		c: c, waits: map[string][]wait{}, due: map[string]bool{}, wake: make(chan struct{}, 1),
 		recent: map[string]waitResult{},
 	}
 }
 
-// wait blocks until workflow id is final or ctx ends.
-func (w *resultWaiter) wait(ctx context.Context, id string) (db.GetResultsRow, error) {
+// wait blocks until workflow id is final or ctx ends. It reports a notFoundError for an ID
+// that no workflow has, or that a workflow of another name than the expected one has.
+func (w *resultWaiter) wait(ctx context.Context, id, name string) (db.GetResultsRow, error) {
 	ch := make(chan waitResult, 1)
 	w.mu.Lock()
 	if r, ok := w.recent[id]; ok {
 		w.mu.Unlock()
 		return r.row, r.err
 	}
-	w.waits[id] = append(w.waits[id], ch)
+	w.waits[id] = append(w.waits[id], wait{ch: ch, name: name, round: w.round})
 	w.due[id] = true
 	if !w.polling {
 		w.polling = true
@@ -84,17 +97,17 @@ func (w *resultWaiter) wait(ctx context.Context, id string) (db.GetResultsRow, e
 func (w *resultWaiter) remove(id string, ch chan waitResult) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	chans := w.waits[id]
-	for i, c := range chans {
-		if c == ch {
-			chans = append(chans[:i], chans[i+1:]...)
+	waits := w.waits[id]
+	for i, wt := range waits {
+		if wt.ch == ch {
+			waits = append(waits[:i], waits[i+1:]...)
 			break
 		}
 	}
-	if len(chans) == 0 {
+	if len(waits) == 0 {
 		delete(w.waits, id)
 	} else {
-		w.waits[id] = chans
+		w.waits[id] = waits
 	}
 }
 
@@ -135,13 +148,55 @@ func (w *resultWaiter) signal() {
 
 // deliver hands a final workflow to its waiters.
 func (w *resultWaiter) deliver(r waitResult) {
+	w.end(r.row.ID, func(wait) (waitResult, bool) { return r, true })
+}
+
+// read hands what the poller read of an awaited workflow to the waits it ends: all when the
+// workflow is final, and at once those expecting a workflow of another name.
+func (w *resultWaiter) read(r db.GetResultsRow) {
+	final := State(r.State).Final()
+	w.end(r.ID, func(wt wait) (waitResult, bool) {
+		if wt.name != r.Name {
+			return waitResult{err: wrongWorkflow(r.ID, r.Name, wt.name)}, true
+		}
+		return waitResult{row: r}, final
+	})
+}
+
+// notFound ends the waits for workflow id that began before read round did: that read
+// found no workflow with the ID. Later waits stay, for the next read.
+func (w *resultWaiter) notFound(id string, round uint64) {
+	w.end(id, func(wt wait) (waitResult, bool) {
+		return waitResult{err: &notFoundError{id: id}}, wt.round <= round
+	})
+}
+
+// end ends the waits for workflow id for which outcome says so, with the result it gives.
+func (w *resultWaiter) end(id string, outcome func(wait) (waitResult, bool)) {
+	type ended struct {
+		ch chan waitResult
+		r  waitResult
+	}
+	var done []ended
 	w.mu.Lock()
-	chans := w.waits[r.row.ID]
-	delete(w.waits, r.row.ID)
-	delete(w.due, r.row.ID)
+	waits := w.waits[id]
+	kept := waits[:0]
+	for _, wt := range waits {
+		if r, ok := outcome(wt); ok {
+			done = append(done, ended{wt.ch, r})
+		} else {
+			kept = append(kept, wt)
+		}
+	}
+	if len(kept) == 0 {
+		delete(w.waits, id)
+		delete(w.due, id)
+	} else {
+		w.waits[id] = kept
+	}
 	w.mu.Unlock()
-	for _, ch := range chans {
-		ch <- r
+	for _, e := range done {
+		e.ch <- e.r
 	}
 }
 
@@ -200,6 +255,8 @@ func (w *resultWaiter) poll() {
 		}
 		clear(w.due)
 		w.pollAll = false
+		round := w.round
+		w.round++
 		w.mu.Unlock()
 		if len(ids) == 0 {
 			continue
@@ -214,12 +271,27 @@ func (w *resultWaiter) poll() {
 		case err != nil:
 			w.c.log.Warn("wfgen: reading workflow results failed", "error", err)
 		}
+		if err == nil && len(rows) < len(ids) {
+			found := make(map[string]bool, len(rows))
+			for _, r := range rows {
+				found[r.ID] = true
+			}
+			for _, id := range ids {
+				if !found[id] {
+					w.notFound(id, round)
+				}
+			}
+		}
+		final := 0
 		for _, r := range rows {
-			w.deliver(waitResult{row: r})
+			if State(r.State).Final() {
+				final++
+			}
+			w.read(r)
 		}
 		if all {
 			// The fallback poll slows down while it finds nothing.
-			if len(rows) > 0 {
+			if final > 0 {
 				interval = resultPollMin
 			} else {
 				interval = min(2*interval, resultPollMax)
@@ -231,12 +303,12 @@ func (w *resultWaiter) poll() {
 
 func (w *resultWaiter) failAll(err error) {
 	w.mu.Lock()
-	waits := w.waits
-	w.waits = map[string][]chan waitResult{}
+	all := w.waits
+	w.waits = map[string][]wait{}
 	w.mu.Unlock()
-	for _, chans := range waits {
-		for _, ch := range chans {
-			ch <- waitResult{err: err}
+	for _, waits := range all {
+		for _, wt := range waits {
+			wt.ch <- waitResult{err: err}
 		}
 	}
 }

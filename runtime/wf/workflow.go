@@ -74,11 +74,8 @@ func (w *Workflow[In, Out]) register(c *Client) error {
 func (w *Workflow[In, Out]) run(x *execution) (string, error) {
 	var in In
 	if err := json.Unmarshal(x.input, &in); err != nil {
-		return "", &CodecError{
-			What: fmt.Sprintf("input of workflow %q does not decode; the enqueuer and this worker disagree on its type (deploy the same version to both), so", w.name),
-			Type: typeName[In](),
-			Err:  err,
-		}
+		return "", decodeFailure(fmt.Sprintf("input of workflow %q", w.name), typeName[In](),
+			"the enqueuer and this worker disagree on its type: deploy the same version to both", err)
 	}
 	out, err := w.fn(x.wfctx, in)
 	if err != nil {
@@ -86,14 +83,15 @@ func (w *Workflow[In, Out]) run(x *execution) (string, error) {
 	}
 	b, err := json.Marshal(out)
 	if err != nil {
-		return "", &CodecError{What: fmt.Sprintf("output of workflow %q", w.name), Type: typeName[Out](), Err: err}
+		return "", encodeFailure(fmt.Sprintf("output of workflow %q", w.name), typeName[Out](), err)
 	}
 	return string(b), nil
 }
 
 // Enqueue puts a workflow on its queue (or the one WithQueue names), for any worker that
 // registered it to run. It returns once the workflow is stored. With WithID, enqueueing an
-// ID that exists returns the existing workflow.
+// ID that exists returns the existing workflow (or, with RequireSameInput, an
+// *InputMismatchError if its input differs).
 func (w *Workflow[In, Out]) Enqueue(ctx context.Context, c *Client, in In, opts ...EnqueueOption) (*Handle[Out], error) {
 	hs, err := w.enqueue(ctx, c, c.rw.Wrap(c.pool), false, []In{in}, opts)
 	if err != nil {
@@ -104,7 +102,8 @@ func (w *Workflow[In, Out]) Enqueue(ctx context.Context, c *Client, in In, opts 
 
 // EnqueueTx enqueues a workflow inside the caller's transaction: it runs only if tx
 // commits, so a workflow and the business data it belongs to are stored atomically.
-// Workers see it once tx commits.
+// Workers see it once tx commits, and so does the handle: until then its Status and Result
+// report ErrNotFound.
 func (w *Workflow[In, Out]) EnqueueTx(ctx context.Context, c *Client, tx pgx.Tx, in In, opts ...EnqueueOption) (*Handle[Out], error) {
 	hs, err := w.enqueue(ctx, c, c.rw.Wrap(tx), true, []In{in}, opts)
 	if err != nil {
@@ -168,7 +167,7 @@ func (w *Workflow[In, Out]) enqueue(ctx context.Context, c *Client, conn dbschem
 func (w *Workflow[In, Out]) request(in In, o enqueueOptions) (insertRequest, error) {
 	input, err := json.Marshal(in)
 	if err != nil {
-		return insertRequest{}, &CodecError{What: fmt.Sprintf("input of workflow %q", w.name), Type: typeName[In](), Err: err}
+		return insertRequest{}, encodeFailure(fmt.Sprintf("input of workflow %q", w.name), typeName[In](), err)
 	}
 	id := o.id
 	if id == "" {
@@ -182,6 +181,7 @@ func (w *Workflow[In, Out]) request(in In, o enqueueOptions) (insertRequest, err
 		partitionKey:   o.partitionKey,
 		dedupID:        o.dedupID,
 		returnExisting: o.returnExisting,
+		sameInput:      o.sameInput,
 		input:          string(input),
 		maxRecoveries:  int32(w.opts.maxRecoveries),
 		timeoutMs:      o.timeout.Milliseconds(),
@@ -193,7 +193,8 @@ func (w *Workflow[In, Out]) request(in In, o enqueueOptions) (insertRequest, err
 // Start runs a workflow in this process now, without going through its queue (so the
 // queue's limits do not apply). The client must be started and have the workflow
 // registered. Start returns once the workflow is stored; Result waits for it. With WithID,
-// starting an ID that exists returns the existing workflow and does not run it again.
+// starting an ID that exists returns the existing workflow and does not run it again (or,
+// with RequireSameInput, returns an *InputMismatchError if its input differs).
 // Only WithID and WithTimeout apply to Start.
 func (w *Workflow[In, Out]) Start(ctx context.Context, c *Client, in In, opts ...EnqueueOption) (*Handle[Out], error) {
 	if err := c.started(); err != nil {
@@ -247,6 +248,7 @@ type insertRequest struct {
 	priority              int32
 	partitionKey, dedupID string
 	returnExisting        bool
+	sameInput             bool // refuse an existing workflow with the ID whose input differs
 	input                 string
 	maxRecoveries         int32
 	timeoutMs, delayMs    int64
@@ -334,7 +336,11 @@ var errConflictGone = errors.New("conflicting workflow vanished")
 
 // resolveConflict finds the workflow that made r's insert a no-op.
 func (c *Client) resolveConflict(ctx context.Context, conn dbschema.DBTX, r insertRequest) (string, error) {
-	dup, err := db.New(conn).FindDuplicate(ctx, db.FindDuplicateParams{ID: r.id, Queue: r.queue, DedupID: r.dedupID})
+	p := db.FindDuplicateParams{ID: r.id, Queue: r.queue, DedupID: r.dedupID}
+	if r.sameInput {
+		p.Input = r.input
+	}
+	dup, err := db.New(conn).FindDuplicate(ctx, p)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return "", errConflictGone
 	}
@@ -344,6 +350,9 @@ func (c *Client) resolveConflict(ctx context.Context, conn dbschema.DBTX, r inse
 	if dup.ID == r.id {
 		if dup.Name != r.name {
 			return "", &IDConflictError{ID: r.id, Name: r.name, ExistingName: dup.Name}
+		}
+		if !dup.SameInput {
+			return "", &InputMismatchError{ID: r.id, Workflow: r.name, State: State(dup.State)}
 		}
 		return dup.ID, nil // the same workflow again: idempotent
 	}

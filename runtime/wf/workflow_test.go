@@ -2,8 +2,10 @@ package wf_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -103,6 +105,50 @@ func TestSameIDStartsOnceAndReturnsTheSameResult(t *testing.T) {
 		require.Equal(t, r1, r)
 	}
 	require.Equal(t, "hello a", r1)
+	require.EqualValues(t, 1, runs.Load())
+}
+
+func TestRequireSameInputRefusesAnIDStoredWithAnotherInput(t *testing.T) {
+	t.Parallel()
+	b := setup(t, wf.Config{})
+	var runs atomic.Int32
+	w := wf.NewWorkflow("keyed", func(ctx wf.Context, in json.RawMessage) (string, error) {
+		runs.Add(1)
+		return string(in), nil
+	})
+	b.start(t, w)
+	first, err := w.Enqueue(b.ctx, b.client, json.RawMessage(`{"a": 1, "b": [2]}`), wf.WithID("key", wf.RequireSameInput))
+	require.NoError(t, err)
+	out, err := first.Result(b.ctx)
+	require.NoError(t, err)
+
+	// The same input, as JSON values: the existing workflow.
+	again, err := w.Enqueue(b.ctx, b.client, json.RawMessage(`{"b":[2],"a":1}`), wf.WithID("key", wf.RequireSameInput))
+	require.NoError(t, err)
+	againOut, err := again.Result(b.ctx)
+	require.NoError(t, err)
+	require.Equal(t, out, againOut)
+
+	// Another input: refused by Enqueue, EnqueueTx and Start, naming the ID.
+	other := json.RawMessage(`{"a": 2, "b": [2]}`)
+	_, enqueueErr := w.Enqueue(b.ctx, b.client, other, wf.WithID("key", wf.RequireSameInput))
+	tx, err := b.pool.Begin(b.ctx)
+	require.NoError(t, err)
+	_, txErr := w.EnqueueTx(b.ctx, b.client, tx, other, wf.WithID("key", wf.RequireSameInput))
+	require.NoError(t, tx.Rollback(b.ctx))
+	_, startErr := w.Start(b.ctx, b.client, other, wf.WithID("key", wf.RequireSameInput))
+	for _, err := range []error{enqueueErr, txErr, startErr} {
+		var mismatch *wf.InputMismatchError
+		require.ErrorAs(t, err, &mismatch)
+		require.Equal(t, wf.InputMismatchError{ID: "key", Workflow: "keyed", State: wf.StateSucceeded}, *mismatch)
+		require.EqualError(t, err, `wf: workflow ID "key" already has a "keyed" workflow (succeeded) whose stored input differs from this one: `+
+			`an ID runs its workflow once, on the input stored first; enqueue this input under another ID, or follow the existing workflow with Get`)
+	}
+
+	// Without the policy, the default stands: the existing workflow, whatever the input.
+	same, err := w.Enqueue(b.ctx, b.client, other, wf.WithID("key"))
+	require.NoError(t, err)
+	require.Equal(t, "key", same.ID())
 	require.EqualValues(t, 1, runs.Load())
 }
 
@@ -264,6 +310,49 @@ func TestPanicsInStepsAndWorkflowsFailTheWorkflowNotTheProcess(t *testing.T) {
 	require.Contains(t, err.Error(), "assignment to entry in nil map")
 }
 
+func TestFailedWorkflowsAreLoggedAndAPanicsStackIsKept(t *testing.T) {
+	t.Parallel()
+	logger, logs := recordLogs(t)
+	b := setup(t, wf.Config{Logger: logger})
+	fails := wf.NewWorkflow("fails", func(ctx wf.Context, _ struct{}) (int, error) {
+		return 0, errors.New("out of paper")
+	})
+	panics := wf.NewWorkflow("panics", func(ctx wf.Context, _ struct{}) (int, error) {
+		panic("printer on fire")
+	})
+	b.start(t, fails, panics)
+
+	h, err := fails.Start(b.ctx, b.client, struct{}{}, wf.WithID("failing"))
+	require.NoError(t, err)
+	_, err = h.Result(b.ctx)
+	var wfErr *wf.WorkflowError
+	require.ErrorAs(t, err, &wfErr)
+	require.Equal(t, "error", wfErr.Kind)
+	require.Equal(t, "out of paper", wfErr.Message, "the workflow's own message, nothing added")
+	require.Empty(t, wfErr.Stack)
+	require.EqualError(t, err, "workflow failing (fails) failed: out of paper")
+	st, err := h.Status(b.ctx)
+	require.NoError(t, err)
+	require.Equal(t, "out of paper", st.Error)
+	require.Equal(t, []map[string]string{{"workflow_id": "failing", "name": "fails", "kind": "error", "error": "out of paper"}},
+		logs.find(slog.LevelWarn, "wfgen: workflow failed"))
+
+	h, err = panics.Start(b.ctx, b.client, struct{}{}, wf.WithID("panicking"))
+	require.NoError(t, err)
+	_, err = h.Result(b.ctx)
+	require.ErrorAs(t, err, &wfErr)
+	require.Equal(t, "panic", wfErr.Kind)
+	require.Equal(t, "panic: printer on fire", wfErr.Message)
+	require.EqualError(t, err, "workflow panicking (panics) failed: panic: printer on fire")
+	require.Contains(t, wfErr.Stack, "workflow_test.go", "the stack reaches the panicking function")
+	logged := logs.find(slog.LevelError, "wfgen: workflow panicked")
+	require.Len(t, logged, 1)
+	require.Equal(t, "panicking", logged[0]["workflow_id"])
+	require.Equal(t, "panics", logged[0]["name"])
+	require.Equal(t, "panic: printer on fire", logged[0]["error"])
+	require.Equal(t, wfErr.Stack, logged[0]["stack"])
+}
+
 func TestStepOutputIsWhatReplayReturns(t *testing.T) {
 	t.Parallel()
 	b := setup(t, wf.Config{})
@@ -295,7 +384,8 @@ func TestUnencodableInputIsRefusedAndNothingIsStored(t *testing.T) {
 	var codecErr *wf.CodecError
 	require.ErrorAs(t, err, &codecErr)
 	require.Equal(t, "chan int", codecErr.Type)
-	require.Contains(t, err.Error(), `input of workflow "chan-input"`)
+	require.False(t, codecErr.Decode)
+	require.ErrorContains(t, err, `wf: input of workflow "chan-input" (chan int) cannot be stored as JSON: json: unsupported type: chan int`)
 	_, err = w.Get(b.client, "never").Status(b.ctx)
 	require.ErrorIs(t, err, wf.ErrNotFound)
 }
@@ -325,7 +415,99 @@ func TestInputThatDoesNotDecodeFailsTheWorkflowSayingWhy(t *testing.T) {
 	var wfErr *wf.WorkflowError
 	require.ErrorAs(t, err, &wfErr)
 	require.Equal(t, "input", wfErr.Kind)
-	require.Contains(t, err.Error(), "deploy the same version to both")
+	require.Contains(t, wfErr.Message, `wf: input of workflow "drifted" does not decode as int: json: cannot unmarshal object into Go value of type int`)
+	require.Contains(t, wfErr.Message, "the enqueuer and this worker disagree on its type: deploy the same version to both")
+	require.NotContains(t, err.Error(), "cannot be stored")
+}
+
+func TestOutputThatDoesNotDecodeIsACodecErrorNamingTheType(t *testing.T) {
+	t.Parallel()
+	b := setup(t, wf.Config{})
+	// The worker's idea of the workflow returns a string; the client's an int.
+	workerSide := wf.NewWorkflow("drifted-output", func(ctx wf.Context, _ struct{}) (string, error) { return "text", nil })
+	clientSide := wf.NewWorkflow("drifted-output", func(ctx wf.Context, _ struct{}) (int, error) { return 0, nil })
+	b.start(t, workerSide)
+	h, err := workerSide.Enqueue(b.ctx, b.client, struct{}{}, wf.WithID("drifted"))
+	require.NoError(t, err)
+	_, err = h.Result(b.ctx)
+	require.NoError(t, err)
+
+	_, err = clientSide.Get(b.client, "drifted").Result(b.ctx)
+	var codecErr *wf.CodecError
+	require.ErrorAs(t, err, &codecErr)
+	require.True(t, codecErr.Decode)
+	require.Equal(t, "int", codecErr.Type)
+	require.EqualError(t, err, `wf: output of workflow "drifted-output" (ID drifted) does not decode as int: json: cannot unmarshal string into Go value of type int; the worker and this client disagree on its type: deploy the same version to both`)
+}
+
+func TestAnUnknownIDIsNotFoundSaidOnce(t *testing.T) {
+	t.Parallel()
+	b := setup(t, wf.Config{})
+	w := wf.NewWorkflow("known", func(ctx wf.Context, _ struct{}) (int, error) { return 1, nil })
+	other := wf.NewWorkflow("other", func(ctx wf.Context, _ struct{}) (int, error) { return 2, nil })
+	_, err := w.Get(b.client, "x").Status(b.ctx)
+	require.ErrorIs(t, err, wf.ErrNotFound)
+	require.EqualError(t, err, `wf: workflow "x" not found`)
+	err = w.Get(b.client, "x").Cancel(b.ctx)
+	require.ErrorIs(t, err, wf.ErrNotFound)
+	require.EqualError(t, err, `wf: workflow "x" not found`)
+
+	_, err = other.Enqueue(b.ctx, b.client, struct{}{}, wf.WithID("taken"))
+	require.NoError(t, err)
+	_, err = w.Get(b.client, "taken").Status(b.ctx)
+	require.ErrorIs(t, err, wf.ErrNotFound)
+	require.EqualError(t, err, `wf: workflow "taken" not found: the ID belongs to workflow "other", not "known"`)
+}
+
+func TestResultOfAnUnknownIDIsNotFoundAtOnce(t *testing.T) {
+	t.Parallel()
+	b := setup(t, wf.Config{})
+	release := make(chan struct{})
+	w := wf.NewWorkflow("known", func(ctx wf.Context, _ struct{}) (int, error) { <-release; return 1, nil })
+	other := wf.NewWorkflow("other", func(ctx wf.Context, _ struct{}) (int, error) { return 2, nil })
+	b.start(t, w)
+	running, err := w.Enqueue(b.ctx, b.client, struct{}{})
+	require.NoError(t, err)
+
+	// However long the caller would wait, an ID no workflow has is reported at once, while
+	// the wait for a workflow that exists goes on.
+	waited := make(chan error, 1)
+	go func() { _, err := running.Result(b.ctx); waited <- err }()
+	_, err = w.Get(b.client, "nope").Result(b.ctx)
+	require.ErrorIs(t, err, wf.ErrNotFound)
+	require.EqualError(t, err, `wf: workflow "nope" not found`)
+	require.NoError(t, b.ctx.Err())
+	_, err = other.Get(b.client, running.ID()).Result(b.ctx)
+	require.ErrorIs(t, err, wf.ErrNotFound, "the ID belongs to another workflow")
+	close(release)
+	require.NoError(t, <-waited)
+
+	// A workflow enqueued in a transaction does not exist for Result until the commit.
+	tx, err := b.pool.Begin(b.ctx)
+	require.NoError(t, err)
+	defer tx.Rollback(b.ctx) //nolint:errcheck // a no-op after Commit
+	h, err := w.EnqueueTx(b.ctx, b.client, tx, struct{}{})
+	require.NoError(t, err)
+	_, err = h.Result(b.ctx)
+	require.ErrorIs(t, err, wf.ErrNotFound)
+	require.NoError(t, tx.Commit(b.ctx))
+	out, err := h.Result(b.ctx)
+	require.NoError(t, err)
+	require.Equal(t, 1, out)
+}
+
+func TestAZeroHandleRefersToNothingAndSaysSo(t *testing.T) {
+	t.Parallel()
+	b := setup(t, wf.Config{})
+	for name, h := range map[string]*wf.Handle[int]{"nil": nil, "zero": {}} {
+		require.Empty(t, h.ID(), name)
+		_, err := h.Status(b.ctx)
+		require.ErrorIs(t, err, wf.ErrNotFound, name)
+		require.ErrorContains(t, err, "refers to no workflow", name)
+		_, err = h.Result(b.ctx)
+		require.ErrorIs(t, err, wf.ErrNotFound, name)
+		require.ErrorIs(t, h.Cancel(b.ctx), wf.ErrNotFound, name)
+	}
 }
 
 func TestStartNeedsAStartedClientWithTheWorkflowRegistered(t *testing.T) {

@@ -140,7 +140,7 @@ func NewClient(t testing.TB, cfg wf.Config) *wf.Client {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Migrate(context.Background()); err != nil {
+	if _, err := c.Migrate(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	return c

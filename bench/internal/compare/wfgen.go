@@ -154,7 +154,7 @@ func wfgenEnqueueSingle(ctx context.Context, e *env, n, clients int) (outcome, e
 	if err != nil {
 		return outcome{}, err
 	}
-	if err := c.Migrate(ctx); err != nil {
+	if _, err := c.Migrate(ctx); err != nil {
 		return outcome{}, err
 	}
 	flow := wf.NewWorkflow("bench_steps", func(wf.Context, benchInput) (struct{}, error) { return struct{}{}, nil }, wf.WorkflowQueue(wfgenQueue))

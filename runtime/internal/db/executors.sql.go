@@ -96,6 +96,41 @@ func (q *Queries) ListExecutors(ctx context.Context) ([]ListExecutorsRow, error)
 	return items, nil
 }
 
+const liveRegistrations = `-- name: LiveRegistrations :many
+SELECT name, executor_id, coalesce(code_hash, '')::text AS code_hash
+FROM wfgen.live_executor_workflows
+WHERE name = ANY($1::text[])
+ORDER BY name, code_hash, executor_id
+`
+
+type LiveRegistrationsRow struct {
+	Name       string
+	ExecutorID string
+	CodeHash   string
+}
+
+// LiveRegistrations lists the live executors that registered each of the given workflow
+// names, with the code hash each registered it with (empty for none).
+func (q *Queries) LiveRegistrations(ctx context.Context, names []string) ([]LiveRegistrationsRow, error) {
+	rows, err := q.db.Query(ctx, liveRegistrations, names)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []LiveRegistrationsRow
+	for rows.Next() {
+		var i LiveRegistrationsRow
+		if err := rows.Scan(&i.Name, &i.ExecutorID, &i.CodeHash); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const markExecutorStopped = `-- name: MarkExecutorStopped :exec
 UPDATE wfgen.executors SET stopped_at = now() WHERE id = $1
 `
@@ -133,5 +168,29 @@ func (q *Queries) RegisterExecutor(ctx context.Context, arg RegisterExecutorPara
 		arg.Pid,
 		arg.LeaseMs,
 	)
+	return err
+}
+
+const registerExecutorWorkflows = `-- name: RegisterExecutorWorkflows :exec
+WITH forgotten AS (
+    DELETE FROM wfgen.executor_workflows
+    WHERE executor_id = $1 AND NOT (name = ANY($2::text[]))
+)
+INSERT INTO wfgen.executor_workflows (executor_id, name, code_hash)
+SELECT $1, r.name, NULLIF(r.code_hash, '')
+FROM (SELECT unnest($2::text[]) AS name, unnest($3::text[]) AS code_hash) r
+ON CONFLICT (executor_id, name) DO UPDATE SET code_hash = excluded.code_hash
+`
+
+type RegisterExecutorWorkflowsParams struct {
+	ExecutorID string
+	Names      []string
+	CodeHashes []string
+}
+
+// RegisterExecutorWorkflows records the workflows a starting executor registered, with the
+// code hash of each (empty for none), in place of those it registered before.
+func (q *Queries) RegisterExecutorWorkflows(ctx context.Context, arg RegisterExecutorWorkflowsParams) error {
+	_, err := q.db.Exec(ctx, registerExecutorWorkflows, arg.ExecutorID, arg.Names, arg.CodeHashes)
 	return err
 }

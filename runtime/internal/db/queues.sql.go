@@ -198,23 +198,34 @@ func (q *Queries) LockQueue(ctx context.Context, name string) error {
 }
 
 const queueDepths = `-- name: QueueDepths :many
-SELECT queue, state, count(*) AS workflows,
-       count(*) FILTER (WHERE available_at > now()) AS delayed
-FROM wfgen.workflows
-WHERE state IN ('enqueued', 'running')
-GROUP BY queue, state
-ORDER BY queue, state
+WITH groups AS (
+    SELECT queue, state, name, code_hash, count(*) AS workflows,
+           count(*) FILTER (WHERE available_at > now()) AS delayed
+    FROM wfgen.workflows
+    WHERE state IN ('enqueued', 'running')
+    GROUP BY queue, state, name, code_hash
+)
+SELECT g.queue, g.state, sum(g.workflows)::bigint AS workflows, sum(g.delayed)::bigint AS delayed,
+       coalesce(sum(g.workflows - g.delayed) FILTER (WHERE g.state = 'enqueued' AND NOT EXISTS (
+           SELECT 1 FROM wfgen.live_executor_workflows r
+           WHERE r.name = g.name AND (g.code_hash IS NULL OR r.code_hash IS NULL OR r.code_hash = g.code_hash))), 0)::bigint AS unrunnable
+FROM groups g
+GROUP BY g.queue, g.state
+ORDER BY g.queue, g.state
 `
 
 type QueueDepthsRow struct {
-	Queue     string
-	State     string
-	Workflows int64
-	Delayed   int64
+	Queue      string
+	State      string
+	Workflows  int64
+	Delayed    int64
+	Unrunnable int64
 }
 
 // QueueDepths counts the unfinished workflows of every queue by state; delayed counts the
-// enqueued ones that may not start yet.
+// enqueued ones that may not start yet, unrunnable those that may start but that no live
+// executor can run: none registered their name, or none with the code hash they started
+// under. It groups by name and code hash first, so that it asks that once per group.
 func (q *Queries) QueueDepths(ctx context.Context) ([]QueueDepthsRow, error) {
 	rows, err := q.db.Query(ctx, queueDepths)
 	if err != nil {
@@ -229,6 +240,7 @@ func (q *Queries) QueueDepths(ctx context.Context) ([]QueueDepthsRow, error) {
 			&i.State,
 			&i.Workflows,
 			&i.Delayed,
+			&i.Unrunnable,
 		); err != nil {
 			return nil, err
 		}
@@ -259,6 +271,68 @@ type RecordStartsParams struct {
 func (q *Queries) RecordStarts(ctx context.Context, arg RecordStartsParams) error {
 	_, err := q.db.Exec(ctx, recordStarts, arg.Queue, arg.N, arg.PeriodMs)
 	return err
+}
+
+const unrunnableWorkflows = `-- name: UnrunnableWorkflows :many
+SELECT c.queue, c.name, coalesce(c.code_hash, '')::text AS code_hash, count(*) AS workflows,
+       EXISTS (SELECT 1 FROM wfgen.live_executor_workflows r WHERE r.name = c.name) AS name_registered
+FROM unnest($1::text[]) AS q(queue)
+CROSS JOIN LATERAL (
+    SELECT w.queue, w.name, w.code_hash
+    FROM wfgen.workflows w
+    WHERE w.queue = q.queue AND w.state = 'enqueued' AND w.available_at <= now()
+    ORDER BY w.priority, w.available_at, w.seq
+    LIMIT $2::int
+) c
+WHERE NOT EXISTS (
+    SELECT 1 FROM wfgen.live_executor_workflows r
+    WHERE r.name = c.name AND (c.code_hash IS NULL OR r.code_hash IS NULL OR r.code_hash = c.code_hash))
+GROUP BY c.queue, c.name, c.code_hash
+ORDER BY c.queue, c.name, c.code_hash
+`
+
+type UnrunnableWorkflowsParams struct {
+	Queues    []string
+	ScanLimit int32
+}
+
+type UnrunnableWorkflowsRow struct {
+	Queue          string
+	Name           string
+	CodeHash       string
+	Workflows      int64
+	NameRegistered bool
+}
+
+// UnrunnableWorkflows looks at the first scan_limit workflows that may start in each of the
+// given queues, in queue order, and counts those that no live executor can run (as in
+// QueueDepths) by name and code hash (empty for none); name_registered says whether a live
+// executor registered the name with another hash. No executor claims such workflows, so
+// they stay at the head of their queue, where this finds them without reading the backlog.
+func (q *Queries) UnrunnableWorkflows(ctx context.Context, arg UnrunnableWorkflowsParams) ([]UnrunnableWorkflowsRow, error) {
+	rows, err := q.db.Query(ctx, unrunnableWorkflows, arg.Queues, arg.ScanLimit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []UnrunnableWorkflowsRow
+	for rows.Next() {
+		var i UnrunnableWorkflowsRow
+		if err := rows.Scan(
+			&i.Queue,
+			&i.Name,
+			&i.CodeHash,
+			&i.Workflows,
+			&i.NameRegistered,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const upsertQueue = `-- name: UpsertQueue :exec

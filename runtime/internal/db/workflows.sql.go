@@ -132,36 +132,47 @@ func (q *Queries) DequeueWorkflows(ctx context.Context, arg DequeueWorkflowsPara
 }
 
 const findDuplicate = `-- name: FindDuplicate :one
-SELECT id, name, state, dedup_id
+SELECT id, name, state, dedup_id,
+       coalesce(input = NULLIF($1::text, '')::jsonb, true)::bool AS same_input
 FROM wfgen.workflows
-WHERE id = $1
-   OR (queue = $2 AND dedup_id = NULLIF($3::text, '') AND state IN ('enqueued', 'running'))
-ORDER BY (id = $1) DESC
+WHERE id = $2
+   OR (queue = $3 AND dedup_id = NULLIF($4::text, '') AND state IN ('enqueued', 'running'))
+ORDER BY (id = $2) DESC
 LIMIT 1
 `
 
 type FindDuplicateParams struct {
+	Input   string
 	ID      string
 	Queue   string
 	DedupID string
 }
 
 type FindDuplicateRow struct {
-	ID      string
-	Name    string
-	State   string
-	DedupID *string
+	ID        string
+	Name      string
+	State     string
+	DedupID   *string
+	SameInput bool
 }
 
 // FindDuplicate names the workflow that made an insert of (id, queue, dedup_id) conflict.
+// same_input compares its stored input with the given one as jsonb values (key order and
+// spacing do not matter). It is true when the input is empty: the caller did not ask.
 func (q *Queries) FindDuplicate(ctx context.Context, arg FindDuplicateParams) (FindDuplicateRow, error) {
-	row := q.db.QueryRow(ctx, findDuplicate, arg.ID, arg.Queue, arg.DedupID)
+	row := q.db.QueryRow(ctx, findDuplicate,
+		arg.Input,
+		arg.ID,
+		arg.Queue,
+		arg.DedupID,
+	)
 	var i FindDuplicateRow
 	err := row.Scan(
 		&i.ID,
 		&i.Name,
 		&i.State,
 		&i.DedupID,
+		&i.SameInput,
 	)
 	return i, err
 }
@@ -170,7 +181,6 @@ const getResults = `-- name: GetResults :many
 SELECT id, name, state, output, error
 FROM wfgen.workflows
 WHERE id = ANY($1::text[])
-  AND state IN ('succeeded', 'failed', 'cancelled', 'dead')
 `
 
 type GetResultsRow struct {
@@ -181,7 +191,9 @@ type GetResultsRow struct {
 	Error  []byte
 }
 
-// GetResults returns the outcome of those of the given workflows that are final.
+// GetResults returns the state of every one of the given workflows that exists, with the
+// output or error of those that are final. An ID it does not return belongs to no workflow
+// (or to one enqueued in a transaction that has not committed yet, which is invisible here).
 func (q *Queries) GetResults(ctx context.Context, ids []string) ([]GetResultsRow, error) {
 	rows, err := q.db.Query(ctx, getResults, ids)
 	if err != nil {
@@ -211,7 +223,7 @@ func (q *Queries) GetResults(ctx context.Context, ids []string) ([]GetResultsRow
 const getWorkflow = `-- name: GetWorkflow :one
 SELECT id, name, state, queue, priority, partition_key, dedup_id, error, code_hash, executor_id,
        attempt, recoveries, max_recoveries, deadline, created_at, available_at, started_at,
-       updated_at, completed_at
+       updated_at, completed_at, (state = 'enqueued' AND available_at <= now())::bool AS due
 FROM wfgen.workflows
 WHERE id = $1
 `
@@ -236,8 +248,10 @@ type GetWorkflowRow struct {
 	StartedAt     *time.Time
 	UpdatedAt     time.Time
 	CompletedAt   *time.Time
+	Due           bool
 }
 
+// GetWorkflow reads a workflow's status; due says it is enqueued and may start now.
 func (q *Queries) GetWorkflow(ctx context.Context, id string) (GetWorkflowRow, error) {
 	row := q.db.QueryRow(ctx, getWorkflow, id)
 	var i GetWorkflowRow
@@ -261,6 +275,7 @@ func (q *Queries) GetWorkflow(ctx context.Context, id string) (GetWorkflowRow, e
 		&i.StartedAt,
 		&i.UpdatedAt,
 		&i.CompletedAt,
+		&i.Due,
 	)
 	return i, err
 }
@@ -378,7 +393,7 @@ func (q *Queries) InsertWorkflows(ctx context.Context, arg InsertWorkflowsParams
 const listWorkflows = `-- name: ListWorkflows :many
 SELECT id, name, state, queue, priority, partition_key, dedup_id, error, code_hash, executor_id,
        attempt, recoveries, max_recoveries, deadline, created_at, available_at, started_at,
-       updated_at, completed_at
+       updated_at, completed_at, (state = 'enqueued' AND available_at <= now())::bool AS due
 FROM wfgen.workflows
 WHERE ($1::text = '' OR state = $1)
   AND ($2::text = '' OR queue = $2)
@@ -416,9 +431,11 @@ type ListWorkflowsRow struct {
 	StartedAt     *time.Time
 	UpdatedAt     time.Time
 	CompletedAt   *time.Time
+	Due           bool
 }
 
-// ListWorkflows returns the newest workflows matching the filters (” matches all).
+// ListWorkflows returns the newest workflows matching the filters (” matches all), with
+// the columns of GetWorkflow.
 func (q *Queries) ListWorkflows(ctx context.Context, arg ListWorkflowsParams) ([]ListWorkflowsRow, error) {
 	rows, err := q.db.Query(ctx, listWorkflows,
 		arg.State,
@@ -454,6 +471,7 @@ func (q *Queries) ListWorkflows(ctx context.Context, arg ListWorkflowsParams) ([
 			&i.StartedAt,
 			&i.UpdatedAt,
 			&i.CompletedAt,
+			&i.Due,
 		); err != nil {
 			return nil, err
 		}

@@ -65,8 +65,9 @@ func load(fsys fs.FS) ([]Migration, error) {
 	return out, nil
 }
 
-// Up applies the migrations that the schema lacks and returns the versions it applied.
-func Up(ctx context.Context, conn Beginner, rw *dbschema.Rewriter) ([]int, error) {
+// Up applies the migrations that the schema lacks and returns the names of those it
+// applied ("0001_init"), in order; none when the schema was up to date.
+func Up(ctx context.Context, conn Beginner, rw *dbschema.Rewriter) ([]string, error) {
 	migrations, err := All()
 	if err != nil {
 		return nil, err
@@ -95,7 +96,7 @@ func Up(ctx context.Context, conn Beginner, rw *dbschema.Rewriter) ([]int, error
 			applied[int(v)] = true
 		}
 	}
-	var ran []int
+	var ran []string
 	for _, m := range migrations {
 		if applied[m.Version] {
 			continue
@@ -106,7 +107,7 @@ func Up(ctx context.Context, conn Beginner, rw *dbschema.Rewriter) ([]int, error
 		if err := q.RecordMigration(ctx, db.RecordMigrationParams{Version: int32(m.Version), Name: m.Name}); err != nil {
 			return nil, fmt.Errorf("recording migration %s: %w", m.Name, err)
 		}
-		ran = append(ran, m.Version)
+		ran = append(ran, m.Name)
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return nil, fmt.Errorf("committing migrations: %w", err)
