@@ -13,18 +13,18 @@ SELECT * FROM wfgen.steps WHERE workflow_id = @workflow_id ORDER BY step_id;
 -- completions of many executions in one statement (one round trip, one commit).
 --
 -- Every write is fenced: it applies only while its workflow is running under the attempt the
--- writer claimed it with (the fencing token, incremented by every claim). The workflow rows
--- of the steps are locked in share mode in id order, so that an ownership change (a cancel,
--- a takeover, a hand-back, a new claim) either commits before this statement reads them and
--- refuses the write, or waits for this statement's commit.
+-- writer claimed it with (the fencing token, incremented by every claim). A step's workflow
+-- row is locked in share mode as it is checked, so that an ownership change (a cancel, a
+-- takeover, a hand-back, a new claim) either commits before this statement reads the row and
+-- refuses the write, or waits for this statement's commit. A completion applies only under
+-- the same fence, and only if the step it follows (after_step, -1 for none) was inserted by
+-- this same statement.
 --
--- Every step input comes back with its outcome: 'a' applied, 'c' conflict (its ID was
--- recorded already: the caller reads what was), 'f' fenced (refused: the workflow is not
--- running under that attempt any more; state says what it is now, '' when it is gone). A
--- completion applies only under the same fence, and only if the step it follows
--- (after_step, -1 for none) was inserted by this same statement; completed rows come back
--- with their queue, for the announcement the caller sends after the commit (no notification
--- here: it would serialize these commits, see Announce).
+-- It returns the steps it inserted ('s') and the workflows it completed ('c', with their
+-- queue, for the announcement the caller sends after the commit: no notification here, it
+-- would serialize these commits, see Announce). A step missing from the result was refused:
+-- its ID was recorded already, or its attempt no longer owns the workflow; StepOwners tells
+-- which.
 --
 -- Rows are reached through their primary key only: the fence compares the state with a
 -- value of the input rather than a constant, so that no partial index on state can drive
@@ -37,26 +37,17 @@ WITH step_input AS (
            unnest(@step_errors::text[])              AS error,
            unnest(@step_attempts::int[])             AS attempt,
            unnest(@step_tries::int[])                AS tries,
-           unnest(@step_started_at::timestamptz[])   AS started_at
-), owners AS MATERIALIZED (
-    SELECT w.id, w.state, w.attempt
-    FROM wfgen.workflows w
-    WHERE w.id = ANY(@step_workflow_ids::text[])
-    ORDER BY w.id
-    FOR SHARE
-), fenced AS MATERIALIZED (
-    SELECT s.*, coalesce(o.state, '') AS state,
-           coalesce(o.state = 'running' AND o.attempt = s.attempt, false) AS owned
-    FROM step_input s
-    LEFT JOIN owners o ON o.id = s.workflow_id
+           unnest(@step_started_at::timestamptz[])   AS started_at,
+           'running'::text                           AS owned_state
 ), inserted AS (
     INSERT INTO wfgen.steps (workflow_id, step_id, name, output, error, attempt, tries, started_at)
-    SELECT workflow_id, step_id, name, NULLIF(output, '')::json, NULLIF(error, '')::jsonb,
-           attempt, tries, started_at
-    FROM fenced
-    WHERE owned
+    SELECT s.workflow_id, s.step_id, s.name, NULLIF(s.output, '')::json, NULLIF(s.error, '')::jsonb,
+           s.attempt, s.tries, s.started_at
+    FROM step_input s
+    JOIN wfgen.workflows w ON w.id = s.workflow_id AND w.attempt = s.attempt AND w.state = s.owned_state
+    FOR SHARE OF w
     ON CONFLICT (workflow_id, step_id) DO NOTHING
-    RETURNING workflow_id, step_id
+    RETURNING workflow_id, step_id, attempt
 ), done_input AS MATERIALIZED (
     SELECT unnest(@done_ids::text[])        AS id,
            unnest(@done_attempts::int[])    AS attempt,
@@ -80,14 +71,19 @@ WITH step_input AS (
           SELECT 1 FROM inserted i WHERE i.workflow_id = d.id AND i.step_id = d.after_step))
     RETURNING w.id, w.queue
 )
-SELECT 's'::text AS kind, f.workflow_id::text AS id, f.step_id::int AS step_id, f.attempt::int AS attempt,
-       CASE WHEN i.workflow_id IS NOT NULL THEN 'a' WHEN f.owned THEN 'c' ELSE 'f' END::text AS outcome,
-       f.state::text AS state, ''::text AS queue
-FROM fenced f
-LEFT JOIN inserted i ON i.workflow_id = f.workflow_id AND i.step_id = f.step_id AND f.owned
+SELECT 's'::text AS kind, workflow_id AS id, step_id, attempt, ''::text AS queue FROM inserted
 UNION ALL
-SELECT 'c'::text AS kind, id, 0 AS step_id, 0 AS attempt, 'a'::text AS outcome, ''::text AS state, queue
-FROM completed;
+SELECT 'c'::text AS kind, id, 0 AS step_id, 0 AS attempt, queue FROM completed;
+
+-- name: StepOwners :many
+-- StepOwners tells, for workflows whose step checkpoints WriteCheckpoints refused, their
+-- state and attempt now: a checkpoint whose attempt still owns its workflow was refused
+-- because its step was recorded already; any other was fenced off. An attempt that has lost
+-- its workflow never owns it again, so reading this after the write cannot take a fenced
+-- checkpoint for a conflict.
+SELECT w.id, w.state, w.attempt
+FROM wfgen.workflows w
+WHERE w.id = ANY(@ids::text[]);
 
 -- name: GetStep :one
 SELECT step_id, name, output, error, attempt

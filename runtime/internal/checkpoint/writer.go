@@ -103,9 +103,11 @@ func (p *Pending) resolve(applied bool, err error) {
 	close(p.done)
 }
 
-// Querier runs the batched statement; *db.Queries implements it.
+// Querier runs the batched statement, and tells why steps were refused; *db.Queries
+// implements it.
 type Querier interface {
 	WriteCheckpoints(ctx context.Context, arg db.WriteCheckpointsParams) ([]db.WriteCheckpointsRow, error)
+	StepOwners(ctx context.Context, ids []string) ([]db.StepOwnersRow, error)
 }
 
 // Options tunes a Writer.
@@ -313,13 +315,13 @@ type stepKey struct {
 // and attempt: two attempts of one workflow may have the same step in one batch, and only
 // the one that still owns the workflow may be applied.
 func (w *Writer) resolve(batch []*Pending, rows []db.WriteCheckpointsRow) {
-	steps := make(map[stepKey]db.WriteCheckpointsRow, len(rows))
+	inserted := make(map[stepKey]bool, len(rows))
 	completed := make(map[string]bool)
 	var ids, queues []string
 	for _, r := range rows {
 		switch r.Kind {
 		case "s":
-			steps[stepKey{r.ID, r.StepID, r.Attempt}] = r
+			inserted[stepKey{r.ID, r.StepID, r.Attempt}] = true
 		case "c":
 			completed[r.ID] = true
 			ids, queues = append(ids, r.ID), append(queues, r.Queue)
@@ -328,20 +330,54 @@ func (w *Writer) resolve(batch []*Pending, rows []db.WriteCheckpointsRow) {
 	if len(ids) > 0 && w.completed != nil {
 		w.completed(ids, queues)
 	}
+	var refused []*Pending
 	for _, p := range batch {
-		s := p.step
-		if s == nil {
+		switch s := p.step; {
+		case s == nil:
 			p.resolve(completed[p.completion.WorkflowID], nil)
+		case inserted[stepKey{s.WorkflowID, s.StepID, s.Attempt}]:
+			p.resolve(true, nil)
+		default:
+			refused = append(refused, p)
+		}
+	}
+	if len(refused) > 0 {
+		w.resolveRefused(refused)
+	}
+}
+
+// resolveRefused tells the submitters of refused step checkpoints why: their step was
+// recorded already (not applied, no error: the execution replays what was recorded), or
+// their attempt no longer owns the workflow (a *FencedError). Refusals are rare, so the
+// write statement does not pay for telling them apart; this reads the workflows after it.
+func (w *Writer) resolveRefused(refused []*Pending) {
+	ids := make([]string, len(refused))
+	for i, p := range refused {
+		ids[i] = p.step.WorkflowID
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	owners, err := w.q.StepOwners(ctx, ids)
+	cancel()
+	if err != nil {
+		// Unknown: let the executions replay their recorded history, which tells.
+		w.log.Warn("wfgen: reading why step checkpoints were refused failed; their workflows replay", "checkpoints", len(refused), "error", err)
+		for _, p := range refused {
+			p.resolve(false, nil)
+		}
+		return
+	}
+	now := make(map[string]db.StepOwnersRow, len(owners))
+	for _, o := range owners {
+		now[o.ID] = o
+	}
+	for _, p := range refused {
+		s := p.step
+		o, ok := now[s.WorkflowID]
+		if ok && o.State == "running" && o.Attempt == s.Attempt {
+			p.resolve(false, nil) // recorded already, by an earlier execution
 			continue
 		}
-		switch r := steps[stepKey{s.WorkflowID, s.StepID, s.Attempt}]; r.Outcome {
-		case "a":
-			p.resolve(true, nil)
-		case "c":
-			p.resolve(false, nil)
-		default: // "f"
-			p.resolve(false, &FencedError{WorkflowID: s.WorkflowID, Attempt: s.Attempt, State: r.State})
-		}
+		p.resolve(false, &FencedError{WorkflowID: s.WorkflowID, Attempt: s.Attempt, State: o.State})
 	}
 }
 

@@ -116,6 +116,43 @@ func (q *Queries) LoadSteps(ctx context.Context, workflowID string) ([]LoadSteps
 	return items, nil
 }
 
+const stepOwners = `-- name: StepOwners :many
+SELECT w.id, w.state, w.attempt
+FROM wfgen.workflows w
+WHERE w.id = ANY($1::text[])
+`
+
+type StepOwnersRow struct {
+	ID      string
+	State   string
+	Attempt int32
+}
+
+// StepOwners tells, for workflows whose step checkpoints WriteCheckpoints refused, their
+// state and attempt now: a checkpoint whose attempt still owns its workflow was refused
+// because its step was recorded already; any other was fenced off. An attempt that has lost
+// its workflow never owns it again, so reading this after the write cannot take a fenced
+// checkpoint for a conflict.
+func (q *Queries) StepOwners(ctx context.Context, ids []string) ([]StepOwnersRow, error) {
+	rows, err := q.db.Query(ctx, stepOwners, ids)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []StepOwnersRow
+	for rows.Next() {
+		var i StepOwnersRow
+		if err := rows.Scan(&i.ID, &i.State, &i.Attempt); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const writeCheckpoints = `-- name: WriteCheckpoints :many
 WITH step_input AS (
     SELECT unnest($1::text[])        AS workflow_id,
@@ -125,26 +162,17 @@ WITH step_input AS (
            unnest($5::text[])              AS error,
            unnest($6::int[])             AS attempt,
            unnest($7::int[])                AS tries,
-           unnest($8::timestamptz[])   AS started_at
-), owners AS MATERIALIZED (
-    SELECT w.id, w.state, w.attempt
-    FROM wfgen.workflows w
-    WHERE w.id = ANY($1::text[])
-    ORDER BY w.id
-    FOR SHARE
-), fenced AS MATERIALIZED (
-    SELECT s.workflow_id, s.step_id, s.name, s.output, s.error, s.attempt, s.tries, s.started_at, coalesce(o.state, '') AS state,
-           coalesce(o.state = 'running' AND o.attempt = s.attempt, false) AS owned
-    FROM step_input s
-    LEFT JOIN owners o ON o.id = s.workflow_id
+           unnest($8::timestamptz[])   AS started_at,
+           'running'::text                           AS owned_state
 ), inserted AS (
     INSERT INTO wfgen.steps (workflow_id, step_id, name, output, error, attempt, tries, started_at)
-    SELECT workflow_id, step_id, name, NULLIF(output, '')::json, NULLIF(error, '')::jsonb,
-           attempt, tries, started_at
-    FROM fenced
-    WHERE owned
+    SELECT s.workflow_id, s.step_id, s.name, NULLIF(s.output, '')::json, NULLIF(s.error, '')::jsonb,
+           s.attempt, s.tries, s.started_at
+    FROM step_input s
+    JOIN wfgen.workflows w ON w.id = s.workflow_id AND w.attempt = s.attempt AND w.state = s.owned_state
+    FOR SHARE OF w
     ON CONFLICT (workflow_id, step_id) DO NOTHING
-    RETURNING workflow_id, step_id
+    RETURNING workflow_id, step_id, attempt
 ), done_input AS MATERIALIZED (
     SELECT unnest($9::text[])        AS id,
            unnest($10::int[])    AS attempt,
@@ -168,14 +196,9 @@ WITH step_input AS (
           SELECT 1 FROM inserted i WHERE i.workflow_id = d.id AND i.step_id = d.after_step))
     RETURNING w.id, w.queue
 )
-SELECT 's'::text AS kind, f.workflow_id::text AS id, f.step_id::int AS step_id, f.attempt::int AS attempt,
-       CASE WHEN i.workflow_id IS NOT NULL THEN 'a' WHEN f.owned THEN 'c' ELSE 'f' END::text AS outcome,
-       f.state::text AS state, ''::text AS queue
-FROM fenced f
-LEFT JOIN inserted i ON i.workflow_id = f.workflow_id AND i.step_id = f.step_id AND f.owned
+SELECT 's'::text AS kind, workflow_id AS id, step_id, attempt, ''::text AS queue FROM inserted
 UNION ALL
-SELECT 'c'::text AS kind, id, 0 AS step_id, 0 AS attempt, 'a'::text AS outcome, ''::text AS state, queue
-FROM completed
+SELECT 'c'::text AS kind, id, 0 AS step_id, 0 AS attempt, queue FROM completed
 `
 
 type WriteCheckpointsParams struct {
@@ -200,8 +223,6 @@ type WriteCheckpointsRow struct {
 	ID      string
 	StepID  int32
 	Attempt int32
-	Outcome string
-	State   string
 	Queue   string
 }
 
@@ -209,18 +230,18 @@ type WriteCheckpointsRow struct {
 // completions of many executions in one statement (one round trip, one commit).
 //
 // Every write is fenced: it applies only while its workflow is running under the attempt the
-// writer claimed it with (the fencing token, incremented by every claim). The workflow rows
-// of the steps are locked in share mode in id order, so that an ownership change (a cancel,
-// a takeover, a hand-back, a new claim) either commits before this statement reads them and
-// refuses the write, or waits for this statement's commit.
+// writer claimed it with (the fencing token, incremented by every claim). A step's workflow
+// row is locked in share mode as it is checked, so that an ownership change (a cancel, a
+// takeover, a hand-back, a new claim) either commits before this statement reads the row and
+// refuses the write, or waits for this statement's commit. A completion applies only under
+// the same fence, and only if the step it follows (after_step, -1 for none) was inserted by
+// this same statement.
 //
-// Every step input comes back with its outcome: 'a' applied, 'c' conflict (its ID was
-// recorded already: the caller reads what was), 'f' fenced (refused: the workflow is not
-// running under that attempt any more; state says what it is now, ” when it is gone). A
-// completion applies only under the same fence, and only if the step it follows
-// (after_step, -1 for none) was inserted by this same statement; completed rows come back
-// with their queue, for the announcement the caller sends after the commit (no notification
-// here: it would serialize these commits, see Announce).
+// It returns the steps it inserted ('s') and the workflows it completed ('c', with their
+// queue, for the announcement the caller sends after the commit: no notification here, it
+// would serialize these commits, see Announce). A step missing from the result was refused:
+// its ID was recorded already, or its attempt no longer owns the workflow; StepOwners tells
+// which.
 //
 // Rows are reached through their primary key only: the fence compares the state with a
 // value of the input rather than a constant, so that no partial index on state can drive
@@ -254,8 +275,6 @@ func (q *Queries) WriteCheckpoints(ctx context.Context, arg WriteCheckpointsPara
 			&i.ID,
 			&i.StepID,
 			&i.Attempt,
-			&i.Outcome,
-			&i.State,
 			&i.Queue,
 		); err != nil {
 			return nil, err
