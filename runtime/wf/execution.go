@@ -256,12 +256,12 @@ func (x *execution) complete(state State, output string, failure error) outcome 
 		x.c.log.Debug("wfgen: workflow completion not applied: cancelled or taken over", "workflow_id", x.id)
 		return completed
 	}
+	if failure != nil {
+		x.logFailure(stored) // before the result is delivered: whoever waits sees the log
+	}
 	x.c.waiter.completedHere(waitResult{row: db.GetResultsRow{
 		ID: x.id, Name: x.wf.name, State: string(state), Output: []byte(output), Error: []byte(errJSON),
 	}})
-	if failure != nil {
-		x.logFailure(stored)
-	}
 	return completed
 }
 
