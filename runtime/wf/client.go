@@ -19,6 +19,7 @@ import (
 	"github.com/wfgen/wfgen/runtime/internal/db"
 	"github.com/wfgen/wfgen/runtime/internal/dbschema"
 	"github.com/wfgen/wfgen/runtime/internal/migrate"
+	"github.com/wfgen/wfgen/runtime/internal/notifier"
 	"github.com/wfgen/wfgen/runtime/internal/scheduler"
 )
 
@@ -156,10 +157,8 @@ type Client struct {
 	leaseMu   sync.Mutex
 	leaseSent time.Time // when the last successful lease renewal was sent
 
-	listening     bool
-	listenReady   <-chan struct{} // closed once the listener listens
-	stopListening context.CancelFunc
-	listener      sync.WaitGroup
+	listener  *notifier.Listener
+	listening bool // the listener was started
 
 	// Set by Start.
 	writer       *checkpoint.Writer
@@ -212,6 +211,10 @@ func NewClient(pool *pgxpool.Pool, cfg Config) (*Client, error) {
 	}
 	c.waiter = newResultWaiter(c)
 	c.announcer = newAnnouncer(c)
+	var err error
+	if c.listener, err = c.newListener(); err != nil {
+		return nil, err
+	}
 	return c, nil
 }
 
@@ -356,7 +359,7 @@ func (c *Client) Stop(ctx context.Context) error {
 	wasStarted := c.phase == phaseStarted
 	c.phase = phaseStopped
 	c.mu.Unlock()
-	defer c.stopListener()
+	defer c.listener.Stop()
 	defer c.announcer.flush(ctx)
 	if !wasStarted {
 		return nil
@@ -406,16 +409,6 @@ func (c *Client) Stop(ctx context.Context) error {
 		c.log.Warn("wfgen: marking the executor stopped failed", "error", err)
 	}
 	return err
-}
-
-func (c *Client) stopListener() {
-	c.mu.Lock()
-	stop := c.stopListening
-	c.mu.Unlock()
-	if stop != nil {
-		stop()
-	}
-	c.listener.Wait()
 }
 
 // claim is a workflow this executor took, with the attempt (the fencing token) it took it

@@ -13,63 +13,45 @@ import (
 	"github.com/wfgen/wfgen/runtime/internal/notifier"
 )
 
-// notification is a payload of the schema's channel (see queries/): k says what happened.
-type notification struct {
-	Kind     string   `json:"k"`
-	Queue    string   `json:"q,omitempty"`   // e: the queue that got work
-	DelayMs  int64    `json:"d,omitempty"`   // e: until the first of it may start
-	IDs      []string `json:"ids,omitempty"` // c: completed workflows (absent when too many)
-	Queues   []string `json:"qs,omitempty"`  // c: their queues
-	Workflow string   `json:"id,omitempty"`  // x: the cancelled workflow
-	Executor string   `json:"x,omitempty"`   // x: the executor that was running it
+// newListener returns the listener of the schema's channel. It connects once listen starts
+// it.
+func (c *Client) newListener() (*notifier.Listener, error) {
+	return notifier.New(notifier.Config{
+		Connect: func(ctx context.Context) (notifier.Conn, error) {
+			conn, err := pgx.ConnectConfig(ctx, c.pool.Config().ConnConfig.Copy())
+			if err != nil {
+				return nil, err
+			}
+			if err := db.New(c.rw.Wrap(conn)).Listen(ctx); err != nil {
+				conn.Close(context.WithoutCancel(ctx))
+				return nil, err
+			}
+			return conn, nil
+		},
+		Notify:    c.notified,
+		Connected: c.wakeAll,
+		Logger:    c.log,
+	})
 }
 
 // listen starts the client's notification listener unless it runs already, and returns a
 // channel closed once it listens. Workers start it in Start; a client that only waits for
-// results starts it at its first wait. Stop ends it.
+// results starts it at its first wait. Stop stops it.
 func (c *Client) listen() <-chan struct{} {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.listening || c.phase == phaseStopped {
-		return c.listenReady
+	if !c.listening && c.phase != phaseStopped {
+		c.listening = true
+		// Started once, on a context of its own: Stop ends it.
+		_ = c.listener.Start(context.Background())
 	}
-	c.listening = true
-	ready := make(chan struct{})
-	c.listenReady = ready
-	var once sync.Once
-	ctx, cancel := context.WithCancel(context.Background())
-	c.stopListening = cancel
-	l := &notifier.Listener{
-		Connect: func(ctx context.Context) (*pgx.Conn, error) {
-			return pgx.ConnectConfig(ctx, c.pool.Config().ConnConfig.Copy())
-		},
-		Listen: func(ctx context.Context, conn *pgx.Conn) error {
-			return db.New(c.rw.Wrap(conn)).Listen(ctx)
-		},
-		Notify: c.notified,
-		Connected: func() {
-			once.Do(func() { close(ready) })
-			c.wakeAll()
-		},
-		Logger: c.log,
-	}
-	c.listener.Add(1)
-	go func() {
-		defer c.listener.Done()
-		l.Run(ctx)
-	}()
-	return ready
+	return c.listener.Listening()
 }
 
 // notified routes a notification to the fetchers, waiters and executions it concerns.
-func (c *Client) notified(payload string) {
-	var n notification
-	if err := json.Unmarshal([]byte(payload), &n); err != nil {
-		c.log.Debug("wfgen: ignoring a malformed notification", "payload", payload, "error", err)
-		return
-	}
+func (c *Client) notified(n notifier.Notification) {
 	switch n.Kind {
-	case "e":
+	case notifier.KindEnqueued:
 		for _, f := range c.fetcherList() {
 			if f.q.name != n.Queue {
 				continue
@@ -80,7 +62,7 @@ func (c *Client) notified(payload string) {
 				f.wakeAt(time.Now().Add(time.Duration(n.DelayMs) * time.Millisecond))
 			}
 		}
-	case "c":
+	case notifier.KindCompleted:
 		c.waiter.completedElsewhere(n.IDs)
 		// A completion frees a slot of a queue with a global limit, whoever ran it.
 		for _, f := range c.fetcherList() {
@@ -88,7 +70,7 @@ func (c *Client) notified(payload string) {
 				f.kick()
 			}
 		}
-	case "x":
+	case notifier.KindCancelled:
 		c.waiter.completedElsewhere([]string{n.Workflow})
 		if n.Executor == c.cfg.ExecutorID {
 			c.mu.Lock()
@@ -204,12 +186,12 @@ func (a *announcer) send() {
 // payloadsLocked takes what is pending and encodes it as notifications.
 func (a *announcer) payloadsLocked() []string {
 	var out []string
-	add := func(n notification) {
+	add := func(n notifier.Notification) {
 		b, _ := json.Marshal(n) // strings and numbers always encode
 		out = append(out, string(b))
 	}
 	for q, d := range a.enqueued {
-		add(notification{Kind: "e", Queue: q, DelayMs: d})
+		add(notifier.Notification{Kind: notifier.KindEnqueued, Queue: q, DelayMs: d})
 	}
 	clear(a.enqueued)
 	if len(a.queues) == 0 {
@@ -220,7 +202,7 @@ func (a *announcer) payloadsLocked() []string {
 		queues = append(queues, q)
 	}
 	if a.tooMany {
-		add(notification{Kind: "c", Queues: queues})
+		add(notifier.Notification{Kind: notifier.KindCompleted, Queues: queues})
 	}
 	for ids := a.ids; len(ids) > 0; {
 		n, size := 0, 0
@@ -229,7 +211,7 @@ func (a *announcer) payloadsLocked() []string {
 			n++
 		}
 		n = max(n, 1)
-		add(notification{Kind: "c", IDs: ids[:n], Queues: queues})
+		add(notifier.Notification{Kind: notifier.KindCompleted, IDs: ids[:n], Queues: queues})
 		ids = ids[n:]
 	}
 	a.ids, a.tooMany = a.ids[:0], false
