@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/puddle/v2"
 
+	"github.com/wfgen/wfgen/runtime/internal/announcer"
 	"github.com/wfgen/wfgen/runtime/internal/checkpoint"
 	"github.com/wfgen/wfgen/runtime/internal/db"
 	"github.com/wfgen/wfgen/runtime/internal/dbschema"
@@ -143,7 +144,7 @@ type Client struct {
 	channel string // the notification channel: named like the schema
 
 	waiter    *resultWaiter
-	announcer *announcer
+	announcer *announcer.Announcer
 
 	mu         sync.Mutex
 	phase      phase
@@ -210,8 +211,10 @@ func NewClient(pool *pgxpool.Pool, cfg Config) (*Client, error) {
 		executions: map[string]*execution{},
 	}
 	c.waiter = newResultWaiter(c)
-	c.announcer = newAnnouncer(c)
 	var err error
+	if c.announcer, err = c.newAnnouncer(); err != nil {
+		return nil, err
+	}
 	if c.listener, err = c.newListener(); err != nil {
 		return nil, err
 	}
@@ -314,7 +317,7 @@ func (c *Client) Start(ctx context.Context) error {
 	}
 	leaseCtx, leaseCancel := context.WithCancel(context.WithoutCancel(ctx))
 	c.leaseCancel = leaseCancel
-	c.writer = checkpoint.New(c.q, checkpoint.Options{Logger: c.log, Completed: c.announcer.complete})
+	c.writer = checkpoint.New(c.q, checkpoint.Options{Logger: c.log, Completed: c.announcer.Completed})
 	c.writing.Add(1)
 	go func() {
 		defer c.writing.Done()
@@ -360,7 +363,7 @@ func (c *Client) Stop(ctx context.Context) error {
 	c.phase = phaseStopped
 	c.mu.Unlock()
 	defer c.listener.Stop()
-	defer c.announcer.flush(ctx)
+	defer c.announcer.Flush(ctx)
 	if !wasStarted {
 		return nil
 	}

@@ -2,13 +2,12 @@ package wf
 
 import (
 	"context"
-	"encoding/json"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/wfgen/wfgen/runtime/internal/announcer"
 	"github.com/wfgen/wfgen/runtime/internal/db"
 	"github.com/wfgen/wfgen/runtime/internal/notifier"
 )
@@ -98,137 +97,14 @@ func (c *Client) fetcherList() []*fetcher {
 	return c.fetchers
 }
 
-// Bounds of announcements.
-const (
-	// maxPayload keeps a notification under PostgreSQL's payload limit (8000 bytes).
-	maxPayload = 7000
-	// maxPendingIDs caps the completed IDs kept for announcing; past it (the database is
-	// unreachable, say), completions are announced without IDs and waiters read everything.
-	maxPendingIDs = 20000
-)
-
-// announcer sends the notifications of enqueues and completions made outside callers'
-// transactions, once they committed: whatever queues up while a send is in flight goes in
-// the next one, in one statement (see the Announce query for why not in the writes
-// themselves). Notifications are hints, so a failed send is logged and dropped: pollers
-// find the work anyway.
-type announcer struct {
-	c *Client
-
-	mu       sync.Mutex
-	enqueued map[string]int64 // queue -> delay (ms) until the first new work may start
-	ids      []string         // completed workflows
-	queues   map[string]bool  // their queues
-	tooMany  bool             // ids overflowed: announce completions without them
-	sending  bool
-	idle     chan struct{} // closed when a burst of sends ends
-}
-
-func newAnnouncer(c *Client) *announcer {
-	return &announcer{c: c, enqueued: map[string]int64{}, queues: map[string]bool{}}
-}
-
-// enqueue announces new work in queue that may start after delayMs.
-func (a *announcer) enqueue(queue string, delayMs int64) {
-	a.mu.Lock()
-	if d, ok := a.enqueued[queue]; !ok || delayMs < d {
-		a.enqueued[queue] = delayMs
-	}
-	a.startLocked()
-	a.mu.Unlock()
-}
-
-// complete announces completed workflows and their queues.
-func (a *announcer) complete(ids, queues []string) {
-	a.mu.Lock()
-	if len(a.ids)+len(ids) > maxPendingIDs {
-		a.tooMany, a.ids = true, nil
-	} else if !a.tooMany {
-		a.ids = append(a.ids, ids...)
-	}
-	for _, q := range queues {
-		a.queues[q] = true
-	}
-	a.startLocked()
-	a.mu.Unlock()
-}
-
-func (a *announcer) startLocked() {
-	if a.sending {
-		return
-	}
-	a.sending = true
-	a.idle = make(chan struct{})
-	go a.send()
-}
-
-// send sends what is pending until nothing is.
-func (a *announcer) send() {
-	for {
-		a.mu.Lock()
-		payloads := a.payloadsLocked()
-		if len(payloads) == 0 {
-			a.sending = false
-			close(a.idle)
-			a.mu.Unlock()
-			return
-		}
-		a.mu.Unlock()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		err := a.c.q.Announce(ctx, db.AnnounceParams{Channel: a.c.channel, Payloads: payloads})
-		cancel()
-		if err != nil {
-			a.c.log.Warn("wfgen: sending notifications failed; workers and waiters poll instead", "error", err)
-		}
-	}
-}
-
-// payloadsLocked takes what is pending and encodes it as notifications.
-func (a *announcer) payloadsLocked() []string {
-	var out []string
-	add := func(n notifier.Notification) {
-		b, _ := json.Marshal(n) // strings and numbers always encode
-		out = append(out, string(b))
-	}
-	for q, d := range a.enqueued {
-		add(notifier.Notification{Kind: notifier.KindEnqueued, Queue: q, DelayMs: d})
-	}
-	clear(a.enqueued)
-	if len(a.queues) == 0 {
-		return out
-	}
-	queues := make([]string, 0, len(a.queues))
-	for q := range a.queues {
-		queues = append(queues, q)
-	}
-	if a.tooMany {
-		add(notifier.Notification{Kind: notifier.KindCompleted, Queues: queues})
-	}
-	for ids := a.ids; len(ids) > 0; {
-		n, size := 0, 0
-		for n < len(ids) && size+len(ids[n])+3 < maxPayload {
-			size += len(ids[n]) + 3
-			n++
-		}
-		n = max(n, 1)
-		add(notifier.Notification{Kind: notifier.KindCompleted, IDs: ids[:n], Queues: queues})
-		ids = ids[n:]
-	}
-	a.ids, a.tooMany = a.ids[:0], false
-	clear(a.queues)
-	return out
-}
-
-// flush waits until what is pending has been sent, or ctx ends.
-func (a *announcer) flush(ctx context.Context) {
-	a.mu.Lock()
-	sending, idle := a.sending, a.idle
-	a.mu.Unlock()
-	if !sending {
-		return
-	}
-	select {
-	case <-idle:
-	case <-ctx.Done():
-	}
+// newAnnouncer returns the announcer of the enqueues and completions this client writes
+// outside callers' transactions. It sends in a statement of its own rather than in the
+// writes themselves: see the Announce query for why.
+func (c *Client) newAnnouncer() (*announcer.Announcer, error) {
+	return announcer.New(announcer.Config{
+		Send: func(ctx context.Context, payloads []string) error {
+			return c.q.Announce(ctx, db.AnnounceParams{Channel: c.channel, Payloads: payloads})
+		},
+		Logger: c.log,
+	})
 }

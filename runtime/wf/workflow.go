@@ -155,7 +155,7 @@ func (w *Workflow[In, Out]) enqueue(ctx context.Context, c *Client, conn dbschem
 		return nil, err
 	}
 	if !inTx {
-		c.announcer.enqueue(o.queue, reqs[0].delayMs)
+		c.announcer.Enqueued(o.queue, reqs[0].delayMs)
 		c.wakeQueue(o.queue)
 	}
 	hs := make([]*Handle[Out], len(ids))
