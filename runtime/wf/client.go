@@ -19,6 +19,7 @@ import (
 	"github.com/wfgen/wfgen/runtime/internal/checkpoint"
 	"github.com/wfgen/wfgen/runtime/internal/db"
 	"github.com/wfgen/wfgen/runtime/internal/dbschema"
+	"github.com/wfgen/wfgen/runtime/internal/lease"
 	"github.com/wfgen/wfgen/runtime/internal/migrate"
 	"github.com/wfgen/wfgen/runtime/internal/notifier"
 	"github.com/wfgen/wfgen/runtime/internal/scheduler"
@@ -155,23 +156,19 @@ type Client struct {
 	executions map[string]*execution // running in this process, by workflow ID
 	released   []claim               // interrupted workflows to hand back: by Stop, or after a lost lease
 
-	leaseMu   sync.Mutex
-	leaseSent time.Time // when the last successful lease renewal was sent
-
+	lease     *lease.Lease // renews this executor's lease, from Start
 	listener  *notifier.Listener
 	listening bool // the listener was started
 
 	// Set by Start.
-	writer       *checkpoint.Writer
-	runCtx       context.Context // cancelled first by Stop: fetching and schedules end
-	runCancel    context.CancelFunc
-	leaseCancel  context.CancelFunc // cancelled last by Stop: heartbeats end
-	fetchers     []*fetcher
-	scheduler    *scheduler.Scheduler // nil without schedules
-	fetching     sync.WaitGroup       // fetch loops
-	writing      sync.WaitGroup       // the checkpoint writer
-	heartbeating sync.WaitGroup       // the heartbeat loop
-	running      sync.WaitGroup       // executions
+	writer    *checkpoint.Writer
+	runCtx    context.Context // cancelled first by Stop: fetching and schedules end
+	runCancel context.CancelFunc
+	fetchers  []*fetcher
+	scheduler *scheduler.Scheduler // nil without schedules
+	fetching  sync.WaitGroup       // fetch loops
+	writing   sync.WaitGroup       // the checkpoint writer
+	running   sync.WaitGroup       // executions
 }
 
 // registeredStep is a registered step definition.
@@ -216,6 +213,9 @@ func NewClient(pool *pgxpool.Pool, cfg Config) (*Client, error) {
 		return nil, err
 	}
 	if c.listener, err = c.newListener(); err != nil {
+		return nil, err
+	}
+	if c.lease, err = c.newLease(); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -289,7 +289,7 @@ func (c *Client) Start(ctx context.Context) error {
 			return c.dbError("applying migrations", err)
 		}
 	}
-	if err := c.registerExecutor(ctx); err != nil {
+	if err := c.lease.Register(ctx); err != nil {
 		return c.dbError("registering executor", err)
 	}
 	queues := c.servedQueues()
@@ -308,15 +308,19 @@ func (c *Client) Start(ctx context.Context) error {
 		return c.dbError("taking over workflows of dead executors", err)
 	}
 
+	// Heartbeats run on a context of their own: Stop stops them last, so that in-flight
+	// workflows stay owned while they finish.
+	if err := c.lease.Start(context.WithoutCancel(ctx)); err != nil {
+		return fmt.Errorf("wf: starting heartbeats: %w", err)
+	}
 	c.runCtx, c.runCancel = context.WithCancel(context.WithoutCancel(ctx))
 	if c.scheduler != nil {
 		if err := c.scheduler.Start(c.runCtx); err != nil {
 			c.runCancel()
+			c.lease.Stop()
 			return fmt.Errorf("wf: starting schedules: %w", err)
 		}
 	}
-	leaseCtx, leaseCancel := context.WithCancel(context.WithoutCancel(ctx))
-	c.leaseCancel = leaseCancel
 	c.writer = checkpoint.New(c.q, checkpoint.Options{Logger: c.log, Completed: c.announcer.Completed})
 	c.writing.Add(1)
 	go func() {
@@ -333,11 +337,6 @@ func (c *Client) Start(ctx context.Context) error {
 			f.run(c.runCtx)
 		}()
 	}
-	c.heartbeating.Add(1)
-	go func() {
-		defer c.heartbeating.Done()
-		c.heartbeat(leaseCtx)
-	}()
 	c.phase = phaseStarted
 	c.mu.Unlock()
 	// Return once enqueues are heard; if listening fails, polling finds the work anyway.
@@ -402,8 +401,7 @@ func (c *Client) Stop(ctx context.Context) error {
 	c.mu.Unlock()
 	bg := context.WithoutCancel(ctx)
 	c.handBack(released)
-	c.leaseCancel()
-	c.heartbeating.Wait()
+	c.lease.Stop()
 	if stuck {
 		// Some step ignores its context and still runs: let this executor's lease expire
 		// before anyone takes those workflows over.

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/wfgen/wfgen/runtime/internal/db"
+	"github.com/wfgen/wfgen/runtime/internal/lease"
 )
 
 // Lease defaults.
@@ -17,9 +18,6 @@ const (
 	// DefaultLeaseDuration is how long an executor owns its running workflows without
 	// renewing its lease. Another replica takes them over once it has expired.
 	DefaultLeaseDuration = 10 * time.Second
-
-	// executorCleanupInterval is how often an executor forgets executors stopped for a day.
-	executorCleanupInterval = time.Hour
 )
 
 // Causes of interruptions after which the execution must leave the workflow alone (not
@@ -36,87 +34,27 @@ var (
 // errNoLease refuses a direct start while this executor cannot renew its lease.
 var errNoLease = errors.New("wf: this executor cannot renew its lease (is the database reachable?), so it cannot take ownership of a workflow now: retry later, or enqueue the workflow for any worker")
 
-// heartbeat renews the executor's lease every HeartbeatInterval and, every time, takes over
-// the workflows of executors whose lease expired. It runs until ctx ends, which Stop does
-// last, so that in-flight workflows stay owned while they finish.
-//
-// An executor that cannot renew its lease for LeaseDuration-HeartbeatInterval (measured
-// from when it sent its last successful heartbeat, so before the database can see the lease
-// expire) interrupts all its executions: it can no longer prove it owns them. One that finds
-// itself declared dead does the same, then registers again and goes on.
-func (c *Client) heartbeat(ctx context.Context) {
-	interval := c.cfg.HeartbeatInterval
-	lastCleanup := time.Time{}
-	fenced := false
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		sent := time.Now()
-		// A database that hangs must count as a failed heartbeat, not stop the clock.
-		hctx, cancel := context.WithTimeout(ctx, interval)
-		_, err := c.q.Heartbeat(hctx, db.HeartbeatParams{ID: c.cfg.ExecutorID, LeaseMs: c.cfg.LeaseDuration.Milliseconds()})
-		cancel()
-		switch {
-		case ctx.Err() != nil:
-			return
-		case errors.Is(err, pgx.ErrNoRows):
-			n := c.interruptAll(errLeaseLost)
-			c.log.Error("wfgen: this executor was declared dead (its lease expired), so its workflows are taken over; interrupted them and registering again",
-				"executor_id", c.cfg.ExecutorID, "interrupted", n)
-			if err := c.registerExecutor(ctx); err != nil {
-				c.log.Error("wfgen: registering the executor again failed", "error", err)
-				continue
+// newLease returns the service that renews this executor's lease (see package lease), with
+// the client's executions as what the lease protects.
+func (c *Client) newLease() (*lease.Lease, error) {
+	return lease.New(lease.Config{
+		ExecutorID: c.cfg.ExecutorID,
+		Duration:   c.cfg.LeaseDuration,
+		Interval:   c.cfg.HeartbeatInterval,
+		Register:   c.registerExecutor,
+		Renew: func(ctx context.Context) error {
+			_, err := c.q.Heartbeat(ctx, db.HeartbeatParams{ID: c.cfg.ExecutorID, LeaseMs: c.cfg.LeaseDuration.Milliseconds()})
+			if errors.Is(err, pgx.ErrNoRows) {
+				return lease.ErrDeclaredDead
 			}
-			fenced = false
-		case err != nil:
-			if !fenced && !c.leaseHeld() {
-				fenced = true
-				n := c.interruptAll(errLeaseLost)
-				c.log.Error("wfgen: cannot renew this executor's lease; interrupted its workflows so that another replica can take them over",
-					"executor_id", c.cfg.ExecutorID, "interrupted", n, "error", err)
-			} else {
-				c.log.Warn("wfgen: heartbeat failed", "executor_id", c.cfg.ExecutorID, "error", err)
-			}
-			continue
-		default:
-			c.renewedLease(sent)
-			fenced = false
-		}
-		// The lease is ours: hand back the workflows the lost one made us interrupt, unless
-		// another executor has taken them meanwhile.
-		c.handBackOrphans()
-		c.takeOver(ctx)
-		// Executors under a new ID per process (the default hostname-pid) leave a row each.
-		if time.Since(lastCleanup) > executorCleanupInterval {
-			lastCleanup = time.Now()
-			if err := c.q.DeleteStoppedExecutors(ctx); err != nil && ctx.Err() == nil {
-				c.log.Warn("wfgen: forgetting long-stopped executors failed", "error", err)
-			}
-		}
-	}
-}
-
-// renewedLease records that a lease renewal sent at sent succeeded.
-func (c *Client) renewedLease(sent time.Time) {
-	c.leaseMu.Lock()
-	c.leaseSent = sent
-	c.leaseMu.Unlock()
-}
-
-// leaseHeld reports whether this executor can be sure it still holds its lease: its last
-// successful renewal was sent less than LeaseDuration-HeartbeatInterval ago. Measured from
-// the sending, on this process's clock, it ends before the database can see the lease
-// expire, so that this executor stops running and claiming workflows before anyone may take
-// them over.
-func (c *Client) leaseHeld() bool {
-	c.leaseMu.Lock()
-	defer c.leaseMu.Unlock()
-	return time.Since(c.leaseSent) < c.cfg.LeaseDuration-c.cfg.HeartbeatInterval
+			return err
+		},
+		Interrupt:       func() int { return c.interruptAll(errLeaseLost) },
+		HandBackOrphans: c.handBackOrphans,
+		TakeOver:        func(ctx context.Context) error { return c.recover(ctx, "") },
+		Cleanup:         c.q.DeleteStoppedExecutors,
+		Logger:          c.log,
+	})
 }
 
 // handBackOrphans hands the workflows whose executions a lost lease interrupted back to
@@ -127,13 +65,6 @@ func (c *Client) handBackOrphans() {
 	c.released = nil
 	c.mu.Unlock()
 	c.handBack(claims)
-}
-
-// takeOver hands the workflows of dead executors back to their queues.
-func (c *Client) takeOver(ctx context.Context) {
-	if err := c.recover(ctx, ""); err != nil && ctx.Err() == nil {
-		c.log.Warn("wfgen: taking over workflows of dead executors failed", "error", err)
-	}
 }
 
 // recover hands the running workflows of a stopped executor (or, with executorID "", of
@@ -153,17 +84,13 @@ func (c *Client) recover(ctx context.Context, executorID string) error {
 	return nil
 }
 
-// registerExecutor records this executor with a fresh lease.
+// registerExecutor records this executor with a fresh lease. Call it through the lease
+// service (c.lease.Register), which then counts the lease as renewed.
 func (c *Client) registerExecutor(ctx context.Context) error {
-	sent := time.Now()
-	err := c.q.RegisterExecutor(ctx, db.RegisterExecutorParams{
+	return c.q.RegisterExecutor(ctx, db.RegisterExecutorParams{
 		ID:       c.cfg.ExecutorID,
 		Hostname: hostname(),
 		Pid:      int32(os.Getpid()),
 		LeaseMs:  c.cfg.LeaseDuration.Milliseconds(),
 	})
-	if err == nil {
-		c.renewedLease(sent)
-	}
-	return err
 }

@@ -289,7 +289,7 @@ func (f *fetcher) run(ctx context.Context) {
 // fetch claims up to n workflows and starts them; it returns how many it claimed, and when
 // a rate-limited queue next has room (zero if not limited by rate).
 func (f *fetcher) fetch(ctx context.Context, n int) (int, time.Time, error) {
-	if !f.c.leaseHeld() {
+	if !f.c.lease.Held() {
 		// The claim would be refused; the heartbeat renews the lease or registers again.
 		return 0, time.Time{}, nil
 	}
@@ -421,7 +421,7 @@ func (c *Client) launch(reg *registeredWorkflow, id string, attempt int32, input
 		c.mu.Unlock()
 		return false
 	}
-	if !c.leaseHeld() {
+	if !c.lease.Held() {
 		// Claimed while the lease was valid, but this executor can no longer be sure it
 		// holds it: run nothing, and hand the workflow back once the lease is renewed.
 		c.released = append(c.released, claim{id, attempt})

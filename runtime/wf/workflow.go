@@ -213,7 +213,7 @@ func (w *Workflow[In, Out]) Start(ctx context.Context, c *Client, in In, opts ..
 	if err != nil {
 		return nil, err
 	}
-	if !c.leaseHeld() {
+	if !c.lease.Held() {
 		return nil, errNoLease
 	}
 	id, inserted, err := c.insertOne(ctx, c.rw.Wrap(c.pool), r, StateRunning, false)
