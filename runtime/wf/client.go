@@ -23,6 +23,7 @@ import (
 	"github.com/wfgen/wfgen/runtime/internal/migrate"
 	"github.com/wfgen/wfgen/runtime/internal/notifier"
 	"github.com/wfgen/wfgen/runtime/internal/scheduler"
+	"github.com/wfgen/wfgen/runtime/internal/startstop"
 )
 
 // Default timings.
@@ -164,9 +165,8 @@ type Client struct {
 	writer    *checkpoint.Writer
 	runCtx    context.Context // cancelled first by Stop: fetching and schedules end
 	runCancel context.CancelFunc
-	fetchers  []*fetcher
+	workers   []*queueWorker
 	scheduler *scheduler.Scheduler // nil without schedules
-	fetching  sync.WaitGroup       // fetch loops
 	writing   sync.WaitGroup       // the checkpoint writer
 	running   sync.WaitGroup       // executions
 }
@@ -284,6 +284,14 @@ func (c *Client) Start(ctx context.Context) error {
 			return fmt.Errorf("wf: schedules: %w", err)
 		}
 	}
+	queues := c.servedQueues()
+	workers := make([]*queueWorker, len(queues))
+	for i, q := range queues {
+		var err error
+		if workers[i], err = newQueueWorker(c, q); err != nil {
+			return err
+		}
+	}
 	if !c.cfg.SkipMigrations {
 		if _, err := migrate.Up(ctx, c.pool, c.rw); err != nil {
 			return c.dbError("applying migrations", err)
@@ -292,7 +300,6 @@ func (c *Client) Start(ctx context.Context) error {
 	if err := c.lease.Register(ctx); err != nil {
 		return c.dbError("registering executor", err)
 	}
-	queues := c.servedQueues()
 	for _, q := range queues {
 		if err := c.q.UpsertQueue(ctx, q.upsertParams()); err != nil {
 			return c.dbError("registering queue "+q.name, err)
@@ -310,16 +317,10 @@ func (c *Client) Start(ctx context.Context) error {
 
 	// Heartbeats run on a context of their own: Stop stops them last, so that in-flight
 	// workflows stay owned while they finish.
-	if err := c.lease.Start(context.WithoutCancel(ctx)); err != nil {
-		return fmt.Errorf("wf: starting heartbeats: %w", err)
-	}
+	mustStart(context.WithoutCancel(ctx), c.lease)
 	c.runCtx, c.runCancel = context.WithCancel(context.WithoutCancel(ctx))
 	if c.scheduler != nil {
-		if err := c.scheduler.Start(c.runCtx); err != nil {
-			c.runCancel()
-			c.lease.Stop()
-			return fmt.Errorf("wf: starting schedules: %w", err)
-		}
+		mustStart(c.runCtx, c.scheduler)
 	}
 	c.writer = checkpoint.New(c.q, checkpoint.Options{Logger: c.log, Completed: c.announcer.Completed})
 	c.writing.Add(1)
@@ -327,16 +328,10 @@ func (c *Client) Start(ctx context.Context) error {
 		defer c.writing.Done()
 		c.writer.Run()
 	}()
-	for _, q := range queues {
-		c.fetchers = append(c.fetchers, newFetcher(c, q))
+	for _, w := range workers {
+		mustStart(c.runCtx, w.loop)
 	}
-	for _, f := range c.fetchers {
-		c.fetching.Add(1)
-		go func() {
-			defer c.fetching.Done()
-			f.run(c.runCtx)
-		}()
-	}
+	c.workers = workers
 	c.phase = phaseStarted
 	c.mu.Unlock()
 	// Return once enqueues are heard; if listening fails, polling finds the work anyway.
@@ -347,8 +342,16 @@ func (c *Client) Start(ctx context.Context) error {
 	case <-ctx.Done():
 	}
 	c.mu.Lock()
-	c.log.Debug("wfgen: executor started", "executor_id", c.cfg.ExecutorID, "schema", c.cfg.Schema, "queues", len(c.fetchers))
+	c.log.Debug("wfgen: executor started", "executor_id", c.cfg.ExecutorID, "schema", c.cfg.Schema, "queues", len(c.workers))
 	return nil
+}
+
+// mustStart starts a service that Start has just created. Starting fails only for a
+// service started before, which Start's phase rules out.
+func mustStart(ctx context.Context, s startstop.Service) {
+	if err := s.Start(ctx); err != nil {
+		panic("wf: " + err.Error())
+	}
 }
 
 // Stop stops the client. An executor stops taking work, waits for its running workflows
@@ -371,7 +374,9 @@ func (c *Client) Stop(ctx context.Context) error {
 		c.scheduler.Stop()
 	}
 	// No fetch loop may launch anything once we wait for the executions.
-	c.fetching.Wait()
+	for _, w := range c.workerList() {
+		w.loop.Stop()
+	}
 
 	done := make(chan struct{})
 	go func() {

@@ -47,26 +47,26 @@ func (c *Client) listen() <-chan struct{} {
 	return c.listener.Listening()
 }
 
-// notified routes a notification to the fetchers, waiters and executions it concerns.
+// notified routes a notification to the queue workers, waiters and executions it concerns.
 func (c *Client) notified(n notifier.Notification) {
 	switch n.Kind {
 	case notifier.KindEnqueued:
-		for _, f := range c.fetcherList() {
-			if f.q.name != n.Queue {
+		for _, w := range c.workerList() {
+			if w.q.name != n.Queue {
 				continue
 			}
 			if n.DelayMs <= 0 {
-				f.kick()
+				w.loop.Kick()
 			} else {
-				f.wakeAt(time.Now().Add(time.Duration(n.DelayMs) * time.Millisecond))
+				w.loop.WakeAt(time.Now().Add(time.Duration(n.DelayMs) * time.Millisecond))
 			}
 		}
 	case notifier.KindCompleted:
 		c.waiter.completedElsewhere(n.IDs)
 		// A completion frees a slot of a queue with a global limit, whoever ran it.
-		for _, f := range c.fetcherList() {
-			if f.q.limited() && slices.Contains(n.Queues, f.q.name) {
-				f.kick()
+		for _, w := range c.workerList() {
+			if w.q.limited() && slices.Contains(n.Queues, w.q.name) {
+				w.loop.Kick()
 			}
 		}
 	case notifier.KindCancelled:
@@ -82,19 +82,19 @@ func (c *Client) notified(n notifier.Notification) {
 	}
 }
 
-// wakeAll makes every fetcher and the result waiter look now: after the listener
+// wakeAll makes every queue worker and the result waiter look now: after the listener
 // (re)connects, notifications may have been missed.
 func (c *Client) wakeAll() {
-	for _, f := range c.fetcherList() {
-		f.kick()
+	for _, w := range c.workerList() {
+		w.loop.Kick()
 	}
 	c.waiter.kick()
 }
 
-func (c *Client) fetcherList() []*fetcher {
+func (c *Client) workerList() []*queueWorker {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.fetchers
+	return c.workers
 }
 
 // newAnnouncer returns the announcer of the enqueues and completions this client writes
