@@ -10,10 +10,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/jackc/puddle/v2"
 
 	"github.com/wfgen/wfgen/runtime/internal/announcer"
 	"github.com/wfgen/wfgen/runtime/internal/checkpoint"
@@ -400,58 +397,16 @@ func (c *Client) Stop(ctx context.Context) error {
 	c.writer.Close(ctx)
 	c.writing.Wait()
 
-	c.mu.Lock()
-	released := c.released
-	c.released = nil
-	c.mu.Unlock()
-	bg := context.WithoutCancel(ctx)
-	c.handBack(released)
+	c.handBackOrphans()
 	c.lease.Stop()
 	if stuck {
 		// Some step ignores its context and still runs: let this executor's lease expire
 		// before anyone takes those workflows over.
 		c.log.Warn("wfgen: some workflows did not unwind after being interrupted; they are taken over when this executor's lease expires", "lease", c.cfg.LeaseDuration)
-	} else if err := c.q.MarkExecutorStopped(bg, c.cfg.ExecutorID); err != nil {
+	} else if err := c.q.MarkExecutorStopped(context.WithoutCancel(ctx), c.cfg.ExecutorID); err != nil {
 		c.log.Warn("wfgen: marking the executor stopped failed", "error", err)
 	}
 	return err
-}
-
-// claim is a workflow this executor took, with the attempt (the fencing token) it took it
-// under.
-type claim struct {
-	id      string
-	attempt int32
-}
-
-// handBack returns workflows this executor holds to their queues, for any executor to claim
-// at once; should that fail, they are taken over when this executor's lease expires. A
-// workflow that is no longer held under the claim's attempt (cancelled, taken over, claimed
-// again) is left alone.
-func (c *Client) handBack(claims []claim) {
-	if len(claims) == 0 {
-		return
-	}
-	p := db.ReleaseWorkflowsParams{ExecutorID: c.cfg.ExecutorID, Channel: c.channel}
-	for _, cl := range claims {
-		p.Ids = append(p.Ids, cl.id)
-		p.Attempts = append(p.Attempts, cl.attempt)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := c.q.ReleaseWorkflows(ctx, p); err != nil {
-		c.log.Warn("wfgen: handing workflows back to their queues failed; they are taken over when this executor's lease expires", "workflows", len(claims), "error", err)
-	}
-}
-
-// interruptAll cancels every running execution with cause and returns how many there were.
-func (c *Client) interruptAll(cause error) int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, x := range c.executions {
-		x.cancel(cause)
-	}
-	return len(c.executions)
 }
 
 // started returns ErrNotStarted or ErrStopped unless the client runs.
@@ -465,24 +420,4 @@ func (c *Client) started() error {
 		return ErrStopped
 	}
 	return nil
-}
-
-// dbError turns database errors that users can act on into wfgen's errors.
-func (c *Client) dbError(doing string, err error) error {
-	var pgErr *pgconn.PgError
-	switch {
-	case errors.Is(err, puddle.ErrClosedPool):
-		return fmt.Errorf("%s: %w", doing, ErrPoolClosed)
-	case errors.As(err, &pgErr) && (pgErr.Code == "42P01" || pgErr.Code == "3F000"):
-		// undefined_table, invalid_schema_name
-		return fmt.Errorf("%s: %w (schema %q: %s)", doing, ErrNotMigrated, c.cfg.Schema, pgErr.Message)
-	case errors.Is(err, pgx.ErrNoRows):
-		return fmt.Errorf("%s: %w", doing, ErrNotFound)
-	}
-	return fmt.Errorf("wf: %s: %w", doing, err)
-}
-
-func hostname() string {
-	h, _ := os.Hostname()
-	return h
 }

@@ -57,8 +57,8 @@ func (c *Client) newLease() (*lease.Lease, error) {
 	})
 }
 
-// handBackOrphans hands the workflows whose executions a lost lease interrupted back to
-// their queues.
+// handBackOrphans hands the workflows whose executions were interrupted (by a lost lease, or
+// by Stop) back to their queues.
 func (c *Client) handBackOrphans() {
 	c.mu.Lock()
 	claims := c.released
@@ -93,4 +93,46 @@ func (c *Client) registerExecutor(ctx context.Context) error {
 		Pid:      int32(os.Getpid()),
 		LeaseMs:  c.cfg.LeaseDuration.Milliseconds(),
 	})
+}
+
+// claim is a workflow this executor took, with the attempt (the fencing token) it took it
+// under.
+type claim struct {
+	id      string
+	attempt int32
+}
+
+// handBack returns workflows this executor holds to their queues, for any executor to claim
+// at once; should that fail, they are taken over when this executor's lease expires. A
+// workflow that is no longer held under the claim's attempt (cancelled, taken over, claimed
+// again) is left alone.
+func (c *Client) handBack(claims []claim) {
+	if len(claims) == 0 {
+		return
+	}
+	p := db.ReleaseWorkflowsParams{ExecutorID: c.cfg.ExecutorID, Channel: c.channel}
+	for _, cl := range claims {
+		p.Ids = append(p.Ids, cl.id)
+		p.Attempts = append(p.Attempts, cl.attempt)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.q.ReleaseWorkflows(ctx, p); err != nil {
+		c.log.Warn("wfgen: handing workflows back to their queues failed; they are taken over when this executor's lease expires", "workflows", len(claims), "error", err)
+	}
+}
+
+// interruptAll cancels every running execution with cause and returns how many there were.
+func (c *Client) interruptAll(cause error) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, x := range c.executions {
+		x.cancel(cause)
+	}
+	return len(c.executions)
+}
+
+func hostname() string {
+	h, _ := os.Hostname()
+	return h
 }
