@@ -343,8 +343,8 @@ func (c *Client) Start(ctx context.Context) error {
 	return nil
 }
 
-// mustStart starts a service that Start has just created. Starting fails only for a
-// service started before, which Start's phase rules out.
+// mustStart starts one of the client's services. Starting fails only for a service started
+// before, which the client's phase (or, for the listener, listening) rules out.
 func mustStart(ctx context.Context, s startstop.Service) {
 	if err := s.Start(ctx); err != nil {
 		panic("wf: " + err.Error())

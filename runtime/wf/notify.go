@@ -41,8 +41,8 @@ func (c *Client) listen() <-chan struct{} {
 	defer c.mu.Unlock()
 	if !c.listening && c.phase != phaseStopped {
 		c.listening = true
-		// Started once, on a context of its own: Stop ends it.
-		_ = c.listener.Start(context.Background())
+		// On a context of its own: Stop ends it.
+		mustStart(context.Background(), c.listener)
 	}
 	return c.listener.Listening()
 }
