@@ -46,7 +46,7 @@ WITH inserted AS (
     RETURNING id, queue, available_at
 ), notified AS (
     SELECT count(pg_notify(@channel::text, json_build_object(
-               'k', 'e', 'q', q.queue,
+               'k', 'e' /* notifier.KindEnqueued */, 'q', q.queue,
                'd', greatest(0, (extract(epoch FROM q.first_available - now()) * 1000)::bigint))::text)) AS n
     FROM (SELECT queue, min(available_at) AS first_available FROM inserted GROUP BY queue) q
     WHERE @state::text = 'enqueued' AND @notify::bool
@@ -91,7 +91,7 @@ WITH cancelled AS (
     WHERE id = @id AND state IN ('enqueued', 'running')
     RETURNING id, executor_id
 ), notified AS (
-    SELECT count(pg_notify(@channel::text, json_build_object('k', 'x', 'id', id, 'x', executor_id)::text)) AS n
+    SELECT count(pg_notify(@channel::text, json_build_object('k', 'x' /* notifier.KindCancelled */, 'id', id, 'x', executor_id)::text)) AS n
     FROM cancelled
 )
 SELECT cancelled.executor_id FROM cancelled CROSS JOIN notified;
@@ -167,7 +167,7 @@ WITH expired AS (
           END
     RETURNING w.id, w.state, w.queue, w.executor_id
 ), notified AS (
-    SELECT count(pg_notify(@channel::text, json_build_object('k', 'e', 'q', q.queue, 'd', 0)::text)) AS n
+    SELECT count(pg_notify(@channel::text, json_build_object('k', 'e' /* notifier.KindEnqueued */, 'q', q.queue, 'd', 0)::text)) AS n
     FROM (SELECT DISTINCT queue FROM recovered WHERE state = 'enqueued') q
 )
 SELECT recovered.id, recovered.state, recovered.executor_id FROM recovered CROSS JOIN notified;
@@ -188,7 +188,7 @@ WITH input AS MATERIALIZED (
       AND w.executor_id = @executor_id::text
     RETURNING w.queue
 ), notified AS (
-    SELECT count(pg_notify(@channel::text, json_build_object('k', 'e', 'q', q.queue, 'd', 0)::text)) AS n
+    SELECT count(pg_notify(@channel::text, json_build_object('k', 'e' /* notifier.KindEnqueued */, 'q', q.queue, 'd', 0)::text)) AS n
     FROM (SELECT DISTINCT queue FROM released) q
 )
 SELECT n FROM notified;

@@ -10,16 +10,17 @@ import (
 	"sync"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/jackc/puddle/v2"
 
+	"github.com/wfgen/wfgen/runtime/internal/announcer"
 	"github.com/wfgen/wfgen/runtime/internal/checkpoint"
 	"github.com/wfgen/wfgen/runtime/internal/db"
 	"github.com/wfgen/wfgen/runtime/internal/dbschema"
+	"github.com/wfgen/wfgen/runtime/internal/lease"
 	"github.com/wfgen/wfgen/runtime/internal/migrate"
+	"github.com/wfgen/wfgen/runtime/internal/notifier"
 	"github.com/wfgen/wfgen/runtime/internal/scheduler"
+	"github.com/wfgen/wfgen/runtime/internal/startstop"
 )
 
 // Default timings.
@@ -142,7 +143,7 @@ type Client struct {
 	channel string // the notification channel: named like the schema
 
 	waiter    *resultWaiter
-	announcer *announcer
+	announcer *announcer.Announcer
 
 	mu         sync.Mutex
 	phase      phase
@@ -153,25 +154,23 @@ type Client struct {
 	executions map[string]*execution // running in this process, by workflow ID
 	released   []claim               // interrupted workflows to hand back: by Stop, or after a lost lease
 
-	leaseMu   sync.Mutex
-	leaseSent time.Time // when the last successful lease renewal was sent
+	lease *lease.Lease // renews this executor's lease, from Start
 
-	listening     bool
-	listenReady   <-chan struct{} // closed once the listener listens
-	stopListening context.CancelFunc
-	listener      sync.WaitGroup
+	// Owned by the lease's goroutine: its renewals, and the unrunnable workflows warned
+	// about (by name and code hash).
+	beats            int
+	warnedUnrunnable map[string]bool
+	listener         *notifier.Listener
+	listening        bool // the listener was started
 
 	// Set by Start.
-	writer       *checkpoint.Writer
-	runCtx       context.Context // cancelled first by Stop: fetching and schedules end
-	runCancel    context.CancelFunc
-	leaseCancel  context.CancelFunc // cancelled last by Stop: heartbeats end
-	fetchers     []*fetcher
-	scheduler    *scheduler.Scheduler // nil without schedules
-	fetching     sync.WaitGroup       // fetch loops
-	writing      sync.WaitGroup       // the checkpoint writer
-	heartbeating sync.WaitGroup       // the heartbeat loop
-	running      sync.WaitGroup       // executions
+	writer    *checkpoint.Writer
+	runCtx    context.Context // cancelled first by Stop: fetching and schedules end
+	runCancel context.CancelFunc
+	workers   []*queueWorker
+	scheduler *scheduler.Scheduler // nil without schedules
+	writing   sync.WaitGroup       // the checkpoint writer
+	running   sync.WaitGroup       // executions
 }
 
 // registeredStep is a registered step definition.
@@ -198,20 +197,30 @@ func NewClient(pool *pgxpool.Pool, cfg Config) (*Client, error) {
 	}
 	rw := dbschema.NewRewriter(cfg.Schema)
 	c := &Client{
-		pool:       pool,
-		cfg:        cfg,
-		log:        cfg.Logger,
-		rw:         rw,
-		q:          db.New(rw.Wrap(pool)),
-		channel:    cfg.Schema,
-		workflows:  map[string]*registeredWorkflow{},
-		steps:      map[string]registeredStep{},
-		queues:     map[string]*Queue{},
-		schedules:  map[string]*Schedule{},
-		executions: map[string]*execution{},
+		pool:             pool,
+		cfg:              cfg,
+		log:              cfg.Logger,
+		rw:               rw,
+		q:                db.New(rw.Wrap(pool)),
+		channel:          cfg.Schema,
+		workflows:        map[string]*registeredWorkflow{},
+		steps:            map[string]registeredStep{},
+		queues:           map[string]*Queue{},
+		schedules:        map[string]*Schedule{},
+		executions:       map[string]*execution{},
+		warnedUnrunnable: map[string]bool{},
 	}
 	c.waiter = newResultWaiter(c)
-	c.announcer = newAnnouncer(c)
+	var err error
+	if c.announcer, err = c.newAnnouncer(); err != nil {
+		return nil, err
+	}
+	if c.listener, err = c.newListener(); err != nil {
+		return nil, err
+	}
+	if c.lease, err = c.newLease(); err != nil {
+		return nil, err
+	}
 	return c, nil
 }
 
@@ -283,15 +292,22 @@ func (c *Client) Start(ctx context.Context) error {
 			return fmt.Errorf("wf: schedules: %w", err)
 		}
 	}
+	queues := c.servedQueues()
+	workers := make([]*queueWorker, len(queues))
+	for i, q := range queues {
+		var err error
+		if workers[i], err = newQueueWorker(c, q); err != nil {
+			return err
+		}
+	}
 	if !c.cfg.SkipMigrations {
 		if _, err := c.Migrate(ctx); err != nil {
 			return err
 		}
 	}
-	if err := c.registerExecutor(ctx); err != nil {
+	if err := c.lease.Register(ctx); err != nil {
 		return c.dbError("registering executor", err)
 	}
-	queues := c.servedQueues()
 	for _, q := range queues {
 		if err := c.q.UpsertQueue(ctx, q.upsertParams()); err != nil {
 			return c.dbError("registering queue "+q.name, err)
@@ -307,36 +323,23 @@ func (c *Client) Start(ctx context.Context) error {
 		return c.dbError("taking over workflows of dead executors", err)
 	}
 
+	// Heartbeats run on a context of their own: Stop stops them last, so that in-flight
+	// workflows stay owned while they finish.
+	mustStart(context.WithoutCancel(ctx), c.lease)
 	c.runCtx, c.runCancel = context.WithCancel(context.WithoutCancel(ctx))
 	if c.scheduler != nil {
-		if err := c.scheduler.Start(c.runCtx); err != nil {
-			c.runCancel()
-			return fmt.Errorf("wf: starting schedules: %w", err)
-		}
+		mustStart(c.runCtx, c.scheduler)
 	}
-	leaseCtx, leaseCancel := context.WithCancel(context.WithoutCancel(ctx))
-	c.leaseCancel = leaseCancel
-	c.writer = checkpoint.New(c.q, checkpoint.Options{Logger: c.log, Completed: c.announcer.complete})
+	c.writer = checkpoint.New(c.q, checkpoint.Options{Logger: c.log, Completed: c.announcer.Completed})
 	c.writing.Add(1)
 	go func() {
 		defer c.writing.Done()
 		c.writer.Run()
 	}()
-	for _, q := range queues {
-		c.fetchers = append(c.fetchers, newFetcher(c, q))
+	for _, w := range workers {
+		mustStart(c.runCtx, w.loop)
 	}
-	for _, f := range c.fetchers {
-		c.fetching.Add(1)
-		go func() {
-			defer c.fetching.Done()
-			f.run(c.runCtx)
-		}()
-	}
-	c.heartbeating.Add(1)
-	go func() {
-		defer c.heartbeating.Done()
-		c.heartbeat(leaseCtx)
-	}()
+	c.workers = workers
 	c.phase = phaseStarted
 	c.mu.Unlock()
 	// Return once enqueues are heard; if listening fails, polling finds the work anyway.
@@ -347,8 +350,16 @@ func (c *Client) Start(ctx context.Context) error {
 	case <-ctx.Done():
 	}
 	c.mu.Lock()
-	c.log.Debug("wfgen: executor started", "executor_id", c.cfg.ExecutorID, "schema", c.cfg.Schema, "queues", len(c.fetchers))
+	c.log.Debug("wfgen: executor started", "executor_id", c.cfg.ExecutorID, "schema", c.cfg.Schema, "queues", len(c.workers))
 	return nil
+}
+
+// mustStart starts one of the client's services. Starting fails only for a service started
+// before, which the client's phase (or, for the listener, listening) rules out.
+func mustStart(ctx context.Context, s startstop.Service) {
+	if err := s.Start(ctx); err != nil {
+		panic("wf: " + err.Error())
+	}
 }
 
 // Stop stops the client. An executor stops taking work, waits for its running workflows
@@ -361,8 +372,8 @@ func (c *Client) Stop(ctx context.Context) error {
 	wasStarted := c.phase == phaseStarted
 	c.phase = phaseStopped
 	c.mu.Unlock()
-	defer c.stopListener()
-	defer c.announcer.flush(ctx)
+	defer c.listener.Stop()
+	defer c.announcer.Flush(ctx)
 	if !wasStarted {
 		return nil
 	}
@@ -371,7 +382,9 @@ func (c *Client) Stop(ctx context.Context) error {
 		c.scheduler.Stop()
 	}
 	// No fetch loop may launch anything once we wait for the executions.
-	c.fetching.Wait()
+	for _, w := range c.workerList() {
+		w.loop.Stop()
+	}
 
 	done := make(chan struct{})
 	go func() {
@@ -395,69 +408,16 @@ func (c *Client) Stop(ctx context.Context) error {
 	c.writer.Close(ctx)
 	c.writing.Wait()
 
-	c.mu.Lock()
-	released := c.released
-	c.released = nil
-	c.mu.Unlock()
-	bg := context.WithoutCancel(ctx)
-	c.handBack(released)
-	c.leaseCancel()
-	c.heartbeating.Wait()
+	c.handBackOrphans()
+	c.lease.Stop()
 	if stuck {
 		// Some step ignores its context and still runs: let this executor's lease expire
 		// before anyone takes those workflows over.
 		c.log.Warn("wfgen: some workflows did not unwind after being interrupted; they are taken over when this executor's lease expires", "lease", c.cfg.LeaseDuration)
-	} else if err := c.q.MarkExecutorStopped(bg, c.cfg.ExecutorID); err != nil {
+	} else if err := c.q.MarkExecutorStopped(context.WithoutCancel(ctx), c.cfg.ExecutorID); err != nil {
 		c.log.Warn("wfgen: marking the executor stopped failed", "error", err)
 	}
 	return err
-}
-
-func (c *Client) stopListener() {
-	c.mu.Lock()
-	stop := c.stopListening
-	c.mu.Unlock()
-	if stop != nil {
-		stop()
-	}
-	c.listener.Wait()
-}
-
-// claim is a workflow this executor took, with the attempt (the fencing token) it took it
-// under.
-type claim struct {
-	id      string
-	attempt int32
-}
-
-// handBack returns workflows this executor holds to their queues, for any executor to claim
-// at once; should that fail, they are taken over when this executor's lease expires. A
-// workflow that is no longer held under the claim's attempt (cancelled, taken over, claimed
-// again) is left alone.
-func (c *Client) handBack(claims []claim) {
-	if len(claims) == 0 {
-		return
-	}
-	p := db.ReleaseWorkflowsParams{ExecutorID: c.cfg.ExecutorID, Channel: c.channel}
-	for _, cl := range claims {
-		p.Ids = append(p.Ids, cl.id)
-		p.Attempts = append(p.Attempts, cl.attempt)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := c.q.ReleaseWorkflows(ctx, p); err != nil {
-		c.log.Warn("wfgen: handing workflows back to their queues failed; they are taken over when this executor's lease expires", "workflows", len(claims), "error", err)
-	}
-}
-
-// interruptAll cancels every running execution with cause and returns how many there were.
-func (c *Client) interruptAll(cause error) int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, x := range c.executions {
-		x.cancel(cause)
-	}
-	return len(c.executions)
 }
 
 // started returns ErrNotStarted or ErrStopped unless the client runs.
@@ -471,24 +431,4 @@ func (c *Client) started() error {
 		return ErrStopped
 	}
 	return nil
-}
-
-// dbError turns database errors that users can act on into wfgen's errors.
-func (c *Client) dbError(doing string, err error) error {
-	var pgErr *pgconn.PgError
-	switch {
-	case errors.Is(err, puddle.ErrClosedPool):
-		return fmt.Errorf("%s: %w", doing, ErrPoolClosed)
-	case errors.As(err, &pgErr) && (pgErr.Code == "42P01" || pgErr.Code == "3F000"):
-		// undefined_table, invalid_schema_name
-		return fmt.Errorf("%s: %w (schema %q: %s)", doing, ErrNotMigrated, c.cfg.Schema, pgErr.Message)
-	case errors.Is(err, pgx.ErrNoRows):
-		return fmt.Errorf("%s: %w", doing, ErrNotFound)
-	}
-	return fmt.Errorf("wf: %s: %w", doing, err)
-}
-
-func hostname() string {
-	h, _ := os.Hostname()
-	return h
 }

@@ -5,6 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/puddle/v2"
 )
 
 // Sentinel errors. Compare with errors.Is.
@@ -339,4 +343,19 @@ func decodeStepError(name string, id int, raw []byte) *StepError {
 		e.Attempts = []error{errors.New(se.Message)}
 	}
 	return e
+}
+
+// dbError turns database errors that users can act on into wfgen's errors.
+func (c *Client) dbError(doing string, err error) error {
+	var pgErr *pgconn.PgError
+	switch {
+	case errors.Is(err, puddle.ErrClosedPool):
+		return fmt.Errorf("%s: %w", doing, ErrPoolClosed)
+	case errors.As(err, &pgErr) && (pgErr.Code == "42P01" || pgErr.Code == "3F000"):
+		// undefined_table, invalid_schema_name
+		return fmt.Errorf("%s: %w (schema %q: %s)", doing, ErrNotMigrated, c.cfg.Schema, pgErr.Message)
+	case errors.Is(err, pgx.ErrNoRows):
+		return fmt.Errorf("%s: %w", doing, ErrNotFound)
+	}
+	return fmt.Errorf("wf: %s: %w", doing, err)
 }

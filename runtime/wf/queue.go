@@ -6,18 +6,15 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/wfgen/wfgen/runtime/internal/db"
+	"github.com/wfgen/wfgen/runtime/internal/fetcher"
 )
 
 // DefaultWorkerConcurrency is how many workflows of one queue a process runs at once.
 const DefaultWorkerConcurrency = 100
-
-// maxFetch caps the workflows claimed by one dequeue.
-const maxFetch = 200
 
 // partitionScan is how many candidates a dequeue of a partitioned queue looks at, at least.
 const partitionScan = 1000
@@ -149,35 +146,29 @@ func (c *Client) servedQueues() []*Queue {
 	return out
 }
 
-// wakeQueue makes this process's fetcher of a queue look for work now.
+// wakeQueue makes this process's worker of a queue look for work now.
 func (c *Client) wakeQueue(queue string) {
-	c.mu.Lock()
-	fetchers := c.fetchers
-	c.mu.Unlock()
-	for _, f := range fetchers {
-		if f.q.name == queue {
-			f.kick()
+	for _, w := range c.workerList() {
+		if w.q.name == queue {
+			w.loop.Kick()
 		}
 	}
 }
 
-// fetcher claims work from one queue for this process and runs it.
-type fetcher struct {
+// queueWorker claims work from one queue for this process and runs it. Its fetch loop
+// (package fetcher) decides when to fetch; the worker does the fetching and counts the slots.
+type queueWorker struct {
 	c         *Client
 	q         *Queue
 	params    db.DequeueWorkflowsParams
 	running   atomic.Int32 // executions whose workflow code runs
 	unwritten atomic.Int32 // executions whose code returned, until their completion is written
-	wake      chan struct{}
-
-	mu       sync.Mutex
-	timer    *time.Timer // one timer for the soonest known future work
-	wakeTime time.Time
+	loop      *fetcher.Fetcher
 }
 
-func newFetcher(c *Client, q *Queue) *fetcher {
-	f := &fetcher{c: c, q: q, wake: make(chan struct{}, 1)}
-	f.params = db.DequeueWorkflowsParams{ExecutorID: &c.cfg.ExecutorID, Queue: q.name}
+func newQueueWorker(c *Client, q *Queue) (*queueWorker, error) {
+	w := &queueWorker{c: c, q: q}
+	w.params = db.DequeueWorkflowsParams{ExecutorID: &c.cfg.ExecutorID, Queue: q.name}
 	names := make([]string, 0, len(c.workflows))
 	for name := range c.workflows {
 		names = append(names, name)
@@ -185,134 +176,56 @@ func newFetcher(c *Client, q *Queue) *fetcher {
 	slices.Sort(names)
 	for _, name := range names {
 		hash := c.workflows[name].opts.codeHash
-		f.params.Names = append(f.params.Names, name)
-		f.params.CodeHashes = append(f.params.CodeHashes, hash)
+		w.params.Names = append(w.params.Names, name)
+		w.params.CodeHashes = append(w.params.CodeHashes, hash)
 		if hash == "" {
-			f.params.NameHashes = append(f.params.NameHashes, name+":*")
+			w.params.NameHashes = append(w.params.NameHashes, name+":*")
 		} else {
-			f.params.NameHashes = append(f.params.NameHashes, name+":"+hash)
+			w.params.NameHashes = append(w.params.NameHashes, name+":"+hash)
 		}
 	}
-	return f
-}
-
-// wakeAt kicks the fetcher at t (a few milliseconds after, so that the database sees the
-// work as due), unless it is to be kicked sooner already. One timer serves all wake-ups:
-// many delayed enqueues cost one timer, not one each.
-func (f *fetcher) wakeAt(t time.Time) {
-	t = t.Add(5 * time.Millisecond)
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if !f.wakeTime.IsZero() && !f.wakeTime.After(t) {
-		return
+	var err error
+	w.loop, err = fetcher.New(fetcher.Config{
+		Queue:        q.name,
+		Fetch:        w.fetch,
+		Free:         w.free,
+		PollInterval: c.cfg.PollInterval,
+		Cooldown:     c.cfg.FetchCooldown,
+		Logger:       c.log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("wf: queue %q: %w", q.name, err)
 	}
-	f.wakeTime = t
-	if f.timer == nil {
-		f.timer = time.AfterFunc(time.Until(t), f.wakeUp)
-	} else {
-		f.timer.Reset(time.Until(t))
-	}
-}
-
-func (f *fetcher) wakeUp() {
-	f.mu.Lock()
-	f.wakeTime = time.Time{}
-	f.mu.Unlock()
-	f.kick()
-}
-
-func (f *fetcher) kick() {
-	select {
-	case f.wake <- struct{}{}:
-	default:
-	}
-}
-
-// run fetches while the queue has work and this process has free slots, then sleeps until
-// woken (an enqueue here, a slot freed) or the poll interval passes.
-func (f *fetcher) run(ctx context.Context) {
-	var last time.Time
-	backlog := false // the last fetch got all it asked for: more is probably waiting
-	errBackoff := 100 * time.Millisecond
-	poll := time.NewTimer(f.c.cfg.PollInterval)
-	defer poll.Stop()
-	for {
-		free := f.free()
-		more := false
-		if free > 0 {
-			// The cooldown spaces out fetches that notifications trigger on an idle queue
-			// (many replicas woken by each enqueue). With a backlog, slots freed by a batch
-			// of completions are filled at once.
-			if wait := f.c.cfg.FetchCooldown - time.Since(last); wait > 0 && !backlog {
-				select {
-				case <-ctx.Done():
-					return
-				case <-time.After(wait):
-				}
-			}
-			last = time.Now()
-			n, roomAt, err := f.fetch(ctx, min(free, maxFetch))
-			switch {
-			case ctx.Err() != nil:
-				return
-			case err != nil:
-				f.c.log.Warn("wfgen: fetching work failed", "queue", f.q.name, "retry_in", errBackoff, "error", err)
-				select {
-				case <-ctx.Done():
-					return
-				case <-time.After(errBackoff):
-				}
-				errBackoff = min(2*errBackoff, 5*time.Second)
-				continue
-			}
-			errBackoff = 100 * time.Millisecond
-			backlog = n == min(free, maxFetch)
-			more = backlog
-			if !roomAt.IsZero() {
-				// Rate-limited: look again when the window has room.
-				f.wakeAt(roomAt)
-			}
-		}
-		if more {
-			continue
-		}
-		poll.Reset(f.c.cfg.PollInterval)
-		select {
-		case <-ctx.Done():
-			return
-		case <-f.wake:
-		case <-poll.C:
-		}
-	}
+	return w, nil
 }
 
 // fetch claims up to n workflows and starts them; it returns how many it claimed, and when
 // a rate-limited queue next has room (zero if not limited by rate).
-func (f *fetcher) fetch(ctx context.Context, n int) (int, time.Time, error) {
-	if !f.c.leaseHeld() {
+func (w *queueWorker) fetch(ctx context.Context, n int) (int, time.Time, error) {
+	if !w.c.lease.Held() {
 		// The claim would be refused; the heartbeat renews the lease or registers again.
 		return 0, time.Time{}, nil
 	}
 	var rows []db.DequeueWorkflowsRow
 	var roomAt time.Time
 	var err error
-	if f.q.limited() {
-		rows, roomAt, err = f.dequeueLimited(ctx, n)
+	if w.q.limited() {
+		rows, roomAt, err = w.dequeueLimited(ctx, n)
 	} else {
-		p := f.params
+		p := w.params
 		p.MaxCount = int32(n)
-		rows, err = f.c.q.DequeueWorkflows(ctx, p)
+		rows, err = w.c.q.DequeueWorkflows(ctx, p)
 	}
 	if err != nil {
-		return 0, time.Time{}, f.c.dbError("dequeueing", err)
+		return 0, time.Time{}, w.c.dbError("dequeueing", err)
 	}
 	// RETURNING has no order: start them in queue order.
 	slices.SortFunc(rows, func(a, b db.DequeueWorkflowsRow) int {
 		return cmp.Or(cmp.Compare(a.Priority, b.Priority), cmp.Compare(deref64(a.Seq), deref64(b.Seq)))
 	})
 	for _, r := range rows {
-		f.running.Add(1)
-		f.c.launch(f.c.workflows[r.Name], r.ID, r.Attempt, r.Input, r.Deadline, f)
+		w.running.Add(1)
+		w.c.launch(w.c.workflows[r.Name], r.ID, r.Attempt, r.Input, r.Deadline, w)
 	}
 	return len(rows), roomAt, nil
 }
@@ -321,30 +234,30 @@ func (f *fetcher) fetch(ctx context.Context, n int) (int, time.Time, error) {
 // what the limits allow given what runs and what started, and claims that much, in one
 // transaction. Counting after the lock, in later statements, is what makes the limits hold
 // across replicas.
-func (f *fetcher) dequeueLimited(ctx context.Context, n int) ([]db.DequeueWorkflowsRow, time.Time, error) {
-	tx, err := f.c.pool.Begin(ctx)
+func (w *queueWorker) dequeueLimited(ctx context.Context, n int) ([]db.DequeueWorkflowsRow, time.Time, error) {
+	tx, err := w.c.pool.Begin(ctx)
 	if err != nil {
 		return nil, time.Time{}, err
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // a no-op after Commit
-	q := db.New(f.c.rw.Wrap(tx))
-	if err := q.LockQueue(ctx, f.q.name); err != nil {
+	q := db.New(w.c.rw.Wrap(tx))
+	if err := q.LockQueue(ctx, w.q.name); err != nil {
 		return nil, time.Time{}, err
 	}
-	if f.q.concurrency > 0 {
-		running, err := q.CountRunning(ctx, f.q.name)
+	if w.q.concurrency > 0 {
+		running, err := q.CountRunning(ctx, w.q.name)
 		if err != nil {
 			return nil, time.Time{}, err
 		}
-		n = min(n, f.q.concurrency-int(running))
+		n = min(n, w.q.concurrency-int(running))
 	}
 	var roomAt time.Time
-	if f.q.rateLimit > 0 {
-		recent, err := q.CountRecentStarts(ctx, db.CountRecentStartsParams{Queue: f.q.name, PeriodMs: f.q.ratePeriod.Milliseconds()})
+	if w.q.rateLimit > 0 {
+		recent, err := q.CountRecentStarts(ctx, db.CountRecentStartsParams{Queue: w.q.name, PeriodMs: w.q.ratePeriod.Milliseconds()})
 		if err != nil {
 			return nil, time.Time{}, err
 		}
-		if left := f.q.rateLimit - int(recent.Starts); left < n {
+		if left := w.q.rateLimit - int(recent.Starts); left < n {
 			n = left
 			roomAt = recent.FreesAt
 		}
@@ -353,10 +266,10 @@ func (f *fetcher) dequeueLimited(ctx context.Context, n int) ([]db.DequeueWorkfl
 		return nil, roomAt, tx.Commit(ctx)
 	}
 	var rows []db.DequeueWorkflowsRow
-	if f.q.partitionConcurrency > 0 {
+	if w.q.partitionConcurrency > 0 {
 		p := db.DequeuePartitionedParams{
-			ExecutorID: f.params.ExecutorID, CodeHashes: f.params.CodeHashes, Names: f.params.Names,
-			Queue: f.q.name, NameHashes: f.params.NameHashes, PartitionConcurrency: int32(f.q.partitionConcurrency),
+			ExecutorID: w.params.ExecutorID, CodeHashes: w.params.CodeHashes, Names: w.params.Names,
+			Queue: w.q.name, NameHashes: w.params.NameHashes, PartitionConcurrency: int32(w.q.partitionConcurrency),
 			ScanLimit: int32(max(partitionScan, 10*n)), MaxCount: int32(n),
 		}
 		prows, err := q.DequeuePartitioned(ctx, p)
@@ -367,68 +280,68 @@ func (f *fetcher) dequeueLimited(ctx context.Context, n int) ([]db.DequeueWorkfl
 			rows = append(rows, db.DequeueWorkflowsRow(r))
 		}
 	} else {
-		p := f.params
+		p := w.params
 		p.MaxCount = int32(n)
 		if rows, err = q.DequeueWorkflows(ctx, p); err != nil {
 			return nil, time.Time{}, err
 		}
 	}
-	if f.q.rateLimit > 0 && len(rows) > 0 {
-		if err := q.RecordStarts(ctx, db.RecordStartsParams{Queue: f.q.name, N: int32(len(rows)), PeriodMs: f.q.ratePeriod.Milliseconds()}); err != nil {
+	if w.q.rateLimit > 0 && len(rows) > 0 {
+		if err := q.RecordStarts(ctx, db.RecordStartsParams{Queue: w.q.name, N: int32(len(rows)), PeriodMs: w.q.ratePeriod.Milliseconds()}); err != nil {
 			return nil, time.Time{}, err
 		}
 	}
 	return rows, roomAt, tx.Commit(ctx)
 }
 
-// free is how many more workflows the fetcher may claim: what WorkerConcurrency leaves, as
+// free is how many more workflows the worker may claim: what WorkerConcurrency leaves, as
 // long as the completions handed to the checkpoint writer but not yet written stay below
 // WorkerConcurrency too. A slot is free as soon as its workflow's code has returned, but a
 // writer that falls behind must slow claiming down, or the workflows this worker holds in
 // state running would grow without bound.
-func (f *fetcher) free() int {
-	running, unwritten := int(f.running.Load()), int(f.unwritten.Load())
-	wc := f.q.workerConcurrency
+func (w *queueWorker) free() int {
+	running, unwritten := int(w.running.Load()), int(w.unwritten.Load())
+	wc := w.q.workerConcurrency
 	return max(0, min(wc-running, 2*wc-running-unwritten))
 }
 
 // bodyDone frees the slot of a workflow whose code has returned; its completion is being
 // written until settled.
-func (f *fetcher) bodyDone() {
-	f.unwritten.Add(1)
-	f.running.Add(-1)
-	f.kick()
+func (w *queueWorker) bodyDone() {
+	w.unwritten.Add(1)
+	w.running.Add(-1)
+	w.loop.Kick()
 }
 
 // settled ends the execution that bodyDone freed the slot of.
-func (f *fetcher) settled() {
-	f.unwritten.Add(-1)
-	f.kick()
+func (w *queueWorker) settled() {
+	w.unwritten.Add(-1)
+	w.loop.Kick()
 }
 
-// launch runs an execution in its own goroutine. An execution a fetcher claimed (f set)
-// takes one of its slots until its code returns; fetchers always launch what they claimed
-// (Stop waits for them first). A direct start (f nil) is refused once Stop began, and
-// launch returns false.
-func (c *Client) launch(reg *registeredWorkflow, id string, attempt int32, input []byte, deadline *time.Time, f *fetcher) bool {
+// launch runs an execution in its own goroutine. An execution a queue worker claimed (w set)
+// takes one of its slots until its code returns; workers always launch what they claimed
+// (Stop waits for their fetch loops first). A direct start (w nil) is refused once Stop
+// began, and launch returns false.
+func (c *Client) launch(reg *registeredWorkflow, id string, attempt int32, input []byte, deadline *time.Time, w *queueWorker) bool {
 	var release func()
-	if f != nil {
-		release = f.bodyDone
+	if w != nil {
+		release = w.bodyDone
 	}
 	x := newExecution(c, reg, id, attempt, input, deadline, release)
 	c.mu.Lock()
-	if f == nil && c.phase != phaseStarted {
+	if w == nil && c.phase != phaseStarted {
 		c.mu.Unlock()
 		return false
 	}
-	if !c.leaseHeld() {
+	if !c.lease.Held() {
 		// Claimed while the lease was valid, but this executor can no longer be sure it
 		// holds it: run nothing, and hand the workflow back once the lease is renewed.
 		c.released = append(c.released, claim{id, attempt})
 		c.mu.Unlock()
 		x.release()
-		if f != nil {
-			f.settled()
+		if w != nil {
+			w.settled()
 		}
 		return true
 	}
@@ -441,8 +354,8 @@ func (c *Client) launch(reg *registeredWorkflow, id string, attempt int32, input
 	go func() {
 		defer c.running.Done()
 		o := x.run()
-		if f != nil {
-			f.settled()
+		if w != nil {
+			w.settled()
 		}
 		c.mu.Lock()
 		if c.executions[id] == x {

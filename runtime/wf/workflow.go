@@ -154,7 +154,7 @@ func (w *Workflow[In, Out]) enqueue(ctx context.Context, c *Client, conn dbschem
 		return nil, err
 	}
 	if !inTx {
-		c.announcer.enqueue(o.queue, reqs[0].delayMs)
+		c.announcer.Enqueued(o.queue, reqs[0].delayMs)
 		c.wakeQueue(o.queue)
 	}
 	hs := make([]*Handle[Out], len(ids))
@@ -214,7 +214,7 @@ func (w *Workflow[In, Out]) Start(ctx context.Context, c *Client, in In, opts ..
 	if err != nil {
 		return nil, err
 	}
-	if !c.leaseHeld() {
+	if !c.lease.Held() {
 		return nil, errNoLease
 	}
 	id, inserted, err := c.insertOne(ctx, c.rw.Wrap(c.pool), r, StateRunning, false)

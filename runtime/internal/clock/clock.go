@@ -17,6 +17,22 @@ type Clock interface {
 	// After returns a channel that receives the time once d has passed. A d of zero or less
 	// has passed already.
 	After(d time.Duration) <-chan time.Time
+	// NewTimer returns a timer that fires once d has passed. A loop that waits again and
+	// again resets one timer instead of calling After each time, which allocates.
+	NewTimer(d time.Duration) Timer
+}
+
+// Timer fires once, when the duration given to NewTimer or to its last Reset has passed.
+// Like a time.Timer since Go 1.23, it never delivers a time from before its last Reset or
+// Stop.
+type Timer interface {
+	// C returns the channel the timer sends the time on when it fires.
+	C() <-chan time.Time
+	// Reset makes the timer fire once d has passed from now, whether it fired or not. A d of
+	// zero or less fires it at once.
+	Reset(d time.Duration)
+	// Stop keeps the timer from firing until the next Reset.
+	Stop()
 }
 
 // Real is the system clock.
@@ -28,18 +44,29 @@ func (Real) Now() time.Time { return time.Now() }
 // After returns time.After(d).
 func (Real) After(d time.Duration) <-chan time.Time { return time.After(d) }
 
+// NewTimer returns a time.Timer.
+func (Real) NewTimer(d time.Duration) Timer { return realTimer{time.NewTimer(d)} }
+
+type realTimer struct{ t *time.Timer }
+
+func (r realTimer) C() <-chan time.Time   { return r.t.C }
+func (r realTimer) Reset(d time.Duration) { r.t.Reset(d) }
+func (r realTimer) Stop()                 { r.t.Stop() }
+
 // Fake is a clock that stands still until Advance moves it. Its timers fire when Advance
 // reaches their deadline. It is safe for concurrent use.
 type Fake struct {
 	mu      sync.Mutex
 	now     time.Time
-	timers  []fakeTimer
+	timers  []*fakeTimer  // the pending timers: set and not yet fired
 	changed chan struct{} // closed and replaced whenever timers change
 }
 
 type fakeTimer struct {
+	f        *Fake
 	deadline time.Time
-	c        chan time.Time
+	c        chan time.Time // holds at most the one time the timer fired at
+	pending  bool
 }
 
 // NewFake returns a fake clock that reads now.
@@ -56,16 +83,56 @@ func (f *Fake) Now() time.Time {
 
 // After returns a channel that receives the fake time once Advance has moved it by d.
 func (f *Fake) After(d time.Duration) <-chan time.Time {
+	return f.NewTimer(d).C()
+}
+
+// NewTimer returns a timer that fires once Advance has moved the clock by d.
+func (f *Fake) NewTimer(d time.Duration) Timer {
+	t := &fakeTimer{f: f, c: make(chan time.Time, 1)}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	c := make(chan time.Time, 1)
+	t.startLocked(d)
+	return t
+}
+
+func (t *fakeTimer) C() <-chan time.Time { return t.c }
+
+func (t *fakeTimer) Reset(d time.Duration) {
+	t.f.mu.Lock()
+	defer t.f.mu.Unlock()
+	t.stopLocked()
+	t.startLocked(d)
+}
+
+func (t *fakeTimer) Stop() {
+	t.f.mu.Lock()
+	defer t.f.mu.Unlock()
+	t.stopLocked()
+	t.f.notify()
+}
+
+// startLocked sets t to fire after d. t.f.mu must be held, and t stopped.
+func (t *fakeTimer) startLocked(d time.Duration) {
+	f := t.f
 	if d <= 0 {
-		c <- f.now
-		return c
+		t.c <- f.now
+		return
 	}
-	f.timers = append(f.timers, fakeTimer{deadline: f.now.Add(d), c: c})
+	t.deadline, t.pending = f.now.Add(d), true
+	f.timers = append(f.timers, t)
 	f.notify()
-	return c
+}
+
+// stopLocked unsets t and drops a time it fired at but nobody received. t.f.mu must be held.
+func (t *fakeTimer) stopLocked() {
+	select {
+	case <-t.c:
+	default:
+	}
+	if t.pending {
+		t.pending = false
+		t.f.timers = slices.DeleteFunc(t.f.timers, func(p *fakeTimer) bool { return p == t })
+	}
 }
 
 // Advance moves the clock forward by d and fires the timers whose deadline it reached.
@@ -73,23 +140,21 @@ func (f *Fake) Advance(d time.Duration) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.now = f.now.Add(d)
-	pending := f.timers[:0]
-	for _, t := range f.timers {
+	f.timers = slices.DeleteFunc(f.timers, func(t *fakeTimer) bool {
 		if t.deadline.After(f.now) {
-			pending = append(pending, t)
-			continue
+			return false
 		}
-		t.c <- f.now
-	}
-	clear(f.timers[len(pending):])
-	f.timers = pending
+		t.pending = false
+		t.c <- f.now // never blocks: a pending timer's channel is empty
+		return true
+	})
 	f.notify()
 }
 
-// WaitForTimers blocks until at least n timers are pending (created by After and not yet
-// fired), or ctx ends, and returns the deadlines of the pending timers, earliest first. A
-// test calls it to know that the code under test has finished reacting to the last Advance
-// and waits again.
+// WaitForTimers blocks until at least n timers are pending (set by After, NewTimer or Reset,
+// and neither fired nor stopped), or ctx ends, and returns the deadlines of the pending
+// timers, earliest first. A test calls it to know that the code under test has finished
+// reacting to the last Advance and waits again.
 func (f *Fake) WaitForTimers(ctx context.Context, n int) ([]time.Time, error) {
 	for {
 		f.mu.Lock()

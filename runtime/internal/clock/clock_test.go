@@ -57,3 +57,45 @@ func TestFakeWaitForTimersReturnsOnceTheCodeUnderTestWaits(t *testing.T) {
 	_, err = f.WaitForTimers(ctx, 2)
 	require.ErrorIs(t, err, context.Canceled)
 }
+
+func TestFakeTimerFiresOnceAfterEachReset(t *testing.T) {
+	t.Parallel()
+	f := clock.NewFake(start)
+	timer := f.NewTimer(time.Second)
+	f.Advance(time.Second)
+	require.True(t, fired(timer.C()))
+	require.False(t, fired(timer.C()), "a timer fires once")
+
+	timer.Reset(2 * time.Second)
+	f.Advance(time.Second)
+	require.False(t, fired(timer.C()))
+	timer.Reset(2 * time.Second) // from now: the deadline moves
+	f.Advance(time.Second)
+	require.False(t, fired(timer.C()))
+	f.Advance(time.Second)
+	require.True(t, fired(timer.C()))
+
+	timer.Reset(0)
+	require.True(t, fired(timer.C()), "a reset of zero fires at once")
+}
+
+func TestFakeTimerDeliversNothingStaleAfterStopOrReset(t *testing.T) {
+	t.Parallel()
+	f := clock.NewFake(start)
+	timer := f.NewTimer(time.Second)
+	f.Advance(time.Second) // fired, not received
+	timer.Reset(time.Second)
+	require.False(t, fired(timer.C()), "Reset drops the time of a firing nobody received")
+
+	timer.Stop()
+	f.Advance(time.Hour)
+	require.False(t, fired(timer.C()), "a stopped timer does not fire")
+	deadlines, err := f.WaitForTimers(t.Context(), 0)
+	require.NoError(t, err)
+	require.Empty(t, deadlines, "a stopped timer is not pending")
+
+	timer.Reset(time.Second)
+	deadlines, err = f.WaitForTimers(t.Context(), 1)
+	require.NoError(t, err)
+	require.Equal(t, []time.Time{f.Now().Add(time.Second)}, deadlines)
+}

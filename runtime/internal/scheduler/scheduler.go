@@ -5,12 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/robfig/cron/v3"
 
 	"github.com/wfgen/wfgen/runtime/internal/clock"
+	"github.com/wfgen/wfgen/runtime/internal/startstop"
 )
 
 // Retry timings.
@@ -109,11 +109,8 @@ func (c *Config) validate() error {
 
 // Scheduler fires schedules from Start until Stop.
 type Scheduler struct {
-	cfg Config
-
-	mu     sync.Mutex
-	cancel context.CancelFunc // set by Start
-	done   chan struct{}      // closed when the loop returns
+	cfg  Config
+	loop startstop.Loop
 }
 
 // New returns a Scheduler of cfg's schedules, or the error of the first field that is
@@ -128,33 +125,16 @@ func New(cfg Config) (*Scheduler, error) {
 // Start starts firing the schedules, in a goroutine of their own, until Stop or until ctx
 // ends. It returns an error when the scheduler has been started before.
 func (s *Scheduler) Start(ctx context.Context) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.cancel != nil {
-		return errors.New("scheduler: started twice")
+	if err := s.loop.Start(ctx, s.run); err != nil {
+		return fmt.Errorf("scheduler: %w", err)
 	}
-	ctx, s.cancel = context.WithCancel(ctx)
-	s.done = make(chan struct{})
-	go func() {
-		defer close(s.done)
-		s.run(ctx)
-	}()
 	return nil
 }
 
 // Stop stops firing, interrupting an enqueue in flight, and returns once the scheduler's
 // goroutine has returned. Pending ticks are forgotten. Stop does nothing on a scheduler
 // that was not started, and can be called more than once.
-func (s *Scheduler) Stop() {
-	s.mu.Lock()
-	cancel, done := s.cancel, s.done
-	s.mu.Unlock()
-	if cancel == nil {
-		return
-	}
-	cancel()
-	<-done
-}
+func (s *Scheduler) Stop() { s.loop.Stop() }
 
 // pending is the state of one schedule: the ticks from due on (those not after now) are
 // the ones still to enqueue, in order.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/wfgen/wfgen/runtime/internal/clock"
 	"github.com/wfgen/wfgen/runtime/internal/scheduler"
+	"github.com/wfgen/wfgen/runtime/internal/testlog"
 )
 
 // errUnreachable stands for the database being down.
@@ -28,7 +28,7 @@ var start = time.Date(2025, 1, 1, 0, 0, 0, 500_000_000, time.UTC)
 type bundle struct {
 	clock     *clock.Fake
 	scheduler *scheduler.Scheduler
-	logs      *logRecorder
+	logs      *testlog.Recorder
 
 	mu       sync.Mutex
 	attempts []string        // the IDs of every enqueue attempt, in order
@@ -47,14 +47,14 @@ func setup(t *testing.T, now time.Time, schedules ...scheduler.Schedule) *bundle
 // its schedules are the bundle's.
 func setupConfig(t *testing.T, now time.Time, cfg scheduler.Config) *bundle {
 	t.Helper()
-	b := &bundle{clock: clock.NewFake(now), logs: &logRecorder{t: t}, failing: map[string]bool{}, entered: make(chan struct{}, 1)}
+	b := &bundle{clock: clock.NewFake(now), logs: testlog.New(t), failing: map[string]bool{}, entered: make(chan struct{}, 1)}
 	schedules := cfg.Schedules
 	for i := range schedules {
 		name := schedules[i].Name
 		schedules[i].TickID = func(tick time.Time) string { return name + "@" + tick.UTC().Format(time.RFC3339) }
 		schedules[i].Enqueue = func(ctx context.Context, id string, _ time.Time) error { return b.enqueue(ctx, name, id) }
 	}
-	cfg.Clock, cfg.Logger = b.clock, slog.New(b.logs)
+	cfg.Clock, cfg.Logger = b.clock, b.logs.Logger()
 	s, err := scheduler.New(cfg)
 	require.NoError(t, err)
 	require.NoError(t, s.Start(t.Context()))
@@ -238,7 +238,7 @@ func TestFailedEnqueueIsRetriedUntilItSucceeds(t *testing.T) {
 	}, waits)
 	require.Equal(t, ids("w", 1, 1, 1, 1, 1, 1, 1, 1, 1), b.Attempts(), "only the oldest pending tick is tried")
 	require.Empty(t, b.Enqueued())
-	require.Len(t, b.logs.find(slog.LevelWarn, "enqueueing a scheduled workflow failed"), 9)
+	require.Len(t, b.logs.Find(slog.LevelWarn, "enqueueing a scheduled workflow failed"), 9)
 	now := b.clock.Now()
 	require.Equal(t, time.Date(2025, 1, 1, 0, 0, 17, 300_000_000, time.UTC), now)
 
@@ -247,8 +247,8 @@ func TestFailedEnqueueIsRetriedUntilItSucceeds(t *testing.T) {
 	b.setFailing("w", false)
 	b.advanceTo(t, wake)
 	require.Equal(t, ids("w", seconds(1, 22)...), b.Enqueued())
-	require.Len(t, b.logs.find(slog.LevelInfo, "enqueued after failed attempts"), 1)
-	require.Empty(t, b.logs.find(slog.LevelError, ""))
+	require.Len(t, b.logs.Find(slog.LevelInfo, "enqueued after failed attempts"), 1)
+	require.Empty(t, b.logs.Find(slog.LevelError, ""))
 }
 
 func TestHangingEnqueueCountsAsAFailedAttempt(t *testing.T) {
@@ -259,7 +259,7 @@ func TestHangingEnqueueCountsAsAFailedAttempt(t *testing.T) {
 	b.setHanging(true)
 	wake := b.advanceTo(t, b.wake(t))
 	require.Equal(t, start.Add(600*time.Millisecond), wake, "retried after 100ms")
-	failed := b.logs.find(slog.LevelWarn, "enqueueing a scheduled workflow failed")
+	failed := b.logs.Find(slog.LevelWarn, "enqueueing a scheduled workflow failed")
 	require.Len(t, failed, 1)
 	require.ErrorIs(t, failed[0]["error"].(error), context.DeadlineExceeded)
 
@@ -277,11 +277,11 @@ func TestTickOlderThanItsRetryWindowIsGivenUp(t *testing.T) {
 	// Attempts at 00:00:01, then 100ms, 300ms, 700ms, 1.5s, 3.1s, 6.3s and 11.3s later: the
 	// last finds tick 00:00:01 older than its window, gives it up and tries 00:00:02.
 	wake := b.wake(t)
-	for len(b.logs.find(slog.LevelError, "")) == 0 {
+	for len(b.logs.Find(slog.LevelError, "")) == 0 {
 		wake = b.advanceTo(t, wake)
 	}
 	require.Equal(t, time.Date(2025, 1, 1, 0, 0, 12, 300_000_000, time.UTC), b.clock.Now())
-	gaveUp := b.logs.find(slog.LevelError, "giving up a scheduled tick")
+	gaveUp := b.logs.Find(slog.LevelError, "giving up a scheduled tick")
 	require.Len(t, gaveUp, 1)
 	require.Equal(t, ids("w", 1)[0], gaveUp[0]["id"], "the log names the tick")
 	require.Equal(t, ids("w", 2)[0], b.Attempts()[len(b.Attempts())-1])
@@ -302,7 +302,7 @@ func TestTicksOlderThanTheWindowAreGivenUpWithOneLog(t *testing.T) {
 	// every tick older than 5s is dropped, and one log names the first and the last.
 	b.setFailing("w", false)
 	b.advance(t, time.Minute)
-	gaveUp := b.logs.find(slog.LevelError, "giving up scheduled ticks")
+	gaveUp := b.logs.Find(slog.LevelError, "giving up scheduled ticks")
 	require.Len(t, gaveUp, 1)
 	require.Equal(t, int64(55), gaveUp[0]["ticks"])
 	require.Equal(t, ids("w", 1)[0], gaveUp[0]["first_id"])
@@ -350,14 +350,14 @@ func TestStopEndsTheLoopPromptly(t *testing.T) {
 		b.clock.Advance(time.Second)
 		<-b.entered
 		stopWithin(t, b.scheduler)
-		require.Empty(t, b.logs.find(slog.LevelWarn, ""), "an enqueue interrupted by Stop is no failure")
+		require.Empty(t, b.logs.Find(slog.LevelWarn, ""), "an enqueue interrupted by Stop is no failure")
 	})
 	t.Run("never ticking", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t, start, every(t, "w", "0 0 30 2 *"))
 		stopWithin(t, b.scheduler)
 		require.Empty(t, b.Attempts())
-		require.Len(t, b.logs.find(slog.LevelWarn, "schedule never ticks"), 1)
+		require.Len(t, b.logs.Find(slog.LevelWarn, "schedule never ticks"), 1)
 	})
 }
 
@@ -388,43 +388,4 @@ func TestNewSaysWhichFieldIsWrong(t *testing.T) {
 	s.RetryWindow, s.Enqueue = time.Hour, nil
 	_, err = scheduler.New(scheduler.Config{Schedules: []scheduler.Schedule{s}})
 	require.EqualError(t, err, `scheduler: Config.Schedules[0] ("w"): Enqueue is not set`)
-}
-
-// logRecorder is a slog.Handler that keeps every record and writes it to the test's log.
-type logRecorder struct {
-	t       *testing.T
-	mu      sync.Mutex
-	records []slog.Record
-}
-
-func (l *logRecorder) Enabled(context.Context, slog.Level) bool { return true }
-
-func (l *logRecorder) Handle(_ context.Context, r slog.Record) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.records = append(l.records, r.Clone())
-	l.t.Log(r.Level, r.Message)
-	return nil
-}
-
-func (l *logRecorder) WithAttrs([]slog.Attr) slog.Handler { panic("not used") }
-func (l *logRecorder) WithGroup(string) slog.Handler      { panic("not used") }
-
-// find returns the attributes of the records of level whose message contains msg.
-func (l *logRecorder) find(level slog.Level, msg string) []map[string]any {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var out []map[string]any
-	for _, r := range l.records {
-		if r.Level != level || !strings.Contains(r.Message, msg) {
-			continue
-		}
-		attrs := map[string]any{}
-		r.Attrs(func(a slog.Attr) bool {
-			attrs[a.Key] = a.Value.Any()
-			return true
-		})
-		out = append(out, attrs)
-	}
-	return out
 }
