@@ -68,7 +68,7 @@ type Announcer struct {
 	cfg Config
 
 	mu       sync.Mutex
-	enqueued map[string]int64 // queue -> delay (ms) until the first new work may start
+	enqueued map[string]pendingWork // by queue
 	ids      []string         // completed workflows
 	queues   map[string]bool  // their queues
 	tooMany  bool             // ids overflowed: announce completions without them
@@ -81,15 +81,29 @@ func New(cfg Config) (*Announcer, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	return &Announcer{cfg: cfg, enqueued: map[string]int64{}, queues: map[string]bool{}}, nil
+	return &Announcer{cfg: cfg, enqueued: map[string]pendingWork{}, queues: map[string]bool{}}, nil
+}
+
+// pendingWork is what is to be announced of one queue: work that may start now, and the
+// soonest of the work that may start later. Both are kept: announcing only the soonest
+// would leave the delayed work without a wake-up, and workers that do not poll would never
+// start it.
+type pendingWork struct {
+	now     bool
+	delayMs int64 // 0: no delayed work
 }
 
 // Enqueued announces new work in queue that may start after delayMs.
 func (a *Announcer) Enqueued(queue string, delayMs int64) {
 	a.mu.Lock()
-	if d, ok := a.enqueued[queue]; !ok || delayMs < d {
-		a.enqueued[queue] = delayMs
+	w := a.enqueued[queue]
+	switch {
+	case delayMs <= 0:
+		w.now = true
+	case w.delayMs == 0 || delayMs < w.delayMs:
+		w.delayMs = delayMs
 	}
+	a.enqueued[queue] = w
 	a.startLocked()
 	a.mu.Unlock()
 }
@@ -146,8 +160,13 @@ func (a *Announcer) payloadsLocked() []string {
 		b, _ := json.Marshal(n) // strings and numbers always encode
 		out = append(out, string(b))
 	}
-	for q, d := range a.enqueued {
-		add(notifier.Notification{Kind: notifier.KindEnqueued, Queue: q, DelayMs: d})
+	for q, w := range a.enqueued {
+		if w.now {
+			add(notifier.Notification{Kind: notifier.KindEnqueued, Queue: q})
+		}
+		if w.delayMs > 0 {
+			add(notifier.Notification{Kind: notifier.KindEnqueued, Queue: q, DelayMs: w.delayMs})
+		}
 	}
 	clear(a.enqueued)
 	if len(a.queues) == 0 {

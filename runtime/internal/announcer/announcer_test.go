@@ -106,6 +106,22 @@ func TestAnnouncementsMadeDuringASendGoInTheNextOne(t *testing.T) {
 	b.idle(t)
 }
 
+func TestWorkForNowAndDelayedWorkOfAQueueAreBothAnnounced(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.announcer.Enqueued("sms", 0)
+	s := <-b.sends // in flight: both of what follows go in the next send
+	b.announcer.Enqueued("mail", 400)
+	b.announcer.Enqueued("mail", 0)
+	s.reply <- nil
+	got, _ := b.next(t, nil)
+	require.ElementsMatch(t, []notifier.Notification{
+		{Kind: notifier.KindEnqueued, Queue: "mail"},               // wakes workers now
+		{Kind: notifier.KindEnqueued, Queue: "mail", DelayMs: 400}, // and again when it is due
+	}, got, "announcing only the work for now would leave the delayed work without a wake-up")
+	b.idle(t)
+}
+
 func TestCompletedIDsAreSplitUnderThePayloadLimit(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
