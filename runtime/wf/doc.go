@@ -95,12 +95,14 @@
 // its history, and a workflow cancelled while its notification was lost still stops at its
 // next step: the refused checkpoint carries the cancellation.
 //
-// An executor that cannot renew its lease (the database is unreachable, or too slow) for
-// LeaseDuration minus HeartbeatInterval, counted from when it sent its last successful
-// renewal, interrupts the workflows it runs and stops claiming: on its own clock this happens
-// before the database can see the lease expire, so no other executor takes a workflow over
-// while its body still runs here (a step that ignores its context.Context can still run on;
-// make steps honour their context). Global concurrency counts the workflows in state running,
+// An executor trusts its lease for LeaseDuration minus HeartbeatInterval, counted from when
+// it sent its last successful renewal. Once that window ends without a renewal (the database
+// is unreachable, or too slow), it starts no step and claims nothing, and at its next
+// heartbeat, before sending it, it interrupts the workflows it runs (with LeaseDuration a
+// multiple of HeartbeatInterval, as by default, the window ends on a heartbeat): on its own
+// clock this happens before the database can see the lease expire, so no other executor takes
+// a workflow over while its body still runs here (a step that ignores its context.Context can
+// still run on; make steps honour their context). Global concurrency counts the workflows in state running,
 // which include those whose code returned and whose completion is being written, so it is
 // never exceeded. When the database comes back, an executor that was not declared dead
 // meanwhile renews its lease and hands the interrupted workflows back to their queues; one

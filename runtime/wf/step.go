@@ -84,6 +84,13 @@ func (s *Step[T]) Run(ctx Context, fn func(context.Context) (T, error)) (T, erro
 		x.endStep()
 		return zero, err
 	}
+	if !x.c.lease.Held() {
+		// The lease service interrupts every execution when its lease can no longer be
+		// trusted; a step must not start in the moment before it does.
+		x.cancel(errLeaseLost)
+		x.endStep()
+		return zero, x.interruption()
+	}
 
 	started := time.Now()
 	out, tries, stepErr := s.attempts(x, id, fn)

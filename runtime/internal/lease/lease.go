@@ -88,6 +88,7 @@ type Lease struct {
 
 	// Owned by the loop.
 	fenced      bool      // Interrupt ran since the last successful renewal
+	lastErr     error     // of the last failed renewal
 	lastCleanup time.Time // when Cleanup last ran
 }
 
@@ -166,6 +167,13 @@ func (l *Lease) run(ctx context.Context) {
 
 // beat renews the lease once and reacts to the outcome.
 func (l *Lease) beat(ctx context.Context) {
+	// A lease that cannot be trusted any more is given up before this renewal, which may
+	// hang for a whole interval: the executions stop before the database can see the lease
+	// expire. (With Duration a multiple of Interval, as by default, the trust window ends
+	// on a beat.)
+	if !l.fenced && !l.Held() {
+		l.fence(l.lastErr)
+	}
 	sent := l.cfg.Clock.Now()
 	// A database that hangs must count as a failed renewal, not stop the clock.
 	rctx, cancel := context.WithTimeout(ctx, l.cfg.Interval)
@@ -184,11 +192,9 @@ func (l *Lease) beat(ctx context.Context) {
 		}
 		l.fenced = false
 	case err != nil:
+		l.lastErr = err
 		if !l.fenced && !l.Held() {
-			l.fenced = true
-			n := l.cfg.Interrupt()
-			l.cfg.Logger.Error("wfgen: cannot renew this executor's lease; interrupted its workflows so that another replica can take them over",
-				"executor_id", l.cfg.ExecutorID, "interrupted", n, "error", err)
+			l.fence(err)
 		} else {
 			l.cfg.Logger.Warn("wfgen: heartbeat failed", "executor_id", l.cfg.ExecutorID, "error", err)
 		}
@@ -214,4 +220,13 @@ func (l *Lease) beat(ctx context.Context) {
 			l.cfg.Logger.Warn("wfgen: forgetting long-stopped executors failed", "error", err)
 		}
 	}
+}
+
+// fence interrupts the executions of an executor that can no longer trust its lease; err is
+// why the last renewal failed.
+func (l *Lease) fence(err error) {
+	l.fenced = true
+	n := l.cfg.Interrupt()
+	l.cfg.Logger.Error("wfgen: cannot renew this executor's lease; interrupted its workflows so that another replica can take them over",
+		"executor_id", l.cfg.ExecutorID, "interrupted", n, "error", err)
 }
