@@ -69,9 +69,9 @@ type Announcer struct {
 
 	mu       sync.Mutex
 	enqueued map[string]pendingWork // by queue
-	ids      []string         // completed workflows
-	queues   map[string]bool  // their queues
-	tooMany  bool             // ids overflowed: announce completions without them
+	ids      []string               // completed workflows
+	queues   map[string]bool        // their queues
+	tooMany  bool                   // ids overflowed: announce completions without them
 	sending  bool
 	idle     chan struct{} // closed when a burst of sends ends
 }
