@@ -3,6 +3,7 @@ package wf_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -137,4 +138,41 @@ func TestACancellationWhoseNotificationWasLostStopsTheWorkflowAtItsNextStep(t *t
 	steps, err := b.client.Steps(b.ctx, h.ID())
 	require.NoError(t, err)
 	require.Empty(t, steps, "the checkpoint of a cancelled workflow's step is refused")
+}
+
+func TestAWorkerStopsClaimingWhileItsCompletionsWaitForTheWriter(t *testing.T) {
+	t.Parallel()
+	b := setup(t, wf.Config{})
+	bodies := make(chan string, 100)
+	s := wf.NewStep[int]("one")
+	w := wf.NewWorkflow("backpressured", func(ctx wf.Context, n int) (int, error) {
+		out, err := s.Run(ctx, func(context.Context) (int, error) { return n, nil })
+		bodies <- ctx.WorkflowID()
+		return out, err
+	})
+	b.start(t, w, s, wf.NewQueue(wf.DefaultQueue, wf.WorkerConcurrency(2)))
+
+	// The checkpoint writer stalls: a transaction holds the steps table.
+	tx, err := b.pool.Begin(b.ctx)
+	require.NoError(t, err)
+	defer tx.Rollback(context.Background()) //nolint:errcheck // a no-op after Commit
+	_, err = tx.Exec(b.ctx, fmt.Sprintf(`LOCK TABLE %s.steps IN EXCLUSIVE MODE`, b.schema))
+	require.NoError(t, err)
+
+	hs, err := w.EnqueueMany(b.ctx, b.client, make([]int, 10))
+	require.NoError(t, err)
+	// Two slots, and two more while the completions of the first two wait: four bodies run,
+	// then the worker claims nothing more however often it looks (it polls every 50ms).
+	for range 4 {
+		<-bodies
+	}
+	time.Sleep(500 * time.Millisecond)
+	require.Empty(t, bodies, "the worker claimed more while its completions were not written")
+	require.Equal(t, 4, b.count(t, `SELECT count(*) FROM %s.workflows WHERE state = 'running'`))
+
+	require.NoError(t, tx.Commit(b.ctx))
+	for _, h := range hs {
+		_, err := h.Result(b.ctx)
+		require.NoError(t, err)
+	}
 }
