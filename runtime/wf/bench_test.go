@@ -3,6 +3,7 @@ package wf_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -14,8 +15,36 @@ import (
 // and works them to completion with 100 concurrent workflows, b.N times. It reports
 // workflows/s and steps/s; the comparison with River and DBOS lives in bench/.
 func benchmarkWorkflows(b *testing.B, n, steps int) {
+	benchmarkWorkflowsAmong(b, n, steps, 0)
+}
+
+// benchmarkWorkflowsAmong is benchmarkWorkflows on tables that already hold history:
+// finished one-step workflows with their steps, and a tenth as many queued in a queue nobody
+// works. Statistics are taken before: they say that no workflow runs.
+func benchmarkWorkflowsAmong(b *testing.B, n, steps, finished int) {
 	ctx := context.Background()
 	c := wftest.NewClient(b, wf.Config{})
+	if finished > 0 {
+		pool := wftest.Pool(b)
+		for _, sql := range []string{
+			`INSERT INTO %[1]s.workflows (id, name, state, queue, input, output, max_recoveries, attempt, executor_id, started_at, completed_at)
+			 SELECT 'old-' || i, 'noop', 'succeeded', 'default', '0', '0', 10, 1, 'gone', now(), now() FROM generate_series(1, $1) i`,
+			`INSERT INTO %[1]s.steps (workflow_id, step_id, name, output, attempt, tries, started_at)
+			 SELECT 'old-' || i, 1, 'noop-0', '{}', 1, 1, now() FROM generate_series(1, $1) i`,
+			`INSERT INTO %[1]s.workflows (id, name, state, queue, input, max_recoveries)
+			 SELECT 'idle-' || i, 'noop', 'enqueued', 'nobody', '0', 10 FROM generate_series(1, $1 / 10) i`,
+			`VACUUM ANALYZE %[1]s.workflows`,
+			`VACUUM ANALYZE %[1]s.steps`,
+		} {
+			args := []any{finished}
+			if strings.HasPrefix(sql, "VACUUM") {
+				args = nil
+			}
+			if _, err := pool.Exec(ctx, fmt.Sprintf(sql, c.Schema()), args...); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
 	var ss []*wf.Step[struct{}]
 	defs := []wf.Definition{wf.NewQueue(wf.DefaultQueue, wf.WorkerConcurrency(100))}
 	for i := range steps {
@@ -56,4 +85,10 @@ func benchmarkWorkflows(b *testing.B, n, steps int) {
 }
 
 func BenchmarkOneStepWorkflows(b *testing.B) { benchmarkWorkflows(b, 5000, 1) }
+
+// BenchmarkOneStepWorkflowsAmongAMillion works one-step workflows next to a million finished
+// ones: the hot statements must not slow down as the tables grow.
+func BenchmarkOneStepWorkflowsAmongAMillion(b *testing.B) {
+	benchmarkWorkflowsAmong(b, 5000, 1, 1_000_000)
+}
 func BenchmarkTenStepWorkflows(b *testing.B) { benchmarkWorkflows(b, 1000, 10) }
