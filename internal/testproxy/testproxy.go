@@ -10,11 +10,11 @@ package testproxy
 
 import (
 	"errors"
-	"io"
 	"net"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // Proxy forwards the TCP connections it accepts on a loopback port to a target address.
@@ -27,6 +27,7 @@ type Proxy struct {
 	mu     sync.Mutex
 	cut    bool
 	closed bool
+	flow   chan struct{}         // closed while traffic flows; open while partitioned
 	conns  map[net.Conn]struct{} // open connections, both sides
 	wg     sync.WaitGroup        // the accept loop and the connections' goroutines
 }
@@ -39,7 +40,8 @@ func Start(t testing.TB, targetAddr string) *Proxy {
 	if err != nil {
 		t.Fatalf("testproxy: listening: %v", err)
 	}
-	p := &Proxy{t: t, network: "tcp", target: targetAddr, ln: ln, conns: map[net.Conn]struct{}{}}
+	p := &Proxy{t: t, network: "tcp", target: targetAddr, ln: ln, conns: map[net.Conn]struct{}{}, flow: make(chan struct{})}
+	close(p.flow)
 	if strings.HasPrefix(targetAddr, "/") {
 		p.network = "unix"
 	}
@@ -61,11 +63,59 @@ func (p *Proxy) Cut() {
 	p.closeConns()
 }
 
-// Restore forwards new connections again.
+// Partition stops forwarding, silently, as a network that drops packets does: open
+// connections stay open but carry nothing, and new ones are accepted but not connected to the
+// target, until Restore. What is sent meanwhile is held, and delivered late after Restore,
+// as TCP retransmits it: a request sent into the partition reaches the server only then.
+func (p *Proxy) Partition() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	select {
+	case <-p.flow:
+		p.flow = make(chan struct{})
+	default: // partitioned already
+	}
+}
+
+// Restore forwards again: new connections after Cut, and held traffic after Partition.
 func (p *Proxy) Restore() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.cut = false
+	select {
+	case <-p.flow:
+	default:
+		close(p.flow)
+	}
+}
+
+// flowing returns a channel that is closed while traffic may flow.
+func (p *Proxy) flowing() <-chan struct{} {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.flow
+}
+
+// waitFlowing waits until traffic may flow, or the proxy closes; it reports whether it may.
+func (p *Proxy) waitFlowing(c net.Conn) bool {
+	for {
+		flow := p.flowing()
+		select {
+		case <-flow:
+			p.mu.Lock()
+			_, open := p.conns[c]
+			p.mu.Unlock()
+			return open
+		case <-time.After(10 * time.Millisecond):
+			// Poll for a close of c (Cut, or the proxy's end) while partitioned.
+			p.mu.Lock()
+			_, open := p.conns[c]
+			p.mu.Unlock()
+			if !open {
+				return false
+			}
+		}
+	}
 }
 
 func (p *Proxy) accept() {
@@ -91,6 +141,9 @@ func (p *Proxy) accept() {
 // Cut closes both.
 func (p *Proxy) forward(client net.Conn) {
 	defer p.wg.Done()
+	if !p.waitFlowing(client) {
+		return
+	}
 	server, err := net.Dial(p.network, p.target)
 	if err != nil {
 		p.t.Logf("testproxy: connecting to %s: %v", p.target, err)
@@ -106,7 +159,22 @@ func (p *Proxy) forward(client net.Conn) {
 	}
 	done := make(chan struct{}, 2)
 	copyAndClose := func(dst, src net.Conn) {
-		io.Copy(dst, src)
+		buf := make([]byte, 32<<10)
+		for {
+			n, err := src.Read(buf)
+			if n > 0 {
+				// Held while partitioned.
+				if !p.waitFlowing(src) {
+					break
+				}
+				if _, err := dst.Write(buf[:n]); err != nil {
+					break
+				}
+			}
+			if err != nil {
+				break
+			}
+		}
 		// One side is gone: so is the other, as with a single TCP connection.
 		client.Close()
 		server.Close()

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"io"
 	"net"
+	"os"
 	"testing"
 	"time"
 
@@ -72,4 +73,42 @@ func TestProxyForwardsUntilCutAndAgainAfterRestore(t *testing.T) {
 	answer, err = echo(after, "back")
 	require.NoError(t, err)
 	require.Equal(t, "back\n", answer)
+}
+
+func TestAPartitionHoldsTrafficAndDeliversItLateAfterRestore(t *testing.T) {
+	t.Parallel()
+	p := testproxy.Start(t, echoServer(t))
+	open, err := net.Dial("tcp", p.Addr())
+	require.NoError(t, err)
+	defer open.Close()
+	answer, err := echo(open, "hello")
+	require.NoError(t, err)
+	require.Equal(t, "hello\n", answer)
+
+	p.Partition()
+	// Nothing comes back while partitioned, on the open connection or on a new one.
+	silent := func(conn net.Conn, line string) {
+		t.Helper()
+		_, err := conn.Write([]byte(line + "\n"))
+		require.NoError(t, err)
+		require.NoError(t, conn.SetReadDeadline(time.Now().Add(200*time.Millisecond)))
+		_, err = bufio.NewReader(conn).ReadString('\n')
+		require.ErrorIs(t, err, os.ErrDeadlineExceeded)
+	}
+	silent(open, "sent into the partition")
+	during, err := net.Dial("tcp", p.Addr())
+	require.NoError(t, err, "a new connection is accepted")
+	defer during.Close()
+	silent(during, "anyone?")
+
+	p.Restore()
+	// What was sent meanwhile arrives now, late.
+	require.NoError(t, open.SetReadDeadline(time.Time{}))
+	late, err := bufio.NewReader(open).ReadString('\n')
+	require.NoError(t, err)
+	require.Equal(t, "sent into the partition\n", late)
+	require.NoError(t, during.SetReadDeadline(time.Time{}))
+	late, err = bufio.NewReader(during).ReadString('\n')
+	require.NoError(t, err)
+	require.Equal(t, "anyone?\n", late)
 }

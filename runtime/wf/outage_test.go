@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/wfgen/wfgen/internal/embedpg"
+	"github.com/wfgen/wfgen/internal/testproxy"
 	"github.com/wfgen/wfgen/runtime/wf"
 	"github.com/wfgen/wfgen/runtime/wftest"
 )
@@ -382,9 +383,22 @@ func TestOutages(t *testing.T) {
 
 func TestAnExecutorCutOffFromPostgreSQLLosesItsWorkflowsToTheOthers(t *testing.T) {
 	t.Parallel()
-	cutOff, proxy := proxiedPool(t)
+	t.Run("its connections reset", func(t *testing.T) {
+		t.Parallel()
+		testCutOff(t, (*testproxy.Proxy).Cut)
+	})
+	t.Run("its traffic stops, and is delivered late", func(t *testing.T) {
+		t.Parallel()
+		testCutOff(t, (*testproxy.Proxy).Partition)
+	})
+}
+
+// testCutOff cuts one executor of three off from PostgreSQL with cut, for longer than its
+// lease, and checks every promise.
+func testCutOff(t *testing.T, cutOff func(*testproxy.Proxy)) {
+	pool, proxy := proxiedPool(t)
 	url := os.Getenv("DATABASE_URL")
-	r := startFleet(t, wftest.Schema(t), cutOff, poolTo(t, url), poolTo(t, url))
+	r := startFleet(t, wftest.Schema(t), pool, poolTo(t, url), poolTo(t, url))
 	r.enqueue(t)
 	// Cut e0 off while it runs workflows, for longer than its lease: the others take them
 	// over while it cannot even learn that it lost them.
@@ -399,7 +413,7 @@ func TestAnExecutorCutOffFromPostgreSQLLosesItsWorkflowsToTheOthers(t *testing.T
 		return false
 	}, time.Minute, time.Millisecond, "e0 never ran anything")
 	cut := time.Now()
-	proxy.Cut()
+	cutOff(proxy)
 	time.Sleep(testLease + testHeartbeat + time.Second)
 	proxy.Restore()
 	restored := time.Now()
