@@ -12,6 +12,7 @@ import (
 
 	"github.com/wfgen/wfgen/runtime/internal/clock"
 	"github.com/wfgen/wfgen/runtime/internal/fetcher"
+	"github.com/wfgen/wfgen/runtime/internal/startstop/startstoptest"
 	"github.com/wfgen/wfgen/runtime/internal/testlog"
 )
 
@@ -232,13 +233,13 @@ func TestStopEndsTheLoopPromptly(t *testing.T) {
 		b := setup(t, fetcher.Config{})
 		b.next(t, result{})
 		b.wake(t)
-		stopWithin(t, b.fetcher)
+		startstoptest.StopWithin(t, b.fetcher)
 	})
 	t.Run("fetching", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t, fetcher.Config{})
 		<-b.fetches // and never answered
-		stopWithin(t, b.fetcher)
+		startstoptest.StopWithin(t, b.fetcher)
 		require.Empty(t, b.logs.Find(slog.LevelWarn, ""), "a fetch interrupted by Stop is no failure")
 	})
 	t.Run("backing off", func(t *testing.T) {
@@ -246,7 +247,7 @@ func TestStopEndsTheLoopPromptly(t *testing.T) {
 		b := setup(t, fetcher.Config{})
 		b.next(t, result{err: errUnreachable})
 		b.wake(t)
-		stopWithin(t, b.fetcher)
+		startstoptest.StopWithin(t, b.fetcher)
 	})
 	t.Run("cooling down", func(t *testing.T) {
 		t.Parallel()
@@ -255,24 +256,8 @@ func TestStopEndsTheLoopPromptly(t *testing.T) {
 		b.wake(t)
 		b.fetcher.Kick()
 		require.Equal(t, time.Second, b.sleeps(t))
-		stopWithin(t, b.fetcher)
+		startstoptest.StopWithin(t, b.fetcher)
 	})
-}
-
-// stopWithin stops f, failing the test if Stop hangs.
-func stopWithin(t *testing.T, f *fetcher.Fetcher) {
-	t.Helper()
-	stopped := make(chan struct{})
-	go func() {
-		f.Stop()
-		close(stopped)
-	}()
-	select {
-	case <-stopped:
-	case <-time.After(30 * time.Second): // a hang, not a slow machine
-		t.Fatal("Stop did not return")
-	}
-	f.Stop() // again: does nothing
 }
 
 func TestNewSaysWhichFieldIsWrong(t *testing.T) {

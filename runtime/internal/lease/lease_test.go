@@ -13,6 +13,7 @@ import (
 
 	"github.com/wfgen/wfgen/runtime/internal/clock"
 	"github.com/wfgen/wfgen/runtime/internal/lease"
+	"github.com/wfgen/wfgen/runtime/internal/startstop/startstoptest"
 	"github.com/wfgen/wfgen/runtime/internal/testlog"
 )
 
@@ -259,33 +260,17 @@ func TestStopReturnsPromptly(t *testing.T) {
 		t.Parallel()
 		b := setup(t)
 		b.wake(t)
-		stopWithin(t, b.lease)
+		startstoptest.StopWithin(t, b.lease)
 	})
 	t.Run("renewing", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t)
 		b.tick(t)
 		<-b.renewals // and never answered
-		stopWithin(t, b.lease)
+		startstoptest.StopWithin(t, b.lease)
 		require.Empty(t, b.logs.Find(slog.LevelWarn, ""), "a renewal interrupted by Stop is no failure")
 		require.Equal(t, [5]int{1, 0, 0, 0, 0}, b.counts())
 	})
-}
-
-// stopWithin stops l, failing the test if Stop hangs.
-func stopWithin(t *testing.T, l *lease.Lease) {
-	t.Helper()
-	stopped := make(chan struct{})
-	go func() {
-		l.Stop()
-		close(stopped)
-	}()
-	select {
-	case <-stopped:
-	case <-time.After(30 * time.Second): // a hang, not a slow machine
-		t.Fatal("Stop did not return")
-	}
-	l.Stop() // again: does nothing
 }
 
 func TestNotHeldBeforeRegistering(t *testing.T) {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/wfgen/wfgen/runtime/internal/clock"
 	"github.com/wfgen/wfgen/runtime/internal/notifier"
+	"github.com/wfgen/wfgen/runtime/internal/startstop/startstoptest"
 	"github.com/wfgen/wfgen/runtime/internal/testlog"
 )
 
@@ -163,13 +164,13 @@ func TestStopEndsTheListenerPromptly(t *testing.T) {
 	t.Run("connecting", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t)
-		stopWithin(t, b.listener)
+		startstoptest.StopWithin(t, b.listener)
 	})
 	t.Run("listening", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t)
 		conn := b.connect(t)
-		stopWithin(t, b.listener)
+		startstoptest.StopWithin(t, b.listener)
 		<-conn.closed
 		require.Empty(t, b.logs.Find(slog.LevelWarn, ""), "a connection closed by Stop is not lost")
 	})
@@ -179,24 +180,8 @@ func TestStopEndsTheListenerPromptly(t *testing.T) {
 		b.dials <- dial{err: errRefused}
 		_, err := b.clock.WaitForTimers(t.Context(), 1)
 		require.NoError(t, err)
-		stopWithin(t, b.listener)
+		startstoptest.StopWithin(t, b.listener)
 	})
-}
-
-// stopWithin stops l, failing the test if Stop hangs.
-func stopWithin(t *testing.T, l *notifier.Listener) {
-	t.Helper()
-	stopped := make(chan struct{})
-	go func() {
-		l.Stop()
-		close(stopped)
-	}()
-	select {
-	case <-stopped:
-	case <-time.After(30 * time.Second): // a hang, not a slow machine
-		t.Fatal("Stop did not return")
-	}
-	l.Stop() // again: does nothing
 }
 
 func TestNewSaysWhichFieldIsWrong(t *testing.T) {

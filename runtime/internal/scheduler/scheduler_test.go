@@ -13,6 +13,7 @@ import (
 
 	"github.com/wfgen/wfgen/runtime/internal/clock"
 	"github.com/wfgen/wfgen/runtime/internal/scheduler"
+	"github.com/wfgen/wfgen/runtime/internal/startstop/startstoptest"
 	"github.com/wfgen/wfgen/runtime/internal/testlog"
 )
 
@@ -332,14 +333,14 @@ func TestStopEndsTheLoopPromptly(t *testing.T) {
 		t.Parallel()
 		b := setup(t, start, every(t, "w", "@daily"))
 		b.wake(t)
-		stopWithin(t, b.scheduler)
+		startstoptest.StopWithin(t, b.scheduler)
 	})
 	t.Run("backing off", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t, start, every(t, "w", "@every 1s"))
 		b.setFailing("w", true)
 		b.advanceTo(t, b.wake(t))
-		stopWithin(t, b.scheduler)
+		startstoptest.StopWithin(t, b.scheduler)
 		require.Len(t, b.Attempts(), 1)
 	})
 	t.Run("enqueueing", func(t *testing.T) {
@@ -349,32 +350,16 @@ func TestStopEndsTheLoopPromptly(t *testing.T) {
 		b.setHanging(true)
 		b.clock.Advance(time.Second)
 		<-b.entered
-		stopWithin(t, b.scheduler)
+		startstoptest.StopWithin(t, b.scheduler)
 		require.Empty(t, b.logs.Find(slog.LevelWarn, ""), "an enqueue interrupted by Stop is no failure")
 	})
 	t.Run("never ticking", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t, start, every(t, "w", "0 0 30 2 *"))
-		stopWithin(t, b.scheduler)
+		startstoptest.StopWithin(t, b.scheduler)
 		require.Empty(t, b.Attempts())
 		require.Len(t, b.logs.Find(slog.LevelWarn, "schedule never ticks"), 1)
 	})
-}
-
-// stopWithin stops s, failing the test if Stop hangs.
-func stopWithin(t *testing.T, s *scheduler.Scheduler) {
-	t.Helper()
-	stopped := make(chan struct{})
-	go func() {
-		s.Stop()
-		close(stopped)
-	}()
-	select {
-	case <-stopped:
-	case <-time.After(30 * time.Second): // a hang, not a slow machine
-		t.Fatal("Stop did not return")
-	}
-	s.Stop() // again: does nothing
 }
 
 func TestNewSaysWhichFieldIsWrong(t *testing.T) {
