@@ -1,4 +1,4 @@
--- 0003_executor_workflows: which workflows each executor runs, so that a workflow that no
+-- 0002_executor_workflows: which workflows each executor runs, so that a workflow that no
 -- live executor can run is reported (Status.Waiting, QueueDepths, a worker's warning)
 -- instead of waiting in silence.
 
