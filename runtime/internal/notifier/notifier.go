@@ -108,9 +108,14 @@ func (l *Listener) Listening() <-chan struct{} { return l.listening }
 func (l *Listener) run(ctx context.Context) {
 	backoff := MinReconnectBackoff
 	for ctx.Err() == nil {
-		err := l.session(ctx)
+		connected, err := l.session(ctx)
 		if ctx.Err() != nil {
 			return
+		}
+		if connected {
+			// A connection that worked and was lost starts the backoff over: the server
+			// is likely back, and notifications are missed while we wait.
+			backoff = MinReconnectBackoff
 		}
 		l.cfg.Logger.Warn("wfgen: notification listener lost its connection; reconnecting (workers poll meanwhile)", "retry_in", backoff, "error", err)
 		select {
@@ -122,11 +127,12 @@ func (l *Listener) run(ctx context.Context) {
 	}
 }
 
-// session connects, listens and dispatches until the connection fails.
-func (l *Listener) session(ctx context.Context) error {
+// session connects, listens and dispatches until the connection fails; connected says
+// whether it got to listen.
+func (l *Listener) session(ctx context.Context) (connected bool, err error) {
 	conn, err := l.cfg.Connect(ctx)
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 	l.once.Do(func() { close(l.listening) })
@@ -136,7 +142,7 @@ func (l *Listener) session(ctx context.Context) error {
 	for {
 		n, err := conn.WaitForNotification(ctx)
 		if err != nil {
-			return err
+			return true, err
 		}
 		l.dispatch(n.Payload)
 	}

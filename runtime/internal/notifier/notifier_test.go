@@ -157,6 +157,12 @@ func TestLostConnectionIsReopenedAfterABackoff(t *testing.T) {
 	conn = b.connect(t)
 	conn.payloads <- `{"k":"e","q":"mail"}`
 	require.Equal(t, notifier.KindEnqueued, (<-b.notified).Kind)
+
+	// Lost again: a connection that worked starts the backoff over.
+	conn.fail <- errRefused
+	deadlines, err = b.clock.WaitForTimers(t.Context(), 1)
+	require.NoError(t, err)
+	require.Equal(t, 100*time.Millisecond, deadlines[0].Sub(b.clock.Now()))
 }
 
 func TestStopEndsTheListenerPromptly(t *testing.T) {
