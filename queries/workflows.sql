@@ -17,7 +17,8 @@ WITH inserted AS (
     SELECT i.id, i.name, @state::text, i.queue, i.priority, NULLIF(i.partition_key, ''),
            NULLIF(i.dedup_id, ''), i.input::jsonb, i.max_recoveries, NULLIF(i.timeout_ms, 0),
            now() + i.delay_ms * interval '1 millisecond',
-           NULLIF(@executor_id::text, ''),
+           -- Only a started workflow has an owner; an enqueued one gets its claimer's ID.
+           CASE WHEN @state::text = 'running' THEN NULLIF(@executor_id::text, '') END,
            CASE WHEN @state::text = 'running' THEN 1 ELSE 0 END,
            CASE WHEN @state::text = 'running' THEN now() END,
            CASE WHEN @state::text = 'running' AND i.timeout_ms > 0

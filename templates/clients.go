@@ -78,7 +78,7 @@ func (g *gen) client(w *model.Workflow) {
 		)
 	}
 
-	g.doc("%s starts a run of the %s workflow%s in this process, now, without going through a queue: c must be started and have the workflow registered. It returns once the run is stored. Of opts, only wf.WithID (starting an ID that exists returns that run and does not run it again) and wf.WithTimeout apply.",
+	g.doc("%s runs the %s workflow%s now, in this process, without going through a queue: c must be started and have the workflow registered. It returns once the run is stored. Of opts, only wf.WithID (starting an ID that exists returns that run and does not run it again) and wf.WithTimeout apply.",
 		w.StartFunc(), w.Func, onInput)
 	fn(w.StartFunc(), "Start", false)
 

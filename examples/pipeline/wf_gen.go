@@ -126,10 +126,10 @@ func EnqueueManyEmailPipeline(ctx context.Context, c *wf.Client, ins []PipelineI
 	return handles, nil
 }
 
-// StartEmailPipeline starts a run of the EmailPipeline workflow on input in in this
-// process, now, without going through a queue: c must be started and have the workflow
-// registered. It returns once the run is stored. Of opts, only wf.WithID (starting an ID
-// that exists returns that run and does not run it again) and wf.WithTimeout apply.
+// StartEmailPipeline runs the EmailPipeline workflow on input in now, in this process,
+// without going through a queue: c must be started and have the workflow registered. It
+// returns once the run is stored. Of opts, only wf.WithID (starting an ID that exists
+// returns that run and does not run it again) and wf.WithTimeout apply.
 func StartEmailPipeline(ctx context.Context, c *wf.Client, in PipelineInput, opts ...wf.EnqueueOption) (EmailPipelineHandle, error) {
 	h, err := wfgenWorkflowEmailPipeline.Start(ctx, c, in, opts...)
 	if err != nil {

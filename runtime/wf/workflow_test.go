@@ -660,3 +660,15 @@ func TestDuplicateRegistrationsAreRefused(t *testing.T) {
 	require.ErrorContains(t, err, `workflow "dup" registered twice`)
 	require.ErrorContains(t, err, `step "s" registered twice (outputs int and string)`)
 }
+
+func TestAnEnqueuedWorkflowNamesNoExecutorUntilOneClaimsIt(t *testing.T) {
+	t.Parallel()
+	b := setup(t, wf.Config{ExecutorID: "api-server"})
+	w := wf.NewWorkflow("unclaimed", func(ctx wf.Context, n int) (int, error) { return n, nil })
+	h, err := w.Enqueue(b.ctx, b.client, 1) // by a client that runs nothing
+	require.NoError(t, err)
+	st, err := h.Status(b.ctx)
+	require.NoError(t, err)
+	require.Equal(t, wf.StateEnqueued, st.State)
+	require.Empty(t, st.ExecutorID, "the enqueuer is not the executor")
+}

@@ -289,7 +289,8 @@ WITH inserted AS (
     SELECT i.id, i.name, $1::text, i.queue, i.priority, NULLIF(i.partition_key, ''),
            NULLIF(i.dedup_id, ''), i.input::jsonb, i.max_recoveries, NULLIF(i.timeout_ms, 0),
            now() + i.delay_ms * interval '1 millisecond',
-           NULLIF($2::text, ''),
+           -- Only a started workflow has an owner; an enqueued one gets its claimer's ID.
+           CASE WHEN $1::text = 'running' THEN NULLIF($2::text, '') END,
            CASE WHEN $1::text = 'running' THEN 1 ELSE 0 END,
            CASE WHEN $1::text = 'running' THEN now() END,
            CASE WHEN $1::text = 'running' AND i.timeout_ms > 0
