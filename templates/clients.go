@@ -122,6 +122,20 @@ func (g *gen) handle(w *model.Workflow) {
 		)
 	}
 
+	const poll = " It reads the database once and never waits: an HTTP handler that reports a run's progress calls it rather than Status and then Result. For an ID that no run has, it returns an error wrapping wf.ErrNotFound."
+	if w.Out != nil {
+		g.doc("Poll returns the workflow's outcome if it is final: done is false (and err nil) while it is enqueued or running; once done, out and err are what Result returns." + poll)
+		g.f.Func().Add(recv()).Id("Poll").Params(ctxParam()).Params(jen.Id("out").Add(g.typeCode(w.Out)), jen.Id("done").Bool(), jen.Err().Error()).Block(
+			jen.Return(inner().Dot("Poll").Call(jen.Id("ctx"))),
+		)
+	} else {
+		g.doc("Poll says whether the workflow is final: done is false (and err nil) while it is enqueued or running; once done, err is what Result returns." + poll)
+		g.f.Func().Add(recv()).Id("Poll").Params(ctxParam()).Params(jen.Id("done").Bool(), jen.Err().Error()).Block(
+			jen.List(jen.Id("_"), jen.Id("done"), jen.Err()).Op("=").Add(inner()).Dot("Poll").Call(jen.Id("ctx")),
+			jen.Return(jen.Id("done"), jen.Err()),
+		)
+	}
+
 	g.doc("Cancel cancels the workflow if it is enqueued or running: a running workflow stops at its next step. Cancelling a final workflow does nothing.")
 	g.f.Func().Add(recv()).Id("Cancel").Params(ctxParam()).Error().Block(
 		jen.Return(inner().Dot("Cancel").Call(jen.Id("ctx"))),

@@ -79,6 +79,15 @@ func (h EmailPipelineHandle) Result(ctx context.Context) (PipelineResult, error)
 	return h.handle.Result(ctx)
 }
 
+// Poll returns the workflow's outcome if it is final: done is false (and err nil) while
+// it is enqueued or running; once done, out and err are what Result returns. It reads the
+// database once and never waits: an HTTP handler that reports a run's progress calls it
+// rather than Status and then Result. For an ID that no run has, it returns an error
+// wrapping wf.ErrNotFound.
+func (h EmailPipelineHandle) Poll(ctx context.Context) (out PipelineResult, done bool, err error) {
+	return h.handle.Poll(ctx)
+}
+
 // Cancel cancels the workflow if it is enqueued or running: a running workflow stops at
 // its next step. Cancelling a final workflow does nothing.
 func (h EmailPipelineHandle) Cancel(ctx context.Context) error {

@@ -104,6 +104,39 @@ func (h *Handle[Out]) Result(ctx context.Context) (Out, error) {
 	if err != nil {
 		return zero, err
 	}
+	return h.outcome(r)
+}
+
+// Poll returns the workflow's outcome if it is final, without waiting: done is false (and
+// err nil) while it is enqueued or running. Once done, out and err are what Result returns.
+// It reads the database once: an HTTP handler that reports progress calls it rather than
+// Status and then Result. For an ID that no workflow has it returns an error wrapping
+// ErrNotFound.
+func (h *Handle[Out]) Poll(ctx context.Context) (out Out, done bool, err error) {
+	var zero Out
+	if h.refersToNothing() {
+		return zero, false, errNoWorkflow
+	}
+	rows, err := h.c.q.GetResults(ctx, []string{h.id})
+	if err != nil {
+		return zero, false, h.c.dbError("reading workflow result", err)
+	}
+	if len(rows) == 0 {
+		return zero, false, &notFoundError{id: h.id}
+	}
+	if !State(rows[0].State).Final() {
+		if rows[0].Name != h.name {
+			return zero, false, wrongWorkflow(h.id, rows[0].Name, h.name)
+		}
+		return zero, false, nil
+	}
+	out, err = h.outcome(rows[0])
+	return out, true, err
+}
+
+// outcome decodes the result of a final workflow: its output, or its error.
+func (h *Handle[Out]) outcome(r db.GetResultsRow) (Out, error) {
+	var zero Out
 	if r.Name != h.name {
 		return zero, wrongWorkflow(h.id, r.Name, h.name)
 	}

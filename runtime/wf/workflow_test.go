@@ -672,3 +672,50 @@ func TestAnEnqueuedWorkflowNamesNoExecutorUntilOneClaimsIt(t *testing.T) {
 	require.Equal(t, wf.StateEnqueued, st.State)
 	require.Empty(t, st.ExecutorID, "the enqueuer is not the executor")
 }
+
+func TestPollReadsTheOutcomeWithoutWaiting(t *testing.T) {
+	t.Parallel()
+	b := setup(t, wf.Config{})
+	release := make(chan struct{})
+	hold := wf.NewStep[int]("hold")
+	w := wf.NewWorkflow("polled", func(ctx wf.Context, n int) (int, error) {
+		out, err := hold.Run(ctx, func(context.Context) (int, error) { <-release; return n * 2, nil })
+		if n < 0 {
+			return 0, errors.New("negative")
+		}
+		return out, err
+	})
+	b.start(t, w, hold)
+
+	h, err := w.Enqueue(b.ctx, b.client, 21)
+	require.NoError(t, err)
+	out, done, err := h.Poll(b.ctx)
+	require.NoError(t, err)
+	require.False(t, done, "enqueued or running: not done")
+	require.Zero(t, out)
+
+	close(release)
+	_, err = h.Result(b.ctx)
+	require.NoError(t, err)
+	out, done, err = h.Poll(b.ctx)
+	require.NoError(t, err)
+	require.True(t, done)
+	require.Equal(t, 42, out)
+
+	failing, err := w.Enqueue(b.ctx, b.client, -1)
+	require.NoError(t, err)
+	_, err = failing.Result(b.ctx)
+	require.Error(t, err)
+	_, done, err = failing.Poll(b.ctx)
+	require.True(t, done)
+	var wfErr *wf.WorkflowError
+	require.ErrorAs(t, err, &wfErr, "a failed run is done, with Result's error")
+	require.Equal(t, "negative", wfErr.Message)
+
+	_, done, err = w.Get(b.client, "no-such-run").Poll(b.ctx)
+	require.ErrorIs(t, err, wf.ErrNotFound)
+	require.False(t, done)
+	var zero *wf.Handle[int]
+	_, _, err = zero.Poll(b.ctx)
+	require.ErrorIs(t, err, wf.ErrNotFound)
+}

@@ -188,6 +188,9 @@ func TestAZeroHandleRefersToNothing(t *testing.T) {
 	if err := h.Cancel(ctx); !errors.Is(err, wf.ErrNotFound) {
 		t.Fatalf("Cancel of a zero handle: %v, want wf.ErrNotFound", err)
 	}
+	if _, _, err := h.Poll(ctx); !errors.Is(err, wf.ErrNotFound) {
+		t.Fatalf("Poll of a zero handle: %v, want wf.ErrNotFound", err)
+	}
 }
 
 func TestResultOfAnUnknownIDIsNotFound(t *testing.T) {
@@ -195,6 +198,9 @@ func TestResultOfAnUnknownIDIsNotFound(t *testing.T) {
 	ctx, _, api := setup(t)
 	if _, err := GetCheckout(api, "no-such-run").Result(ctx); !errors.Is(err, wf.ErrNotFound) {
 		t.Fatalf("Result of an unknown ID: %v, want wf.ErrNotFound", err)
+	}
+	if _, done, err := GetCheckout(api, "no-such-run").Poll(ctx); done || !errors.Is(err, wf.ErrNotFound) {
+		t.Fatalf("Poll of an unknown ID: done %v, %v, want wf.ErrNotFound", done, err)
 	}
 }
 
