@@ -9,12 +9,12 @@ package templates
 import (
 	"bytes"
 	"fmt"
-	"go/format"
 	"go/types"
 	"strings"
 	"time"
 
 	"github.com/dave/jennifer/jen"
+	"golang.org/x/tools/imports"
 
 	"github.com/wfgen/wfgen/internal/wfgen/load"
 	"github.com/wfgen/wfgen/internal/wfgen/model"
@@ -29,9 +29,10 @@ func Render(p *model.Package) ([]byte, error) {
 	return Format(src)
 }
 
-// Format gofmts rendered source.
+// Format gofmts rendered source, with its imports in two groups as goimports writes them:
+// the standard library's, then the others.
 func Format(src []byte) ([]byte, error) {
-	out, err := format.Source(src)
+	out, err := imports.Process("wf_gen.go", src, &imports.Options{FormatOnly: true, Comments: true, TabIndent: true, TabWidth: 8})
 	if err != nil {
 		return nil, fmt.Errorf("formatting generated code (a bug in wfgen's templates): %w", err)
 	}

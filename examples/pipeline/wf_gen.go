@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+
 	"github.com/jackc/pgx/v5"
 	"github.com/wfgen/wfgen/runtime/wf"
 )
