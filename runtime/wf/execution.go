@@ -212,6 +212,9 @@ func (x *execution) complete(state State, output string, failure error) outcome 
 	if failure != nil {
 		stored = storedErrorOf(failure)
 		errJSON = stored.json()
+		// Logged before the failure is written: whoever reads it from the database, in any
+		// process, finds the log already there.
+		x.logFailure(stored)
 	}
 	x.mu.Lock()
 	after := x.pending
@@ -255,9 +258,6 @@ func (x *execution) complete(state State, output string, failure error) outcome 
 		// Cancelled meanwhile, or taken over by another executor: not ours to complete.
 		x.c.log.Debug("wfgen: workflow completion not applied: cancelled or taken over", "workflow_id", x.id)
 		return completed
-	}
-	if failure != nil {
-		x.logFailure(stored) // before the result is delivered: whoever waits sees the log
 	}
 	x.c.waiter.completedHere(waitResult{row: db.GetResultsRow{
 		ID: x.id, Name: x.wf.name, State: string(state), Output: []byte(output), Error: []byte(errJSON),
