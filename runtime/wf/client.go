@@ -408,7 +408,9 @@ func (c *Client) Stop(ctx context.Context) error {
 	c.writer.Close(ctx)
 	c.writing.Wait()
 
-	c.handBackOrphans()
+	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), handBackTimeout)
+	c.handBackOrphans(hctx)
+	cancel()
 	c.lease.Stop()
 	if stuck {
 		// Some step ignores its context and still runs: let this executor's lease expire

@@ -26,6 +26,10 @@ const (
 	unrunnableScan       = 1000
 )
 
+// handBackTimeout bounds a hand-back made outside the lease's renewals (after an execution
+// gave up, and at Stop).
+const handBackTimeout = 10 * time.Second
+
 // Causes of interruptions after which the execution must leave the workflow alone (not
 // hand it back): someone else owns it now.
 var (
@@ -71,13 +75,18 @@ func (c *Client) newLease() (*lease.Lease, error) {
 }
 
 // handBackOrphans hands the workflows whose executions were interrupted (by a lost lease, or
-// by Stop) back to their queues.
-func (c *Client) handBackOrphans() {
+// by Stop) back to their queues. Those it could not hand back wait for the next call: this
+// executor still holds them, and nobody else would.
+func (c *Client) handBackOrphans(ctx context.Context) {
 	c.mu.Lock()
 	claims := c.released
 	c.released = nil
 	c.mu.Unlock()
-	c.handBack(claims)
+	if err := c.handBack(ctx, claims); err != nil {
+		c.mu.Lock()
+		c.released = append(c.released, claims...)
+		c.mu.Unlock()
+	}
 }
 
 // recover hands the running workflows of a stopped executor (or, with executorID "", of
@@ -162,23 +171,22 @@ type claim struct {
 }
 
 // handBack returns workflows this executor holds to their queues, for any executor to claim
-// at once; should that fail, they are taken over when this executor's lease expires. A
-// workflow that is no longer held under the claim's attempt (cancelled, taken over, claimed
+// at once. A workflow that is no longer held under the claim's attempt (cancelled, taken over, claimed
 // again) is left alone.
-func (c *Client) handBack(claims []claim) {
+func (c *Client) handBack(ctx context.Context, claims []claim) error {
 	if len(claims) == 0 {
-		return
+		return nil
 	}
 	p := db.ReleaseWorkflowsParams{ExecutorID: c.cfg.ExecutorID, Channel: c.channel}
 	for _, cl := range claims {
 		p.Ids = append(p.Ids, cl.id)
 		p.Attempts = append(p.Attempts, cl.attempt)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := c.q.ReleaseWorkflows(ctx, p); err != nil {
-		c.log.Warn("wfgen: handing workflows back to their queues failed; they are taken over when this executor's lease expires", "workflows", len(claims), "error", err)
+	err := c.q.ReleaseWorkflows(ctx, p)
+	if err != nil {
+		c.log.Warn("wfgen: handing workflows back to their queues failed", "workflows", len(claims), "error", err)
 	}
+	return err
 }
 
 // interruptAll cancels every running execution with cause and returns how many there were.

@@ -369,7 +369,14 @@ func (c *Client) launch(reg *registeredWorkflow, id string, attempt int32, input
 		}
 		c.mu.Unlock()
 		if o == handBack && !stopping {
-			c.handBack([]claim{{id, attempt}})
+			ctx, cancel := context.WithTimeout(context.Background(), handBackTimeout)
+			if c.handBack(ctx, []claim{{id, attempt}}) != nil {
+				// The next successful heartbeat tries again.
+				c.mu.Lock()
+				c.released = append(c.released, claim{id, attempt})
+				c.mu.Unlock()
+			}
+			cancel()
 		}
 	}()
 	return true

@@ -40,9 +40,13 @@ type Config struct {
 
 	// HandBackOrphans hands the workflows that Interrupt stopped back to their queues; it
 	// runs after each successful renewal. Nil: nothing runs.
-	HandBackOrphans func()
+	HandBackOrphans func(ctx context.Context)
 	// TakeOver takes over the workflows of dead executors; it runs after each successful
 	// renewal, and its error is logged. Nil: nothing runs.
+	//
+	// The follow-ups (HandBackOrphans, TakeOver, Cleanup) share a context that ends one
+	// Interval after they begin: a database that hangs must not keep the service from its
+	// next renewal, nor from giving up a lease it can no longer trust.
 	TakeOver func(ctx context.Context) error
 	// Cleanup forgets executors stopped long ago; it runs after the first successful renewal
 	// and then every CleanupInterval, and its error is logged. Nil: nothing runs.
@@ -172,7 +176,11 @@ func (l *Lease) beat(ctx context.Context) {
 	// expire. (With Duration a multiple of Interval, as by default, the trust window ends
 	// on a beat.)
 	if !l.fenced && !l.Held() {
-		l.fence(l.lastErr)
+		why := l.lastErr
+		if why == nil {
+			why = errors.New("no renewal succeeded within the window")
+		}
+		l.fence(why)
 	}
 	sent := l.cfg.Clock.Now()
 	// A database that hangs must count as a failed renewal, not stop the clock.
@@ -186,7 +194,10 @@ func (l *Lease) beat(ctx context.Context) {
 		n := l.cfg.Interrupt()
 		l.cfg.Logger.Error("wfgen: this executor was declared dead (its lease expired), so its workflows are taken over; interrupted them and registering again",
 			"executor_id", l.cfg.ExecutorID, "interrupted", n)
-		if err := l.Register(ctx); err != nil {
+		rctx, cancel := context.WithTimeout(ctx, l.cfg.Interval)
+		err := l.Register(rctx)
+		cancel()
+		if err != nil {
 			l.cfg.Logger.Error("wfgen: registering the executor again failed", "error", err)
 			return
 		}
@@ -201,12 +212,15 @@ func (l *Lease) beat(ctx context.Context) {
 		return
 	default:
 		l.renewed(sent)
-		l.fenced = false
+		l.fenced, l.lastErr = false, nil
 	}
+	fctx, fcancel := context.WithTimeout(ctx, l.cfg.Interval)
+	defer fcancel()
+	ctx = fctx
 	// The lease is ours: hand back the workflows the lost one made us interrupt, unless
 	// another executor has taken them meanwhile.
 	if l.cfg.HandBackOrphans != nil {
-		l.cfg.HandBackOrphans()
+		l.cfg.HandBackOrphans(ctx)
 	}
 	if l.cfg.TakeOver != nil {
 		if err := l.cfg.TakeOver(ctx); err != nil && ctx.Err() == nil {

@@ -38,6 +38,7 @@ type bundle struct {
 
 	mu                                                   sync.Mutex
 	registerErr                                          error
+	hangFollowUps                                        bool
 	registered, interrupted, handedBack, tookOver, clean int
 }
 
@@ -80,9 +81,16 @@ func setupConfig(t *testing.T, cfg lease.Config) *bundle {
 		count(&b.interrupted)
 		return 3
 	}
-	cfg.HandBackOrphans = func() { count(&b.handedBack) }
-	cfg.TakeOver = func(context.Context) error {
+	cfg.HandBackOrphans = func(context.Context) { count(&b.handedBack) }
+	cfg.TakeOver = func(ctx context.Context) error {
 		count(&b.tookOver)
+		b.mu.Lock()
+		hang := b.hangFollowUps
+		b.mu.Unlock()
+		if hang { // as a query on a database that stopped answering
+			<-ctx.Done()
+			return ctx.Err()
+		}
 		return nil
 	}
 	cfg.Cleanup = func(context.Context) error {
@@ -300,4 +308,17 @@ func TestNewSaysWhichFieldIsWrong(t *testing.T) {
 	cfg.Interval = 5 * time.Second
 	_, err = lease.New(cfg)
 	require.EqualError(t, err, "lease: Config.Interval (5s) must be below half of Config.Duration (10s)")
+}
+
+func TestAFollowUpThatHangsDoesNotHoldUpTheLease(t *testing.T) {
+	t.Parallel()
+	// The follow-ups' timeout is Interval of real time, which is what a query's context runs
+	// on.
+	b := setupConfig(t, lease.Config{Duration: time.Second, Interval: 10 * time.Millisecond})
+	b.mu.Lock()
+	b.hangFollowUps = true
+	b.mu.Unlock()
+	b.beat(t, nil) // returns once the lease waits for its next renewal: TakeOver gave up
+	b.beat(t, nil)
+	require.Equal(t, 2, b.counts()[3])
 }
