@@ -79,8 +79,8 @@ func workflowScans(t *testing.T, plan []byte) []string {
 	return scans
 }
 
-// The hot statements must reach workflow rows through the primary key (or, for claims,
-// the queue's index) whatever the statistics say. The scene is the one that made the
+// The hot statements must reach workflow rows through the primary key (or, for claims and
+// the periodic look for unrunnable work, the queue's index) whatever the statistics say. The scene is the one that made the
 // checkpoint write fall off a cliff: statistics taken while nothing ran say that no
 // workflow is running, and then thousands are.
 func TestHotStatementsReachWorkflowsThroughTheirKeysWhateverTheStatistics(t *testing.T) {
@@ -138,6 +138,14 @@ func TestHotStatementsReachWorkflowsThroughTheirKeysWhateverTheStatistics(t *tes
 			_, err := q.GetResults(b.ctx, ids)
 			return err
 		}, "workflows_pkey"},
+		"StepOwners": {func() error {
+			_, err := q.StepOwners(b.ctx, ids)
+			return err
+		}, "workflows_pkey"},
+		"UnrunnableWorkflows": {func() error {
+			_, err := q.UnrunnableWorkflows(b.ctx, db.UnrunnableWorkflowsParams{Queues: []string{"idle", "q"}, ScanLimit: 1000})
+			return err
+		}, ""}, // the head of each queue, through the queue's index
 		"DequeueWorkflows": {func() error {
 			_, err := q.DequeueWorkflows(b.ctx, db.DequeueWorkflowsParams{ExecutorID: &executor, Queue: "idle", Names: []string{"w"}, CodeHashes: []string{""}, NameHashes: []string{"w:*"}, MaxCount: 100})
 			return err
