@@ -81,12 +81,7 @@ func (c *Config) validate() error {
 	if c.MaxBatch == 0 {
 		c.MaxBatch = DefaultMaxBatch
 	}
-	if c.Clock == nil {
-		c.Clock = clock.Real{}
-	}
-	if c.Logger == nil {
-		c.Logger = slog.Default()
-	}
+	startstop.Defaults(&c.Clock, &c.Logger)
 	return nil
 }
 

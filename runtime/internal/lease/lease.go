@@ -73,12 +73,7 @@ func (c *Config) validate() error {
 	case c.Interval >= c.Duration/2:
 		return fmt.Errorf("lease: Config.Interval (%s) must be below half of Config.Duration (%s)", c.Interval, c.Duration)
 	}
-	if c.Clock == nil {
-		c.Clock = clock.Real{}
-	}
-	if c.Logger == nil {
-		c.Logger = slog.Default()
-	}
+	startstop.Defaults(&c.Clock, &c.Logger)
 	return nil
 }
 

@@ -61,12 +61,7 @@ func (c *Config) validate() error {
 	case c.Notify == nil:
 		return errors.New("notifier: Config.Notify is not set")
 	}
-	if c.Clock == nil {
-		c.Clock = clock.Real{}
-	}
-	if c.Logger == nil {
-		c.Logger = slog.Default()
-	}
+	startstop.Defaults(&c.Clock, &c.Logger)
 	return nil
 }
 

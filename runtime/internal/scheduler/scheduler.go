@@ -98,12 +98,7 @@ func (c *Config) validate() error {
 	if c.AttemptTimeout == 0 {
 		c.AttemptTimeout = DefaultAttemptTimeout
 	}
-	if c.Clock == nil {
-		c.Clock = clock.Real{}
-	}
-	if c.Logger == nil {
-		c.Logger = slog.Default()
-	}
+	startstop.Defaults(&c.Clock, &c.Logger)
 	return nil
 }
 

@@ -6,7 +6,10 @@ package startstop
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"sync"
+
+	"github.com/wfgen/wfgen/runtime/internal/clock"
 )
 
 // Service is a background service of the runtime.
@@ -16,6 +19,17 @@ type Service interface {
 	Start(ctx context.Context) error
 	// Stop stops the service and returns once its goroutine has returned.
 	Stop()
+}
+
+// Defaults fills a service's time source and logger when its Config leaves them unset:
+// clock.Real{} and slog.Default(). Every service's Config validation calls it.
+func Defaults(c *clock.Clock, l **slog.Logger) {
+	if *c == nil {
+		*c = clock.Real{}
+	}
+	if *l == nil {
+		*l = slog.Default()
+	}
 }
 
 // ErrStartedTwice is returned by Start on a service started before: a service runs once.
