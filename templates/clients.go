@@ -9,7 +9,8 @@ import (
 )
 
 // client renders a workflow's typed API: its handle type, enqueue functions (plain, in a
-// transaction and, with an input, in bulk), direct start and lookup by ID.
+// transaction and, with an input, in bulk), direct start, the calls that make it a child
+// of another workflow, debounce, and lookup by ID.
 func (g *gen) client(w *model.Workflow) {
 	g.handle(w)
 
@@ -82,6 +83,10 @@ func (g *gen) client(w *model.Workflow) {
 		w.StartFunc(), w.Func, onInput)
 	fn(w.StartFunc(), "Start", false)
 
+	if w.HasChildFuncs() {
+		g.children(w)
+	}
+
 	g.doc("%s returns the handle of the run of the %s workflow with the given ID, for clients that follow runs they did not start. It does not touch the database: the handle's methods report wf.ErrNotFound for an unknown ID.",
 		w.GetFunc(), w.Func)
 	g.f.Func().Id(w.GetFunc()).Params(jen.Id("c").Op("*").Qual(wfPath, "Client"), jen.Id("id").String()).Add(handle.Clone()).Block(
@@ -96,8 +101,12 @@ func (g *gen) handle(w *model.Workflow) {
 	inner := func() *jen.Statement { return jen.Id("h").Dot("handle") }
 	ctxParam := func() *jen.Statement { return jen.Id("ctx").Qual(contextPath, "Context") }
 
-	g.doc("%s refers to one run of the %s workflow (%q): get one from %s, %s or %s. The zero value refers to nothing: its ID is \"\" and its other methods return an error wrapping wf.ErrNotFound.",
-		name, w.Func, w.Name, w.EnqueueFunc(), w.StartFunc(), w.GetFunc())
+	from := fmt.Sprintf("%s, %s or %s", w.EnqueueFunc(), w.StartFunc(), w.GetFunc())
+	if w.HasChildFuncs() {
+		from = fmt.Sprintf("%s, %s or %s, or in a workflow from %s or %s", w.EnqueueFunc(), w.StartFunc(), w.GetFunc(), w.EnqueueChildFunc(), w.StartChildFunc())
+	}
+	g.doc("%s refers to one run of the %s workflow (%q): get one from %s. The zero value refers to nothing: its ID is \"\" and its other methods return an error wrapping wf.ErrNotFound.",
+		name, w.Func, w.Name, from)
 	g.f.Type().Id(name).Struct(jen.Id("handle").Op("*").Qual(wfPath, "Handle").Types(g.runtimeType(w.Out)))
 
 	g.doc("ID returns the workflow's ID, or \"\" for the zero value.")
@@ -136,8 +145,124 @@ func (g *gen) handle(w *model.Workflow) {
 		)
 	}
 
+	const await = " Call it from a workflow (ctx is the waiting workflow's), for a child or any other run; clients call Result. The wait is durable and checkpointed like a step: it survives the waiting workflow's crash, and a replay returns the recorded outcome at once."
+	if w.Out != nil {
+		g.doc("Await waits until the workflow is final and returns what Result returns." + await)
+		g.f.Func().Add(recv()).Id("Await").Params(jen.Id("ctx").Qual(wfPath, "Context")).Params(g.typeCode(w.Out), jen.Error()).Block(
+			jen.Return(inner().Dot("Await").Call(jen.Id("ctx"))),
+		)
+	} else {
+		g.doc("Await waits until the workflow is final and returns what Result returns: nil if it succeeded." + await)
+		g.f.Func().Add(recv()).Id("Await").Params(jen.Id("ctx").Qual(wfPath, "Context")).Error().Block(
+			jen.List(jen.Id("_"), jen.Err()).Op(":=").Add(inner()).Dot("Await").Call(jen.Id("ctx")),
+			jen.Return(jen.Err()),
+		)
+	}
+
 	g.doc("Cancel cancels the workflow if it is enqueued or running: a running workflow stops at its next step. Cancelling a final workflow does nothing.")
 	g.f.Func().Add(recv()).Id("Cancel").Params(ctxParam()).Error().Block(
 		jen.Return(inner().Dot("Cancel").Call(jen.Id("ctx"))),
 	)
+
+	g.accessors(w)
+}
+
+// children renders the functions a workflow calls to run this one as its child, and
+// Debounce, which clients call.
+func (g *gen) children(w *model.Workflow) {
+	handle := jen.Id(w.HandleType())
+	opts := jen.Id("opts").Op("...").Qual(wfPath, "EnqueueOption")
+	queue := "the default queue"
+	if w.Queue != "" {
+		queue = fmt.Sprintf("queue %q", w.Queue)
+	}
+	onInput, inArg := "", jen.Struct().Values()
+	var inParam []jen.Code
+	if w.In != nil {
+		onInput, inArg = " on input in", jen.Id("in")
+		inParam = []jen.Code{jen.Id("in").Add(g.typeCode(w.In))}
+	}
+	const replay = "\n\nCall it from a workflow (ctx is the calling workflow's), never from a client. The call is checkpointed like a step: the child's ID derives from the calling workflow's ID and the step ID of this call, so when the caller replays, it gets the same child back and no second one is started. wf.WithID names the child instead."
+	child := func(name, method string) {
+		params := append(append([]jen.Code{jen.Id("ctx").Qual(wfPath, "Context")}, inParam...), opts.Clone())
+		g.f.Func().Id(name).Params(params...).Params(handle.Clone(), jen.Error()).Block(
+			jen.List(jen.Id("h"), jen.Err()).Op(":=").Id(w.DefVar()).Dot(method).Call(jen.Id("ctx"), inArg, jen.Id("opts").Op("...")),
+			jen.If(jen.Err().Op("!=").Nil()).Block(jen.Return(handle.Clone().Values(), jen.Err())),
+			jen.Return(handle.Clone().Values(jen.Dict{jen.Id("handle"): jen.Id("h")}), jen.Nil()),
+		)
+	}
+
+	g.doc("%s enqueues a run of the %s workflow (%q)%s as a child of the workflow ctx belongs to, on %s unless opts name another, and returns its handle: the caller goes on, and waits for the child's outcome when it needs it with the handle's Await."+replay,
+		w.EnqueueChildFunc(), w.Func, w.Name, onInput, queue)
+	child(w.EnqueueChildFunc(), "EnqueueChild")
+
+	g.doc("%s runs the %s workflow%s as a child of the workflow ctx belongs to, now, in this process, without going through a queue, and returns its handle; wait for the child's outcome with the handle's Await. This process must have the %s workflow registered."+replay,
+		w.StartChildFunc(), w.Func, onInput, w.Func)
+	child(w.StartChildFunc(), "StartChild")
+
+	if w.In != nil {
+		g.doc("%s enqueues a child run of the %s workflow per input, in one statement, as children of the workflow ctx belongs to, and returns their handles in the order of ins. opts apply to every child; wf.WithID and wf.WithDedupID, which name a single run, are refused.\n\nCall it from a workflow, never from a client. The whole batch is checkpointed as one step: the children's IDs derive from the calling workflow's ID and the step ID of this call, so when the caller replays, it gets the same children back and none is started twice.",
+			w.EnqueueChildrenFunc(), w.Func)
+		g.f.Func().Id(w.EnqueueChildrenFunc()).Params(
+			jen.Id("ctx").Qual(wfPath, "Context"), jen.Id("ins").Index().Add(g.typeCode(w.In)), opts.Clone(),
+		).Params(jen.Index().Add(handle.Clone()), jen.Error()).Block(
+			jen.List(jen.Id("hs"), jen.Err()).Op(":=").Id(w.DefVar()).Dot("EnqueueChildren").Call(jen.Id("ctx"), jen.Id("ins"), jen.Id("opts").Op("...")),
+			jen.If(jen.Err().Op("!=").Nil()).Block(jen.Return(jen.Nil(), jen.Err())),
+			jen.Id("handles").Op(":=").Make(jen.Index().Add(handle.Clone()), jen.Len(jen.Id("hs"))),
+			jen.For(jen.List(jen.Id("i"), jen.Id("h")).Op(":=").Range().Id("hs")).Block(
+				jen.Id("handles").Index(jen.Id("i")).Op("=").Add(handle.Clone()).Values(jen.Dict{jen.Id("handle"): jen.Id("h")}),
+			),
+			jen.Return(jen.Id("handles"), jen.Nil()),
+		)
+	}
+
+	input := ""
+	if w.In != nil {
+		input = " with the input of the latest call"
+	}
+	g.doc("%s enqueues a run of the %s workflow%s that starts only once calls with the same key have stopped coming for period, or maxDelay after the first call of the burst, whichever comes first; the run starts%s. Every call of a burst returns the handle of the same run. Use it from clients, for work that many events trigger but one run can do, such as re-indexing after a series of edits; a workflow enqueues children instead.\n\nopts apply as for %s (on %s unless they name another queue).",
+		w.DebounceFunc(), w.Func, onInput, input, w.EnqueueFunc(), queue)
+	params := []jen.Code{jen.Id("ctx").Qual(contextPath, "Context"), jen.Id("c").Op("*").Qual(wfPath, "Client"), jen.Id("key").String()}
+	params = append(append(params, inParam...), jen.List(jen.Id("period"), jen.Id("maxDelay")).Qual(timePath, "Duration"), opts.Clone())
+	g.f.Func().Id(w.DebounceFunc()).Params(params...).Params(handle.Clone(), jen.Error()).Block(
+		jen.List(jen.Id("h"), jen.Err()).Op(":=").Id(w.DefVar()).Dot("Debounce").Call(jen.Id("ctx"), jen.Id("c"), jen.Id("key"), inArg, jen.Id("period"), jen.Id("maxDelay"), jen.Id("opts").Op("...")),
+		jen.If(jen.Err().Op("!=").Nil()).Block(jen.Return(handle.Clone().Values(), jen.Err())),
+		jen.Return(handle.Clone().Values(jen.Dict{jen.Id("handle"): jen.Id("h")}), jen.Nil()),
+	)
+}
+
+// accessors renders the handle's typed accessors of the channels its workflow uses, so
+// that a client reads and sends without naming their types.
+func (g *gen) accessors(w *model.Workflow) {
+	name := w.HandleType()
+	recv := func() *jen.Statement { return jen.Params(jen.Id("h").Id(name)) }
+	ctxParam := func() *jen.Statement { return jen.Id("ctx").Qual(contextPath, "Context") }
+	client := func() *jen.Statement { return jen.Id("h").Dot("handle").Dot("Client").Call() }
+	id := func() *jen.Statement { return jen.Id("h").Dot("ID").Call() }
+	for _, e := range w.Events {
+		g.doc("%s returns the value the workflow has set for the event %s, with ok false (and err nil) while it has set none. It never waits; %s does.", e.GetAccessor(), e.Var, e.WaitAccessor())
+		g.f.Func().Add(recv()).Id(e.GetAccessor()).Params(ctxParam()).Params(jen.Id("v").Add(g.typeCode(e.Elem)), jen.Id("ok").Bool(), jen.Err().Error()).Block(
+			jen.Return(jen.Id(e.Var).Dot("Get").Call(jen.Id("ctx"), client(), id())),
+		)
+		g.doc("%s waits until the workflow has set the event %s and returns its value. It returns ctx's error if ctx ends first.", e.WaitAccessor(), e.Var)
+		g.f.Func().Add(recv()).Id(e.WaitAccessor()).Params(ctxParam()).Params(g.typeCode(e.Elem), jen.Error()).Block(
+			jen.Return(jen.Id(e.Var).Dot("Wait").Call(jen.Id("ctx"), client(), id())),
+		)
+	}
+	for _, t := range w.Topics {
+		g.doc("%s sends msg on the topic %s to the workflow, which receives it with %s.Recv. wf.WithIdempotencyKey makes a send that is retried arrive once. Clients send with it; a workflow sends with %s.SendFromWorkflow.", t.SendAccessor(), t.Var, t.Var, t.Var)
+		g.f.Func().Add(recv()).Id(t.SendAccessor()).Params(ctxParam(), jen.Id("msg").Add(g.typeCode(t.Elem)), jen.Id("opts").Op("...").Qual(wfPath, "SendOption")).Error().Block(
+			jen.Return(jen.Id(t.Var).Dot("Send").Call(jen.Id("ctx"), client(), id(), jen.Id("msg"), jen.Id("opts").Op("..."))),
+		)
+	}
+	for _, s := range w.Streams {
+		g.doc("%s returns the values the workflow has appended to the stream %s, from index from (0 for the first) on, and whether the stream is closed: once it is, no value follows the last one returned. It never waits; %s does.", s.ReadAccessor(), s.Var, s.AllAccessor())
+		g.f.Func().Add(recv()).Id(s.ReadAccessor()).Params(ctxParam(), jen.Id("from").Int()).Params(jen.Id("vals").Index().Add(g.typeCode(s.Elem)), jen.Id("closed").Bool(), jen.Err().Error()).Block(
+			jen.Return(jen.Id(s.Var).Dot("Read").Call(jen.Id("ctx"), client(), id(), jen.Id("from"))),
+		)
+		g.doc("%s yields the values the workflow appends to the stream %s, from index from (0 for the first) on, waiting for each, until the stream is closed or the workflow is final. An error (ctx's, when it ends first) is yielded last.", s.AllAccessor(), s.Var)
+		g.f.Func().Add(recv()).Id(s.AllAccessor()).Params(ctxParam(), jen.Id("from").Int()).Qual(iterPath, "Seq2").Types(g.typeCode(s.Elem), jen.Error()).Block(
+			jen.Return(jen.Id(s.Var).Dot("All").Call(jen.Id("ctx"), client(), id(), jen.Id("from"))),
+		)
+	}
 }

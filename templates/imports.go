@@ -5,6 +5,7 @@ const (
 	wfPath      = "github.com/wfgen/wfgen/runtime/wf"
 	contextPath = "context"
 	timePath    = "time"
+	iterPath    = "iter"
 	pgxPath     = "github.com/jackc/pgx/v5"
 	unsafePath  = "unsafe"
 )
@@ -15,6 +16,7 @@ var importNames = map[string]string{
 	wfPath:      "wf",
 	contextPath: "context",
 	timePath:    "time",
+	iterPath:    "iter",
 	pgxPath:     "pgx",
 	unsafePath:  "unsafe",
 }

@@ -6,12 +6,17 @@ import (
 	"github.com/wfgen/wfgen/internal/wfgen/model"
 )
 
-// register renders the package's Register: every queue, step, workflow and schedule of
-// the package, in that order.
+// register renders the package's Register: every queue, event, topic, stream, step,
+// workflow and schedule of the package, in that order. Registering the package-level
+// events, topics and streams makes the client refuse a key that two of them use with
+// different types.
 func (g *gen) register() {
 	var defs []jen.Code
 	for _, q := range g.p.Queues {
 		defs = append(defs, jen.Id(q.Var))
+	}
+	for _, c := range g.p.Channels {
+		defs = append(defs, jen.Id(c.Var))
 	}
 	for _, s := range g.p.Steps {
 		defs = append(defs, jen.Id(s.DefVar()))
@@ -24,7 +29,11 @@ func (g *gen) register() {
 			defs = append(defs, jen.Id(w.ScheduleVar()))
 		}
 	}
-	g.doc("%s registers this package's workflows, steps, schedules and package-level queues on c, under their stable names, so that c runs them once started. Call it on every worker before c.Start. A client that only enqueues workflows and reads their results does not need it.", model.RegisterFunc)
+	what := "workflows, steps, schedules and package-level queues"
+	if len(g.p.Channels) > 0 {
+		what = "workflows, steps, schedules, and package-level queues, events, topics and streams"
+	}
+	g.doc("%s registers this package's "+what+" on c, under their stable names, so that c runs them once started. Call it on every worker before c.Start. A client that only enqueues workflows and reads their results does not need it.", model.RegisterFunc)
 	g.f.Func().Id(model.RegisterFunc).Params(jen.Id("c").Op("*").Qual(wfPath, "Client")).Error().Block(
 		jen.Return(jen.Id("c").Dot("Register").Custom(jen.Options{Open: "(", Close: ")", Separator: ",", Multi: true}, defs...)),
 	)

@@ -58,5 +58,8 @@ func (g *gen) workflowArgs(w *model.Workflow) []jen.Code {
 	if w.Timeout > 0 {
 		args = append(args, jen.Qual(wfPath, "WorkflowTimeout").Call(durationCode(w.Timeout)))
 	}
+	if w.ExpectedSteps > 0 {
+		args = append(args, jen.Qual(wfPath, "ExpectedSteps").Call(jen.Lit(w.ExpectedSteps)))
+	}
 	return append(args, jen.Qual(wfPath, "CodeHash").Call(jen.Lit(w.CodeHash)))
 }

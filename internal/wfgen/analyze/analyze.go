@@ -62,19 +62,22 @@ func Packages(fset *token.FileSet, pkgs []*packages.Package) *Result {
 	r := &Result{}
 	sink := &diagSink{fset: fset, add: r.Diags.Addf}
 	found := make([][]*annotated, len(pkgs))
+	allowed := make([]allowances, len(pkgs))
 	generated := map[string]bool{}
+	roles := map[string]generatedRole{} // by "import path.name"
 	for i, pkg := range pkgs {
-		found[i] = scan(sink, pkg)
+		found[i], allowed[i] = scan(sink, pkg)
 		for _, a := range found[i] {
-			for _, name := range model.ReferableNames(a.isStep(), a.decl.Name.Name) {
+			for name, role := range model.Roles(a.isStep(), a.decl.Name.Name) {
 				generated[name] = true
+				roles[pkg.PkgPath+"."+name] = generatedRole{role, a.decl.Name.Name}
 			}
 		}
 		if len(found[i]) > 0 {
 			generated[model.RegisterFunc] = true
 		}
 	}
-	b := &builder{sink: sink, names: map[string]string{}}
+	b := &builder{sink: sink, names: map[string]string{}, roles: roles}
 	for i, pkg := range pkgs {
 		p := &Package{Path: pkg.PkgPath, Dir: load.Dir(pkg)}
 		p.Stale = hasGenerated(p.Dir)
@@ -88,7 +91,7 @@ func Packages(fset *token.FileSet, pkgs []*packages.Package) *Result {
 			continue
 		}
 		if len(found[i]) > 0 {
-			p.Model = b.build(pkg, p.Dir, found[i])
+			p.Model = b.build(pkg, p.Dir, found[i], allowed[i])
 		}
 	}
 	return r
@@ -107,15 +110,32 @@ func hasGenerated(dir string) bool {
 	return load.IsGenerated(path, head[:n])
 }
 
+// generatedRole is what an identifier generated in this run is for.
+type generatedRole struct {
+	role model.Role
+	fn   string // the annotated function it is generated for
+}
+
 // scan finds the annotated functions of a package and reports annotations anywhere else.
-func scan(sink *diagSink, pkg *packages.Package) []*annotated {
+// It also collects the package's //wf:allow comments.
+func scan(sink *diagSink, pkg *packages.Package) ([]*annotated, allowances) {
 	var found []*annotated
+	allowed := allowances{}
 	for _, file := range pkg.Syntax {
 		places := commentPlaces(file)
 		for _, group := range file.Comments {
 			var dirs []directive.Directive
 			for _, c := range group.List {
 				if !directive.Is(c) {
+					continue
+				}
+				if reason, ok := directive.Allow(c); ok {
+					pos := sink.fset.Position(c.Slash)
+					if reason == "" {
+						sink.at(c.Slash, "//wf:allow needs a reason: write //wf:allow followed by why this call is safe when the workflow replays")
+						continue
+					}
+					allowed.add(pos)
 					continue
 				}
 				d, errs := directive.Parse(c)
@@ -161,7 +181,23 @@ func scan(sink *diagSink, pkg *packages.Package) []*annotated {
 		}
 	}
 	slices.SortFunc(found, func(a, b *annotated) int { return comparePos(a.pos, b.pos) })
-	return found
+	return found, allowed
+}
+
+// allowances are the lines a //wf:allow comment covers: its own and the next, by file.
+type allowances map[string]map[int]bool
+
+func (a allowances) add(pos token.Position) {
+	if a[pos.Filename] == nil {
+		a[pos.Filename] = map[int]bool{}
+	}
+	a[pos.Filename][pos.Line] = true
+}
+
+// covers reports whether a //wf:allow comment is on the line of pos or the line before.
+func (a allowances) covers(pos token.Position) bool {
+	lines := a[pos.Filename]
+	return lines[pos.Line] || lines[pos.Line-1]
 }
 
 func comparePos(a, b token.Position) int {

@@ -29,11 +29,13 @@ const (
 type builder struct {
 	sink  *diagSink
 	names map[string]string // "workflow name" or "step name" -> who has it
+	// roles are the identifiers generated in this run, by "import path.name".
+	roles map[string]generatedRole
 }
 
 // build returns the model of a package that builds, reporting the mistakes of its
 // annotated functions.
-func (b *builder) build(pkg *packages.Package, dir string, found []*annotated) *model.Package {
+func (b *builder) build(pkg *packages.Package, dir string, found []*annotated, allowed allowances) *model.Package {
 	m := &model.Package{Path: pkg.PkgPath, Name: pkg.Name, Dir: dir}
 	q := qualifier(pkg.Types)
 	reserved := reservedNames(pkg.Types)
@@ -59,6 +61,7 @@ func (b *builder) build(pkg *packages.Package, dir string, found []*annotated) *
 		}
 	}
 	m.Queues = queues(pkg)
+	m.Channels = b.channels(pkg, q)
 	b.checkCollisions(pkg, m, found)
 
 	// Code hashes: generated code is absent while wfgen runs, so references to it are
@@ -77,18 +80,34 @@ func (b *builder) build(pkg *packages.Package, dir string, found []*annotated) *
 		func(name string) (string, bool) { desc, ok := generated[name]; return desc, ok })
 	for _, w := range m.Workflows {
 		w.CodeHash = hasher.Workflow(wfDecls[w])
+		w.Events, w.Topics, w.Streams = ownedChannels(pkg.TypesInfo, wfDecls[w], hasher.Decls, m.Channels)
 	}
 
+	accessors := map[string]bool{}
+	for _, c := range m.Channels {
+		for _, name := range []string{c.GetAccessor(), c.WaitAccessor(), c.SendAccessor(), c.ReadAccessor(), c.AllAccessor()} {
+			accessors[name] = true
+		}
+	}
 	checker := &determinism.Package{
 		Info: pkg.TypesInfo,
 		Decl: func(fn *types.Func) *ast.FuncDecl { return hasher.Decls[fn] },
 		Step: func(fn *types.Func) (string, bool) {
 			return (&model.Step{Func: fn.Name()}).WrapperFunc(), stepFuncs[fn]
 		},
+		Fset: pkg.Fset,
+		Path: pkg.PkgPath,
+		Generated: func(pkgPath, name string) (model.Role, string, bool) {
+			r, ok := b.roles[pkgPath+"."+name]
+			return r.role, r.fn, ok
+		},
+		Accessors: accessors,
 	}
 	for _, w := range m.Workflows {
 		for _, f := range checker.Workflow(wfDecls[w]) {
-			b.sink.at(f.Pos, "%s", f.Msg)
+			if pos := b.sink.fset.Position(f.Pos); !allowed.covers(pos) {
+				b.sink.at(f.Pos, "%s", f.Msg)
+			}
 		}
 	}
 	return m

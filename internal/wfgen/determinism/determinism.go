@@ -11,7 +11,18 @@
 //   - go statements: goroutines run in no fixed order;
 //   - select statements: among ready cases, one is picked at random;
 //   - ranging over a map in a loop that calls functions: keys come in random order;
-//   - calling a step function directly rather than through its replay wrapper.
+//   - calling a step function directly rather than through its replay wrapper;
+//   - client-side calls, which are not checkpointed, so a replay makes them again: the
+//     generated EnqueueF, EnqueueFTx, EnqueueManyF, StartF and DebounceF (use
+//     EnqueueChildF, EnqueueChildrenF, StartChildF), a handle's Result, Poll and Status
+//     (use Await) and its event, topic and stream accessors, wf.Workflow's Enqueue,
+//     EnqueueTx, EnqueueMany, Start and Debounce, wf.Topic's Send (use SendFromWorkflow),
+//     wf.Event's Get and Wait and wf.Stream's Read and All;
+//   - I/O: net/http, database/sql, pgx, os file and environment functions, and
+//     github.com/google/uuid's random UUIDs, which belong in steps.
+//
+// A finding on purpose is kept quiet with a //wf:allow comment that says why, on the line
+// of the call or on the line before it (the analyzer drops the findings there).
 package determinism
 
 import (
@@ -19,6 +30,8 @@ import (
 	"go/ast"
 	"go/token"
 	"go/types"
+
+	"github.com/wfgen/wfgen/internal/wfgen/model"
 )
 
 // Finding is one piece of non-deterministic code.
@@ -34,6 +47,17 @@ type Package struct {
 	Decl func(*types.Func) *ast.FuncDecl
 	// Step returns the replay wrapper of a step function, and whether fn is a step.
 	Step func(fn *types.Func) (wrapper string, ok bool)
+
+	// Fset locates declarations, to tell generated code read from export data.
+	Fset *token.FileSet
+	// Path is the package's import path.
+	Path string
+	// Generated returns the role of an identifier generated in this run for the package
+	// at pkgPath (undefined while wfgen runs), and the workflow or step it is for.
+	Generated func(pkgPath, name string) (role model.Role, fn string, ok bool)
+	// Accessors holds the names of the handle accessors generated for this package's
+	// events, topics and streams.
+	Accessors map[string]bool
 }
 
 // Workflow checks the workflow declared by decl.
@@ -60,11 +84,19 @@ func (p *Package) Workflow(decl *ast.FuncDecl) []Finding {
 				}
 			case *ast.CallExpr:
 				fn := p.callee(n)
+				if msg := p.clientCall(n, fn); msg != "" {
+					report(n.Pos(), msg, wf)
+					break
+				}
 				if fn == nil {
 					break
 				}
 				if msg := forbidden(fn); msg != "" {
 					report(n.Pos(), "%s.%s in workflow %s %s", fn.Pkg().Name(), fn.Name(), wf, msg)
+					break
+				}
+				if msg := ioCall(fn); msg != "" {
+					report(n.Pos(), "%s in workflow %s %s", funcName(fn), wf, msg)
 					break
 				}
 				if wrapper, ok := p.Step(fn); ok {
@@ -148,4 +180,18 @@ func (p *Package) callsFunctions(body *ast.BlockStmt) bool {
 		return !calls
 	})
 	return calls
+}
+
+// funcName names a function as its callers write it: pkg.Func, or pkg.Type.Method.
+func funcName(fn *types.Func) string {
+	if r := fn.Signature().Recv(); r != nil {
+		t := r.Type()
+		if p, ok := t.(*types.Pointer); ok {
+			t = p.Elem()
+		}
+		if n, ok := types.Unalias(t).(*types.Named); ok {
+			return fn.Pkg().Name() + "." + n.Obj().Name() + "." + fn.Name()
+		}
+	}
+	return fn.Pkg().Name() + "." + fn.Name()
 }

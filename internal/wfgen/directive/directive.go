@@ -45,6 +45,21 @@ func Is(c *ast.Comment) bool {
 	return strings.HasPrefix(c.Text, Prefix)
 }
 
+// AllowKind is the kind of the comment that marks a call a workflow makes on purpose
+// although the determinism checks report it: //wf:allow <reason>. It goes on the line
+// of the call or the line before it, anywhere in a function body, and is no annotation.
+const AllowKind = "allow"
+
+// Allow reports whether c is a //wf:allow comment, and returns its reason (empty when
+// it gives none).
+func Allow(c *ast.Comment) (reason string, ok bool) {
+	rest, ok := strings.CutPrefix(c.Text, Prefix+AllowKind)
+	if !ok || rest != "" && !unicode.IsSpace(rune(rest[0])) {
+		return "", false
+	}
+	return strings.TrimSpace(rest), true
+}
+
 // Parse reads an annotation. It returns every syntax error it finds; the options it could
 // read are returned too, so that their own mistakes are reported in the same run.
 func Parse(c *ast.Comment) (Directive, []Error) {

@@ -18,6 +18,7 @@ type Package struct {
 	Workflows []*Workflow
 	Steps     []*Step
 	Queues    []*Queue
+	Channels  []*Channel
 }
 
 // Workflow is a function annotated //wf:workflow or //wf:scheduled.
@@ -41,6 +42,17 @@ type Workflow struct {
 
 	// Schedule is set for //wf:scheduled workflows, whose input is a wf.Tick.
 	Schedule *Schedule
+
+	// ExpectedSteps is the number of step IDs a successful run consumes, when the
+	// workflow's body fixes it (see package progress); 0 when it does not.
+	ExpectedSteps int
+
+	// The package's channels the workflow (or a function of its package it calls) uses,
+	// in the order of Package.Channels: events it sets, topics it receives from and
+	// streams it appends to. Its handle gets typed accessors for each.
+	Events  []*Channel
+	Topics  []*Channel
+	Streams []*Channel
 }
 
 // Schedule is the cron schedule of a //wf:scheduled workflow.
@@ -82,4 +94,23 @@ type Param struct {
 // Queue is a package-level variable of type *wf.Queue.
 type Queue struct {
 	Var string
+}
+
+// ChannelKind says which runtime type a Channel is.
+type ChannelKind int
+
+// The kinds of channels.
+const (
+	Event  ChannelKind = iota // *wf.Event[T]: a value a workflow publishes under a key
+	Topic                     // *wf.Topic[T]: messages sent to a workflow
+	Stream                    // *wf.Stream[T]: values a workflow appends, read in order
+)
+
+// Channel is a package-level variable of type *wf.Event[T], *wf.Topic[T] or
+// *wf.Stream[T], declared with wf.NewEvent, wf.NewTopic or wf.NewStream.
+type Channel struct {
+	Var  string
+	Kind ChannelKind
+	// Elem is T, the type of the values it carries.
+	Elem types.Type
 }

@@ -2,6 +2,7 @@ package model
 
 import (
 	"go/token"
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -11,9 +12,15 @@ import (
 //
 // Generated identifiers are exported when the annotated function is: a workflow F gets
 // EnqueueF, EnqueueFTx, EnqueueManyF (when it takes an input), StartF, GetF and the handle
-// type FHandle; an unexported workflow f gets enqueueF, ..., getF and fHandle. A step S
-// gets the replay wrapper SStep. The definitions the runtime needs are unexported
-// variables with a wfgen prefix, which user code has no reason to touch.
+// type FHandle; unless it is scheduled, also EnqueueChildF, StartChildF, EnqueueChildrenF
+// (when it takes an input) and DebounceF. An unexported workflow f gets enqueueF, ...,
+// getF and fHandle. A step S gets the replay wrapper SStep. The definitions the runtime
+// needs are unexported variables with a wfgen prefix, which user code has no reason to
+// touch.
+//
+// A handle gets accessors named after the package's channel variables its workflow
+// uses, exported when the variable is: GetP and WaitP for an event P, SendA for a topic
+// A, ReadL and AllL for a stream L.
 
 // GeneratedFile is the name of the file wfgen writes in each annotated package.
 const GeneratedFile = "wf_gen.go"
@@ -61,6 +68,23 @@ func (w *Workflow) EnqueueManyFunc() string { return exported(w.Func, "EnqueueMa
 // StartFunc runs the workflow in this process.
 func (w *Workflow) StartFunc() string { return exported(w.Func, "Start") }
 
+// EnqueueChildFunc enqueues the workflow as a child of the calling workflow.
+func (w *Workflow) EnqueueChildFunc() string { return exported(w.Func, "EnqueueChild") }
+
+// StartChildFunc runs the workflow as a child of the calling workflow, in its process.
+func (w *Workflow) StartChildFunc() string { return exported(w.Func, "StartChild") }
+
+// EnqueueChildrenFunc enqueues one child per input; only workflows with an input have it.
+func (w *Workflow) EnqueueChildrenFunc() string { return exported(w.Func, "EnqueueChildren") }
+
+// DebounceFunc enqueues the workflow after a quiet period per key.
+func (w *Workflow) DebounceFunc() string { return exported(w.Func, "Debounce") }
+
+// HasChildFuncs reports whether the workflow gets EnqueueChild, StartChild,
+// EnqueueChildren and Debounce functions: a scheduled workflow is started by its
+// schedule only.
+func (w *Workflow) HasChildFuncs() bool { return w.Schedule == nil }
+
 // GetFunc returns the handle of a workflow by ID.
 func (w *Workflow) GetFunc() string { return exported(w.Func, "Get") }
 
@@ -78,6 +102,12 @@ func (w *Workflow) GeneratedNames() []string {
 	names := []string{w.EnqueueFunc(), w.EnqueueTxFunc(), w.StartFunc(), w.GetFunc(), w.HandleType(), w.DefVar()}
 	if w.In != nil {
 		names = append(names, w.EnqueueManyFunc())
+	}
+	if w.HasChildFuncs() {
+		names = append(names, w.EnqueueChildFunc(), w.StartChildFunc(), w.DebounceFunc())
+		if w.In != nil {
+			names = append(names, w.EnqueueChildrenFunc())
+		}
 	}
 	if w.Schedule != nil {
 		names = append(names, w.ScheduleVar())
@@ -101,10 +131,98 @@ func (s *Step) GeneratedNames() []string {
 // packages without their previous wf_gen.go, so references to these are expected to be
 // undefined then.
 func ReferableNames(step bool, fn string) []string {
+	roles := Roles(step, fn)
+	names := make([]string, 0, len(roles))
+	for name := range roles {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// GetAccessor reads an event's value on a handle without waiting.
+func (c *Channel) GetAccessor() string { return exported(c.Var, "Get") }
+
+// WaitAccessor waits for an event's value on a handle.
+func (c *Channel) WaitAccessor() string { return exported(c.Var, "Wait") }
+
+// SendAccessor sends a message on a topic to a handle's workflow.
+func (c *Channel) SendAccessor() string { return exported(c.Var, "Send") }
+
+// ReadAccessor reads a stream's values on a handle without waiting.
+func (c *Channel) ReadAccessor() string { return exported(c.Var, "Read") }
+
+// AllAccessor iterates over a stream's values on a handle until it is closed.
+func (c *Channel) AllAccessor() string { return exported(c.Var, "All") }
+
+// Role says what a generated function is for; the determinism checks tell workflow-side
+// calls from client-side ones by it.
+type Role int
+
+// The roles of generated functions.
+const (
+	RoleNone Role = iota
+	// Client side: they take a context.Context and a *wf.Client, and are not replayed.
+	RoleEnqueue
+	RoleEnqueueTx
+	RoleEnqueueMany
+	RoleStart
+	RoleDebounce
+	// Neither: GetF touches nothing, and the handle type is a type.
+	RoleGet
+	RoleHandle
+	// Workflow side: they take the workflow's wf.Context and consume one step ID each.
+	RoleEnqueueChild
+	RoleStartChild
+	RoleEnqueueChildren
+	RoleStepWrapper
+)
+
+// ClientSide reports whether a function of the role is for clients, not workflows.
+func (r Role) ClientSide() bool { return r >= RoleEnqueue && r <= RoleDebounce }
+
+// WorkflowSide reports whether a function of the role is called from workflows and
+// consumes a step ID.
+func (r Role) WorkflowSide() bool { return r >= RoleEnqueueChild }
+
+// Roles maps every identifier that may be generated for an annotated function to its
+// role (see ReferableNames).
+func Roles(step bool, fn string) map[string]Role {
 	if step {
-		s := &Step{Func: fn}
-		return []string{s.WrapperFunc()}
+		return map[string]Role{(&Step{Func: fn}).WrapperFunc(): RoleStepWrapper}
 	}
 	w := &Workflow{Func: fn}
-	return []string{w.EnqueueFunc(), w.EnqueueTxFunc(), w.EnqueueManyFunc(), w.StartFunc(), w.GetFunc(), w.HandleType()}
+	return map[string]Role{
+		w.EnqueueFunc(): RoleEnqueue, w.EnqueueTxFunc(): RoleEnqueueTx, w.EnqueueManyFunc(): RoleEnqueueMany,
+		w.StartFunc(): RoleStart, w.DebounceFunc(): RoleDebounce, w.GetFunc(): RoleGet, w.HandleType(): RoleHandle,
+		w.EnqueueChildFunc(): RoleEnqueueChild, w.StartChildFunc(): RoleStartChild, w.EnqueueChildrenFunc(): RoleEnqueueChildren,
+	}
+}
+
+// ParseClientFunc reads the name of a generated client-side function (EnqueueF,
+// EnqueueFTx, EnqueueManyF, StartF, DebounceF, or their unexported forms) back into its
+// role and workflow function. A workflow whose name starts with Many can be read wrong;
+// the result only words messages.
+func ParseClientFunc(name string) (Role, string, bool) {
+	for _, p := range []struct {
+		prefix string
+		role   Role
+	}{{"EnqueueMany", RoleEnqueueMany}, {"Enqueue", RoleEnqueue}, {"Start", RoleStart}, {"Debounce", RoleDebounce}} {
+		for _, prefix := range []string{p.prefix, lowerFirst(p.prefix)} {
+			rest, ok := strings.CutPrefix(name, prefix)
+			if !ok || rest == "" {
+				continue
+			}
+			fn := rest
+			if prefix != p.prefix {
+				fn = lowerFirst(rest)
+			}
+			role := p.role
+			if role == RoleEnqueue && strings.HasSuffix(fn, "Tx") && len(fn) > 2 {
+				role, fn = RoleEnqueueTx, strings.TrimSuffix(fn, "Tx")
+			}
+			return role, fn, true
+		}
+	}
+	return RoleNone, "", false
 }
