@@ -15,6 +15,7 @@ import (
 	"github.com/wfgen/wfgen/internal/wfgen/determinism"
 	"github.com/wfgen/wfgen/internal/wfgen/directive"
 	"github.com/wfgen/wfgen/internal/wfgen/model"
+	"github.com/wfgen/wfgen/internal/wfgen/progress"
 )
 
 // What each kind of annotated function must look like, for error messages.
@@ -78,8 +79,18 @@ func (b *builder) build(pkg *packages.Package, dir string, found []*annotated, a
 	hasher := codehash.NewPackage(pkg.Types, pkg.TypesInfo, pkg.Syntax,
 		func(fn *types.Func) bool { return stepFuncs[fn] },
 		func(name string) (string, bool) { desc, ok := generated[name]; return desc, ok })
+	counter := &progress.Package{
+		Info: pkg.TypesInfo,
+		Fset: pkg.Fset,
+		Path: pkg.PkgPath,
+		Generated: func(pkgPath, name string) (model.Role, bool) {
+			r, ok := b.roles[pkgPath+"."+name]
+			return r.role, ok
+		},
+	}
 	for _, w := range m.Workflows {
 		w.CodeHash = hasher.Workflow(wfDecls[w])
+		w.ExpectedSteps = counter.Count(wfDecls[w])
 		w.Events, w.Topics, w.Streams = ownedChannels(pkg.TypesInfo, wfDecls[w], hasher.Decls, m.Channels)
 	}
 
