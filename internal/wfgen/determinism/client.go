@@ -181,7 +181,7 @@ func ioCall(fn *types.Func) string {
 			return "does network I/O, which runs again on every replay and can answer differently" + step
 		}
 	case path == "database/sql", path == "github.com/jackc/pgx/v5" || strings.HasPrefix(path, "github.com/jackc/pgx/v5/"):
-		return "queries the database, which runs again on every replay and can answer differently" + step
+		return "talks to the database, which runs again on every replay and can answer differently" + step
 	case path == "os":
 		switch {
 		case recv == "File":
