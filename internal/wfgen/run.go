@@ -4,8 +4,18 @@
 // migrations. cmd/wfgen only calls Run.
 //
 // The pipeline: load (one packages.Load) -> analyze (annotations, validation against
-// go/types, code hashes, all mistakes at once) -> templates (jennifer, gofmt) -> write.
-// Generate is the pure part; Write and Stale touch the file system.
+// go/types, code hashes, replay checks, step counts, all mistakes at once) -> templates
+// (jennifer, gofmt) -> write. Generate is the pure part; Write and Stale touch the file
+// system.
+//
+// Per workflow F, wf_gen.go holds the client API (EnqueueF, EnqueueFTx, EnqueueManyF,
+// StartF, DebounceF, GetF), the workflow-side child calls (EnqueueChildF, StartChildF,
+// EnqueueChildrenF; not for scheduled workflows), the handle FHandle with Status, Result,
+// Poll, Await, Cancel and typed accessors of the package-level events, topics and streams
+// F uses, and, when F's body fixes it, wf.ExpectedSteps. The replay checks (package
+// determinism) report non-deterministic code, client calls and I/O in workflow bodies; a
+// //wf:allow <reason> comment on the line of a call or the line before it keeps a
+// deliberate one quiet, and a //wf:allow without a reason is an error.
 package wfgen
 
 import (
