@@ -95,6 +95,7 @@ const (
 	handBack                   // interrupted by Stop, or given up here: hand it back to its queue
 	orphaned                   // interrupted by a lost lease: hand it back once the lease is ours again
 	leftRunning                // interrupted otherwise (cancelled, superseded, database down)
+	suspended                  // back in its queue until it is due: nothing left to do
 )
 
 // run executes the workflow to its completion, or until it is interrupted, and says which.
@@ -183,6 +184,8 @@ func (x *execution) finish(output string, err error) outcome {
 	switch {
 	case errors.Is(abort, errRestart):
 		return replay
+	case isSuspended(abort):
+		return suspended
 	case isFenced(abort):
 		// The database refused a write of this attempt: the workflow was cancelled, or
 		// belongs to another attempt now. Its fate is not ours to write.

@@ -108,3 +108,11 @@ func (c *Client) newAnnouncer() (*announcer.Announcer, error) {
 		Logger: c.log,
 	})
 }
+
+// requeued announces queues that got work back: suspended workflows that were woken.
+func (c *Client) requeued(queues []string) {
+	for _, q := range queues {
+		c.announcer.Enqueued(q, 0)
+		c.wakeQueue(q)
+	}
+}

@@ -25,7 +25,7 @@ const queriesDir = "../../../queries"
 // sentBySQL is which statements notify, and the kinds each sends.
 var sentBySQL = map[string][]notifier.Kind{
 	"InsertWorkflows":  {notifier.KindEnqueued},
-	"CancelWorkflow":   {notifier.KindCancelled},
+	"CancelWorkflow":   {notifier.KindCancelled, notifier.KindEnqueued},
 	"RecoverWorkflows": {notifier.KindEnqueued},
 	"ReleaseWorkflows": {notifier.KindEnqueued},
 }

@@ -11,14 +11,15 @@ type Kind string
 const (
 	// KindEnqueued says that Queue got work, of which the first may start in DelayMs. Sent by
 	// the statements that enqueue workflows or hand them back to their queues
-	// (InsertWorkflows, RecoverWorkflows, ReleaseWorkflows), and by the announcer.
+	// (InsertWorkflows, RecoverWorkflows, ReleaseWorkflows), by CancelWorkflow when it wakes a
+	// parent suspended until a child completes, and by the announcer.
 	KindEnqueued Kind = "e"
 	// KindCompleted says that the workflows IDs, of the queues Queues, are final. IDs is
 	// absent when there were too many to say. Sent by the announcer only: completions are
 	// written by the checkpoint writer, in statements that do not notify.
 	KindCompleted Kind = "c"
 	// KindCancelled says that Workflow was cancelled while Executor ran it. Sent by
-	// CancelWorkflow.
+	// CancelWorkflow, once per cancelled workflow (its descendants too).
 	KindCancelled Kind = "x"
 )
 
