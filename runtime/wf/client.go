@@ -157,6 +157,7 @@ type Client struct {
 	channel string // the notification channel: named like the schema
 
 	waiter    *resultWaiter
+	watchers  watchers // waits for messages, events and stream values
 	announcer *announcer.Announcer
 
 	mu         sync.Mutex

@@ -31,7 +31,7 @@ var sentBySQL = map[string][]notifier.Kind{
 }
 
 // sentByGoOnly are the kinds that no statement sends: only the announcer does.
-var sentByGoOnly = []notifier.Kind{notifier.KindCompleted}
+var sentByGoOnly = []notifier.Kind{notifier.KindCompleted, notifier.KindChanged}
 
 // TestSQLNotificationsUseTheGoKinds reads every statement in queries/ and checks that each
 // notification payload (a json_build_object with a 'k' key) names its kind as

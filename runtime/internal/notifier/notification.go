@@ -21,6 +21,9 @@ const (
 	// KindCancelled says that Workflow was cancelled while Executor ran it. Sent by
 	// CancelWorkflow, once per cancelled workflow (its descendants too).
 	KindCancelled Kind = "x"
+	// KindChanged says that Workflow got a message, or published an event or a stream value:
+	// whoever waits for one of them looks again. Sent by the announcer only.
+	KindChanged Kind = "u"
 )
 
 // Notification is the payload of a notification on the schema's channel, in JSON. Which
@@ -31,6 +34,6 @@ type Notification struct {
 	DelayMs  int64    `json:"d,omitempty"`   // KindEnqueued: until the first of it may start
 	IDs      []string `json:"ids,omitempty"` // KindCompleted: the completed workflows, or none when too many
 	Queues   []string `json:"qs,omitempty"`  // KindCompleted: their queues
-	Workflow string   `json:"id,omitempty"`  // KindCancelled: the cancelled workflow
+	Workflow string   `json:"id,omitempty"`  // KindCancelled: the cancelled workflow; KindChanged: the changed one
 	Executor string   `json:"x,omitempty"`   // KindCancelled: the executor that was running it
 }
