@@ -265,6 +265,7 @@ func (x *execution) complete(state State, output string, failure error) outcome 
 	x.c.waiter.completedHere(waitResult{row: db.GetResultsRow{
 		ID: x.id, Name: x.wf.name, State: string(state), Output: []byte(output), Error: []byte(errJSON),
 	}})
+	x.c.watchers.signal(x.id) // parents awaiting it here, and readers of its streams
 	return completed
 }
 
@@ -308,6 +309,14 @@ func (x *execution) beginStep(name string) (int32, *db.LoadStepsRow, error) {
 		return 0, nil, x.abort
 	}
 	return id, &rec, nil
+}
+
+// currentStep is the ID of the step running now (the last one begun): steps run one at a
+// time, from the workflow's goroutine.
+func (x *execution) currentStep() int32 {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.nextStep
 }
 
 // awaitCheckpoint waits until the previous step's checkpoint is written: a step runs only
