@@ -10,13 +10,16 @@ FROM wfgen.workflows w
 WHERE w.id = @id AND w.attempt = @attempt AND w.state = @owned_state::text
 FOR UPDATE;
 
--- name: SuspendWorkflow :exec
+-- name: SuspendWorkflow :one
 -- SuspendWorkflow hands a workflow whose code waits (a durable sleep, a Recv, a child's
 -- result) back to its queue until available_at: its worker slot and goroutine are freed,
 -- and whichever executor is free when it is due resumes it from its recorded history.
--- waiting_for says what else wakes it sooner. The caller holds the row's lock
--- (LockOwnedWorkflow) in the same transaction.
+-- waiting_for says what else wakes it sooner. It is fenced like every write of an owner.
+-- A wait that something else can end (a message, a child's completion) runs it in the
+-- transaction of LockOwnedWorkflow, after checking that it has not ended; a sleep runs it
+-- alone, one round trip.
 UPDATE wfgen.workflows
 SET state = 'enqueued', executor_id = NULL, available_at = @available_at,
     waiting_for = @waiting_for::text, updated_at = now()
-WHERE id = @id AND attempt = @attempt;
+WHERE id = @id AND attempt = @attempt AND state = @owned_state::text
+RETURNING queue;

@@ -74,6 +74,7 @@ var helperRoles = map[string]func(pool *pgxpool.Pool, schema string, cfg *wf.Con
 	"suicidal":   suicidalRole,
 	"ticker":     tickerRole,
 	"family":     familyRole,
+	"sleeper":    sleeperRole,
 }
 
 func runHelper(role string) int {

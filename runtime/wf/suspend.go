@@ -69,16 +69,30 @@ func (x *execution) suspend(until time.Time, waitingFor string, ready readyCheck
 	}
 	var queue string
 	resumed := false
-	err := pgx.BeginFunc(x.ctx, x.c.pool, func(tx pgx.Tx) error {
-		q := db.New(x.c.rw.Wrap(tx))
-		row, err := q.LockOwnedWorkflow(x.ctx, db.LockOwnedWorkflowParams{ID: x.id, Attempt: x.attempt, OwnedState: string(StateRunning)})
+	suspend := func(q *db.Queries) error {
+		var err error
+		queue, err = q.SuspendWorkflow(x.ctx, db.SuspendWorkflowParams{
+			ID: x.id, Attempt: x.attempt, OwnedState: string(StateRunning), AvailableAt: until, WaitingFor: waitingFor,
+		})
 		if errors.Is(err, pgx.ErrNoRows) {
 			return x.fencedNow()
 		}
-		if err != nil {
-			return err
-		}
-		if ready != nil {
+		return err
+	}
+	var err error
+	if ready == nil {
+		// Nothing but time ends the wait: one statement.
+		err = suspend(x.c.q)
+	} else {
+		err = pgx.BeginFunc(x.ctx, x.c.pool, func(tx pgx.Tx) error {
+			q := db.New(x.c.rw.Wrap(tx))
+			_, err := q.LockOwnedWorkflow(x.ctx, db.LockOwnedWorkflowParams{ID: x.id, Attempt: x.attempt, OwnedState: string(StateRunning)})
+			if errors.Is(err, pgx.ErrNoRows) {
+				return x.fencedNow()
+			}
+			if err != nil {
+				return err
+			}
 			ok, err := ready(x.ctx, q)
 			if err != nil {
 				return err
@@ -87,10 +101,9 @@ func (x *execution) suspend(until time.Time, waitingFor string, ready readyCheck
 				resumed = true
 				return nil
 			}
-		}
-		queue = row.Queue
-		return q.SuspendWorkflow(x.ctx, db.SuspendWorkflowParams{ID: x.id, Attempt: x.attempt, AvailableAt: until, WaitingFor: waitingFor})
-	})
+			return suspend(q)
+		})
+	}
 	switch {
 	case err == nil && resumed:
 		return true, nil

@@ -41,11 +41,12 @@ func (q *Queries) LockOwnedWorkflow(ctx context.Context, arg LockOwnedWorkflowPa
 	return i, err
 }
 
-const suspendWorkflow = `-- name: SuspendWorkflow :exec
+const suspendWorkflow = `-- name: SuspendWorkflow :one
 UPDATE wfgen.workflows
 SET state = 'enqueued', executor_id = NULL, available_at = $1,
     waiting_for = $2::text, updated_at = now()
-WHERE id = $3 AND attempt = $4
+WHERE id = $3 AND attempt = $4 AND state = $5::text
+RETURNING queue
 `
 
 type SuspendWorkflowParams struct {
@@ -53,19 +54,25 @@ type SuspendWorkflowParams struct {
 	WaitingFor  string
 	ID          string
 	Attempt     int32
+	OwnedState  string
 }
 
 // SuspendWorkflow hands a workflow whose code waits (a durable sleep, a Recv, a child's
 // result) back to its queue until available_at: its worker slot and goroutine are freed,
 // and whichever executor is free when it is due resumes it from its recorded history.
-// waiting_for says what else wakes it sooner. The caller holds the row's lock
-// (LockOwnedWorkflow) in the same transaction.
-func (q *Queries) SuspendWorkflow(ctx context.Context, arg SuspendWorkflowParams) error {
-	_, err := q.db.Exec(ctx, suspendWorkflow,
+// waiting_for says what else wakes it sooner. It is fenced like every write of an owner.
+// A wait that something else can end (a message, a child's completion) runs it in the
+// transaction of LockOwnedWorkflow, after checking that it has not ended; a sleep runs it
+// alone, one round trip.
+func (q *Queries) SuspendWorkflow(ctx context.Context, arg SuspendWorkflowParams) (string, error) {
+	row := q.db.QueryRow(ctx, suspendWorkflow,
 		arg.AvailableAt,
 		arg.WaitingFor,
 		arg.ID,
 		arg.Attempt,
+		arg.OwnedState,
 	)
-	return err
+	var queue string
+	err := row.Scan(&queue)
+	return queue, err
 }
