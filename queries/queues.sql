@@ -79,6 +79,7 @@ SET state = 'running',
     started_at = coalesce(w.started_at, now()),
     deadline = coalesce(w.deadline, now() + w.timeout_ms * interval '1 millisecond'),
     code_hash = coalesce(w.code_hash, NULLIF((@code_hashes::text[])[array_position(@names::text[], w.name)], '')),
+    waiting_for = NULL,
     updated_at = now()
 FROM chosen
 WHERE w.id = chosen.id

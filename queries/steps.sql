@@ -20,9 +20,10 @@ SELECT * FROM wfgen.steps WHERE workflow_id = @workflow_id ORDER BY step_id;
 -- the same fence, and only if the step it follows (after_step, -1 for none) was inserted by
 -- this same statement.
 --
--- It returns the steps it inserted ('s') and the workflows it completed ('c', with their
--- queue, for the announcement the caller sends after the commit: no notification here, it
--- would serialize these commits, see Announce). A step missing from the result was refused:
+-- It returns the steps it inserted ('s'), the workflows it completed ('c') and the suspended
+-- parents their children's completion woke ('w'), the last two with their queues for the
+-- announcements the caller sends after the commit: no notification here, it would
+-- serialize these commits, see Announce. A step missing from the result was refused:
 -- its ID was recorded already, or its attempt no longer owns the workflow; StepOwners tells
 -- which.
 --
@@ -69,11 +70,20 @@ WITH step_input AS (
       AND w.state = d.owned_state
       AND (d.after_step < 0 OR EXISTS (
           SELECT 1 FROM inserted i WHERE i.workflow_id = d.id AND i.step_id = d.after_step))
-    RETURNING w.id, w.queue
+    RETURNING w.id, w.queue, w.parent_id
+), woken AS (
+    -- A parent suspended until a child completes goes back to running order at once.
+    UPDATE wfgen.workflows p
+    SET available_at = now(), updated_at = now()
+    FROM (SELECT DISTINCT parent_id FROM completed WHERE parent_id IS NOT NULL) c
+    WHERE p.id = c.parent_id AND p.state = 'enqueued' AND p.waiting_for = 'child'
+    RETURNING p.id, p.queue
 )
 SELECT 's'::text AS kind, workflow_id AS id, step_id, attempt, ''::text AS queue FROM inserted
 UNION ALL
-SELECT 'c'::text AS kind, id, 0 AS step_id, 0 AS attempt, queue FROM completed;
+SELECT 'c'::text AS kind, id, 0 AS step_id, 0 AS attempt, queue FROM completed
+UNION ALL
+SELECT 'w'::text AS kind, id, 0 AS step_id, 0 AS attempt, queue FROM woken;
 
 -- name: StepOwners :many
 -- StepOwners tells, for workflows whose step checkpoints WriteCheckpoints refused, their

@@ -12,7 +12,8 @@
 WITH inserted AS (
     INSERT INTO wfgen.workflows (
         id, name, state, queue, priority, partition_key, dedup_id, input, max_recoveries,
-        timeout_ms, available_at, executor_id, attempt, started_at, deadline, code_hash
+        timeout_ms, available_at, executor_id, attempt, started_at, deadline, code_hash,
+        parent_id, steps_expected
     )
     SELECT i.id, i.name, @state::text, i.queue, i.priority, NULLIF(i.partition_key, ''),
            NULLIF(i.dedup_id, ''), i.input::jsonb, i.max_recoveries, NULLIF(i.timeout_ms, 0),
@@ -25,7 +26,8 @@ WITH inserted AS (
                 THEN now() + i.timeout_ms * interval '1 millisecond' END,
            -- A started workflow runs this code now; an enqueued one gets the hash of the
            -- code that claims it.
-           CASE WHEN @state::text = 'running' THEN NULLIF(@code_hash::text, '') END
+           CASE WHEN @state::text = 'running' THEN NULLIF(@code_hash::text, '') END,
+           NULLIF(@parent_id::text, ''), NULLIF(i.steps_expected, 0)
     FROM (
         SELECT unnest(@ids::text[])             AS id,
                unnest(@names::text[])           AS name,
@@ -36,7 +38,8 @@ WITH inserted AS (
                unnest(@inputs::text[])          AS input,
                unnest(@max_recoveries::int[])   AS max_recoveries,
                unnest(@timeouts_ms::bigint[])   AS timeout_ms,
-               unnest(@delays_ms::bigint[])     AS delay_ms
+               unnest(@delays_ms::bigint[])     AS delay_ms,
+               unnest(@steps_expected::int[])   AS steps_expected
     ) i
     -- A direct start makes this executor the owner: only while its lease is valid.
     WHERE @state::text <> 'running'
@@ -58,8 +61,10 @@ SELECT inserted.id FROM inserted CROSS JOIN notified;
 -- GetWorkflow reads a workflow's status; due says it is enqueued and may start now.
 SELECT id, name, state, queue, priority, partition_key, dedup_id, error, code_hash, executor_id,
        attempt, recoveries, max_recoveries, deadline, created_at, available_at, started_at,
-       updated_at, completed_at, (state = 'enqueued' AND available_at <= now())::bool AS due
-FROM wfgen.workflows
+       updated_at, completed_at, (state = 'enqueued' AND available_at <= now())::bool AS due,
+       waiting_for, steps_expected, parent_id,
+       (SELECT count(*) FROM wfgen.steps s WHERE s.workflow_id = w.id)::int AS steps_done
+FROM wfgen.workflows w
 WHERE id = @id;
 
 -- name: FindDuplicate :one
@@ -83,19 +88,40 @@ FROM wfgen.workflows
 WHERE id = ANY(@ids::text[]);
 
 -- name: CancelWorkflow :one
--- CancelWorkflow ends an enqueued or running workflow. The executor running it is told
--- through the schema's channel and stops it at its next step; it could not complete it any
--- more anyway (completions require state 'running').
-WITH cancelled AS (
-    UPDATE wfgen.workflows
-    SET state = 'cancelled', error = @error::jsonb, completed_at = now(), updated_at = now()
-    WHERE id = @id AND state IN ('enqueued', 'running')
-    RETURNING id, executor_id
+-- CancelWorkflow ends an enqueued or running workflow, and its unfinished descendants (the
+-- child workflows it started, theirs, and so on). The executors running them are told
+-- through the schema's channel and stop them at their next step; they could not complete
+-- them any more anyway (completions require state 'running'). A parent suspended until a
+-- child of it completes is woken. It returns the executor that was running the workflow
+-- itself.
+WITH RECURSIVE tree AS (
+    SELECT @id::text AS id
+    UNION
+    SELECT c.id FROM wfgen.workflows c JOIN tree t ON c.parent_id = t.id
+    WHERE c.parent_id IS NOT NULL AND c.state IN ('enqueued', 'running')
+), cancelled AS (
+    UPDATE wfgen.workflows w
+    SET state = 'cancelled',
+        error = CASE WHEN w.id = @id::text THEN @error::jsonb ELSE @child_error::jsonb END,
+        completed_at = now(), updated_at = now()
+    FROM tree
+    WHERE w.id = tree.id AND w.state IN ('enqueued', 'running')
+    RETURNING w.id, w.executor_id, w.parent_id
+), woken AS (
+    UPDATE wfgen.workflows p
+    SET available_at = now(), updated_at = now()
+    FROM (SELECT DISTINCT parent_id FROM cancelled WHERE parent_id IS NOT NULL) c
+    WHERE p.id = c.parent_id AND p.state = 'enqueued' AND p.waiting_for = 'child'
+    RETURNING p.queue
 ), notified AS (
     SELECT count(pg_notify(@channel::text, json_build_object('k', 'x' /* notifier.KindCancelled */, 'id', id, 'x', executor_id)::text)) AS n
     FROM cancelled
+), notified_woken AS (
+    SELECT count(pg_notify(@channel::text, json_build_object('k', 'e' /* notifier.KindEnqueued */, 'q', q.queue, 'd', 0)::text)) AS n
+    FROM (SELECT DISTINCT queue FROM woken) q
 )
-SELECT cancelled.executor_id FROM cancelled CROSS JOIN notified;
+SELECT cancelled.executor_id FROM cancelled CROSS JOIN notified CROSS JOIN notified_woken
+WHERE cancelled.id = @id::text;
 
 -- name: DequeueWorkflows :many
 -- DequeueWorkflows claims up to max_count available workflows of a queue for an executor,
@@ -111,6 +137,7 @@ SET state = 'running',
     started_at = coalesce(w.started_at, now()),
     deadline = coalesce(w.deadline, now() + w.timeout_ms * interval '1 millisecond'),
     code_hash = coalesce(w.code_hash, NULLIF((@code_hashes::text[])[array_position(@names::text[], w.name)], '')),
+    waiting_for = NULL,
     updated_at = now()
 FROM (
     SELECT q.id
@@ -199,8 +226,10 @@ SELECT n FROM notified;
 -- the columns of GetWorkflow.
 SELECT id, name, state, queue, priority, partition_key, dedup_id, error, code_hash, executor_id,
        attempt, recoveries, max_recoveries, deadline, created_at, available_at, started_at,
-       updated_at, completed_at, (state = 'enqueued' AND available_at <= now())::bool AS due
-FROM wfgen.workflows
+       updated_at, completed_at, (state = 'enqueued' AND available_at <= now())::bool AS due,
+       waiting_for, steps_expected, parent_id,
+       (SELECT count(*) FROM wfgen.steps s WHERE s.workflow_id = w.id)::int AS steps_done
+FROM wfgen.workflows w
 WHERE (@state::text = '' OR state = @state)
   AND (@queue::text = '' OR queue = @queue)
   AND (@executor_id::text = '' OR executor_id = @executor_id)

@@ -32,6 +32,10 @@ const (
 	// within it are filled by one fetch.
 	DefaultFetchCooldown = 2 * time.Millisecond
 
+	// DefaultSuspendAfter is how long a workflow waits in its slot (asleep, in Recv, for a
+	// child's result) before it gives the slot back and is suspended.
+	DefaultSuspendAfter = time.Second
+
 	// interruptGrace is how long Stop waits for interrupted executions to unwind.
 	interruptGrace = 2 * time.Second
 )
@@ -71,6 +75,13 @@ type Config struct {
 	// DefaultLeaseDuration.
 	LeaseDuration time.Duration
 
+	// SuspendAfter is how long a workflow waits while holding its worker slot and goroutine
+	// (in Sleep, Recv, or Await of a child) before it gives them back: it is suspended, back
+	// in its queue until it is due or woken, and whichever executor is free then resumes it
+	// from its recorded history. Shorter waits stay in memory; resuming costs a claim and a
+	// replay. Default DefaultSuspendAfter; negative suspends every wait at once.
+	SuspendAfter time.Duration
+
 	// HeartbeatInterval is how often the executor renews its lease and looks for dead
 	// executors' workflows to take over. Default LeaseDuration/5; it must be below
 	// LeaseDuration/2.
@@ -104,6 +115,9 @@ func (c *Config) validate() error {
 	}
 	if c.PollInterval == 0 {
 		c.PollInterval = DefaultPollInterval
+	}
+	if c.SuspendAfter == 0 {
+		c.SuspendAfter = DefaultSuspendAfter
 	}
 	if c.FetchCooldown == 0 {
 		c.FetchCooldown = DefaultFetchCooldown
@@ -143,6 +157,7 @@ type Client struct {
 	channel string // the notification channel: named like the schema
 
 	waiter    *resultWaiter
+	watchers  watchers // waits for messages, events and stream values
 	announcer *announcer.Announcer
 
 	mu         sync.Mutex
@@ -330,7 +345,7 @@ func (c *Client) Start(ctx context.Context) error {
 	if c.scheduler != nil {
 		mustStart(c.runCtx, c.scheduler)
 	}
-	c.writer = checkpoint.New(c.q, checkpoint.Options{Logger: c.log, Completed: c.announcer.Completed})
+	c.writer = checkpoint.New(c.q, checkpoint.Options{Logger: c.log, Completed: c.announcer.Completed, Woken: c.requeued})
 	c.writing.Add(1)
 	go func() {
 		defer c.writing.Done()

@@ -73,6 +73,8 @@ var helperRoles = map[string]func(pool *pgxpool.Pool, schema string, cfg *wf.Con
 	"slow-steps": slowStepsRole,
 	"suicidal":   suicidalRole,
 	"ticker":     tickerRole,
+	"family":     familyRole,
+	"sleeper":    sleeperRole,
 }
 
 func runHelper(role string) int {

@@ -95,6 +95,7 @@ const (
 	handBack                   // interrupted by Stop, or given up here: hand it back to its queue
 	orphaned                   // interrupted by a lost lease: hand it back once the lease is ours again
 	leftRunning                // interrupted otherwise (cancelled, superseded, database down)
+	suspended                  // back in its queue until it is due: nothing left to do
 )
 
 // run executes the workflow to its completion, or until it is interrupted, and says which.
@@ -183,6 +184,8 @@ func (x *execution) finish(output string, err error) outcome {
 	switch {
 	case errors.Is(abort, errRestart):
 		return replay
+	case isSuspended(abort):
+		return suspended
 	case isFenced(abort):
 		// The database refused a write of this attempt: the workflow was cancelled, or
 		// belongs to another attempt now. Its fate is not ours to write.
@@ -262,6 +265,7 @@ func (x *execution) complete(state State, output string, failure error) outcome 
 	x.c.waiter.completedHere(waitResult{row: db.GetResultsRow{
 		ID: x.id, Name: x.wf.name, State: string(state), Output: []byte(output), Error: []byte(errJSON),
 	}})
+	x.c.watchers.signal(x.id) // parents awaiting it here, and readers of its streams
 	return completed
 }
 
@@ -305,6 +309,14 @@ func (x *execution) beginStep(name string) (int32, *db.LoadStepsRow, error) {
 		return 0, nil, x.abort
 	}
 	return id, &rec, nil
+}
+
+// currentStep is the ID of the step running now (the last one begun): steps run one at a
+// time, from the workflow's goroutine.
+func (x *execution) currentStep() int32 {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.nextStep
 }
 
 // awaitCheckpoint waits until the previous step's checkpoint is written: a step runs only

@@ -58,6 +58,16 @@ type Status struct {
 	UpdatedAt   time.Time
 	CompletedAt time.Time // zero until it is final
 	Deadline    time.Time // zero without a timeout
+	// ParentID is the workflow that started this one as its child, or "".
+	ParentID string
+	// WaitingFor says what a workflow that ran and gave its slot back waits for, until
+	// AvailableAt at the latest: "sleep", "child" (a child's result), or "recv:" and a
+	// topic. Empty otherwise.
+	WaitingFor string
+	// StepsDone counts the workflow's recorded steps; StepsExpected is how many a run takes
+	// when wfgen could count them (its step sequence is static), 0 otherwise. Together they
+	// are its progress, without the workflow publishing anything.
+	StepsDone, StepsExpected int
 	// Waiting says why a workflow that is enqueued and may start does not, when no live
 	// executor (started, not stopped, its lease renewed) can run it: none registered its
 	// name, or none registered it with the code hash it started under, such as after a
@@ -151,9 +161,9 @@ func (h *Handle[Out]) outcome(r db.GetResultsRow) (Out, error) {
 	return out, nil
 }
 
-// Cancel cancels the workflow if it is enqueued or running. A running workflow stops at
-// its next step: the step returns ErrCancelled, and no step starts after it. Cancelling a
-// final workflow does nothing.
+// Cancel cancels the workflow if it is enqueued or running, together with its unfinished
+// child workflows (and theirs). A running workflow stops at its next step: the step returns
+// ErrCancelled, and no step starts after it. Cancelling a final workflow does nothing.
 func (h *Handle[Out]) Cancel(ctx context.Context) error {
 	if h.refersToNothing() {
 		return errNoWorkflow
@@ -162,7 +172,11 @@ func (h *Handle[Out]) Cancel(ctx context.Context) error {
 }
 
 func (c *Client) cancel(ctx context.Context, id string) error {
-	_, err := c.q.CancelWorkflow(ctx, db.CancelWorkflowParams{ID: id, Error: []byte(encodeError(ErrCancelled)), Channel: c.channel})
+	_, err := c.q.CancelWorkflow(ctx, db.CancelWorkflowParams{
+		ID: id, Channel: c.channel,
+		Error:      []byte(encodeError(ErrCancelled)),
+		ChildError: []byte(encodeError(fmt.Errorf("%w: a workflow it descends from (%s) was cancelled", ErrCancelled, id))),
+	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		// Not enqueued or running: final already, or unknown.
 		if _, err := c.q.GetWorkflow(ctx, id); errors.Is(err, pgx.ErrNoRows) {
@@ -204,6 +218,14 @@ func statusOf(r db.GetWorkflowRow) Status {
 		StartedAt:    derefTime(r.StartedAt),
 		CompletedAt:  derefTime(r.CompletedAt),
 		Deadline:     derefTime(r.Deadline),
+		ParentID:     deref(r.ParentID),
+		StepsDone:    int(r.StepsDone),
+	}
+	if r.StepsExpected != nil {
+		s.StepsExpected = int(*r.StepsExpected)
+	}
+	if r.State == string(StateEnqueued) {
+		s.WaitingFor = deref(r.WaitingFor)
 	}
 	if r.Error != nil {
 		s.Error = decodeWorkflowError(r.ID, r.Name, r.Error).Message

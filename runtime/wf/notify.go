@@ -61,8 +61,13 @@ func (c *Client) notified(n notifier.Notification) {
 				w.loop.WakeAt(time.Now().Add(time.Duration(n.DelayMs) * time.Millisecond))
 			}
 		}
+	case notifier.KindChanged:
+		c.watchers.signal(n.Workflow)
 	case notifier.KindCompleted:
 		c.waiter.completedElsewhere(n.IDs)
+		if len(n.IDs) > 0 {
+			c.watchers.signal(n.IDs...)
+		}
 		// A completion frees a slot of a queue with a global limit, whoever ran it.
 		for _, w := range c.workerList() {
 			if w.q.limited() && slices.Contains(n.Queues, w.q.name) {
@@ -71,6 +76,7 @@ func (c *Client) notified(n notifier.Notification) {
 		}
 	case notifier.KindCancelled:
 		c.waiter.completedElsewhere([]string{n.Workflow})
+		c.watchers.signal(n.Workflow)
 		if n.Executor == c.cfg.ExecutorID {
 			c.mu.Lock()
 			x := c.executions[n.Workflow]
@@ -89,6 +95,7 @@ func (c *Client) wakeAll() {
 		w.loop.Kick()
 	}
 	c.waiter.kick()
+	c.watchers.signal()
 }
 
 func (c *Client) workerList() []*queueWorker {
@@ -107,4 +114,12 @@ func (c *Client) newAnnouncer() (*announcer.Announcer, error) {
 		},
 		Logger: c.log,
 	})
+}
+
+// requeued announces queues that got work back: suspended workflows that were woken.
+func (c *Client) requeued(queues []string) {
+	for _, q := range queues {
+		c.announcer.Enqueued(q, 0)
+		c.wakeQueue(q)
+	}
 }

@@ -30,6 +30,7 @@ type workflowOptions struct {
 	maxRecoveries int
 	timeout       time.Duration
 	codeHash      string
+	stepsExpected int
 }
 
 // WorkflowQueue sets the queue the workflow is enqueued on when the caller names none.
@@ -57,6 +58,13 @@ func WorkflowTimeout(d time.Duration) WorkflowOption {
 // workflow never replays a history written by other code.
 func CodeHash(hash string) WorkflowOption {
 	return func(o *workflowOptions) { o.codeHash = hash }
+}
+
+// ExpectedSteps records how many steps a run of the workflow takes when its step sequence is
+// static (wfgen counts them), so that Status reports progress (StepsDone of StepsExpected)
+// without the workflow publishing anything. Default: unknown (0).
+func ExpectedSteps(n int) WorkflowOption {
+	return func(o *workflowOptions) { o.stepsExpected = n }
 }
 
 // StepOption configures a step definition (NewStep).

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -114,7 +115,7 @@ func TestHotStatementsReachWorkflowsThroughTheirKeysWhateverTheStatistics(t *tes
 	executor := "e1"
 	statements := map[string]struct {
 		run  func() error
-		want string // the index every scan of workflows must use
+		want string // the index every scan of workflows must use ("a|b": one of them)
 	}{
 		"WriteCheckpoints": {func() error {
 			stepIDs := make([]int32, len(ids))
@@ -131,9 +132,9 @@ func TestHotStatementsReachWorkflowsThroughTheirKeysWhateverTheStatistics(t *tes
 			return q.ReleaseWorkflows(b.ctx, db.ReleaseWorkflowsParams{Ids: ids, Attempts: attempts, ExecutorID: executor, Channel: "c"})
 		}, "workflows_pkey"},
 		"CancelWorkflow": {func() error {
-			_, err := q.CancelWorkflow(b.ctx, db.CancelWorkflowParams{ID: "done-1", Error: []byte(`{}`), Channel: "c"})
+			_, err := q.CancelWorkflow(b.ctx, db.CancelWorkflowParams{ID: "done-1", Error: []byte(`{}`), ChildError: []byte(`{}`), Channel: "c"})
 			return err
-		}, "workflows_pkey"},
+		}, "workflows_pkey|workflows_parent"}, // the workflow, then its descendants
 		"GetResults": {func() error {
 			_, err := q.GetResults(b.ctx, ids)
 			return err
@@ -160,7 +161,7 @@ func TestHotStatementsReachWorkflowsThroughTheirKeysWhateverTheStatistics(t *tes
 			require.NotEmpty(t, scans, "%s (%s) does not read workflows?", name, mode)
 			for _, idx := range scans {
 				if s.want != "" {
-					require.Equal(t, s.want, idx, "%s (%s) reads workflows through %q:\n%s", name, mode, idx, ex.plan)
+					require.Contains(t, strings.Split(s.want, "|"), idx, "%s (%s) reads workflows through %q:\n%s", name, mode, idx, ex.plan)
 				} else {
 					require.Contains(t, []string{"workflows_pkey", "workflows_dequeue"}, idx, "%s (%s) reads workflows through %q:\n%s", name, mode, idx, ex.plan)
 				}

@@ -187,6 +187,7 @@ func (w *Workflow[In, Out]) request(in In, o enqueueOptions) (insertRequest, err
 		timeoutMs:      o.timeout.Milliseconds(),
 		delayMs:        max(o.delay.Milliseconds(), 0),
 		codeHash:       w.opts.codeHash,
+		stepsExpected:  int32(w.opts.stepsExpected),
 	}, nil
 }
 
@@ -253,6 +254,8 @@ type insertRequest struct {
 	maxRecoveries         int32
 	timeoutMs, delayMs    int64
 	codeHash              string // recorded when the workflow starts here and now
+	stepsExpected         int32
+	parentID              string // the workflow whose child this is; the same for a whole batch
 }
 
 // insert stores workflows and returns their IDs in order: for a request whose ID or
@@ -292,9 +295,12 @@ func (c *Client) insert(ctx context.Context, conn dbschema.DBTX, reqs []insertRe
 }
 
 // insertParams is the InsertWorkflows statement's arrays for reqs, which are all of one
-// workflow (they share its code hash).
+// workflow and one parent (they share its code hash and parent).
 func (c *Client) insertParams(reqs []insertRequest, state State, notify bool) db.InsertWorkflowsParams {
-	p := db.InsertWorkflowsParams{State: string(state), ExecutorID: c.cfg.ExecutorID, Channel: c.channel, Notify: notify, CodeHash: reqs[0].codeHash}
+	p := db.InsertWorkflowsParams{
+		State: string(state), ExecutorID: c.cfg.ExecutorID, Channel: c.channel, Notify: notify,
+		CodeHash: reqs[0].codeHash, ParentID: reqs[0].parentID,
+	}
 	for _, r := range reqs {
 		p.Ids = append(p.Ids, r.id)
 		p.Names = append(p.Names, r.name)
@@ -306,6 +312,7 @@ func (c *Client) insertParams(reqs []insertRequest, state State, notify bool) db
 		p.MaxRecoveries = append(p.MaxRecoveries, r.maxRecoveries)
 		p.TimeoutsMs = append(p.TimeoutsMs, r.timeoutMs)
 		p.DelaysMs = append(p.DelaysMs, r.delayMs)
+		p.StepsExpected = append(p.StepsExpected, r.stepsExpected)
 	}
 	return p
 }

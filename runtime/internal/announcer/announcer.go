@@ -72,6 +72,7 @@ type Announcer struct {
 	ids      []string               // completed workflows
 	queues   map[string]bool        // their queues
 	tooMany  bool                   // ids overflowed: announce completions without them
+	changed  map[string]bool        // workflows whose messages, events or streams changed
 	sending  bool
 	idle     chan struct{} // closed when a burst of sends ends
 }
@@ -81,7 +82,7 @@ func New(cfg Config) (*Announcer, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	return &Announcer{cfg: cfg, enqueued: map[string]pendingWork{}, queues: map[string]bool{}}, nil
+	return &Announcer{cfg: cfg, enqueued: map[string]pendingWork{}, queues: map[string]bool{}, changed: map[string]bool{}}, nil
 }
 
 // pendingWork is what is to be announced of one queue: work that may start now, and the
@@ -118,6 +119,17 @@ func (a *Announcer) Completed(ids, queues []string) {
 	}
 	for _, q := range queues {
 		a.queues[q] = true
+	}
+	a.startLocked()
+	a.mu.Unlock()
+}
+
+// Changed announces that a workflow got a message, or published an event or a stream value.
+// Past MaxPendingIDs waiting workflows, further ones are dropped: their waiters poll.
+func (a *Announcer) Changed(workflowID string) {
+	a.mu.Lock()
+	if len(a.changed) < MaxPendingIDs {
+		a.changed[workflowID] = true
 	}
 	a.startLocked()
 	a.mu.Unlock()
@@ -169,6 +181,10 @@ func (a *Announcer) payloadsLocked() []string {
 		}
 	}
 	clear(a.enqueued)
+	for id := range a.changed {
+		add(notifier.Notification{Kind: notifier.KindChanged, Workflow: id})
+	}
+	clear(a.changed)
 	if len(a.queues) == 0 {
 		return out
 	}

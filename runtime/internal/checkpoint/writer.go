@@ -119,6 +119,9 @@ type Options struct {
 	// Completed, when set, is told after each write which workflows it completed and their
 	// queues, so that they can be announced.
 	Completed func(ids, queues []string)
+	// Woken, when set, is told after each write the queues of the suspended parents that
+	// their children's completions woke.
+	Woken func(queues []string)
 }
 
 // Writer batches checkpoints. Create it with New, then call Run in a goroutine.
@@ -127,6 +130,7 @@ type Writer struct {
 	maxBatch  int
 	log       *slog.Logger
 	completed func(ids, queues []string)
+	woken     func(queues []string)
 
 	in       chan *Pending
 	mu       sync.RWMutex // guards closed against sends on in
@@ -149,6 +153,7 @@ func New(q Querier, opts Options) *Writer {
 		maxBatch:  opts.MaxBatch,
 		log:       opts.Logger,
 		completed: opts.Completed,
+		woken:     opts.Woken,
 		in:        make(chan *Pending, 4*opts.MaxBatch),
 		closeNow:  make(chan struct{}),
 		stopped:   make(chan struct{}),
@@ -317,7 +322,7 @@ type stepKey struct {
 func (w *Writer) resolve(batch []*Pending, rows []db.WriteCheckpointsRow) {
 	inserted := make(map[stepKey]bool, len(rows))
 	completed := make(map[string]bool)
-	var ids, queues []string
+	var ids, queues, woken []string
 	for _, r := range rows {
 		switch r.Kind {
 		case "s":
@@ -325,10 +330,15 @@ func (w *Writer) resolve(batch []*Pending, rows []db.WriteCheckpointsRow) {
 		case "c":
 			completed[r.ID] = true
 			ids, queues = append(ids, r.ID), append(queues, r.Queue)
+		case "w":
+			woken = append(woken, r.Queue)
 		}
 	}
 	if len(ids) > 0 && w.completed != nil {
 		w.completed(ids, queues)
+	}
+	if len(woken) > 0 && w.woken != nil {
+		w.woken(woken)
 	}
 	var refused []*Pending
 	for _, p := range batch {

@@ -11,29 +11,56 @@ import (
 )
 
 const cancelWorkflow = `-- name: CancelWorkflow :one
-WITH cancelled AS (
-    UPDATE wfgen.workflows
-    SET state = 'cancelled', error = $1::jsonb, completed_at = now(), updated_at = now()
-    WHERE id = $2 AND state IN ('enqueued', 'running')
-    RETURNING id, executor_id
+WITH RECURSIVE tree AS (
+    SELECT $1::text AS id
+    UNION
+    SELECT c.id FROM wfgen.workflows c JOIN tree t ON c.parent_id = t.id
+    WHERE c.parent_id IS NOT NULL AND c.state IN ('enqueued', 'running')
+), cancelled AS (
+    UPDATE wfgen.workflows w
+    SET state = 'cancelled',
+        error = CASE WHEN w.id = $1::text THEN $2::jsonb ELSE $3::jsonb END,
+        completed_at = now(), updated_at = now()
+    FROM tree
+    WHERE w.id = tree.id AND w.state IN ('enqueued', 'running')
+    RETURNING w.id, w.executor_id, w.parent_id
+), woken AS (
+    UPDATE wfgen.workflows p
+    SET available_at = now(), updated_at = now()
+    FROM (SELECT DISTINCT parent_id FROM cancelled WHERE parent_id IS NOT NULL) c
+    WHERE p.id = c.parent_id AND p.state = 'enqueued' AND p.waiting_for = 'child'
+    RETURNING p.queue
 ), notified AS (
-    SELECT count(pg_notify($3::text, json_build_object('k', 'x' /* notifier.KindCancelled */, 'id', id, 'x', executor_id)::text)) AS n
+    SELECT count(pg_notify($4::text, json_build_object('k', 'x' /* notifier.KindCancelled */, 'id', id, 'x', executor_id)::text)) AS n
     FROM cancelled
+), notified_woken AS (
+    SELECT count(pg_notify($4::text, json_build_object('k', 'e' /* notifier.KindEnqueued */, 'q', q.queue, 'd', 0)::text)) AS n
+    FROM (SELECT DISTINCT queue FROM woken) q
 )
-SELECT cancelled.executor_id FROM cancelled CROSS JOIN notified
+SELECT cancelled.executor_id FROM cancelled CROSS JOIN notified CROSS JOIN notified_woken
+WHERE cancelled.id = $1::text
 `
 
 type CancelWorkflowParams struct {
-	Error   []byte
-	ID      string
-	Channel string
+	ID         string
+	Error      []byte
+	ChildError []byte
+	Channel    string
 }
 
-// CancelWorkflow ends an enqueued or running workflow. The executor running it is told
-// through the schema's channel and stops it at its next step; it could not complete it any
-// more anyway (completions require state 'running').
+// CancelWorkflow ends an enqueued or running workflow, and its unfinished descendants (the
+// child workflows it started, theirs, and so on). The executors running them are told
+// through the schema's channel and stop them at their next step; they could not complete
+// them any more anyway (completions require state 'running'). A parent suspended until a
+// child of it completes is woken. It returns the executor that was running the workflow
+// itself.
 func (q *Queries) CancelWorkflow(ctx context.Context, arg CancelWorkflowParams) (*string, error) {
-	row := q.db.QueryRow(ctx, cancelWorkflow, arg.Error, arg.ID, arg.Channel)
+	row := q.db.QueryRow(ctx, cancelWorkflow,
+		arg.ID,
+		arg.Error,
+		arg.ChildError,
+		arg.Channel,
+	)
 	var executor_id *string
 	err := row.Scan(&executor_id)
 	return executor_id, err
@@ -47,6 +74,7 @@ SET state = 'running',
     started_at = coalesce(w.started_at, now()),
     deadline = coalesce(w.deadline, now() + w.timeout_ms * interval '1 millisecond'),
     code_hash = coalesce(w.code_hash, NULLIF(($2::text[])[array_position($3::text[], w.name)], '')),
+    waiting_for = NULL,
     updated_at = now()
 FROM (
     SELECT q.id
@@ -223,8 +251,10 @@ func (q *Queries) GetResults(ctx context.Context, ids []string) ([]GetResultsRow
 const getWorkflow = `-- name: GetWorkflow :one
 SELECT id, name, state, queue, priority, partition_key, dedup_id, error, code_hash, executor_id,
        attempt, recoveries, max_recoveries, deadline, created_at, available_at, started_at,
-       updated_at, completed_at, (state = 'enqueued' AND available_at <= now())::bool AS due
-FROM wfgen.workflows
+       updated_at, completed_at, (state = 'enqueued' AND available_at <= now())::bool AS due,
+       waiting_for, steps_expected, parent_id,
+       (SELECT count(*) FROM wfgen.steps s WHERE s.workflow_id = w.id)::int AS steps_done
+FROM wfgen.workflows w
 WHERE id = $1
 `
 
@@ -249,6 +279,10 @@ type GetWorkflowRow struct {
 	UpdatedAt     time.Time
 	CompletedAt   *time.Time
 	Due           bool
+	WaitingFor    *string
+	StepsExpected *int32
+	ParentID      *string
+	StepsDone     int32
 }
 
 // GetWorkflow reads a workflow's status; due says it is enqueued and may start now.
@@ -276,6 +310,10 @@ func (q *Queries) GetWorkflow(ctx context.Context, id string) (GetWorkflowRow, e
 		&i.UpdatedAt,
 		&i.CompletedAt,
 		&i.Due,
+		&i.WaitingFor,
+		&i.StepsExpected,
+		&i.ParentID,
+		&i.StepsDone,
 	)
 	return i, err
 }
@@ -284,7 +322,8 @@ const insertWorkflows = `-- name: InsertWorkflows :many
 WITH inserted AS (
     INSERT INTO wfgen.workflows (
         id, name, state, queue, priority, partition_key, dedup_id, input, max_recoveries,
-        timeout_ms, available_at, executor_id, attempt, started_at, deadline, code_hash
+        timeout_ms, available_at, executor_id, attempt, started_at, deadline, code_hash,
+        parent_id, steps_expected
     )
     SELECT i.id, i.name, $1::text, i.queue, i.priority, NULLIF(i.partition_key, ''),
            NULLIF(i.dedup_id, ''), i.input::jsonb, i.max_recoveries, NULLIF(i.timeout_ms, 0),
@@ -297,18 +336,20 @@ WITH inserted AS (
                 THEN now() + i.timeout_ms * interval '1 millisecond' END,
            -- A started workflow runs this code now; an enqueued one gets the hash of the
            -- code that claims it.
-           CASE WHEN $1::text = 'running' THEN NULLIF($3::text, '') END
+           CASE WHEN $1::text = 'running' THEN NULLIF($3::text, '') END,
+           NULLIF($4::text, ''), NULLIF(i.steps_expected, 0)
     FROM (
-        SELECT unnest($4::text[])             AS id,
-               unnest($5::text[])           AS name,
-               unnest($6::text[])          AS queue,
-               unnest($7::int[])       AS priority,
-               unnest($8::text[])  AS partition_key,
-               unnest($9::text[])       AS dedup_id,
-               unnest($10::text[])          AS input,
-               unnest($11::int[])   AS max_recoveries,
-               unnest($12::bigint[])   AS timeout_ms,
-               unnest($13::bigint[])     AS delay_ms
+        SELECT unnest($5::text[])             AS id,
+               unnest($6::text[])           AS name,
+               unnest($7::text[])          AS queue,
+               unnest($8::int[])       AS priority,
+               unnest($9::text[])  AS partition_key,
+               unnest($10::text[])       AS dedup_id,
+               unnest($11::text[])          AS input,
+               unnest($12::int[])   AS max_recoveries,
+               unnest($13::bigint[])   AS timeout_ms,
+               unnest($14::bigint[])     AS delay_ms,
+               unnest($15::int[])   AS steps_expected
     ) i
     -- A direct start makes this executor the owner: only while its lease is valid.
     WHERE $1::text <> 'running'
@@ -318,11 +359,11 @@ WITH inserted AS (
     ON CONFLICT DO NOTHING
     RETURNING id, queue, available_at
 ), notified AS (
-    SELECT count(pg_notify($14::text, json_build_object(
+    SELECT count(pg_notify($16::text, json_build_object(
                'k', 'e' /* notifier.KindEnqueued */, 'q', q.queue,
                'd', greatest(0, (extract(epoch FROM q.first_available - now()) * 1000)::bigint))::text)) AS n
     FROM (SELECT queue, min(available_at) AS first_available FROM inserted GROUP BY queue) q
-    WHERE $1::text = 'enqueued' AND $15::bool
+    WHERE $1::text = 'enqueued' AND $17::bool
 )
 SELECT inserted.id FROM inserted CROSS JOIN notified
 `
@@ -331,6 +372,7 @@ type InsertWorkflowsParams struct {
 	State         string
 	ExecutorID    string
 	CodeHash      string
+	ParentID      string
 	Ids           []string
 	Names         []string
 	Queues        []string
@@ -341,6 +383,7 @@ type InsertWorkflowsParams struct {
 	MaxRecoveries []int32
 	TimeoutsMs    []int64
 	DelaysMs      []int64
+	StepsExpected []int32
 	Channel       string
 	Notify        bool
 }
@@ -360,6 +403,7 @@ func (q *Queries) InsertWorkflows(ctx context.Context, arg InsertWorkflowsParams
 		arg.State,
 		arg.ExecutorID,
 		arg.CodeHash,
+		arg.ParentID,
 		arg.Ids,
 		arg.Names,
 		arg.Queues,
@@ -370,6 +414,7 @@ func (q *Queries) InsertWorkflows(ctx context.Context, arg InsertWorkflowsParams
 		arg.MaxRecoveries,
 		arg.TimeoutsMs,
 		arg.DelaysMs,
+		arg.StepsExpected,
 		arg.Channel,
 		arg.Notify,
 	)
@@ -394,8 +439,10 @@ func (q *Queries) InsertWorkflows(ctx context.Context, arg InsertWorkflowsParams
 const listWorkflows = `-- name: ListWorkflows :many
 SELECT id, name, state, queue, priority, partition_key, dedup_id, error, code_hash, executor_id,
        attempt, recoveries, max_recoveries, deadline, created_at, available_at, started_at,
-       updated_at, completed_at, (state = 'enqueued' AND available_at <= now())::bool AS due
-FROM wfgen.workflows
+       updated_at, completed_at, (state = 'enqueued' AND available_at <= now())::bool AS due,
+       waiting_for, steps_expected, parent_id,
+       (SELECT count(*) FROM wfgen.steps s WHERE s.workflow_id = w.id)::int AS steps_done
+FROM wfgen.workflows w
 WHERE ($1::text = '' OR state = $1)
   AND ($2::text = '' OR queue = $2)
   AND ($3::text = '' OR executor_id = $3)
@@ -433,6 +480,10 @@ type ListWorkflowsRow struct {
 	UpdatedAt     time.Time
 	CompletedAt   *time.Time
 	Due           bool
+	WaitingFor    *string
+	StepsExpected *int32
+	ParentID      *string
+	StepsDone     int32
 }
 
 // ListWorkflows returns the newest workflows matching the filters (” matches all), with
@@ -473,6 +524,10 @@ func (q *Queries) ListWorkflows(ctx context.Context, arg ListWorkflowsParams) ([
 			&i.UpdatedAt,
 			&i.CompletedAt,
 			&i.Due,
+			&i.WaitingFor,
+			&i.StepsExpected,
+			&i.ParentID,
+			&i.StepsDone,
 		); err != nil {
 			return nil, err
 		}

@@ -25,13 +25,13 @@ const queriesDir = "../../../queries"
 // sentBySQL is which statements notify, and the kinds each sends.
 var sentBySQL = map[string][]notifier.Kind{
 	"InsertWorkflows":  {notifier.KindEnqueued},
-	"CancelWorkflow":   {notifier.KindCancelled},
+	"CancelWorkflow":   {notifier.KindCancelled, notifier.KindEnqueued},
 	"RecoverWorkflows": {notifier.KindEnqueued},
 	"ReleaseWorkflows": {notifier.KindEnqueued},
 }
 
 // sentByGoOnly are the kinds that no statement sends: only the announcer does.
-var sentByGoOnly = []notifier.Kind{notifier.KindCompleted}
+var sentByGoOnly = []notifier.Kind{notifier.KindCompleted, notifier.KindChanged}
 
 // TestSQLNotificationsUseTheGoKinds reads every statement in queries/ and checks that each
 // notification payload (a json_build_object with a 'k' key) names its kind as

@@ -11,15 +11,19 @@ type Kind string
 const (
 	// KindEnqueued says that Queue got work, of which the first may start in DelayMs. Sent by
 	// the statements that enqueue workflows or hand them back to their queues
-	// (InsertWorkflows, RecoverWorkflows, ReleaseWorkflows), and by the announcer.
+	// (InsertWorkflows, RecoverWorkflows, ReleaseWorkflows), by CancelWorkflow when it wakes a
+	// parent suspended until a child completes, and by the announcer.
 	KindEnqueued Kind = "e"
 	// KindCompleted says that the workflows IDs, of the queues Queues, are final. IDs is
 	// absent when there were too many to say. Sent by the announcer only: completions are
 	// written by the checkpoint writer, in statements that do not notify.
 	KindCompleted Kind = "c"
 	// KindCancelled says that Workflow was cancelled while Executor ran it. Sent by
-	// CancelWorkflow.
+	// CancelWorkflow, once per cancelled workflow (its descendants too).
 	KindCancelled Kind = "x"
+	// KindChanged says that Workflow got a message, or published an event or a stream value:
+	// whoever waits for one of them looks again. Sent by the announcer only.
+	KindChanged Kind = "u"
 )
 
 // Notification is the payload of a notification on the schema's channel, in JSON. Which
@@ -30,6 +34,6 @@ type Notification struct {
 	DelayMs  int64    `json:"d,omitempty"`   // KindEnqueued: until the first of it may start
 	IDs      []string `json:"ids,omitempty"` // KindCompleted: the completed workflows, or none when too many
 	Queues   []string `json:"qs,omitempty"`  // KindCompleted: their queues
-	Workflow string   `json:"id,omitempty"`  // KindCancelled: the cancelled workflow
+	Workflow string   `json:"id,omitempty"`  // KindCancelled: the cancelled workflow; KindChanged: the changed one
 	Executor string   `json:"x,omitempty"`   // KindCancelled: the executor that was running it
 }

@@ -1,0 +1,25 @@
+-- name: LockOwnedWorkflow :one
+-- LockOwnedWorkflow locks a workflow its execution is about to suspend, fenced like every
+-- write of an owner: it returns no row unless the workflow runs under the given attempt.
+-- Holding the lock, the execution checks (in later statements, which see what committed
+-- while it waited) whether what it waits for has come; a message send or a child's
+-- completion that commits meanwhile waits for this lock and then wakes the suspended
+-- workflow. So no wake-up falls between the check and the suspension.
+SELECT w.id, w.queue
+FROM wfgen.workflows w
+WHERE w.id = @id AND w.attempt = @attempt AND w.state = @owned_state::text
+FOR UPDATE;
+
+-- name: SuspendWorkflow :one
+-- SuspendWorkflow hands a workflow whose code waits (a durable sleep, a Recv, a child's
+-- result) back to its queue until available_at: its worker slot and goroutine are freed,
+-- and whichever executor is free when it is due resumes it from its recorded history.
+-- waiting_for says what else wakes it sooner. It is fenced like every write of an owner.
+-- A wait that something else can end (a message, a child's completion) runs it in the
+-- transaction of LockOwnedWorkflow, after checking that it has not ended; a sleep runs it
+-- alone, one round trip.
+UPDATE wfgen.workflows
+SET state = 'enqueued', executor_id = NULL, available_at = @available_at,
+    waiting_for = @waiting_for::text, updated_at = now()
+WHERE id = @id AND attempt = @attempt AND state = @owned_state::text
+RETURNING queue;

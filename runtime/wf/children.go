@@ -1,0 +1,234 @@
+package wf
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/wfgen/wfgen/runtime/internal/checkpoint"
+	"github.com/wfgen/wfgen/runtime/internal/db"
+)
+
+// EnqueueChild enqueues a child workflow from the workflow whose context is ctx, and returns
+// its handle; Await waits for its result durably. The call is a step: its ID, and so the
+// child's, is recorded, and a replay returns the same child without enqueueing another.
+// The child's ID is its parent's ID followed by "/" and the call's step ID, unless WithID
+// gives one. Parent and child are linked: cancelling the parent cancels the child while it
+// is unfinished, and Status.ParentID names the parent.
+//
+// It costs one insert and one checkpoint. Use EnqueueChildren to fan out many children in
+// one of each.
+func (w *Workflow[In, Out]) EnqueueChild(ctx Context, in In, opts ...EnqueueOption) (*Handle[Out], error) {
+	hs, err := w.children(ctx, "enqueue", false, []In{in}, opts)
+	if err != nil {
+		return nil, err
+	}
+	return hs[0], nil
+}
+
+// EnqueueChildren enqueues one child workflow per input, in one statement and one step (one
+// checkpoint holds every child's ID), and returns their handles in the order of ins. The
+// children's IDs are their parent's ID followed by "/", the call's step ID, "/" and their
+// index in ins. WithID and WithDedupID, which name a single workflow, are refused.
+func (w *Workflow[In, Out]) EnqueueChildren(ctx Context, ins []In, opts ...EnqueueOption) ([]*Handle[Out], error) {
+	return w.children(ctx, "enqueue", true, ins, opts)
+}
+
+// StartChild is EnqueueChild for a child that runs in this process now, without going
+// through its queue (as Start does): the client running the parent must have the child's
+// workflow registered. Only WithID and WithTimeout apply.
+func (w *Workflow[In, Out]) StartChild(ctx Context, in In, opts ...EnqueueOption) (*Handle[Out], error) {
+	hs, err := w.children(ctx, "start", false, []In{in}, opts)
+	if err != nil {
+		return nil, err
+	}
+	return hs[0], nil
+}
+
+// children runs the step that stores the children (how: "enqueue" or "start").
+func (w *Workflow[In, Out]) children(ctx Context, how string, many bool, ins []In, opts []EnqueueOption) ([]*Handle[Out], error) {
+	x := ctx.execution()
+	o := w.enqueueOptions(opts)
+	switch {
+	case many && (o.id != "" || o.dedupID != ""):
+		return nil, errors.New("wf: EnqueueChildren: WithID and WithDedupID name a single workflow; use EnqueueChild for each")
+	case how == "start" && len(o.queueOnly) > 0:
+		return nil, fmt.Errorf("wf: %s applies to EnqueueChild only; StartChild runs the child here and now", o.queueOnly[0])
+	}
+	step := &Step[[]string]{name: "wf." + how + "Child:" + w.name, opts: newStepOptions("", []StepOption{MaxAttempts(5), Backoff(100 * time.Millisecond)})}
+	ids, err := step.Run(ctx, func(sctx context.Context) ([]string, error) {
+		return w.storeChildren(sctx, x, how, many, ins, o)
+	})
+	if err != nil {
+		return nil, err
+	}
+	hs := make([]*Handle[Out], len(ids))
+	for i, id := range ids {
+		hs[i] = w.Get(x.c, id)
+	}
+	return hs, nil
+}
+
+// storeChildren inserts the children of step x.currentStep(); a child whose ID exists (the
+// step ran before a crash, and runs again) is the same child.
+func (w *Workflow[In, Out]) storeChildren(ctx context.Context, x *execution, how string, many bool, ins []In, o enqueueOptions) ([]string, error) {
+	stepID := x.currentStep()
+	reqs := make([]insertRequest, len(ins))
+	for i, in := range ins {
+		r, err := w.request(in, o)
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case o.id != "":
+		case many:
+			r.id = fmt.Sprintf("%s/%d/%d", x.id, stepID, i)
+		default:
+			r.id = fmt.Sprintf("%s/%d", x.id, stepID)
+		}
+		r.parentID = x.id
+		reqs[i] = r
+	}
+	if how == "start" {
+		return w.startChild(ctx, x, reqs[0], o)
+	}
+	ids, err := x.c.insert(ctx, x.c.rw.Wrap(x.c.pool), reqs, StateEnqueued, false)
+	if err != nil {
+		return nil, err
+	}
+	x.c.announcer.Enqueued(o.queue, reqs[0].delayMs)
+	x.c.wakeQueue(o.queue)
+	return ids, nil
+}
+
+// startChild stores a child as running here and runs it.
+func (w *Workflow[In, Out]) startChild(ctx context.Context, x *execution, r insertRequest, o enqueueOptions) ([]string, error) {
+	c := x.c
+	c.mu.Lock()
+	reg := c.workflows[w.name]
+	c.mu.Unlock()
+	if reg == nil {
+		return nil, fmt.Errorf("wf: StartChild: %w: register it on the client that runs the parent, or use EnqueueChild", &UnknownWorkflowError{Name: w.name})
+	}
+	if !c.lease.Held() {
+		return nil, errNoLease
+	}
+	id, inserted, err := c.insertOne(ctx, c.rw.Wrap(c.pool), r, StateRunning, false)
+	if err != nil {
+		return nil, err
+	}
+	if inserted {
+		var deadline *time.Time
+		if o.timeout > 0 {
+			d := time.Now().Add(o.timeout)
+			deadline = &d
+		}
+		if !c.launch(reg, id, 1, []byte(r.input), deadline, nil) {
+			// Stopping: the child is stored as running here and resumes on recovery.
+			return nil, ErrStopped
+		}
+	}
+	return []string{id}, nil
+}
+
+// awaitedOutcome is the recorded outcome of a workflow a parent awaited: its final state,
+// output and error, as the workflows table has them.
+type awaitedOutcome struct {
+	State  string          `json:"state"`
+	Output json.RawMessage `json:"output,omitempty"`
+	Error  json.RawMessage `json:"error,omitempty"`
+}
+
+// Await waits, inside the workflow whose context is ctx, until the workflow h refers to (a
+// child, or any other) is final, and returns its output or its error, as Result does. The
+// wait is a step: the outcome is recorded, and a replay returns it without waiting again.
+//
+// A wait longer than Config.SuspendAfter gives the worker slot back: the parent is
+// suspended, Await returns a *SuspendedError that the workflow function must return, and
+// the child's completion wakes the parent, which resumes on whichever executor is free. So
+// a parent waiting for children never holds a slot the children need (a queue with a
+// global limit cannot deadlock on them). Use Result, not Await, outside workflows.
+//
+// It costs one read (and one checkpoint) when the child is done; a suspension costs one
+// short transaction, and the resumption a claim and a replay.
+func (h *Handle[Out]) Await(ctx Context) (Out, error) {
+	var zero Out
+	if h.refersToNothing() {
+		return zero, errNoWorkflow
+	}
+	x := ctx.execution()
+	name := "wf.await:" + h.name
+	id, rec, err := x.beginStep(name)
+	if err != nil {
+		return zero, err
+	}
+	if rec != nil {
+		var o awaitedOutcome
+		if err := json.Unmarshal(rec.Output, &o); err != nil {
+			return zero, decodeFailure(fmt.Sprintf("recorded outcome of step %q (ID %d)", name, id), "awaited outcome", "the step was recorded by another version of wfgen", err)
+		}
+		return h.outcome(db.GetResultsRow{ID: h.id, Name: h.name, State: o.State, Output: o.Output, Error: o.Error})
+	}
+	final := func(ctx context.Context, q *db.Queries) (db.GetResultsRow, bool, error) {
+		rows, err := q.GetResults(ctx, []string{h.id})
+		switch {
+		case err != nil:
+			return db.GetResultsRow{}, false, err
+		case len(rows) == 0:
+			return db.GetResultsRow{}, false, &notFoundError{id: h.id}
+		case rows[0].Name != h.name:
+			return db.GetResultsRow{}, false, wrongWorkflow(h.id, rows[0].Name, h.name)
+		}
+		return rows[0], State(rows[0].State).Final(), nil
+	}
+	started := time.Now()
+	wake, stop := x.c.watch(h.id)
+	defer stop()
+	var row db.GetResultsRow
+	var lookErr error
+	look := func() (bool, error) {
+		r, done, err := final(x.ctx, x.c.q)
+		if err != nil {
+			var nf *notFoundError
+			if errors.As(err, &nf) {
+				lookErr = err
+				return true, nil
+			}
+			return false, err
+		}
+		row = r
+		return done, nil
+	}
+	ready := func(ctx context.Context, q *db.Queries) (bool, error) {
+		_, done, err := final(ctx, q)
+		return done, err
+	}
+	for {
+		done, err := x.waitOrSuspend(time.Now().Add(childWaitBackstop), waitingChild, look, wake, ready)
+		if err != nil {
+			x.endStep()
+			return zero, err
+		}
+		if done {
+			break
+		}
+	}
+	if lookErr != nil {
+		x.endStep()
+		return zero, lookErr
+	}
+	o := awaitedOutcome{State: row.State, Output: row.Output, Error: row.Error}
+	b, err := json.Marshal(o)
+	if err != nil {
+		x.endStep()
+		return zero, err
+	}
+	if err := x.awaitCheckpoint(); err != nil {
+		x.endStep()
+		return zero, err
+	}
+	x.submitStep(checkpoint.Step{WorkflowID: x.id, StepID: id, Name: name, Output: string(b), Attempt: x.attempt, Tries: 1, StartedAt: started})
+	return h.outcome(row)
+}

@@ -1,0 +1,190 @@
+package wf
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/wfgen/wfgen/runtime/internal/checkpoint"
+	"github.com/wfgen/wfgen/runtime/internal/db"
+)
+
+// What a suspended workflow waits for (the waiting_for column): the statements that can wake
+// it early match these.
+const (
+	waitingSleep = "sleep"
+	waitingChild = "child"
+	waitingRecv  = "recv:" // followed by the topic
+)
+
+// suspendForever stands for "no time limit" in available_at: a message, or a child's
+// completion, wakes such a workflow.
+var suspendForever = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// childWaitBackstop bounds a suspension until a child completes: the child's completion
+// wakes its parent in the statement that writes it, and this catches the rare ways a child
+// becomes final without that statement (given up as dead after repeated crashes).
+const childWaitBackstop = 5 * time.Minute
+
+// SuspendedError is what a waiting primitive (Sleep, Recv, Await) returns when the workflow
+// gave its worker slot back to wait in its queue: return it from the workflow function, as
+// every error of the primitives. The workflow resumes when it is due, on whichever executor is
+// free, replaying its recorded steps up to the wait, which then returns normally. Nothing
+// after the wait runs in the suspended execution: its next step returns the same error.
+type SuspendedError struct {
+	WorkflowID string
+	// Until is when the workflow is due again at the latest.
+	Until time.Time
+	// For says what it waits for: "sleep", "child", or "recv:" and a topic.
+	For string
+}
+
+func (e *SuspendedError) Error() string {
+	until := "it is woken"
+	if e.Until.Before(suspendForever) {
+		until = e.Until.Format(time.RFC3339Nano)
+	}
+	return fmt.Sprintf("wf: workflow %s is suspended (waiting for %s) until %s: return this error from the workflow function; it resumes where it waited", e.WorkflowID, e.For, until)
+}
+
+func isSuspended(err error) bool {
+	var s *SuspendedError
+	return errors.As(err, &s)
+}
+
+// readyCheck reports whether what a workflow waits for has come. It runs in the suspending
+// transaction, after the workflow's row is locked, through q.
+type readyCheck func(ctx context.Context, q *db.Queries) (bool, error)
+
+// suspend gives the execution's slot back: unless ready says the wait is over, the workflow
+// goes back to its queue until until (or until what waitingFor names wakes it), and the
+// execution ends with a *SuspendedError. The previous step's checkpoint is made durable
+// first. ready reports true when the wait turned out to be over; the execution goes on.
+func (x *execution) suspend(until time.Time, waitingFor string, ready readyCheck) (bool, error) {
+	if err := x.awaitCheckpoint(); err != nil {
+		return false, err
+	}
+	var queue string
+	resumed := false
+	suspend := func(q *db.Queries) error {
+		var err error
+		queue, err = q.SuspendWorkflow(x.ctx, db.SuspendWorkflowParams{
+			ID: x.id, Attempt: x.attempt, OwnedState: string(StateRunning), AvailableAt: until, WaitingFor: waitingFor,
+		})
+		if errors.Is(err, pgx.ErrNoRows) {
+			return x.fencedNow()
+		}
+		return err
+	}
+	var err error
+	if ready == nil {
+		// Nothing but time ends the wait: one statement.
+		err = suspend(x.c.q)
+	} else {
+		err = pgx.BeginFunc(x.ctx, x.c.pool, func(tx pgx.Tx) error {
+			q := db.New(x.c.rw.Wrap(tx))
+			_, err := q.LockOwnedWorkflow(x.ctx, db.LockOwnedWorkflowParams{ID: x.id, Attempt: x.attempt, OwnedState: string(StateRunning)})
+			if errors.Is(err, pgx.ErrNoRows) {
+				return x.fencedNow()
+			}
+			if err != nil {
+				return err
+			}
+			ok, err := ready(x.ctx, q)
+			if err != nil {
+				return err
+			}
+			if ok {
+				resumed = true
+				return nil
+			}
+			return suspend(q)
+		})
+	}
+	switch {
+	case err == nil && resumed:
+		return true, nil
+	case err == nil:
+		if delay := time.Until(until); until.Before(suspendForever) {
+			x.c.announcer.Enqueued(queue, max(delay.Milliseconds(), 1))
+		}
+		x.c.log.Debug("wfgen: workflow suspended", "workflow_id", x.id, "waiting_for", waitingFor, "until", until)
+		x.mu.Lock()
+		x.abort = &SuspendedError{WorkflowID: x.id, Until: until, For: waitingFor}
+		x.mu.Unlock()
+		return false, x.abort
+	case x.ctx.Err() != nil:
+		return false, x.interruption()
+	case isFenced(err):
+		x.mu.Lock()
+		x.abort = fenceError(err)
+		x.mu.Unlock()
+		return false, x.abort
+	}
+	return false, err
+}
+
+// fencedNow builds the refusal of a write of this execution's attempt, with the workflow's
+// state now.
+func (x *execution) fencedNow() error {
+	f := &checkpoint.FencedError{WorkflowID: x.id, Attempt: x.attempt}
+	if r, err := x.c.q.GetWorkflow(x.ctx, x.id); err == nil {
+		f.State = r.State
+	}
+	return f
+}
+
+// waitOrSuspend waits in the slot until until, or ctx's end, for at most SuspendAfter, then
+// suspends. wake, when set, is a channel that says to look again; look, when set, reports
+// whether the wait is over (it runs first and at each wake, and must be cheap). It returns
+// true when look said so, false at until, or the error that ended the wait (a
+// *SuspendedError when the workflow was suspended).
+func (x *execution) waitOrSuspend(until time.Time, waitingFor string, look func() (bool, error), wake <-chan struct{}, ready readyCheck) (bool, error) {
+	holdUntil := time.Now().Add(x.c.cfg.SuspendAfter)
+	poll := 10 * time.Millisecond
+	for {
+		if look != nil {
+			ok, err := look()
+			if err != nil && x.ctx.Err() == nil {
+				x.c.log.Warn("wfgen: checking a workflow's wait failed; retrying", "workflow_id", x.id, "waiting_for", waitingFor, "error", err)
+			}
+			if ok {
+				return true, nil
+			}
+		}
+		now := time.Now()
+		if !now.Before(until) {
+			return false, nil
+		}
+		if !now.Before(holdUntil) {
+			ok, err := x.suspend(until, waitingFor, ready)
+			x.mu.Lock()
+			stopped := x.abort != nil || x.interrupted
+			x.mu.Unlock()
+			if err == nil || stopped || x.ctx.Err() != nil {
+				return ok, err
+			}
+			// The database is unreachable: wait here, and try again later.
+			x.c.log.Warn("wfgen: suspending a waiting workflow failed; it waits in its slot", "workflow_id", x.id, "error", err)
+			holdUntil = now.Add(max(x.c.cfg.SuspendAfter, time.Second))
+		}
+		next := min(until.Sub(now), holdUntil.Sub(now))
+		if look != nil {
+			next = min(next, poll)
+			poll = min(2*poll, time.Second)
+		}
+		t := time.NewTimer(max(next, 0))
+		select {
+		case <-x.ctx.Done():
+			t.Stop()
+			return false, x.interruption()
+		case <-wake:
+			t.Stop()
+			wake = nil // a closed channel says it once
+		case <-t.C:
+		}
+	}
+}
