@@ -182,7 +182,7 @@ func (g *gen) children(w *model.Workflow) {
 		onInput, inArg = " on input in", jen.Id("in")
 		inParam = []jen.Code{jen.Id("in").Add(g.typeCode(w.In))}
 	}
-	const replay = "\n\nCall it from a workflow (ctx is the calling workflow's), never from a client. The call is checkpointed like a step: the child's ID derives from the calling workflow's ID and the step ID of this call, so when the caller replays, it gets the same child back and no second one is started. wf.WithID names the child instead."
+	const replay = "\n\nCall it from a workflow (ctx is the calling workflow's), never from a client. The call is checkpointed like a step: the child's ID derives from the calling workflow's ID and the step ID of this call, so when the caller replays, it gets the same child back and no second one is started. wf.WithID names the child instead. Cancelling the caller cancels the child while it is unfinished."
 	child := func(name, method string) {
 		params := append(append([]jen.Code{jen.Id("ctx").Qual(wfPath, "Context")}, inParam...), opts.Clone())
 		g.f.Func().Id(name).Params(params...).Params(handle.Clone(), jen.Error()).Block(
@@ -201,7 +201,7 @@ func (g *gen) children(w *model.Workflow) {
 	child(w.StartChildFunc(), "StartChild")
 
 	if w.In != nil {
-		g.doc("%s enqueues a child run of the %s workflow per input, in one statement, as children of the workflow ctx belongs to, and returns their handles in the order of ins. opts apply to every child; wf.WithID and wf.WithDedupID, which name a single run, are refused.\n\nCall it from a workflow, never from a client. The whole batch is checkpointed as one step: the children's IDs derive from the calling workflow's ID and the step ID of this call, so when the caller replays, it gets the same children back and none is started twice.",
+		g.doc("%s enqueues a child run of the %s workflow per input, in one statement, as children of the workflow ctx belongs to, and returns their handles in the order of ins. opts apply to every child; wf.WithID and wf.WithDedupID, which name a single run, are refused.\n\nCall it from a workflow, never from a client. The whole batch is checkpointed as one step: the children's IDs derive from the calling workflow's ID, the step ID of this call and each input's index in ins, so when the caller replays, it gets the same children back and none is started twice.",
 			w.EnqueueChildrenFunc(), w.Func)
 		g.f.Func().Id(w.EnqueueChildrenFunc()).Params(
 			jen.Id("ctx").Qual(wfPath, "Context"), jen.Id("ins").Index().Add(g.typeCode(w.In)), opts.Clone(),
@@ -220,8 +220,8 @@ func (g *gen) children(w *model.Workflow) {
 	if w.In != nil {
 		input = " with the input of the latest call"
 	}
-	g.doc("%s enqueues a run of the %s workflow%s that starts only once calls with the same key have stopped coming for period, or maxDelay after the first call of the burst, whichever comes first; the run starts%s. Every call of a burst returns the handle of the same run. Use it from clients, for work that many events trigger but one run can do, such as re-indexing after a series of edits; a workflow enqueues children instead.\n\nopts apply as for %s (on %s unless they name another queue).",
-		w.DebounceFunc(), w.Func, onInput, input, w.EnqueueFunc(), queue)
+	g.doc("%s enqueues a run of the %s workflow%s that starts only once no call with the same key has come for period, or maxDelay after the first call of the burst at the latest (0: no limit); the run starts%s. Every call of a burst returns the handle of that one pending run; a call that comes after it has started debounces a new run. Use it from clients, for work that many events trigger but one run can do, such as re-indexing after a series of edits; a workflow enqueues children instead.\n\nOf opts, wf.WithQueue (else %s), wf.WithPriority, wf.WithPartitionKey and wf.WithTimeout apply, as the first call of the burst gives them; the key names the run and period delays it, so wf.WithID, wf.WithDedupID and the delays are refused.",
+		w.DebounceFunc(), w.Func, onInput, input, queue)
 	params := []jen.Code{jen.Id("ctx").Qual(contextPath, "Context"), jen.Id("c").Op("*").Qual(wfPath, "Client"), jen.Id("key").String()}
 	params = append(append(params, inParam...), jen.List(jen.Id("period"), jen.Id("maxDelay")).Qual(timePath, "Duration"), opts.Clone())
 	g.f.Func().Id(w.DebounceFunc()).Params(params...).Params(handle.Clone(), jen.Error()).Block(
