@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/wfgen/wfgen/runtime/wf"
@@ -35,7 +36,7 @@ var (
 // init defines the workflows here rather than in the variables' initializers, where a
 // workflow that enqueues itself would be an initialization cycle.
 func init() {
-	wfgenWorkflowEmailPipeline = wf.NewWorkflow("pipeline.EmailPipeline", EmailPipeline, wf.CodeHash("023555f39a8df298"))
+	wfgenWorkflowEmailPipeline = wf.NewWorkflow("pipeline.EmailPipeline", EmailPipeline, wf.ExpectedSteps(4), wf.CodeHash("023555f39a8df298"))
 }
 
 // Register registers this package's workflows, steps, schedules and package-level queues
@@ -54,8 +55,9 @@ func Register(c *wf.Client) error {
 
 // EmailPipelineHandle refers to one run of the EmailPipeline workflow
 // ("pipeline.EmailPipeline"): get one from EnqueueEmailPipeline, StartEmailPipeline or
-// GetEmailPipeline. The zero value refers to nothing: its ID is "" and its other methods
-// return an error wrapping wf.ErrNotFound.
+// GetEmailPipeline, or in a workflow from EnqueueChildEmailPipeline or
+// StartChildEmailPipeline. The zero value refers to nothing: its ID is "" and its other
+// methods return an error wrapping wf.ErrNotFound.
 type EmailPipelineHandle struct {
 	handle *wf.Handle[PipelineResult]
 }
@@ -87,6 +89,14 @@ func (h EmailPipelineHandle) Result(ctx context.Context) (PipelineResult, error)
 // wrapping wf.ErrNotFound.
 func (h EmailPipelineHandle) Poll(ctx context.Context) (out PipelineResult, done bool, err error) {
 	return h.handle.Poll(ctx)
+}
+
+// Await waits until the workflow is final and returns what Result returns. Call it from a
+// workflow (ctx is the waiting workflow's), for a child or any other run; clients call
+// Result. The wait is durable and checkpointed like a step: it survives the waiting
+// workflow's crash, and a replay returns the recorded outcome at once.
+func (h EmailPipelineHandle) Await(ctx wf.Context) (PipelineResult, error) {
+	return h.handle.Await(ctx)
 }
 
 // Cancel cancels the workflow if it is enqueued or running: a running workflow stops at
@@ -142,6 +152,82 @@ func EnqueueManyEmailPipeline(ctx context.Context, c *wf.Client, ins []PipelineI
 // returns that run and does not run it again) and wf.WithTimeout apply.
 func StartEmailPipeline(ctx context.Context, c *wf.Client, in PipelineInput, opts ...wf.EnqueueOption) (EmailPipelineHandle, error) {
 	h, err := wfgenWorkflowEmailPipeline.Start(ctx, c, in, opts...)
+	if err != nil {
+		return EmailPipelineHandle{}, err
+	}
+	return EmailPipelineHandle{handle: h}, nil
+}
+
+// EnqueueChildEmailPipeline enqueues a run of the EmailPipeline workflow
+// ("pipeline.EmailPipeline") on input in as a child of the workflow ctx belongs to, on
+// the default queue unless opts name another, and returns its handle: the caller goes on,
+// and waits for the child's outcome when it needs it with the handle's Await.
+//
+// Call it from a workflow (ctx is the calling workflow's), never from a client. The call
+// is checkpointed like a step: the child's ID derives from the calling workflow's ID and
+// the step ID of this call, so when the caller replays, it gets the same child back and
+// no second one is started. wf.WithID names the child instead. Cancelling the caller
+// cancels the child while it is unfinished.
+func EnqueueChildEmailPipeline(ctx wf.Context, in PipelineInput, opts ...wf.EnqueueOption) (EmailPipelineHandle, error) {
+	h, err := wfgenWorkflowEmailPipeline.EnqueueChild(ctx, in, opts...)
+	if err != nil {
+		return EmailPipelineHandle{}, err
+	}
+	return EmailPipelineHandle{handle: h}, nil
+}
+
+// StartChildEmailPipeline runs the EmailPipeline workflow on input in as a child of the
+// workflow ctx belongs to, now, in this process, without going through a queue, and
+// returns its handle; wait for the child's outcome with the handle's Await. This process
+// must have the EmailPipeline workflow registered.
+//
+// Call it from a workflow (ctx is the calling workflow's), never from a client. The call
+// is checkpointed like a step: the child's ID derives from the calling workflow's ID and
+// the step ID of this call, so when the caller replays, it gets the same child back and
+// no second one is started. wf.WithID names the child instead. Cancelling the caller
+// cancels the child while it is unfinished.
+func StartChildEmailPipeline(ctx wf.Context, in PipelineInput, opts ...wf.EnqueueOption) (EmailPipelineHandle, error) {
+	h, err := wfgenWorkflowEmailPipeline.StartChild(ctx, in, opts...)
+	if err != nil {
+		return EmailPipelineHandle{}, err
+	}
+	return EmailPipelineHandle{handle: h}, nil
+}
+
+// EnqueueChildrenEmailPipeline enqueues a child run of the EmailPipeline workflow per
+// input, in one statement, as children of the workflow ctx belongs to, and returns their
+// handles in the order of ins. opts apply to every child; wf.WithID and wf.WithDedupID,
+// which name a single run, are refused.
+//
+// Call it from a workflow, never from a client. The whole batch is checkpointed as one
+// step: the children's IDs derive from the calling workflow's ID, the step ID of this
+// call and each input's index in ins, so when the caller replays, it gets the same
+// children back and none is started twice.
+func EnqueueChildrenEmailPipeline(ctx wf.Context, ins []PipelineInput, opts ...wf.EnqueueOption) ([]EmailPipelineHandle, error) {
+	hs, err := wfgenWorkflowEmailPipeline.EnqueueChildren(ctx, ins, opts...)
+	if err != nil {
+		return nil, err
+	}
+	handles := make([]EmailPipelineHandle, len(hs))
+	for i, h := range hs {
+		handles[i] = EmailPipelineHandle{handle: h}
+	}
+	return handles, nil
+}
+
+// DebounceEmailPipeline enqueues a run of the EmailPipeline workflow on input in that
+// starts only once no call with the same key has come for period, or maxDelay after the
+// first call of the burst at the latest (0: no limit); the run starts with the input of
+// the latest call. Every call of a burst returns the handle of that one pending run; a
+// call that comes after it has started debounces a new run. Use it from clients, for work
+// that many events trigger but one run can do, such as re-indexing after a series of
+// edits; a workflow enqueues children instead.
+//
+// Of opts, wf.WithQueue (else the default queue), wf.WithPriority, wf.WithPartitionKey
+// and wf.WithTimeout apply, as the first call of the burst gives them; the key names the
+// run and period delays it, so wf.WithID, wf.WithDedupID and the delays are refused.
+func DebounceEmailPipeline(ctx context.Context, c *wf.Client, key string, in PipelineInput, period, maxDelay time.Duration, opts ...wf.EnqueueOption) (EmailPipelineHandle, error) {
+	h, err := wfgenWorkflowEmailPipeline.Debounce(ctx, c, key, in, period, maxDelay, opts...)
 	if err != nil {
 		return EmailPipelineHandle{}, err
 	}
