@@ -1,7 +1,9 @@
 // Package analyze turns loaded packages into models for the templates. It finds the //wf:
-// annotations, validates them against go/types (signatures, JSON-encodable types,
-// options, cron specs, duplicate and colliding names), computes code hashes, and reports
-// every mistake it finds, each at the position it is about.
+// annotations and the package-level queues, events, topics and streams, validates them
+// against go/types (signatures, JSON-encodable types, options, cron specs, duplicate and
+// colliding names), computes code hashes and step counts, runs the replay checks on
+// workflow bodies (minus the calls a //wf:allow comment covers), and reports every
+// mistake it finds, each at the position it is about.
 package analyze
 
 import (

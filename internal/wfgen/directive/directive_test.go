@@ -64,3 +64,25 @@ func TestParseReadsKindOptionsAndPositions(t *testing.T) {
 		}
 	}
 }
+
+func TestAllowReadsTheReasonOfAnAllowComment(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		text   string
+		reason string
+		ok     bool
+	}{
+		{"//wf:allow the region is fixed per deployment", "the region is fixed per deployment", true},
+		{"//wf:allow\tfixed ", "fixed", true},
+		{"//wf:allow", "", true},
+		{"//wf:allow   ", "", true},
+		{"//wf:allowed reason", "", false},
+		{"//wf:workflow", "", false},
+		{"// wf:allow reason", "", false},
+	} {
+		reason, ok := Allow(&ast.Comment{Text: tc.text})
+		if reason != tc.reason || ok != tc.ok {
+			t.Errorf("Allow(%q) = %q, %v; want %q, %v", tc.text, reason, ok, tc.reason, tc.ok)
+		}
+	}
+}

@@ -107,3 +107,44 @@ func Fail(ctx wf.Context, reason string) error {
 func Every(ctx wf.Context, tick wf.Tick) (time.Time, error) {
 	return tick.Time, nil
 }
+
+// Reorder checks an order out again as a child and waits for it: a straight line of two
+// step IDs, so its status says how far it got.
+//
+//wf:workflow
+func Reorder(ctx wf.Context, o Order) (Receipt, error) {
+	h, err := EnqueueChildCheckout(ctx, o)
+	if err != nil {
+		return Receipt{}, err
+	}
+	return h.Await(ctx)
+}
+
+// Fanout checks out one order per ID as children, in one insert, and pings a child in its
+// own process.
+//
+//wf:workflow
+func Fanout(ctx wf.Context, ids []string) ([]string, error) {
+	orders := make([]Order, len(ids))
+	for i, id := range ids {
+		orders[i] = Order{ID: id, Cents: 1}
+	}
+	hs, err := EnqueueChildrenCheckout(ctx, orders)
+	if err != nil {
+		return nil, err
+	}
+	ping, err := StartChildPing(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, h := range hs {
+		r, err := h.Await(ctx)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r.Label)
+	}
+	pong, err := ping.Await(ctx)
+	return append(out, pong), err
+}

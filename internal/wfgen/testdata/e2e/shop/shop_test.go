@@ -244,3 +244,53 @@ func TestScheduleRunsTheScheduledWorkflow(t *testing.T) {
 	}
 	t.Fatal("no tick ran within 20s")
 }
+
+func TestChildrenThroughTheGeneratedCallsAndAwait(t *testing.T) {
+	t.Parallel()
+	ctx, worker, api := setup(t)
+	h, err := EnqueueReorder(ctx, api, Order{ID: "r-" + t.Name(), Cents: 7}, wf.WithID("reorder-"+t.Name()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := h.Result(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.OrderID != "r-"+t.Name() || r.Charged != 7 {
+		t.Fatalf("Result = %+v", r)
+	}
+	st, err := h.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.StepsExpected != 2 || st.StepsDone != 2 {
+		t.Fatalf("steps done %d of %d, want 2 of 2 (wf.ExpectedSteps from the generator)", st.StepsDone, st.StepsExpected)
+	}
+	steps, err := worker.Steps(ctx, h.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(steps) != 2 {
+		t.Fatalf("steps = %+v, want the child call and the await", steps)
+	}
+
+	f, err := EnqueueFanout(ctx, api, []string{"a", "b"}, wf.WithID("fanout-"+t.Name()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := f.Result(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"order-a", "order-b", "pong " + f.ID()}
+	if len(out) != 3 || out[0] != want[0] || out[1] != want[1] || !strings.HasPrefix(out[2], want[2]+"/") {
+		t.Fatalf("Result = %q, want %q with the ping child's ID under its parent's", out, want)
+	}
+	fst, err := f.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fst.StepsExpected != 0 {
+		t.Fatalf("StepsExpected = %d for a workflow that loops over its children, want 0 (unknown)", fst.StepsExpected)
+	}
+}
