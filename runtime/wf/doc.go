@@ -151,6 +151,32 @@
 // worker that stops forgets the ticks it was still retrying: the workers still running fire
 // those ticks themselves; with none left, the ticks count as falling while no worker ran.
 //
+// # Sleeping, child workflows and debounce
+//
+// Sleep pauses a workflow durably: its wake-up time is a step, so a workflow resumed after a
+// crash sleeps only what is left and wakes once. A workflow that waits (in Sleep, in
+// Topic.Recv, or in Handle.Await for another workflow) for longer than Config.SuspendAfter
+// gives its worker slot and goroutine back: it is suspended, back in its queue until it is
+// due (Status.WaitingFor says for what), and the wait returns a *SuspendedError that the
+// workflow function returns. Whichever executor is free when it is due (or when the message
+// or the child's completion it waits for wakes it) claims it and replays its recorded steps
+// up to the wait, which then returns normally. So waiting workflows cost rows, not
+// goroutines or slots; a resumption costs a claim and a read of the history. Suspensions and
+// resumptions are claims like any other: they count against the queue's rate limit, not its
+// recoveries.
+//
+// A workflow starts child workflows with Workflow.EnqueueChild, EnqueueChildren (many in one
+// statement and one checkpoint) or StartChild (in this process, now), and waits for one with
+// Handle.Await. Each call is a step: the child's ID (the parent's ID, "/", the step ID, and
+// for EnqueueChildren "/" and the index) is recorded, so a replay finds the same child and
+// never starts a second one. Status.ParentID links them, and cancelling a workflow cancels
+// its unfinished descendants. A parent awaiting a child for longer than SuspendAfter is
+// suspended and the child's completion wakes it, so parents never hold the slots their
+// children need.
+//
+// Workflow.Debounce starts a run only once no call with the same key came for a period (or
+// after a maximum delay): a burst of calls starts one run, with the last call's input.
+//
 // # Observing
 //
 // Handle.Status reports a workflow's state, owner and timings, and Client.Steps its recorded
