@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/wfgen/wfgen/runtime/wf"
+	"github.com/wfgen/wfgen/runtime/wftest"
 )
 
 // collect reads a whole stream with All.
@@ -319,4 +320,46 @@ func TestAStreamWhoseWorkerIsKilledBetweenAppendsHasEachValueOnceInOrder(t *test
 	require.NoError(t, err)
 	require.Equal(t, 2, st.Attempt)
 	second.stop(t)
+}
+
+// BenchmarkStreamAppendRead appends b.N values in one workflow while a client that never
+// starts reads them with All: appends/s is one workflow's rate, a round trip each.
+func BenchmarkStreamAppendRead(b *testing.B) {
+	ctx := context.Background()
+	c := wftest.NewClient(b, wf.Config{})
+	s := wf.NewStream[int]("bench")
+	w := wf.NewWorkflow("appender", func(ctx wf.Context, n int) (int, error) {
+		for i := range n {
+			if err := s.Append(ctx, i); err != nil {
+				return 0, err
+			}
+		}
+		return n, s.Close(ctx)
+	})
+	if err := c.Register(w, s); err != nil {
+		b.Fatal(err)
+	}
+	wftest.Start(b, c)
+	api, err := wf.NewClient(wftest.Pool(b), wf.Config{Schema: c.Schema()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer api.Stop(ctx)
+	b.ResetTimer()
+	h, err := w.Enqueue(ctx, api, b.N)
+	if err != nil {
+		b.Fatal(err)
+	}
+	read := 0
+	for _, err := range s.All(ctx, api, h.ID(), 0) {
+		if err != nil {
+			b.Fatal(err)
+		}
+		read++
+	}
+	b.StopTimer()
+	if read != b.N {
+		b.Fatalf("read %d values, want %d", read, b.N)
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "appends/s")
 }

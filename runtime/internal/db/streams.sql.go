@@ -16,11 +16,17 @@ WITH owner AS (
     FROM wfgen.workflows w
     WHERE w.id = $1 AND w.attempt = $2 AND w.state = $3::text
     FOR SHARE OF w
-), tail AS (
-    SELECT coalesce(max(s."offset") + 1, 0)::int AS next_offset,
-           coalesce(bool_or(s.closed), false) AS closed
+), last AS (
+    -- The stream's last row, through the primary key: a closing row is always the last.
+    SELECT s."offset", s.closed
     FROM wfgen.streams s
     WHERE s.workflow_id = $1 AND s.stream = $4
+    ORDER BY s."offset" DESC
+    LIMIT 1
+), tail AS (
+    SELECT coalesce(max(l."offset") + 1, 0)::int AS next_offset,
+           coalesce(bool_or(l.closed), false) AS closed
+    FROM last l
 ), step AS (
     INSERT INTO wfgen.steps (workflow_id, step_id, name, output, attempt, tries, started_at)
     SELECT o.id, $5, $6, json_build_object('offset', t.next_offset), $2, 1, $7
@@ -86,8 +92,9 @@ func (q *Queries) AppendStream(ctx context.Context, arg AppendStreamParams) (App
 
 const readStream = `-- name: ReadStream :many
 SELECT w.state,
-       EXISTS (SELECT 1 FROM wfgen.streams c
-               WHERE c.workflow_id = w.id AND c.stream = $1 AND c.closed) AS closed,
+       coalesce((SELECT c.closed FROM wfgen.streams c
+                 WHERE c.workflow_id = w.id AND c.stream = $1
+                 ORDER BY c."offset" DESC LIMIT 1), false)::bool AS closed,
        s."offset", s.value
 FROM wfgen.workflows w
 LEFT JOIN wfgen.streams s
@@ -111,11 +118,11 @@ type ReadStreamRow struct {
 	Value  []byte
 }
 
-// ReadStream reads a workflow's state, whether its stream is closed, and the stream's
-// values from offset from_offset on, at most max_rows of them, in one snapshot: a final
-// workflow appends nothing more, so what this read finds is all there will be. It returns
-// one row with a NULL offset when there is no value to read, none when the workflow does
-// not exist.
+// ReadStream reads a workflow's state, whether its stream is closed (its last row is the
+// closing one), and the stream's values from offset from_offset on, at most max_rows of
+// them, in one snapshot: a final workflow appends nothing more, so what this read finds is
+// all there will be. It returns one row with a NULL offset when there is no value to read,
+// none when the workflow does not exist.
 func (q *Queries) ReadStream(ctx context.Context, arg ReadStreamParams) ([]ReadStreamRow, error) {
 	rows, err := q.db.Query(ctx, readStream,
 		arg.Stream,
