@@ -177,6 +177,47 @@
 // Workflow.Debounce starts a run only once no call with the same key came for a period (or
 // after a maximum delay): a burst of calls starts one run, with the last call's input.
 //
+// # Events and streams
+//
+// A workflow publishes values for its callers while it runs. An Event is a typed key whose
+// latest value the workflow sets (progress, a URL to open); a Stream is a typed, append-only
+// sequence it appends to and closes (log lines, partial results). Define each once, at
+// package level, share the definition between the workflow and its readers, and register it:
+//
+//	var progress = wf.NewEvent[Progress]("progress")
+//	var lines = wf.NewStream[string]("log")
+//
+//	// In the workflow:
+//	err := progress.Set(ctx, Progress{Done: 1, Total: 4})
+//	err = lines.Append(ctx, "metrics computed")
+//	err = lines.Close(ctx)
+//
+//	// In any client (one that only enqueues too):
+//	p, ok, err := progress.Get(ctx, c, id)         // the latest value, no wait
+//	p, err = progress.Wait(ctx, c, id)             // waits until it is set
+//	vals, closed, err := lines.Read(ctx, c, id, 0) // what is there, from offset 0
+//	for line, err := range lines.All(ctx, c, id, 0) {
+//		// every value in order, as it comes, until the stream is closed
+//	}
+//
+// Set, Append and Close take one step ID each, and store their value together with their
+// step's checkpoint in one statement: a value is written exactly once, however often its
+// workflow replays or runs again after a crash, and a stream's values keep their order and
+// their offsets (0, 1, 2...) across takeovers. An event's version column counts its writes.
+// Values are JSON (jsonb): readable from SQL, and a stored value that does not decode as the
+// reader's type is a *CodecError naming the event or stream and the type.
+//
+// Wait and All wake within milliseconds of a write, in any process (a change notification
+// on the schema's channel), and poll from 10ms up to once a second for what notifications
+// miss; bound them with their context. A stream ends when its workflow closes it or becomes
+// final, and Wait for an event that a final workflow never set returns an error rather than
+// waiting forever.
+//
+// Costs: Set, Append and Close are one round trip each (after the previous step's
+// checkpoint is durable; they do not go through the group commit), and nothing on replay.
+// Get and Read are one round trip; Wait and All one per look (All reads up to 500 values
+// per look).
+//
 // # Observing
 //
 // Handle.Status reports a workflow's state, owner and timings, and Client.Steps its recorded
