@@ -226,3 +226,31 @@ func TestASIGKILLedParentResumesWithoutASecondChild(t *testing.T) {
 	require.Equal(t, 2, b.count(t, `SELECT count(*) FROM %s.executions WHERE workflow_id = 'family/1'`), "the child's step was running at the kill, and ran again")
 	second.stop(t)
 }
+
+func TestThousandsOfChildrenAreOneStepAndOneInsert(t *testing.T) {
+	t.Parallel()
+	b := setup(t, wf.Config{})
+	const n = 2000
+	leaf := wf.NewWorkflow("fan-leaf", func(ctx wf.Context, i int) (int, error) { return i, nil })
+	fan := wf.NewWorkflow("fan-out", func(ctx wf.Context, n int) (int, error) {
+		ins := make([]int, n)
+		for i := range ins {
+			ins[i] = i
+		}
+		hs, err := leaf.EnqueueChildren(ctx, ins)
+		return len(hs), err
+	})
+	b.start(t, leaf, fan, wf.NewQueue(wf.DefaultQueue, wf.WorkerConcurrency(50)))
+	h, err := fan.Enqueue(b.ctx, b.client, n, wf.WithID("fan"))
+	require.NoError(t, err)
+	got, err := h.Result(b.ctx)
+	require.NoError(t, err)
+	require.Equal(t, n, got)
+	steps, err := b.client.Steps(b.ctx, "fan")
+	require.NoError(t, err)
+	require.Len(t, steps, 1, "one checkpoint holds every child")
+	require.Equal(t, "wf.enqueueChild:fan-leaf", steps[0].Name)
+	require.Eventually(t, func() bool {
+		return b.count(t, `SELECT count(*) FROM %s.workflows WHERE parent_id = 'fan' AND state = 'succeeded'`) == n
+	}, 50*time.Second, 20*time.Millisecond)
+}

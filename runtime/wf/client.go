@@ -164,6 +164,7 @@ type Client struct {
 	phase      phase
 	workflows  map[string]*registeredWorkflow
 	steps      map[string]registeredStep
+	valueTypes map[string]string // events and streams, by kind and name: the Go type of their values
 	queues     map[string]*Queue
 	schedules  map[string]*Schedule  // by workflow name
 	executions map[string]*execution // running in this process, by workflow ID

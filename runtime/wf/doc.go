@@ -151,6 +151,73 @@
 // worker that stops forgets the ticks it was still retrying: the workers still running fire
 // those ticks themselves; with none left, the ticks count as falling while no worker ran.
 //
+// # Sleeping, child workflows and debounce
+//
+// Sleep pauses a workflow durably: its wake-up time is a step, so a workflow resumed after a
+// crash sleeps only what is left and wakes once. A workflow that waits (in Sleep, in
+// Topic.Recv, or in Handle.Await for another workflow) for longer than Config.SuspendAfter
+// gives its worker slot and goroutine back: it is suspended, back in its queue until it is
+// due (Status.WaitingFor says for what), and the wait returns a *SuspendedError that the
+// workflow function returns. Whichever executor is free when it is due (or when the message
+// or the child's completion it waits for wakes it) claims it and replays its recorded steps
+// up to the wait, which then returns normally. So waiting workflows cost rows, not
+// goroutines or slots; a resumption costs a claim and a read of the history. Suspensions and
+// resumptions are claims like any other: they count against the queue's rate limit, not its
+// recoveries.
+//
+// A workflow starts child workflows with Workflow.EnqueueChild, EnqueueChildren (many in one
+// statement and one checkpoint) or StartChild (in this process, now), and waits for one with
+// Handle.Await. Each call is a step: the child's ID (the parent's ID, "/", the step ID, and
+// for EnqueueChildren "/" and the index) is recorded, so a replay finds the same child and
+// never starts a second one. Status.ParentID links them, and cancelling a workflow cancels
+// its unfinished descendants. A parent awaiting a child for longer than SuspendAfter is
+// suspended and the child's completion wakes it, so parents never hold the slots their
+// children need.
+//
+// Workflow.Debounce starts a run only once no call with the same key came for a period (or
+// after a maximum delay): a burst of calls starts one run, with the last call's input.
+//
+// # Events and streams
+//
+// A workflow publishes values for its callers while it runs. An Event is a typed key whose
+// latest value the workflow sets (progress, a URL to open); a Stream is a typed, append-only
+// sequence it appends to and closes (log lines, partial results). Define each once, at
+// package level, share the definition between the workflow and its readers, and register it:
+//
+//	var progress = wf.NewEvent[Progress]("progress")
+//	var lines = wf.NewStream[string]("log")
+//
+//	// In the workflow:
+//	err := progress.Set(ctx, Progress{Done: 1, Total: 4})
+//	err = lines.Append(ctx, "metrics computed")
+//	err = lines.Close(ctx)
+//
+//	// In any client (one that only enqueues too):
+//	p, ok, err := progress.Get(ctx, c, id)         // the latest value, no wait
+//	p, err = progress.Wait(ctx, c, id)             // waits until it is set
+//	vals, closed, err := lines.Read(ctx, c, id, 0) // what is there, from offset 0
+//	for line, err := range lines.All(ctx, c, id, 0) {
+//		// every value in order, as it comes, until the stream is closed
+//	}
+//
+// Set, Append and Close take one step ID each, and store their value together with their
+// step's checkpoint in one statement: a value is written exactly once, however often its
+// workflow replays or runs again after a crash, and a stream's values keep their order and
+// their offsets (0, 1, 2...) across takeovers. An event's version column counts its writes.
+// Values are JSON (jsonb): readable from SQL, and a stored value that does not decode as the
+// reader's type is a *CodecError naming the event or stream and the type.
+//
+// Wait and All wake within milliseconds of a write, in any process (a change notification
+// on the schema's channel), and poll from 10ms up to once a second for what notifications
+// miss; bound them with their context. A stream ends when its workflow closes it or becomes
+// final, and Wait for an event that a final workflow never set returns an error rather than
+// waiting forever.
+//
+// Costs: Set, Append and Close are one round trip each (after the previous step's
+// checkpoint is durable; they do not go through the group commit), and nothing on replay.
+// Get and Read are one round trip; Wait and All one per look (All reads up to 500 values
+// per look).
+//
 // # Observing
 //
 // Handle.Status reports a workflow's state, owner and timings, and Client.Steps its recorded

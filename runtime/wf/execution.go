@@ -48,15 +48,16 @@ const maxRestarts = 3
 // execution is one run of a workflow in this process, from its first step (replayed or
 // not) to its completion.
 type execution struct {
-	c       *Client
-	wf      *registeredWorkflow
-	id      string
-	attempt int32
-	input   []byte
-	ctx     context.Context
-	cancel  context.CancelCauseFunc
-	wfctx   *wfContext
-	release func() // frees the worker slot; runs once
+	c        *Client
+	wf       *registeredWorkflow
+	id       string
+	attempt  int32
+	input    []byte
+	deadline time.Time // zero without a timeout
+	ctx      context.Context
+	cancel   context.CancelCauseFunc
+	wfctx    *wfContext
+	release  func() // frees the worker slot; runs once
 
 	mu          sync.Mutex
 	nextStep    int32
@@ -77,6 +78,7 @@ func newExecution(c *Client, reg *registeredWorkflow, id string, attempt int32, 
 	ctx, cancel := context.WithCancelCause(context.Background())
 	if deadline != nil {
 		var stop context.CancelFunc
+		x.deadline = *deadline
 		ctx, stop = context.WithDeadlineCause(ctx, *deadline, fmt.Errorf("%w: its deadline %s passed", ErrTimeout, deadline.Format(time.RFC3339)))
 		parentCancel := cancel
 		cancel = func(cause error) { parentCancel(cause); stop() }
@@ -106,6 +108,11 @@ func (x *execution) run() outcome {
 	for restarts := 0; ; restarts++ {
 		if replaying {
 			if err := x.loadHistory(); err != nil {
+				if cause := context.Cause(x.ctx); errors.Is(cause, ErrTimeout) {
+					// Claimed after its deadline (it was suspended, or waited in its queue
+					// after a crash): it has timed out, whatever its history says.
+					return x.complete(StateFailed, "", cause)
+				}
 				x.c.log.Error("wfgen: cannot read workflow history; it will resume on recovery", "workflow_id", x.id, "error", err)
 				return x.interruptedOutcome()
 			}

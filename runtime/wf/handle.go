@@ -32,6 +32,16 @@ func (h *Handle[Out]) ID() string {
 	return h.id
 }
 
+// Client returns the client the handle reads through (nil for a handle that refers to
+// nothing). Generated accessors use it to read a workflow's events and streams and to send
+// it messages.
+func (h *Handle[Out]) Client() *Client {
+	if h == nil {
+		return nil
+	}
+	return h.c
+}
+
 // refersToNothing reports whether h is nil or a zero value.
 func (h *Handle[Out]) refersToNothing() bool { return h == nil || h.c == nil }
 

@@ -363,6 +363,10 @@ func TestOutages(t *testing.T) {
 		t.Logf("%d bodies were running at the crash; %d runs were later attempts", inFlight, attemptsAfterFirst(bodies))
 	})
 
+	t.Run("waiting workflows across a PostgreSQL restart", func(t *testing.T) {
+		testWaitsAcrossARestart(t, srv)
+	})
+
 	t.Run("PostgreSQL down for longer than the lease", func(t *testing.T) {
 		r := startFleet(t, faultSchema(), poolTo(t, srv.URL), poolTo(t, srv.URL), poolTo(t, srv.URL))
 		r.enqueue(t)
@@ -436,4 +440,85 @@ func testCutOff(t *testing.T, cutOff func(*testproxy.Proxy)) {
 	}
 	require.NotEmpty(t, takenOver, "no workflow of the cut-off executor was taken over: the test tested nothing")
 	t.Logf("%d workflows of the cut-off executor were taken over by the others, the last %s after the cut (lease %s)", len(takenOver), slowest.Round(time.Millisecond), testLease)
+}
+
+// testWaitsAcrossARestart crashes PostgreSQL while workflows are suspended in sleeps and
+// parents await their children, and checks that every one of them wakes once, afterwards.
+func testWaitsAcrossARestart(t *testing.T, srv *embedpg.Server) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	pool := poolTo(t, srv.URL)
+	c, err := wf.NewClient(pool, wf.Config{
+		Schema: faultSchema(), LeaseDuration: testLease, HeartbeatInterval: testHeartbeat,
+		PollInterval: 100 * time.Millisecond, SuspendAfter: -1, Logger: wftest.Logger(t),
+	})
+	require.NoError(t, err)
+	var mu sync.Mutex
+	woke := map[string]int{}
+	after := wf.NewStep[int]("after-wait")
+	record := func(ctx wf.Context) (int, error) {
+		return after.Run(ctx, func(context.Context) (int, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			woke[ctx.WorkflowID()]++
+			return woke[ctx.WorkflowID()], nil
+		})
+	}
+	napper := wf.NewWorkflow("napper", func(ctx wf.Context, n int) (int, error) {
+		if err := wf.Sleep(ctx, 4*time.Second); err != nil { // time enough for all to suspend before the crash
+			return 0, err
+		}
+		return record(ctx)
+	})
+	parent := wf.NewWorkflow("awaiting-parent", func(ctx wf.Context, n int) (int, error) {
+		hs, err := napper.EnqueueChildren(ctx, []int{1, 2, 3})
+		if err != nil {
+			return 0, err
+		}
+		for _, h := range hs {
+			if _, err := h.Await(ctx); err != nil {
+				return 0, err
+			}
+		}
+		return record(ctx)
+	})
+	require.NoError(t, c.Register(after, napper, parent))
+	require.NoError(t, c.Start(ctx))
+	t.Cleanup(func() {
+		stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = c.Stop(stopCtx)
+	})
+	naps, err := napper.EnqueueMany(ctx, c, make([]int, 20))
+	require.NoError(t, err)
+	parents, err := parent.EnqueueMany(ctx, c, make([]int, 5))
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		var sleeping, awaiting int
+		err := pool.QueryRow(ctx, fmt.Sprintf(`SELECT count(*) FILTER (WHERE waiting_for = 'sleep'), count(*) FILTER (WHERE waiting_for = 'child') FROM %s.workflows`, c.Schema())).Scan(&sleeping, &awaiting)
+		return err == nil && sleeping == 20+15 && awaiting == 5
+	}, time.Minute, 10*time.Millisecond, "every workflow suspended in its wait")
+
+	require.NoError(t, srv.Crash())
+	require.NoError(t, srv.Resume(context.Background()))
+
+	for _, h := range naps {
+		n, err := h.Result(ctx)
+		require.NoError(t, err)
+		require.Equal(t, 1, n, "napper %s woke more than once", h.ID())
+	}
+	for _, h := range parents {
+		n, err := h.Result(ctx)
+		require.NoError(t, err)
+		require.Equal(t, 1, n, "parent %s woke more than once", h.ID())
+		var children int
+		require.NoError(t, pool.QueryRow(ctx, fmt.Sprintf(`SELECT count(*) FROM %s.workflows WHERE parent_id = $1`, c.Schema()), h.ID()).Scan(&children))
+		require.Equal(t, 3, children)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	require.Len(t, woke, 20+15+5)
+	for id, n := range woke {
+		require.Equal(t, 1, n, "%s ran its step after the wait %d times", id, n)
+	}
 }

@@ -195,3 +195,19 @@ func goroutinesSettled() int {
 	}
 	return n
 }
+
+func TestASuspendedWorkflowTimesOutAtItsDeadlineNotAtItsWakeUp(t *testing.T) {
+	t.Parallel()
+	b := setup(t, wf.Config{SuspendAfter: -1})
+	nap := wf.NewWorkflow("nap-past-deadline", func(ctx wf.Context, n int) (int, error) {
+		if err := wf.Sleep(ctx, time.Hour); err != nil {
+			return 0, err
+		}
+		return n, nil
+	})
+	b.start(t, nap)
+	h, err := nap.Enqueue(b.ctx, b.client, 1, wf.WithTimeout(300*time.Millisecond))
+	require.NoError(t, err)
+	_, err = h.Result(b.ctx)
+	require.ErrorIs(t, err, wf.ErrTimeout)
+}

@@ -67,6 +67,10 @@ func (x *execution) suspend(until time.Time, waitingFor string, ready readyCheck
 	if err := x.awaitCheckpoint(); err != nil {
 		return false, err
 	}
+	if !x.deadline.IsZero() && x.deadline.Before(until) {
+		// Due at its deadline at the latest, to time out then rather than at its wake-up.
+		until = x.deadline
+	}
 	var queue string
 	resumed := false
 	suspend := func(q *db.Queries) error {

@@ -391,9 +391,12 @@ func (w *Writer) resolveRefused(refused []*Pending) {
 	}
 }
 
-// permanent reports whether retrying err cannot help: Postgres rejected the statement
-// itself (bad data, a missing table), as opposed to losing the connection or the server
-// shedding load.
+// Permanent reports whether retrying a write that failed with err cannot help: Postgres
+// rejected the statement itself (bad data, a missing table), as opposed to losing the
+// connection or the server shedding load. The runtime's other owner writes retry as this
+// writer does.
+func Permanent(err error) bool { return permanent(err) }
+
 func permanent(err error) bool {
 	var pgErr *pgconn.PgError
 	if !errors.As(err, &pgErr) {
