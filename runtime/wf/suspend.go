@@ -185,9 +185,11 @@ func (x *execution) waitOrSuspend(until time.Time, waitingFor string, look func(
 		case <-x.ctx.Done():
 			t.Stop()
 			return false, x.interruption()
-		case <-wake:
+		case _, open := <-wake:
 			t.Stop()
-			wake = nil // a closed channel says it once
+			if !open {
+				wake = nil // a closed channel says it once; a watch says it at each change
+			}
 		case <-t.C:
 		}
 	}

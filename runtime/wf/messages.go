@@ -1,0 +1,289 @@
+package wf
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/wfgen/wfgen/runtime/internal/checkpoint"
+	"github.com/wfgen/wfgen/runtime/internal/db"
+)
+
+// Topic is a typed channel of messages to workflows: anyone (a client, or another workflow)
+// sends a T to a workflow by its ID, and the workflow receives the messages of the topic in
+// send order with Recv. Messages are stored in PostgreSQL as JSON until received, so a
+// message sent before the workflow calls Recv, or while it is suspended or its executor is
+// down, waits for it; each message is received exactly once.
+//
+// Define each topic once, at package level, and register it on workers (Register refuses
+// two topics of one name with different types). Senders need not register it.
+type Topic[T any] struct {
+	name     string
+	sendStep *Step[struct{}]
+	recvName string
+}
+
+// NewTopic defines a topic of messages of type T. It panics on an empty name: definitions
+// are made at program start, where that is a programming error.
+func NewTopic[T any](name string) *Topic[T] {
+	if strings.TrimSpace(name) == "" {
+		panic("wf: NewTopic: empty name")
+	}
+	return &Topic[T]{
+		name: name,
+		// A send from a workflow retries what a retry can fix: the database being away. A
+		// missing destination or a message that cannot be stored is its final answer.
+		sendStep: NewStep[struct{}]("wf.send:"+name, MaxAttempts(5), RetryIf(func(err error) bool {
+			var codec *CodecError
+			return !errors.Is(err, ErrNotFound) && !errors.As(err, &codec)
+		})),
+		recvName: "wf.recv:" + name,
+	}
+}
+
+// Name returns the topic's name, as stored with its messages.
+func (t *Topic[T]) Name() string { return t.name }
+
+func (t *Topic[T]) register(c *Client) error {
+	if c.topics == nil {
+		c.topics = map[string]string{}
+	}
+	typ := typeName[T]()
+	if prev, dup := c.topics[t.name]; dup && prev != typ {
+		return fmt.Errorf("wf: topic %q registered twice with different message types (%s and %s): give one of them another name", t.name, prev, typ)
+	}
+	c.topics[t.name] = typ
+	return nil
+}
+
+// SendOption configures one Topic.Send.
+type SendOption func(*sendOptions)
+
+type sendOptions struct {
+	idempotencyKey string
+}
+
+// WithIdempotencyKey makes a send idempotent: once a message with the key was stored for the
+// destination workflow, sending the key to it again stores nothing and returns nil, so a
+// caller that retries after an error or a crash sends at most once. Keys are per
+// destination; keys starting with "wfgen:" are reserved for sends from workflows.
+func WithIdempotencyKey(key string) SendOption {
+	return func(o *sendOptions) { o.idempotencyKey = key }
+}
+
+// workflowSendKeyPrefix starts the idempotency keys of sends from workflows, which are
+// "wfgen:<sender ID>:<step ID>": a send step that runs again after a crash stores nothing
+// twice.
+const workflowSendKeyPrefix = "wfgen:"
+
+// Send sends msg to workflow to, from outside any workflow. It returns once the message is
+// stored (one statement, one round trip), or an error wrapping ErrNotFound when no workflow
+// has the ID. A workflow suspended in a Recv of this topic is woken at once. A message to a
+// workflow that finished is stored and never received.
+//
+// Without WithIdempotencyKey every call stores a message: a caller that retries a Send whose
+// outcome it does not know may deliver it twice.
+func (t *Topic[T]) Send(ctx context.Context, c *Client, to string, msg T, opts ...SendOption) error {
+	var o sendOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if strings.HasPrefix(o.idempotencyKey, workflowSendKeyPrefix) {
+		return fmt.Errorf("wf: Send on topic %q: idempotency key %q starts with %q, which is reserved for sends from workflows: choose another key", t.name, o.idempotencyKey, workflowSendKeyPrefix)
+	}
+	return t.send(ctx, c, to, msg, o.idempotencyKey)
+}
+
+// SendFromWorkflow sends msg to workflow to from inside a workflow, exactly once: it is a
+// step (one step ID, named "wf.send:<topic>"), and the message is stored under an
+// idempotency key made of the sender's workflow ID and step ID, so a send that runs again
+// after a crash stores nothing twice, and a replay returns the recorded outcome without
+// sending. A destination that does not exist is the step's final error (wrapping
+// ErrNotFound); a database error is retried a few times.
+func (t *Topic[T]) SendFromWorkflow(ctx Context, to string, msg T) error {
+	x := ctx.execution()
+	_, err := t.sendStep.Run(ctx, func(sctx context.Context) (struct{}, error) {
+		key := workflowSendKeyPrefix + x.id + ":" + strconv.Itoa(int(x.runningStepID()))
+		return struct{}{}, t.send(sctx, x.c, to, msg, key)
+	})
+	return err
+}
+
+// send stores a message: see SendMessage.
+func (t *Topic[T]) send(ctx context.Context, c *Client, to string, msg T, key string) error {
+	what := fmt.Sprintf("message on topic %q", t.name)
+	payload, err := json.Marshal(msg)
+	if err != nil {
+		return encodeFailure(what, typeName[T](), err)
+	}
+	r, err := c.q.SendMessage(ctx, db.SendMessageParams{DestinationID: to, Topic: t.name, Payload: payload, IdempotencyKey: key})
+	if err != nil {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && strings.HasPrefix(pgErr.Code, "22") {
+			// Data exceptions: jsonb refuses some strings JSON allows, such as \u0000.
+			return encodeFailure(what, typeName[T](), err)
+		}
+		return c.dbError(fmt.Sprintf("wf: sending a %s to workflow %q", what, to), err)
+	}
+	if !r.Found {
+		return &notFoundError{id: to, why: fmt.Sprintf("the %s was not sent", what)}
+	}
+	if r.Stored {
+		c.changed(to)
+	}
+	if r.WokenQueue != "" {
+		c.requeued([]string{r.WokenQueue})
+	}
+	return nil
+}
+
+// recvDeadlineStep records when a Recv stops waiting, so that a replay waits until the same
+// time: the timeout holds across crashes and suspensions. The zero time means never.
+var recvDeadlineStep = NewStep[time.Time]("wf.recv.deadline")
+
+// recvRecord is the recorded output of a Recv's receiving step: the message and its
+// sequence number, or {} when the Recv timed out.
+type recvRecord struct {
+	Seq     int64           `json:"seq,omitempty"`
+	Message json.RawMessage `json:"message,omitempty"`
+}
+
+// Recv receives the oldest message of the topic sent to the running workflow that it has
+// not received yet, waiting for one for up to timeout (forever when timeout <= 0). ok is
+// false when the timeout passed without a message.
+//
+// Recv takes two step IDs: the first records its deadline, so that a workflow resuming
+// after a crash waits only what is left of the timeout; the second records the message
+// received, in the same transaction that marks the message consumed, so that each message
+// is received exactly once, whatever crashes, and a replay returns the same message (or the
+// same timeout) without waiting.
+//
+// A Recv that waits longer than Config.SuspendAfter gives its worker slot and goroutine
+// back, as Sleep does: it returns a *SuspendedError, which the workflow function must
+// return, and a send on the topic (or the deadline) resumes the workflow on whichever
+// executor is free. A message that does not decode as T is consumed all the same, and Recv
+// returns a *CodecError for it.
+func (t *Topic[T]) Recv(ctx Context, timeout time.Duration) (msg T, ok bool, err error) {
+	x := ctx.execution()
+	deadline, err := recvDeadlineStep.Run(ctx, func(context.Context) (time.Time, error) {
+		if timeout <= 0 {
+			return time.Time{}, nil
+		}
+		return time.Now().Add(timeout), nil
+	})
+	if err != nil {
+		return msg, false, err
+	}
+	id, rec, err := x.beginStep(t.recvName)
+	if err != nil {
+		return msg, false, err
+	}
+	if rec != nil {
+		if rec.Error != nil {
+			return msg, false, decodeStepError(t.recvName, int(id), rec.Error)
+		}
+		return t.decodeRecord(id, rec.Output)
+	}
+	if err := x.awaitCheckpoint(); err != nil {
+		x.endStep()
+		return msg, false, err
+	}
+	output, err := t.wait(x, id, deadline)
+	if err != nil {
+		x.endStep()
+		return msg, false, err
+	}
+	if output == nil {
+		// Timed out: recorded like any step, so that a replay times out too.
+		x.submitStep(checkpoint.Step{WorkflowID: x.id, StepID: id, Name: t.recvName, Output: "{}", Attempt: x.attempt, Tries: 1, StartedAt: time.Now()})
+		return msg, false, nil
+	}
+	x.endStep() // the consuming statement recorded it
+	return t.decodeRecord(id, output)
+}
+
+// wait waits for a message and consumes it, returning the recorded step output, or nil at
+// the deadline.
+func (t *Topic[T]) wait(x *execution, id int32, deadline time.Time) ([]byte, error) {
+	until := deadline
+	if until.IsZero() {
+		until = suspendForever
+	}
+	started := time.Now()
+	var output []byte
+	var stop error // ends the wait: the consumption was refused
+	look := func() (bool, error) {
+		r, err := x.c.q.ConsumeMessage(x.ctx, db.ConsumeMessageParams{
+			WorkflowID: x.id, Topic: t.name, Attempt: x.attempt, OwnedState: string(StateRunning),
+			StepID: id, StepName: t.recvName, StartedAt: started,
+		})
+		var pgErr *pgconn.PgError
+		switch {
+		case errors.As(err, &pgErr) && pgErr.Code == "23505":
+			// Another execution of this attempt recorded this step: replay its history.
+			stop = errRestart
+			return true, nil
+		case err != nil:
+			return false, err
+		case r.Found && !r.Owned:
+			stop = fenceError(x.fencedNow())
+			return true, nil
+		case r.Output == "":
+			return false, nil
+		}
+		output = []byte(r.Output)
+		return true, nil
+	}
+	ready := func(ctx context.Context, q *db.Queries) (bool, error) {
+		return q.HasUnconsumedMessage(ctx, db.HasUnconsumedMessageParams{WorkflowID: x.id, Topic: t.name})
+	}
+	wake, unwatch := x.c.watch(x.id)
+	defer unwatch()
+	for {
+		got, err := x.waitOrSuspend(until, waitingRecv+t.name, look, wake, ready)
+		switch {
+		case stop != nil:
+			x.mu.Lock()
+			x.abort = stop
+			x.mu.Unlock()
+			return nil, stop
+		case err != nil:
+			return nil, err
+		case output != nil:
+			return output, nil
+		case !got:
+			return nil, nil
+		}
+		// The suspension found a message that came meanwhile: go and take it.
+	}
+}
+
+// decodeRecord decodes a receiving step's recorded output.
+func (t *Topic[T]) decodeRecord(id int32, output []byte) (msg T, ok bool, err error) {
+	var r recvRecord
+	if err := json.Unmarshal(output, &r); err != nil {
+		return msg, false, decodeFailure(fmt.Sprintf("recorded output of step %q (ID %d)", t.recvName, id), "a received message",
+			"the step recorded at this ID is not a Recv: the workflow's code changed under it", err)
+	}
+	if r.Seq == 0 {
+		return msg, false, nil
+	}
+	if err := json.Unmarshal(r.Message, &msg); err != nil {
+		return msg, false, decodeFailure(fmt.Sprintf("message %d on topic %q", r.Seq, t.name), typeName[T](),
+			"its sender and this workflow disagree on the topic's message type: deploy the same version to both", err)
+	}
+	return msg, true, nil
+}
+
+// runningStepID returns the ID of the step running now; called from a step function.
+func (x *execution) runningStepID() int32 {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.nextStep
+}
