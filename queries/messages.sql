@@ -8,7 +8,9 @@
 -- it suspends: either this send commits first and the check finds its message, or it waits
 -- for the suspension to commit, and the lock hands it the row's new version, enqueued and
 -- waiting for the topic, which it wakes. The wake-up tests the locked row (dest), never the
--- version the UPDATE's snapshot saw, which predates the suspension.
+-- version the UPDATE's snapshot saw, which predates the suspension. The lock also keeps a
+-- topic's order: a send takes its seq under it and commits before the next send to the
+-- workflow gets one, so a Recv never sees a message while an older one is uncommitted.
 --
 -- With an idempotency key, a second send of the key to the same workflow stores nothing
 -- (stored is false) and wakes nothing. found is false when no workflow has the ID.

@@ -218,6 +218,37 @@
 // Get and Read are one round trip; Wait and All one per look (All reads up to 500 values
 // per look).
 //
+// # Messages
+//
+// A Topic carries typed messages to workflows: Topic.Send sends one from anywhere, by the
+// destination's workflow ID, and Topic.SendFromWorkflow from inside a workflow; the
+// destination receives the messages of a topic in send order with Topic.Recv. Messages are
+// rows in PostgreSQL until received, so a message sent before the Recv, while the workflow
+// is suspended, or while no executor runs, is never lost.
+//
+// Each message is received exactly once. Recv takes two step IDs: the first records its
+// deadline, so a workflow resuming after a crash waits only what is left of the timeout;
+// the second is written by the statement that consumes the message (fenced by the
+// workflow's attempt, like every checkpoint), so the message and the step that received it
+// are recorded together or not at all, and a replay returns the recorded message. A timeout
+// is recorded too, and replays as one. SendFromWorkflow is a step whose message is stored
+// under an idempotency key made of the sender's workflow ID and step ID: a send step that
+// runs again after a crash stores nothing twice. Clients get the same with
+// WithIdempotencyKey.
+//
+// Send is one statement: it locks the destination's row, stores the message, and wakes
+// the workflow if it is suspended in a Recv of the topic. A Recv that suspends locks the
+// same row and checks for a message before suspending, so a send either comes before the
+// check, which finds it, or after the suspension, which it wakes: never between. Sends to
+// one workflow are serialized by that lock, which also keeps their order.
+//
+// Costs: Send, one round trip (its wake-up notification is sent after the commit, batched
+// with others). Recv with a message waiting, two: the deadline's checkpoint, then the
+// consuming statement. While it waits, Recv looks again at every change notification about
+// the workflow and otherwise polls, from 10ms up to a second, each look one indexed read;
+// after Config.SuspendAfter it suspends (one short transaction) and the send that wakes it
+// costs the resumption a claim and a read of its history.
+//
 // # Observing
 //
 // Handle.Status reports a workflow's state, owner and timings, and Client.Steps its recorded

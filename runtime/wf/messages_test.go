@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -14,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/wfgen/wfgen/runtime/wf"
+	"github.com/wfgen/wfgen/runtime/wftest"
 )
 
 // A message a workflow received, with the attempt that returned it from Recv.
@@ -451,4 +454,109 @@ func TestAMessageConsumedBeforeASIGKILLIsDeliveredOnceAfterTakeover(t *testing.T
 	require.Less(t, steps[1].Attempt, steps[4].Attempt, "and the second by the run that took over")
 	require.Equal(t, 2, b.count(t, `SELECT count(*) FROM %s.executions`), "the step after the first Recv ran again after the kill, once")
 	second.stop(t)
+}
+
+func TestAMessageSentWhileItsReceiverSuspendsIsNeverLost(t *testing.T) {
+	t.Parallel()
+	// Every Recv suspends as soon as it finds nothing, and waits an hour: a wake-up lost
+	// between its look and its suspension would leave it asleep past the test's deadline.
+	b := setup(t, wf.Config{SuspendAfter: -1})
+	pokes := wf.NewTopic[int]("pokes")
+	w := wf.NewWorkflow("poked", func(ctx wf.Context, n int) (int, error) {
+		sum := 0
+		for range n {
+			v, ok, err := pokes.Recv(ctx, time.Hour)
+			if err != nil {
+				return 0, err
+			}
+			if !ok {
+				return 0, errors.New("timed out")
+			}
+			sum += v
+		}
+		return sum, nil
+	})
+	b.start(t, w, pokes, wf.NewQueue(wf.DefaultQueue, wf.WorkerConcurrency(20)))
+	const workflows, each = 30, 5
+	hs, err := w.EnqueueMany(b.ctx, b.client, slices.Repeat([]int{each}, workflows))
+	require.NoError(t, err)
+	var wg sync.WaitGroup
+	for _, h := range hs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				// Each message goes once the previous one is received: while the Recv that
+				// waits for it looks, suspends, or sleeps suspended.
+				for b.count(t, `SELECT count(*) FROM %s.messages WHERE destination_id = $1 AND consumed_at IS NOT NULL`, h.ID()) < i {
+					time.Sleep(time.Millisecond)
+				}
+				require.NoError(t, pokes.Send(b.ctx, b.client, h.ID(), i+1))
+			}
+		}()
+	}
+	wg.Wait()
+	for _, h := range hs {
+		sum, err := h.Result(b.ctx)
+		require.NoError(t, err)
+		require.Equal(t, each*(each+1)/2, sum)
+	}
+	require.Positive(t, b.count(t, `SELECT count(*) FROM %s.workflows WHERE attempt > 1`), "no Recv suspended: the test tested nothing")
+}
+
+// BenchmarkSendRecv measures a message's trip from a client's Send to a running workflow's
+// Recv and back through the workflow's completion: ping-pong with one workflow at a time
+// (latency), and 100 workflows receiving at once (throughput).
+func BenchmarkSendRecv(b *testing.B) {
+	for _, concurrent := range []int{1, 100} {
+		b.Run(fmt.Sprintf("workflows=%d", concurrent), func(b *testing.B) {
+			ctx := context.Background()
+			c := wftest.NewClient(b, wf.Config{SuspendAfter: time.Minute})
+			topic := wf.NewTopic[int]("bench")
+			const per = 10
+			w := wf.NewWorkflow("bench-recv", func(ctx wf.Context, _ int) (int, error) {
+				sum := 0
+				for range per {
+					v, _, err := topic.Recv(ctx, 0)
+					if err != nil {
+						return 0, err
+					}
+					sum += v
+				}
+				return sum, nil
+			})
+			if err := c.Register(w, topic, wf.NewQueue(wf.DefaultQueue, wf.WorkerConcurrency(concurrent))); err != nil {
+				b.Fatal(err)
+			}
+			wftest.Start(b, c)
+			var elapsed time.Duration
+			b.ResetTimer()
+			for range b.N {
+				start := time.Now()
+				hs, err := w.EnqueueMany(ctx, c, make([]int, concurrent))
+				if err != nil {
+					b.Fatal(err)
+				}
+				var wg sync.WaitGroup
+				for _, h := range hs {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						for i := range per {
+							if err := topic.Send(ctx, c, h.ID(), i); err != nil {
+								b.Error(err)
+								return
+							}
+						}
+						if _, err := h.Result(ctx); err != nil {
+							b.Error(err)
+						}
+					}()
+				}
+				wg.Wait()
+				elapsed += time.Since(start)
+			}
+			b.ReportMetric(float64(per*concurrent*b.N)/elapsed.Seconds(), "messages/s")
+		})
+	}
 }
