@@ -109,8 +109,11 @@ func TestFetchesWhileThereIsABacklog(t *testing.T) {
 	t.Parallel()
 	b := setup(t, fetcher.Config{Cooldown: 2 * time.Millisecond})
 	// A fetch that gets all it asked for is followed by another at once, cooldown or not.
-	require.Equal(t, fetcher.DefaultMaxBatch, b.next(t, result{claimed: fetcher.DefaultMaxBatch}))
+	f := <-b.fetches
+	require.Equal(t, fetcher.DefaultMaxBatch, f.n)
+	// Fewer free slots before the answer: the loop fetches again as soon as it has it.
 	b.free.Store(120)
+	f.reply <- result{claimed: fetcher.DefaultMaxBatch}
 	require.Equal(t, 120, b.next(t, result{claimed: 120}), "as many as there are free slots")
 	require.Equal(t, 120, b.next(t, result{claimed: 7}))
 	require.Equal(t, poll, b.sleeps(t), "a fetch that got less than it asked for: the queue is drained")
