@@ -107,11 +107,19 @@ WITH RECURSIVE tree AS (
     FROM tree
     WHERE w.id = tree.id AND w.state IN ('enqueued', 'running')
     RETURNING w.id, w.executor_id, w.parent_id
+), parents AS MATERIALIZED (
+    -- Locked, and tested in their locked version, as in WriteCheckpoints.
+    SELECT p.id, p.state, p.waiting_for
+    FROM wfgen.workflows p
+    WHERE p.id IN (SELECT parent_id FROM cancelled WHERE parent_id IS NOT NULL)
+      AND p.id NOT IN (SELECT id FROM cancelled) -- cancelled with its child: nothing to wake
+    ORDER BY p.id
+    FOR NO KEY UPDATE OF p
 ), woken AS (
     UPDATE wfgen.workflows p
     SET available_at = now(), updated_at = now()
-    FROM (SELECT DISTINCT parent_id FROM cancelled WHERE parent_id IS NOT NULL) c
-    WHERE p.id = c.parent_id AND p.state = 'enqueued' AND p.waiting_for = 'child'
+    FROM parents l
+    WHERE p.id = l.id AND l.state = 'enqueued' AND l.waiting_for = 'child'
     RETURNING p.queue
 ), notified AS (
     SELECT count(pg_notify(@channel::text, json_build_object('k', 'x' /* notifier.KindCancelled */, 'id', id, 'x', executor_id)::text)) AS n

@@ -211,9 +211,11 @@ func (h *Handle[Out]) Await(ctx Context) (Out, error) {
 			x.endStep()
 			return zero, err
 		}
-		if done {
+		if done && (lookErr != nil || State(row.State).Final()) {
 			break
 		}
+		// The suspending transaction found the workflow final after the last look: read
+		// its outcome (on the next pass, at once).
 	}
 	if lookErr != nil {
 		x.endStep()

@@ -254,3 +254,37 @@ func TestThousandsOfChildrenAreOneStepAndOneInsert(t *testing.T) {
 		return b.count(t, `SELECT count(*) FROM %s.workflows WHERE parent_id = 'fan' AND state = 'succeeded'`) == n
 	}, 50*time.Second, 20*time.Millisecond)
 }
+
+func TestAChildCompletingAsItsParentSuspendsWakesTheParent(t *testing.T) {
+	t.Parallel()
+	// Children end about when their parents give their slots back: a completion committing
+	// between a parent's last look and its suspension must still wake it. Without the wake,
+	// a parent would sleep until its backstop, minutes later, and the test would time out.
+	b := setup(t, wf.Config{SuspendAfter: 15 * time.Millisecond})
+	const parents = 40
+	child := wf.NewWorkflow("racing-child", func(ctx wf.Context, n int) (int, error) {
+		if err := wf.Sleep(ctx, time.Duration(10+n%10)*time.Millisecond); err != nil {
+			return 0, err
+		}
+		return n, nil
+	})
+	parent := wf.NewWorkflow("racing-parent", func(ctx wf.Context, n int) (int, error) {
+		h, err := child.EnqueueChild(ctx, n)
+		if err != nil {
+			return 0, err
+		}
+		return h.Await(ctx)
+	})
+	b.start(t, child, parent, wf.NewQueue(wf.DefaultQueue, wf.WorkerConcurrency(2*parents)))
+	ins := make([]int, parents)
+	for i := range ins {
+		ins[i] = i
+	}
+	hs, err := parent.EnqueueMany(b.ctx, b.client, ins)
+	require.NoError(t, err)
+	for i, h := range hs {
+		out, err := h.Result(b.ctx)
+		require.NoError(t, err)
+		require.Equal(t, i, out)
+	}
+}

@@ -129,7 +129,7 @@ func (t *Topic[T]) send(ctx context.Context, c *Client, to string, msg T, key st
 			// Data exceptions: jsonb refuses some strings JSON allows, such as \u0000.
 			return encodeFailure(what, typeName[T](), err)
 		}
-		return c.dbError(fmt.Sprintf("wf: sending a %s to workflow %q", what, to), err)
+		return c.dbError(fmt.Sprintf("sending a %s to workflow %q", what, to), err)
 	}
 	if !r.Found {
 		return &notFoundError{id: to, why: fmt.Sprintf("the %s was not sent", what)}

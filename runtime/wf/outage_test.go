@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -442,10 +443,11 @@ func testCutOff(t *testing.T, cutOff func(*testproxy.Proxy)) {
 	t.Logf("%d workflows of the cut-off executor were taken over by the others, the last %s after the cut (lease %s)", len(takenOver), slowest.Round(time.Millisecond), testLease)
 }
 
-// testWaitsAcrossARestart crashes PostgreSQL while workflows are suspended in sleeps and
-// parents await their children, and checks that every one of them wakes once, afterwards.
+// testWaitsAcrossARestart crashes PostgreSQL while workflows are suspended in sleeps, in
+// Recv and awaiting their children, and checks that every one of them wakes once,
+// afterwards.
 func testWaitsAcrossARestart(t *testing.T, srv *embedpg.Server) {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	pool := poolTo(t, srv.URL)
 	c, err := wf.NewClient(pool, wf.Config{
@@ -482,7 +484,21 @@ func testWaitsAcrossARestart(t *testing.T, srv *embedpg.Server) {
 		}
 		return record(ctx)
 	})
-	require.NoError(t, c.Register(after, napper, parent))
+	signal := wf.NewTopic[int]("signal")
+	receiver := wf.NewWorkflow("receiver", func(ctx wf.Context, n int) (int, error) {
+		got, ok, err := signal.Recv(ctx, time.Hour)
+		if err != nil {
+			return 0, err
+		}
+		if !ok {
+			return 0, errors.New("timed out")
+		}
+		if _, err := record(ctx); err != nil {
+			return 0, err
+		}
+		return got, nil
+	})
+	require.NoError(t, c.Register(after, napper, parent, signal, receiver))
 	require.NoError(t, c.Start(ctx))
 	t.Cleanup(func() {
 		stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -493,15 +509,31 @@ func testWaitsAcrossARestart(t *testing.T, srv *embedpg.Server) {
 	require.NoError(t, err)
 	parents, err := parent.EnqueueMany(ctx, c, make([]int, 5))
 	require.NoError(t, err)
+	receivers, err := receiver.EnqueueMany(ctx, c, make([]int, 5))
+	require.NoError(t, err)
 	require.Eventually(t, func() bool {
-		var sleeping, awaiting int
-		err := pool.QueryRow(ctx, fmt.Sprintf(`SELECT count(*) FILTER (WHERE waiting_for = 'sleep'), count(*) FILTER (WHERE waiting_for = 'child') FROM %s.workflows`, c.Schema())).Scan(&sleeping, &awaiting)
-		return err == nil && sleeping == 20+15 && awaiting == 5
+		var sleeping, awaiting, receiving int
+		err := pool.QueryRow(ctx, fmt.Sprintf(`SELECT count(*) FILTER (WHERE waiting_for = 'sleep'), count(*) FILTER (WHERE waiting_for = 'child'),
+			count(*) FILTER (WHERE waiting_for = 'recv:signal') FROM %s.workflows`, c.Schema())).Scan(&sleeping, &awaiting, &receiving)
+		return err == nil && sleeping == 20+15 && awaiting == 5 && receiving == 5
 	}, time.Minute, 10*time.Millisecond, "every workflow suspended in its wait")
 
 	require.NoError(t, srv.Crash())
 	require.NoError(t, srv.Resume(context.Background()))
 
+	// Messages sent after the restart wake the receivers; each gets its message once. A
+	// send on a connection the restart broke fails: the client retries it, as an
+	// application would, under an idempotency key that makes that safe.
+	for i, h := range receivers {
+		require.Eventually(t, func() bool {
+			return signal.Send(ctx, c, h.ID(), i, wf.WithIdempotencyKey("after-restart")) == nil
+		}, time.Minute, 50*time.Millisecond)
+	}
+	for i, h := range receivers {
+		got, err := h.Result(ctx)
+		require.NoError(t, err)
+		require.Equal(t, i, got)
+	}
 	for _, h := range naps {
 		n, err := h.Result(ctx)
 		require.NoError(t, err)
@@ -517,7 +549,7 @@ func testWaitsAcrossARestart(t *testing.T, srv *embedpg.Server) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	require.Len(t, woke, 20+15+5)
+	require.Len(t, woke, 20+15+5+5)
 	for id, n := range woke {
 		require.Equal(t, 1, n, "%s ran its step after the wait %d times", id, n)
 	}

@@ -195,12 +195,24 @@ WITH step_input AS (
       AND (d.after_step < 0 OR EXISTS (
           SELECT 1 FROM inserted i WHERE i.workflow_id = d.id AND i.step_id = d.after_step))
     RETURNING w.id, w.queue, w.parent_id
+), parents AS MATERIALIZED (
+    -- The parents of completed children, locked (in ID order, so that writers of several
+    -- processes cannot deadlock on them) as an UPDATE locks them. A parent suspends holding
+    -- its row's lock and checks first whether its child is final: either this statement
+    -- commits first and the check sees the child final, or the lock hands this statement
+    -- the parent's suspended version. The wake-up tests that locked version, never the one
+    -- this statement's snapshot saw, which may predate the suspension.
+    SELECT p.id, p.state, p.waiting_for
+    FROM wfgen.workflows p
+    WHERE p.id IN (SELECT parent_id FROM completed WHERE parent_id IS NOT NULL)
+    ORDER BY p.id
+    FOR NO KEY UPDATE OF p
 ), woken AS (
     -- A parent suspended until a child completes goes back to running order at once.
     UPDATE wfgen.workflows p
     SET available_at = now(), updated_at = now()
-    FROM (SELECT DISTINCT parent_id FROM completed WHERE parent_id IS NOT NULL) c
-    WHERE p.id = c.parent_id AND p.state = 'enqueued' AND p.waiting_for = 'child'
+    FROM parents l
+    WHERE p.id = l.id AND l.state = 'enqueued' AND l.waiting_for = 'child'
     RETURNING p.id, p.queue
 )
 SELECT 's'::text AS kind, workflow_id AS id, step_id, attempt, ''::text AS queue FROM inserted
