@@ -249,6 +249,16 @@
 // after Config.SuspendAfter it suspends (one short transaction) and the send that wakes it
 // costs the resumption a claim and a read of its history.
 //
+// # Retention
+//
+// Finished workflows (succeeded, failed, cancelled, dead) are deleted Config.Retention after
+// they became final (DefaultRetention, 30 days; negative keeps everything), with their steps,
+// messages, events and streams. Every started client runs a pass about every minute; one of
+// them at a time does the work (a transaction-level advisory lock, tried and not waited for),
+// deleting oldest first in batches of 1000 that skip locked rows, at most 100 batches per
+// pass, so the hot paths never wait for it. Client.DeleteFinished does the same by hand. A
+// workflow ID stays an idempotency key only while its workflow is kept.
+//
 // # Observing
 //
 // Handle.Status reports a workflow's state, owner and timings, and Client.Steps its recorded
