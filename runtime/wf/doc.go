@@ -259,6 +259,17 @@
 // pass, so the hot paths never wait for it. Client.DeleteFinished does the same by hand. A
 // workflow ID stays an idempotency key only while its workflow is kept.
 //
+// # Operating
+//
+// Client.ListWorkflows searches workflows by state (several), name, queue, executor, parent,
+// ID prefix and creation time, newest first, a page at a time; ListOptions.Stranded keeps the
+// workflows that wait because the live executors run other code than the code they started
+// under. Client.CancelWorkflow, ResumeWorkflow (a cancelled, failed or dead workflow continues
+// from its last completed step), ForkWorkflow (a new workflow from step N of any workflow,
+// the steps before it copied, optionally onto the current code) and DeleteWorkflow (a final
+// one) work by ID, untyped, and each has a ...Tx variant that commits with the caller's
+// transaction.
+//
 // # Observing
 //
 // Handle.Status reports a workflow's state, owner and timings, and Client.Steps its recorded

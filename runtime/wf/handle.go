@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/wfgen/wfgen/runtime/internal/db"
+	"github.com/wfgen/wfgen/runtime/internal/dbschema"
 )
 
 // Handle refers to one workflow, typed by its output. Handles are cheap: Workflow.Get makes
@@ -182,14 +183,31 @@ func (h *Handle[Out]) Cancel(ctx context.Context) error {
 }
 
 func (c *Client) cancel(ctx context.Context, id string) error {
-	_, err := c.q.CancelWorkflow(ctx, db.CancelWorkflowParams{
+	if err := c.cancelThrough(ctx, c.rw.Wrap(c.pool), id); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	x := c.executions[id]
+	c.mu.Unlock()
+	if x != nil {
+		x.cancel(ErrCancelled)
+	}
+	c.waiter.completedElsewhere([]string{id})
+	return nil
+}
+
+// cancelThrough cancels workflow id and its unfinished descendants through conn; the
+// executors running them are told when the write commits.
+func (c *Client) cancelThrough(ctx context.Context, conn dbschema.DBTX, id string) error {
+	q := db.New(conn)
+	_, err := q.CancelWorkflow(ctx, db.CancelWorkflowParams{
 		ID: id, Channel: c.channel,
 		Error:      []byte(encodeError(ErrCancelled)),
 		ChildError: []byte(encodeError(fmt.Errorf("%w: a workflow it descends from (%s) was cancelled", ErrCancelled, id))),
 	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		// Not enqueued or running: final already, or unknown.
-		if _, err := c.q.GetWorkflow(ctx, id); errors.Is(err, pgx.ErrNoRows) {
+		if _, err := q.GetWorkflow(ctx, id); errors.Is(err, pgx.ErrNoRows) {
 			return &notFoundError{id: id}
 		} else if err != nil {
 			return c.dbError("cancelling workflow", err)
@@ -199,13 +217,6 @@ func (c *Client) cancel(ctx context.Context, id string) error {
 	if err != nil {
 		return c.dbError("cancelling workflow", err)
 	}
-	c.mu.Lock()
-	x := c.executions[id]
-	c.mu.Unlock()
-	if x != nil {
-		x.cancel(ErrCancelled)
-	}
-	c.waiter.completedElsewhere([]string{id})
 	return nil
 }
 
