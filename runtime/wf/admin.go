@@ -16,6 +16,12 @@ import (
 // wfgen command and the dashboard do. Each write has a ...Tx variant that makes it part of
 // the caller's transaction; the workers hear of it when that transaction commits.
 
+// Status returns the status of the workflow with the given ID, whatever its workflow, or an
+// error wrapping ErrNotFound.
+func (c *Client) Status(ctx context.Context, id string) (Status, error) {
+	return c.status(ctx, id, "")
+}
+
 // CancelWorkflow cancels the workflow with the given ID, as Handle.Cancel does: an enqueued
 // or running workflow and its unfinished descendants end as cancelled; a final one is left
 // alone. An unknown ID is an error wrapping ErrNotFound.

@@ -92,18 +92,24 @@ func (h *Handle[Out]) Status(ctx context.Context) (Status, error) {
 	if h.refersToNothing() {
 		return Status{}, errNoWorkflow
 	}
-	r, err := h.c.q.GetWorkflow(ctx, h.id)
+	return h.c.status(ctx, h.id, h.name)
+}
+
+// status reads workflow id's status; a workflow of another name than name (unless "") is
+// not found.
+func (c *Client) status(ctx context.Context, id, name string) (Status, error) {
+	r, err := c.q.GetWorkflow(ctx, id)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return Status{}, &notFoundError{id: h.id}
+		return Status{}, &notFoundError{id: id}
 	}
 	if err != nil {
-		return Status{}, h.c.dbError("reading workflow status", err)
+		return Status{}, c.dbError("reading workflow status", err)
 	}
-	if r.Name != h.name {
-		return Status{}, wrongWorkflow(h.id, r.Name, h.name)
+	if name != "" && r.Name != name {
+		return Status{}, wrongWorkflow(id, r.Name, name)
 	}
 	st := []Status{statusOf(r)}
-	if err := h.c.explainWaits(ctx, st, []bool{r.Due}); err != nil {
+	if err := c.explainWaits(ctx, st, []bool{r.Due}); err != nil {
 		return Status{}, err
 	}
 	return st[0], nil
