@@ -167,7 +167,7 @@ FROM (
     FOR UPDATE SKIP LOCKED
 ) c
 WHERE w.id = c.id
-RETURNING w.id, w.name, w.input, w.attempt, w.deadline, w.priority, w.seq;
+RETURNING w.id, w.name, w.input, w.attempt, w.deadline, w.priority, w.seq, w.queue, w.available_at;
 
 -- name: RecoverWorkflows :many
 -- RecoverWorkflows hands the running workflows of stopped executors back to their queues

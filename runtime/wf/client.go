@@ -86,6 +86,10 @@ type Config struct {
 	// everything. A workflow ID is an idempotency key only as long as its workflow is kept.
 	Retention time.Duration
 
+	// Hooks observe workflows, steps and checkpoint writes, for tracing and metrics
+	// (wfotel, wfprom). Default: none.
+	Hooks Hooks
+
 	// SuspendAfter is how long a workflow waits while holding its worker slot and goroutine
 	// (in Sleep, Recv, or Await of a child) before it gives them back: it is suspended, back
 	// in its queue until it is due or woken, and whichever executor is free then resumes it
@@ -369,7 +373,11 @@ func (c *Client) Start(ctx context.Context) error {
 		}
 		mustStart(c.runCtx, c.retention)
 	}
-	c.writer = checkpoint.New(c.q, checkpoint.Options{Logger: c.log, Completed: c.announcer.Completed, Woken: c.requeued})
+	opts := checkpoint.Options{Logger: c.log, Completed: c.announcer.Completed, Woken: c.requeued}
+	if c.cfg.Hooks != nil {
+		opts.Written = c.cfg.Hooks.CheckpointsWritten
+	}
+	c.writer = checkpoint.New(c.q, opts)
 	c.writing.Add(1)
 	go func() {
 		defer c.writing.Done()

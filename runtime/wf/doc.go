@@ -272,6 +272,9 @@
 //
 // # Observing
 //
+// Config.Hooks observes every workflow execution, step attempt and checkpoint write (package
+// wfprom turns them into Prometheus metrics); a client without hooks pays nothing for them.
+//
 // Handle.Status reports a workflow's state, owner and timings, and Client.Steps its recorded
 // steps. Client.QueueDepths counts unfinished workflows per queue and state,
 // Client.Executors lists the executors with how much each runs, and Client.ListWorkflows

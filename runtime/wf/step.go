@@ -136,7 +136,7 @@ func (s *Step[T]) attempts(x *execution, id int32, fn func(context.Context) (T, 
 	var zero T
 	var errs []error
 	for try := 1; ; try++ {
-		out, err := s.try(x.ctx, fn)
+		out, err := s.attempt(x, id, try, fn)
 		if err == nil {
 			return out, try, nil
 		}
@@ -157,6 +157,18 @@ func (s *Step[T]) attempts(x *execution, id int32, fn func(context.Context) (T, 
 		case <-t.C:
 		}
 	}
+}
+
+// attempt runs one attempt, told to the client's hooks.
+func (s *Step[T]) attempt(x *execution, id int32, try int, fn func(context.Context) (T, error)) (T, error) {
+	h := x.c.cfg.Hooks
+	if h == nil {
+		return s.try(x.ctx, fn)
+	}
+	ctx, end := h.StepAttempt(x.wfctx.Context, StepEvent{WorkflowID: x.id, Workflow: x.wf.name, Step: s.name, StepID: int(id), Try: try})
+	out, err := s.try(ctx, fn)
+	end(err)
+	return out, err
 }
 
 // try runs one attempt; a panic becomes its error.

@@ -104,7 +104,7 @@ FROM (
     FOR UPDATE SKIP LOCKED
 ) c
 WHERE w.id = c.id
-RETURNING w.id, w.name, w.input, w.attempt, w.deadline, w.priority, w.seq
+RETURNING w.id, w.name, w.input, w.attempt, w.deadline, w.priority, w.seq, w.queue, w.available_at
 `
 
 type DequeueWorkflowsParams struct {
@@ -117,13 +117,15 @@ type DequeueWorkflowsParams struct {
 }
 
 type DequeueWorkflowsRow struct {
-	ID       string
-	Name     string
-	Input    []byte
-	Attempt  int32
-	Deadline *time.Time
-	Priority int32
-	Seq      *int64
+	ID          string
+	Name        string
+	Input       []byte
+	Attempt     int32
+	Deadline    *time.Time
+	Priority    int32
+	Seq         *int64
+	Queue       string
+	AvailableAt time.Time
 }
 
 // DequeueWorkflows claims up to max_count available workflows of a queue for an executor,
@@ -156,6 +158,8 @@ func (q *Queries) DequeueWorkflows(ctx context.Context, arg DequeueWorkflowsPara
 			&i.Deadline,
 			&i.Priority,
 			&i.Seq,
+			&i.Queue,
+			&i.AvailableAt,
 		); err != nil {
 			return nil, err
 		}
