@@ -1,7 +1,7 @@
 // Package wfgen is the wfgen command: it generates typed clients, step replay wrappers
 // and registration from //wf: annotations (see the README's "Generating typed clients
-// with wfgen"), checks that generated files are up to date, and applies the runtime's
-// migrations. cmd/wfgen only calls Run.
+// with wfgen"), checks that generated files are up to date, applies the runtime's
+// migrations, and runs a PostgreSQL for development (devdb). cmd/wfgen only calls Run.
 //
 // The pipeline: load (one packages.Load) -> analyze (annotations, validation against
 // go/types, code hashes, replay checks, step counts, all mistakes at once) -> templates
@@ -40,6 +40,9 @@ const usage = `usage:
                               (default "."), and remove it from packages without any
   wfgen check [packages]      exit 1, listing them, when generated files are stale
   wfgen migrate [-schema s]   apply the runtime's migrations to $DATABASE_URL
+  wfgen devdb [-data dir] [-port n] [-migrate=false] [-print-url | -json]
+                              run a local PostgreSQL for development until Ctrl-C, and
+                              print the DATABASE_URL to use (wfgen devdb -h: all flags)
 
 Packages are patterns as for go build, such as ./... .
 `
@@ -57,7 +60,7 @@ func run(dir string, args []string, stdout, stderr io.Writer) int {
 	cmd := "generate"
 	if len(args) > 0 {
 		switch args[0] {
-		case "check", "migrate", "help", "-h", "-help", "--help":
+		case "check", "migrate", "devdb", "help", "-h", "-help", "--help":
 			cmd, args = args[0], args[1:]
 		}
 	}
@@ -68,6 +71,8 @@ func run(dir string, args []string, stdout, stderr io.Writer) int {
 		return check(dir, args, stdout, stderr)
 	case "migrate":
 		return migrate(args, stdout, stderr)
+	case "devdb":
+		return devdb(args, stdout, stderr)
 	}
 	fmt.Fprint(stdout, usage)
 	return 0
