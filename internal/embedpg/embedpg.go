@@ -172,6 +172,14 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	} else if err := checkBinaries(bin); err != nil {
 		return nil, err
 	}
+	if opts.Port != 0 {
+		// Ask first, so that a taken port gets a plain answer rather than a server log.
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", opts.Port))
+		if err != nil {
+			return nil, fmt.Errorf("127.0.0.1:%d: %w (%v)", opts.Port, ErrPortInUse, err)
+		}
+		l.Close()
+	}
 	cred, serverUser, err := serverCredential()
 	if err != nil {
 		return nil, err
@@ -253,12 +261,6 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	}
 
 	if opts.Port != 0 {
-		// Ask first, so that a taken port gets a plain answer rather than a server log.
-		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", opts.Port))
-		if err != nil {
-			return nil, fmt.Errorf("127.0.0.1:%d: %w (%v)", opts.Port, ErrPortInUse, err)
-		}
-		l.Close()
 		s.setPort(opts.Port)
 		if err := s.run(ctx); err != nil {
 			return nil, err
