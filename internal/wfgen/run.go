@@ -1,8 +1,9 @@
 // Package wfgen is the wfgen command: it generates typed clients, step replay wrappers
 // and registration from //wf: annotations (see the README's "Generating typed clients
-// with wfgen"), checks that generated files are up to date, and applies the runtime's
-// migrations; its operator commands (package cli) list, inspect, cancel, resume, fork and
-// delete workflows. cmd/wfgen only calls Run.
+// with wfgen"), checks that generated files are up to date, applies the runtime's
+// migrations, and runs a PostgreSQL for development (devdb); its operator commands
+// (package cli) list, inspect, cancel, resume, fork and delete workflows. cmd/wfgen only
+// calls Run.
 //
 // The pipeline: load (one packages.Load) -> analyze (annotations, validation against
 // go/types, code hashes, replay checks, step counts, all mistakes at once) -> templates
@@ -43,6 +44,9 @@ var usage = `usage:
                                (default "."), and remove it from packages without any
   wfgen check [packages]       exit 1, listing them, when generated files are stale
   wfgen migrate [-schema s]    apply the runtime's migrations to $DATABASE_URL
+  wfgen devdb [-data dir] [-port n] [-migrate=false] [-print-url | -json]
+                               run a local PostgreSQL for development until Ctrl-C, and
+                               print the DATABASE_URL to use (wfgen devdb -h: all flags)
 
 Packages are patterns as for go build, such as ./... .
 
@@ -65,7 +69,7 @@ func run(dir string, args []string, stdout, stderr io.Writer) int {
 			return opcli.Run(args[0], args[1:], stdout, stderr, os.Getenv)
 		}
 		switch args[0] {
-		case "check", "migrate", "help", "-h", "-help", "--help":
+		case "check", "migrate", "devdb", "help", "-h", "-help", "--help":
 			cmd, args = args[0], args[1:]
 		}
 	}
@@ -76,6 +80,8 @@ func run(dir string, args []string, stdout, stderr io.Writer) int {
 		return check(dir, args, stdout, stderr)
 	case "migrate":
 		return migrate(args, stdout, stderr)
+	case "devdb":
+		return devdb(args, stdout, stderr)
 	}
 	fmt.Fprint(stdout, usage)
 	return 0
