@@ -28,7 +28,7 @@
 //     step with a checkpoint returns its recorded output without running.
 //   - At-least-once steps. A step that was running when its process died runs again, so
 //     steps must be idempotent: use the workflow ID and the step's position as idempotency
-//     keys towards other systems (CurrentStep(ctx).IdempotencyKey()).
+//     keys towards other systems (StepInfo.IdempotencyKey, from CurrentStep).
 //   - Deterministic step IDs. The Nth step call of an execution has step ID N. If the step
 //     recorded at N has another name than the one the code calls, the workflow stops with a
 //     *NonDeterminismError naming the workflow, the step ID, and both names. Keep workflow
