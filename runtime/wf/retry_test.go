@@ -291,3 +291,29 @@ func TestRegisterErrorCodeRefusesConflicts(t *testing.T) {
 	require.Panics(t, func() { wf.RegisterErrorCode[*otherPaymentError](" ") })
 	require.Panics(t, func() { wf.RegisterErrorCode[wf.CodedError]("test.iface") })
 }
+
+func TestAChildsRegisteredErrorReachesTheParentThatAwaitsIt(t *testing.T) {
+	t.Parallel()
+	b := setup(t, wf.Config{})
+	child := wf.NewWorkflow("refusing-child", func(ctx wf.Context, cents int64) (int, error) {
+		return 0, &paymentError{Reason: "limit", Cents: cents}
+	})
+	parent := wf.NewWorkflow("awaiting-parent", func(ctx wf.Context, _ struct{}) (paymentError, error) {
+		h, err := child.EnqueueChild(ctx, 77)
+		if err != nil {
+			return paymentError{}, err
+		}
+		_, err = h.Await(ctx)
+		var pe *paymentError
+		if !errors.As(err, &pe) {
+			return paymentError{}, fmt.Errorf("no paymentError in %w", err)
+		}
+		return *pe, nil
+	})
+	b.start(t, parent, child)
+	h, err := parent.Start(b.ctx, b.client, struct{}{})
+	require.NoError(t, err)
+	out, err := h.Result(b.ctx)
+	require.NoError(t, err)
+	require.Equal(t, paymentError{Reason: "limit", Cents: 77}, out)
+}
