@@ -28,7 +28,7 @@
 //     step with a checkpoint returns its recorded output without running.
 //   - At-least-once steps. A step that was running when its process died runs again, so
 //     steps must be idempotent: use the workflow ID and the step's position as idempotency
-//     keys towards other systems.
+//     keys towards other systems (StepInfo.IdempotencyKey, from CurrentStep).
 //   - Deterministic step IDs. The Nth step call of an execution has step ID N. If the step
 //     recorded at N has another name than the one the code calls, the workflow stops with a
 //     *NonDeterminismError naming the workflow, the step ID, and both names. Keep workflow
@@ -291,10 +291,28 @@
 // the database so that every process sees the same error: its Message is the message of the
 // error the workflow returned, its Stack the stack of a panic; errors.Is matches
 // ErrCancelled, ErrTimeout and ErrDead, and errors.As finds a *NonDeterminismError. Inside a
-// workflow, a step whose attempts ran out returns a *StepError that wraps every attempt's
-// error, so errors.Is and errors.As work on them; replayed after a restart, it carries their
+// workflow, a step that failed returns a *StepError that wraps every attempt's error, so
+// errors.Is and errors.As work on them; replayed after a restart, it carries their
 // messages. A value that does not make its round trip through JSON is a *CodecError, which
 // says whether it could not be encoded or did not decode as the type that reads it.
+//
+// A step is retried as its options say (MaxAttempts, Backoff, BackoffFactor, MaxBackoff,
+// Jitter) unless its error is final: marked with Final by the step function, or refused by
+// the step's RetryIf. A final error fails the step at once; its StepError has Final set,
+// after a replay too, and IsFinal reports it.
+//
+// Coded errors survive the database. An error with an ErrorCode() string method (a
+// CodedError) that a step or a workflow fails with is stored with its code and message, and
+// the value of a type registered with RegisterErrorCode is stored as JSON: a replayed
+// StepError and a WorkflowError read in any process wrap them as *RecordedError values, so
+// errors.As finds a CodedError, and the registered type with its fields. ErrorCode(err)
+// gives the first code in an error's tree, the same for the live error and the one read
+// back.
+//
+// A step function learns which attempt it runs in from its context: StepAttempt(ctx), and
+// CurrentStep(ctx), whose StepInfo.IdempotencyKey ("<workflow ID>/<step ID>") is the same in
+// every run of that step and differs for every other step, for systems that deduplicate
+// requests.
 //
 // The executor that ran a failed workflow logs it, at Warn, or at Error with the stack when
 // the workflow panicked.
