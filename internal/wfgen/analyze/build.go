@@ -36,6 +36,9 @@ type builder struct {
 	// import path and variable; queueNames are all those names, sorted.
 	queueVars  map[string]map[string]string
 	queueNames []string
+	// queuePackages are the import paths of the packages of the run that declare queues,
+	// by package name.
+	queuePackages map[string]string
 }
 
 // build returns the model of a package that builds, reporting the mistakes of its

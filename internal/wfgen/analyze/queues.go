@@ -110,6 +110,23 @@ func (b *builder) queue(pkg *packages.Package, decl *ast.FuncDecl, o directive.O
 			if obj := imported.Scope().Lookup(sel); obj != nil && obj.Exported() && isQueueVar(obj) {
 				return model.QueueRef{Name: b.queueVars[imported.Path()][sel], Var: sel, Path: imported.Path(), PkgName: imported.Name()}
 			}
+			var vars []string
+			for _, n := range imported.Scope().Names() {
+				if obj := imported.Scope().Lookup(n); obj.Exported() && isQueueVar(obj) {
+					vars = append(vars, n)
+				}
+			}
+			if len(vars) > 0 {
+				hint := ""
+				if s := closest(sel, vars); s != "" {
+					hint = fmt.Sprintf(": did you mean %s.%s?", qual, s)
+				}
+				b.sink.at(o.ValuePos, "queue %s: package %s declares no queue variable %s%s", name, imported.Path(), sel, hint)
+				return model.QueueRef{}
+			}
+		} else if path, ok := b.queuePackages[qual]; ok && b.queueVars[path][sel] != "" {
+			b.sink.at(o.ValuePos, "queue %s: this file does not import %s: import it (and use it: Go refuses unused imports), or name the queue by its name, %q", name, path, b.queueVars[path][sel])
+			return model.QueueRef{}
 		}
 	}
 	if name != wf.DefaultQueue && len(b.queueNames) > 0 && !slices.Contains(b.queueNames, name) {
@@ -143,17 +160,30 @@ func importedAs(pkg *packages.Package, decl *ast.FuncDecl, qual string) *types.P
 	return nil
 }
 
-// runQueues records the queues the packages of a run declare, for the builder.
-func runQueues(pkgs []*packages.Package) (vars map[string]map[string]string, names []string) {
+// runQueues records the queues the packages of a run declare, for the builder: their
+// names by import path and variable, all their names, and the import paths of the
+// packages that declare any, by package name (a name two such packages have is left out).
+func runQueues(pkgs []*packages.Package) (vars map[string]map[string]string, names []string, byPkgName map[string]string) {
 	vars = map[string]map[string]string{}
+	byPkgName = map[string]string{}
+	ambiguous := map[string]bool{}
 	set := map[string]bool{}
 	for _, pkg := range pkgs {
 		vars[pkg.PkgPath] = declaredQueues(pkg)
 		for _, name := range vars[pkg.PkgPath] {
 			set[name] = true
 		}
+		if len(vars[pkg.PkgPath]) > 0 {
+			if _, dup := byPkgName[pkg.Name]; dup {
+				ambiguous[pkg.Name] = true
+			}
+			byPkgName[pkg.Name] = pkg.PkgPath
+		}
 	}
-	return vars, slices.Sorted(maps.Keys(set))
+	for name := range ambiguous {
+		delete(byPkgName, name)
+	}
+	return vars, slices.Sorted(maps.Keys(set)), byPkgName
 }
 
 // externalQueues returns the other packages' queue variables that workflows name, in order
