@@ -8,17 +8,36 @@ import (
 	"github.com/wfgen/wfgen/internal/wfgen/model"
 )
 
-// client renders a workflow's typed API: its handle type, enqueue functions (plain, in a
-// transaction and, with an input, in bulk), direct start, the calls that make it a child
-// of another workflow, debounce, and lookup by ID.
+// client renders a workflow's typed API: its handle type, the listing of its runs, enqueue
+// functions (plain, in a transaction and, with an input, in bulk) and direct start, or for
+// a scheduled workflow the trigger of a tick, the calls that make it a child of another
+// workflow, debounce, and lookup by ID.
 func (g *gen) client(w *model.Workflow) {
 	g.handle(w)
 
-	handle := jen.Id(w.HandleType())
-	queue := "the default queue"
-	if w.Queue != "" {
-		queue = fmt.Sprintf("queue %q", w.Queue)
+	g.list(w)
+	if w.HasEnqueueFuncs() {
+		g.enqueue(w)
+	} else {
+		g.trigger(w)
 	}
+	if w.HasChildFuncs() {
+		g.children(w)
+	}
+
+	handle := jen.Id(w.HandleType())
+	g.doc("%s returns the handle of the run of the %s workflow with the given ID, for clients that follow runs they did not start. It does not touch the database: the handle's methods report wf.ErrNotFound for an unknown ID.",
+		w.GetFunc(), w.Func)
+	g.f.Func().Id(w.GetFunc()).Params(jen.Id("c").Op("*").Qual(wfPath, "Client"), jen.Id("id").String()).Add(handle.Clone()).Block(
+		jen.Return(handle.Clone().Values(jen.Dict{jen.Id("handle"): jen.Id(w.DefVar()).Dot("Get").Call(jen.Id("c"), jen.Id("id"))})),
+	)
+}
+
+// enqueue renders the functions that enqueue or start a workflow that is not scheduled:
+// plain, in a transaction, in bulk (with an input), and in this process.
+func (g *gen) enqueue(w *model.Workflow) {
+	handle := jen.Id(w.HandleType())
+	queue := queueDoc(w.Queue)
 	inParam := func() []jen.Code {
 		if w.In == nil {
 			return nil
@@ -82,16 +101,6 @@ func (g *gen) client(w *model.Workflow) {
 	g.doc("%s runs the %s workflow%s now, in this process, without going through a queue: c must be started and have the workflow registered. It returns once the run is stored. Of opts, only wf.WithID (starting an ID that exists returns that run and does not run it again) and wf.WithTimeout apply.",
 		w.StartFunc(), w.Func, onInput)
 	fn(w.StartFunc(), "Start", false)
-
-	if w.HasChildFuncs() {
-		g.children(w)
-	}
-
-	g.doc("%s returns the handle of the run of the %s workflow with the given ID, for clients that follow runs they did not start. It does not touch the database: the handle's methods report wf.ErrNotFound for an unknown ID.",
-		w.GetFunc(), w.Func)
-	g.f.Func().Id(w.GetFunc()).Params(jen.Id("c").Op("*").Qual(wfPath, "Client"), jen.Id("id").String()).Add(handle.Clone()).Block(
-		jen.Return(handle.Clone().Values(jen.Dict{jen.Id("handle"): jen.Id(w.DefVar()).Dot("Get").Call(jen.Id("c"), jen.Id("id"))})),
-	)
 }
 
 // handle renders a workflow's handle type and its methods.
@@ -102,6 +111,9 @@ func (g *gen) handle(w *model.Workflow) {
 	ctxParam := func() *jen.Statement { return jen.Id("ctx").Qual(contextPath, "Context") }
 
 	from := fmt.Sprintf("%s, %s or %s", w.EnqueueFunc(), w.StartFunc(), w.GetFunc())
+	if !w.HasEnqueueFuncs() {
+		from = fmt.Sprintf("%s, %s or %s", w.TriggerFunc(), w.ListFunc(), w.GetFunc())
+	}
 	if w.HasChildFuncs() {
 		from = fmt.Sprintf("%s, %s or %s, or in a workflow from %s or %s", w.EnqueueFunc(), w.StartFunc(), w.GetFunc(), w.EnqueueChildFunc(), w.StartChildFunc())
 	}
@@ -172,10 +184,7 @@ func (g *gen) handle(w *model.Workflow) {
 func (g *gen) children(w *model.Workflow) {
 	handle := jen.Id(w.HandleType())
 	opts := jen.Id("opts").Op("...").Qual(wfPath, "EnqueueOption")
-	queue := "the default queue"
-	if w.Queue != "" {
-		queue = fmt.Sprintf("queue %q", w.Queue)
-	}
+	queue := queueDoc(w.Queue)
 	onInput, inArg := "", jen.Struct().Values()
 	var inParam []jen.Code
 	if w.In != nil {

@@ -47,7 +47,11 @@ func Source(p *model.Package) ([]byte, error) {
 	for path, name := range importNames {
 		g.f.ImportName(path, name)
 	}
+	for _, q := range p.QueueRefs {
+		g.f.ImportName(q.Path, q.PkgName)
+	}
 	g.guards()
+	g.nameConsts()
 	g.stepDefinitions()
 	g.definitions()
 	g.register()

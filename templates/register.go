@@ -7,13 +7,17 @@ import (
 )
 
 // register renders the package's Register: every queue, event, topic, stream, step,
-// workflow and schedule of the package, in that order. Registering the package-level
+// workflow and schedule of the package, in that order, with the other packages' queues its
+// workflows name after its own queues. Registering the package-level
 // events, topics and streams makes the client refuse a key that two of them use with
 // different types.
 func (g *gen) register() {
 	var defs []jen.Code
 	for _, q := range g.p.Queues {
 		defs = append(defs, jen.Id(q.Var))
+	}
+	for _, q := range g.p.QueueRefs {
+		defs = append(defs, jen.Qual(q.Path, q.Var))
 	}
 	for _, c := range g.p.Channels {
 		defs = append(defs, jen.Id(c.Var))
@@ -32,6 +36,9 @@ func (g *gen) register() {
 	what := "workflows, steps, schedules and package-level queues"
 	if len(g.p.Channels) > 0 {
 		what = "workflows, steps, schedules, and package-level queues, events, topics and streams"
+	}
+	if len(g.p.QueueRefs) > 0 {
+		what += ", with the other packages' queues its workflows name,"
 	}
 	g.doc("%s registers this package's "+what+" on c, under their stable names, so that c runs them once started. Call it on every worker before c.Start. A client that only enqueues workflows and reads their results does not need it.", model.RegisterFunc)
 	g.f.Func().Id(model.RegisterFunc).Params(jen.Id("c").Op("*").Qual(wfPath, "Client")).Error().Block(

@@ -14,8 +14,8 @@ func (g *gen) schedule(w *model.Workflow) jen.Code {
 	if s.Timezone != "" {
 		args = append(args, jen.Qual(wfPath, "ScheduleTimezone").Call(jen.Lit(s.Timezone)))
 	}
-	if s.Queue != "" {
-		args = append(args, jen.Qual(wfPath, "ScheduleQueue").Call(jen.Lit(s.Queue)))
+	if !s.Queue.IsZero() {
+		args = append(args, jen.Qual(wfPath, "ScheduleQueue").Call(g.queueCode(s.Queue)))
 	}
 	if s.Backfill > 0 {
 		args = append(args, jen.Qual(wfPath, "ScheduleBackfill").Call(durationCode(s.Backfill)))

@@ -48,9 +48,9 @@ func (g *gen) workflowArgs(w *model.Workflow) []jen.Code {
 		}
 		fn = jen.Func().Params(jen.Id("ctx").Qual(wfPath, "Context"), in).Params(g.runtimeType(w.Out), jen.Error()).Block(jen.Return(result...))
 	}
-	args := []jen.Code{jen.Lit(w.Name), fn}
-	if w.Queue != "" {
-		args = append(args, jen.Qual(wfPath, "WorkflowQueue").Call(jen.Lit(w.Queue)))
+	args := []jen.Code{jen.Id(w.NameConst()), fn}
+	if !w.Queue.IsZero() {
+		args = append(args, jen.Qual(wfPath, "WorkflowQueue").Call(g.queueCode(w.Queue)))
 	}
 	if w.MaxRecoveries != nil {
 		args = append(args, jen.Qual(wfPath, "MaxRecoveries").Call(jen.Lit(*w.MaxRecoveries)))

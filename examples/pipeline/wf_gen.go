@@ -20,6 +20,12 @@ var (
 	_ func(context.Context, int64, Features) (float64, error) = PredictLTV
 )
 
+const (
+	// EmailPipelineName is the stable name of the EmailPipeline workflow: it is registered
+	// and stored under it (wf.Status.Workflow, wf.ListOptions.Workflow).
+	EmailPipelineName = "pipeline.EmailPipeline"
+)
+
 // The step definitions: their stable names and retry policies.
 var (
 	wfgenStepComputeEmailMetrics = wf.NewStep[Metrics]("pipeline.ComputeEmailMetrics", wf.MaxAttempts(3))
@@ -36,7 +42,7 @@ var (
 // init defines the workflows here rather than in the variables' initializers, where a
 // workflow that enqueues itself would be an initialization cycle.
 func init() {
-	wfgenWorkflowEmailPipeline = wf.NewWorkflow("pipeline.EmailPipeline", EmailPipeline, wf.ExpectedSteps(4), wf.CodeHash("023555f39a8df298"))
+	wfgenWorkflowEmailPipeline = wf.NewWorkflow(EmailPipelineName, EmailPipeline, wf.ExpectedSteps(4), wf.CodeHash("023555f39a8df298"))
 }
 
 // Register registers this package's workflows, steps, schedules and package-level queues
@@ -103,6 +109,31 @@ func (h EmailPipelineHandle) Await(ctx wf.Context) (PipelineResult, error) {
 // its next step. Cancelling a final workflow does nothing.
 func (h EmailPipelineHandle) Cancel(ctx context.Context) error {
 	return h.handle.Cancel(ctx)
+}
+
+// EmailPipelineRun is a run of the EmailPipeline workflow as ListEmailPipelineRuns found
+// it: its status then, and its handle, which reads its current state and typed outcome.
+type EmailPipelineRun struct {
+	wf.Status
+	// Handle follows the run: its current state and typed outcome.
+	Handle EmailPipelineHandle
+}
+
+// ListEmailPipelineRuns returns the newest runs of the EmailPipeline workflow
+// (EmailPipelineName) that match opts, newest first: for example its failed runs with
+// wf.ListOptions{State: wf.StateError}. opts.Workflow is set to EmailPipelineName;
+// opts.Limit defaults to 100.
+func ListEmailPipelineRuns(ctx context.Context, c *wf.Client, opts wf.ListOptions) ([]EmailPipelineRun, error) {
+	opts.Workflow = EmailPipelineName
+	sts, err := c.ListWorkflows(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	runs := make([]EmailPipelineRun, len(sts))
+	for i, st := range sts {
+		runs[i] = EmailPipelineRun{Status: st, Handle: GetEmailPipeline(c, st.ID)}
+	}
+	return runs, nil
 }
 
 // EnqueueEmailPipeline enqueues a run of the EmailPipeline workflow

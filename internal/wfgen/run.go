@@ -10,12 +10,16 @@
 // (jennifer, gofmt) -> write. Generate is the pure part; Write and Stale touch the file
 // system.
 //
-// Per workflow F, wf_gen.go holds the client API (EnqueueF, EnqueueFTx, EnqueueManyF,
-// StartF, DebounceF, GetF), the workflow-side child calls (EnqueueChildF, StartChildF,
-// EnqueueChildrenF; not for scheduled workflows), the handle FHandle with Status, Result,
+// Per workflow F, wf_gen.go holds its name constant FName, the client API (EnqueueF,
+// EnqueueFTx, EnqueueManyF, StartF, DebounceF, GetF, and ListFRuns returning FRun values;
+// a scheduled F gets TriggerF instead of the enqueue and start functions), the
+// workflow-side child calls (EnqueueChildF, StartChildF, EnqueueChildrenF; not for
+// scheduled workflows), the handle FHandle with Status, Result,
 // Poll, Await, Cancel and typed accessors of the package-level events, topics and streams
 // F uses, and, when F's body fixes it, wf.ExpectedSteps. The replay checks (package
 // determinism) report non-deterministic code, client calls and I/O in workflow bodies; a
+// queue= option names a queue variable (Reports, queues.Reports) or a name that the
+// run's package-level wf.NewQueue declarations must hold, when there are any; a
 // //wf:allow <reason> comment on the line of a call or the line before it keeps a
 // deliberate one quiet, and a //wf:allow without a reason is an error.
 package wfgen

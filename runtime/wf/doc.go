@@ -65,6 +65,10 @@
 // (PartitionConcurrency); WithDedupID refuses duplicates, WithDelay and WithStartAt delay
 // starts, and EnqueueTx enqueues inside the caller's transaction.
 //
+// A queue that registered workflows name but no registered Queue declares is worked with the
+// defaults (no limits), and Start logs a warning naming it: the usual cause is a typo that
+// would silently drop the declared queue's limits.
+//
 // # Replicas, leases and recovery
 //
 // Each started client is an executor with an ID (Config.ExecutorID). It owns the workflows it
@@ -150,6 +154,9 @@
 // ScheduleBackfill's window before a worker starts, which that worker fires as it starts. A
 // worker that stops forgets the ticks it was still retrying: the workers still running fire
 // those ticks themselves; with none left, the ticks count as falling while no worker ran.
+//
+// Schedule.Trigger enqueues a tick's run by hand, from any client, under the same ID: a tick
+// triggered and fired, or triggered twice, is one run.
 //
 // # Sleeping, child workflows and debounce
 //

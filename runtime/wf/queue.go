@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -126,17 +127,32 @@ func (q *Queue) register(c *Client) error {
 	return nil
 }
 
+// undeclaredQueueWarning is logged by Start for each queue that registered workflows name
+// and no registered Queue declares.
+const undeclaredQueueWarning = "wfgen: a workflow's queue is declared by no registered wf.Queue: serving it with the defaults, without limits"
+
 // servedQueues returns the queues this worker works: those registered, and the default
-// queues of registered workflows, by name.
+// queues of registered workflows, by name. It warns, once per queue, about a workflow's
+// queue (other than DefaultQueue) that no registered Queue declares: it is served with the
+// defaults, which silently drops the limits of a queue declared under another name (a typo).
 func (c *Client) servedQueues() []*Queue {
 	qs := map[string]*Queue{}
 	for name, q := range c.queues {
 		qs[name] = q
 	}
+	undeclared := map[string][]string{} // queue -> the workflows whose default queue it is
 	for _, w := range c.workflows {
 		if qs[w.opts.queue] == nil {
 			qs[w.opts.queue] = NewQueue(w.opts.queue)
 		}
+		if c.queues[w.opts.queue] == nil && w.opts.queue != DefaultQueue {
+			undeclared[w.opts.queue] = append(undeclared[w.opts.queue], w.name)
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(undeclared)) {
+		declared := slices.Sorted(maps.Keys(c.queues))
+		c.log.Warn(undeclaredQueueWarning, "queue", name, "workflows", slices.Sorted(slices.Values(undeclared[name])),
+			"declared_queues", declared, "fix", "register the wf.Queue that declares it (wf.NewQueue), or correct the workflow's queue name")
 	}
 	out := make([]*Queue, 0, len(qs))
 	for _, q := range qs {

@@ -431,3 +431,26 @@ func TestAWorkflowNoLiveExecutorCanRunIsReportedByStatusQueueDepthsAndAWarning(t
 	require.NoError(t, err)
 	require.Equal(t, []wf.QueueDepth{{Queue: "default", Delayed: 1}}, depths)
 }
+
+func TestAWorkflowsQueueThatNoRegisteredQueueDeclaresIsWarnedAboutOnce(t *testing.T) {
+	t.Parallel()
+	logger, logs := recordLogs(t)
+	b := setup(t, wf.Config{Logger: logger})
+	noop := func(ctx wf.Context, _ struct{}) (struct{}, error) { return struct{}{}, nil }
+	// "email-report" is a typo of the declared "email-reports": its limit would be dropped.
+	typo := wf.NewWorkflow("typo", noop, wf.WorkflowQueue("email-report"))
+	typoToo := wf.NewWorkflow("typo-too", noop, wf.WorkflowQueue("email-report"))
+	declared := wf.NewWorkflow("declared", noop, wf.WorkflowQueue("email-reports"))
+	plain := wf.NewWorkflow("plain", noop) // the default queue needs no declaration
+	b.start(t, typo, typoToo, declared, plain, wf.NewQueue("email-reports", wf.GlobalConcurrency(4)))
+
+	require.Equal(t, []map[string]string{{
+		"queue": "email-report", "workflows": "[typo typo-too]", "declared_queues": "[email-reports]",
+		"fix": "register the wf.Queue that declares it (wf.NewQueue), or correct the workflow's queue name",
+	}}, logs.find(slog.LevelWarn, "wfgen: a workflow's queue is declared by no registered wf.Queue: serving it with the defaults, without limits"))
+	// It is still served.
+	h, err := typo.Enqueue(b.ctx, b.client, struct{}{})
+	require.NoError(t, err)
+	_, err = h.Result(b.ctx)
+	require.NoError(t, err)
+}

@@ -107,6 +107,29 @@ func (s *Schedule) Workflow() string { return s.workflow }
 // Spec returns the cron spec.
 func (s *Schedule) Spec() string { return s.spec }
 
+// Trigger enqueues the scheduled workflow's run for the tick at, by hand, as the scheduler
+// enqueues a tick: under the tick's ID ("<workflow name>@<tick>") and on the schedule's
+// queue. A tick has one run however it comes: triggering a tick that the scheduler fired,
+// or that was triggered before, returns the ID of that run and starts no second one, and
+// the scheduler firing a tick that was triggered finds its run. It returns the run's ID;
+// the workflow's Get gives its handle.
+//
+// at is truncated to the second, as tick IDs are, and is the run's wf.Tick. A time that is
+// not a tick of the cron spec is a run of its own: Trigger(ctx, c, time.Now()) runs the
+// workflow now, once per second at most. c need not be started nor have the schedule
+// registered: an API server triggers ticks that its workers run.
+func (s *Schedule) Trigger(ctx context.Context, c *Client, at time.Time) (string, error) {
+	if s.err != nil {
+		return "", s.err
+	}
+	tick := at.Truncate(time.Second).In(s.location)
+	id := s.tickID(tick)
+	if err := s.enqueue(ctx, c, tick, id, s.queue); err != nil {
+		return "", fmt.Errorf("wf: triggering tick %s of workflow %q: %w", tick.Format(time.RFC3339), s.workflow, err)
+	}
+	return id, nil
+}
+
 // enqueueFunc enqueues a scheduled workflow's run for one tick.
 type enqueueFunc func(ctx context.Context, c *Client, tick time.Time, id, queue string) error
 

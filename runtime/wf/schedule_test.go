@@ -150,3 +150,72 @@ func TestBadScheduleIsReportedByRegister(t *testing.T) {
 	err = b.client.Register(wf.NewSchedule(ticker, "@daily", wf.ScheduleTimezone("Mars/Olympus")))
 	require.ErrorContains(t, err, `time zone "Mars/Olympus"`)
 }
+
+func TestTriggeringATickTwiceRunsItOnce(t *testing.T) {
+	t.Parallel()
+	b := setup(t, wf.Config{})
+	b.exec(t, `CREATE TABLE %s.ticks (tick timestamptz, workflow_id text)`)
+	ticker := tickRecorder(b)
+	daily := wf.NewSchedule(ticker, "0 3 * * *", wf.ScheduleTimezone("Europe/Paris"))
+	b.start(t, ticker, daily)
+
+	at := time.Date(2026, 3, 1, 3, 0, 0, 500_000_000, time.FixedZone("Paris", 3600))
+	id, err := daily.Trigger(b.ctx, b.client, at)
+	require.NoError(t, err)
+	require.Equal(t, "ticker@2026-03-01T02:00:00Z", id, "the scheduler's ID for the tick: its UTC time, to the second")
+	_, err = ticker.Get(b.client, id).Result(b.ctx)
+	require.NoError(t, err)
+	again, err := daily.Trigger(b.ctx, b.client, at.Add(-400*time.Millisecond).UTC())
+	require.NoError(t, err)
+	require.Equal(t, id, again, "the same tick, given in another zone and within the second")
+	_, err = ticker.Get(b.client, again).Result(b.ctx)
+	require.NoError(t, err)
+	require.Equal(t, 1, b.count(t, `SELECT count(*) FROM %s.ticks`))
+	require.Equal(t, 1, b.count(t, `SELECT count(*) FROM %s.ticks WHERE tick = '2026-03-01T02:00:00Z' AND workflow_id = $1`, id),
+		"the run's tick is the triggered time, truncated to the second")
+}
+
+func TestATriggeredTickAndTheSchedulersTickOfTheSameTimeAreOneRun(t *testing.T) {
+	t.Parallel()
+	b := setup(t, wf.Config{})
+	b.exec(t, `CREATE TABLE %s.ticks (tick timestamptz, workflow_id text)`)
+	ticker := tickRecorder(b)
+	every := wf.NewSchedule(ticker, "@every 1s")
+
+	// A client that only enqueues (b.client is not started) triggers a tick the worker's
+	// scheduler has not fired yet; the run starts at once, and the scheduler fires that tick
+	// when it comes, and finds the run.
+	worker := wftest.NewClient(t, wf.Config{Schema: b.schema, ExecutorID: "ticker"})
+	require.NoError(t, worker.Register(ticker, every))
+	wftest.Start(t, worker)
+	ahead := time.Now().Truncate(time.Second).Add(2 * time.Second)
+	id, err := every.Trigger(b.ctx, b.client, ahead)
+	require.NoError(t, err)
+	tickRuns := func(tick time.Time) int {
+		return b.count(t, `SELECT count(*) FROM %s.ticks WHERE tick = $1`, tick)
+	}
+	require.Eventually(t, func() bool {
+		return b.count(t, `SELECT count(*) FROM %s.ticks WHERE tick > $1`, ahead) >= 2
+	}, 30*time.Second, 50*time.Millisecond, "the scheduler fires the ticks after the triggered one")
+	require.Equal(t, 1, tickRuns(ahead), "the triggered tick ran once")
+	require.Equal(t, 1, b.count(t, `SELECT count(*) FROM %s.workflows WHERE id = $1`, id))
+
+	// Triggering a tick the scheduler fired returns its run.
+	var fired time.Time
+	require.NoError(t, b.pool.QueryRow(b.ctx, fmt.Sprintf(`SELECT max(tick) FROM %s.ticks`, b.schema)).Scan(&fired))
+	again, err := every.Trigger(b.ctx, b.client, fired)
+	require.NoError(t, err)
+	require.Equal(t, "ticker@"+fired.UTC().Format(time.RFC3339), again)
+	_, err = ticker.Get(b.client, again).Result(b.ctx)
+	require.NoError(t, err)
+	require.Equal(t, 1, tickRuns(fired))
+	require.Equal(t, b.count(t, `SELECT count(DISTINCT tick) FROM %s.ticks`), b.count(t, `SELECT count(*) FROM %s.ticks`), "a tick ran more than once")
+}
+
+func TestTriggeringABadScheduleReportsItsError(t *testing.T) {
+	t.Parallel()
+	b := setup(t, wf.Config{})
+	ticker := tickRecorder(b)
+	_, err := wf.NewSchedule(ticker, "0 3 * *").Trigger(b.ctx, b.client, time.Now())
+	require.ErrorContains(t, err, `cron spec "0 3 * *"`)
+}

@@ -80,6 +80,7 @@ func Packages(fset *token.FileSet, pkgs []*packages.Package) *Result {
 		}
 	}
 	b := &builder{sink: sink, names: map[string]string{}, roles: roles}
+	b.queueVars, b.queueNames, b.queuePackages = runQueues(pkgs)
 	for i, pkg := range pkgs {
 		p := &Package{Path: pkg.PkgPath, Dir: load.Dir(pkg)}
 		p.Stale = hasGenerated(p.Dir)

@@ -32,6 +32,13 @@ type builder struct {
 	names map[string]string // "workflow name" or "step name" -> who has it
 	// roles are the identifiers generated in this run, by "import path.name".
 	roles map[string]generatedRole
+	// queueVars are the constant names of the queues the packages of the run declare, by
+	// import path and variable; queueNames are all those names, sorted.
+	queueVars  map[string]map[string]string
+	queueNames []string
+	// queuePackages are the import paths of the packages of the run that declare queues,
+	// by package name.
+	queuePackages map[string]string
 }
 
 // build returns the model of a package that builds, reporting the mistakes of its
@@ -62,6 +69,7 @@ func (b *builder) build(pkg *packages.Package, dir string, found []*annotated, a
 		}
 	}
 	m.Queues = queues(pkg)
+	m.QueueRefs = externalQueues(m.Workflows)
 	m.Channels = b.channels(pkg, q)
 	b.checkCollisions(pkg, m, found)
 
@@ -177,16 +185,16 @@ func (b *builder) workflow(pkg *packages.Package, a *annotated, fn *types.Func, 
 	if d, ok := a.dirs[kindWorkflow]; ok {
 		for _, o := range d.Options {
 			if o.Key == "queue" {
-				w.Queue = b.sink.name(o)
+				w.Queue = b.queue(pkg, a.decl, o)
 			}
 		}
 	}
 	if scheduled {
-		w.Schedule = b.schedule(sd)
+		w.Schedule = b.schedule(pkg, a.decl, sd)
 		// Ticks are enqueued on the schedule's queue; unless the workflow names its own,
 		// make it the workflow's too, so that the workers registering the workflow
 		// work that queue.
-		if w.Queue == "" {
+		if w.Queue.IsZero() {
 			w.Queue = w.Schedule.Queue
 		}
 	}
@@ -246,7 +254,7 @@ func cmpPos(ps ...token.Pos) token.Pos {
 	return token.NoPos
 }
 
-func (b *builder) schedule(d directive.Directive) *model.Schedule {
+func (b *builder) schedule(pkg *packages.Package, decl *ast.FuncDecl, d directive.Directive) *model.Schedule {
 	s := &model.Schedule{}
 	hasCron := false
 	for _, o := range d.Options {
@@ -257,7 +265,7 @@ func (b *builder) schedule(d directive.Directive) *model.Schedule {
 		case "tz":
 			s.Timezone = b.sink.timezone(o)
 		case "queue":
-			s.Queue = b.sink.name(o)
+			s.Queue = b.queue(pkg, decl, o)
 		case "backfill":
 			s.Backfill = b.sink.duration(o, false)
 		}

@@ -105,6 +105,10 @@ func clientRole(name, qual string, role model.Role, wfFunc string) string {
 		instead = "call " + qual + w.StartChildFunc() + "(ctx, ...), which starts a child that a replay gets back"
 	case model.RoleDebounce:
 		instead = "debouncing is for clients; call " + qual + w.EnqueueChildFunc() + "(ctx, ...) to run the workflow as a child"
+	case model.RoleTrigger:
+		instead = "triggering a schedule's tick is for clients; run the work as a child workflow instead"
+	case model.RoleList:
+		instead = "a replay can list other runs; list them in a step, or pass what the workflow needs in its input"
 	default:
 		return ""
 	}

@@ -19,6 +19,9 @@ type Package struct {
 	Steps     []*Step
 	Queues    []*Queue
 	Channels  []*Channel
+	// QueueRefs are the other packages' queue variables that the workflows' queue= options
+	// name, in order of first use: Register registers them with the workflows.
+	QueueRefs []QueueRef
 }
 
 // Workflow is a function annotated //wf:workflow or //wf:scheduled.
@@ -31,8 +34,8 @@ type Workflow struct {
 	// Out is the output type, nil when the function returns only an error.
 	Out types.Type
 
-	// Queue is the default queue; empty leaves the runtime's default.
-	Queue string
+	// Queue is the default queue; the zero value leaves the runtime's default.
+	Queue QueueRef
 	// MaxRecoveries is nil when the annotation leaves the runtime's default.
 	MaxRecoveries *int
 	// Timeout is 0 when the annotation sets none.
@@ -59,7 +62,7 @@ type Workflow struct {
 type Schedule struct {
 	Cron     string        // validated with wf.ParseCron
 	Timezone string        // empty: the runtime's default (UTC)
-	Queue    string        // empty: the workflow's queue
+	Queue    QueueRef      // zero: the workflow's queue
 	Backfill time.Duration // 0: missed ticks are skipped
 }
 
@@ -100,6 +103,23 @@ type Param struct {
 type Queue struct {
 	Var string
 }
+
+// QueueRef is the queue a queue= option names: by its name, or by the Go identifier of a
+// package-level *wf.Queue variable (Reports, or queues.Reports for another package's).
+type QueueRef struct {
+	// Name is the queue's name: the option's value, or the constant name the referenced
+	// variable's wf.NewQueue declares; "" when that is not known at generate time.
+	Name string
+	// Var is the referenced variable, "" when the option names the queue by its name. The
+	// generated code reads the name from the variable, so it is never written twice.
+	Var string
+	// Path and PkgName are the import path and name of Var's package, when it is not the
+	// annotated package.
+	Path, PkgName string
+}
+
+// IsZero reports whether the option names no queue.
+func (q QueueRef) IsZero() bool { return q.Name == "" && q.Var == "" }
 
 // ChannelKind says which runtime type a Channel is.
 type ChannelKind int

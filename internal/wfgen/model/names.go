@@ -10,13 +10,14 @@ import (
 
 // Every name wfgen generates is defined in this file.
 //
-// Generated identifiers are exported when the annotated function is: a workflow F gets
-// EnqueueF, EnqueueFTx, EnqueueManyF (when it takes an input), StartF, GetF and the handle
-// type FHandle; unless it is scheduled, also EnqueueChildF, StartChildF, EnqueueChildrenF
-// (when it takes an input) and DebounceF. An unexported workflow f gets enqueueF, ...,
-// getF and fHandle. A step S gets the replay wrapper SStep. The definitions the runtime
-// needs are unexported variables with a wfgen prefix, which user code has no reason to
-// touch.
+// Generated identifiers are exported when the annotated function is: every workflow F gets
+// the name constant FName, GetF, ListFRuns, the handle type FHandle and the list entry type
+// FRun. A workflow that is not scheduled also gets EnqueueF, EnqueueFTx, EnqueueManyF (when
+// it takes an input), StartF, EnqueueChildF, StartChildF, EnqueueChildrenF (when it takes
+// an input) and DebounceF; a scheduled one gets TriggerF instead, since its schedule starts
+// it. An unexported workflow f gets fName, getF, listFRuns, fHandle, fRun, enqueueF and so
+// on. A step S gets the replay wrapper SStep. The definitions the runtime needs are
+// unexported variables with a wfgen prefix, which user code has no reason to touch.
 //
 // A handle gets accessors named after the package's channel variables its workflow
 // uses, exported when the variable is: GetP and WaitP for an event P, SendA for a topic
@@ -55,6 +56,22 @@ func lowerFirst(s string) string {
 	r, n := utf8.DecodeRuneInString(s)
 	return string(unicode.ToLower(r)) + s[n:]
 }
+
+// NameConst is the constant holding the workflow's stable name.
+func (w *Workflow) NameConst() string { return w.Func + "Name" }
+
+// RunType is a run as ListFunc finds it: its status and its handle.
+func (w *Workflow) RunType() string { return w.Func + "Run" }
+
+// ListFunc lists the workflow's runs.
+func (w *Workflow) ListFunc() string { return exported(w.Func, "List") + "Runs" }
+
+// TriggerFunc enqueues a scheduled workflow's run for a tick by hand.
+func (w *Workflow) TriggerFunc() string { return exported(w.Func, "Trigger") }
+
+// HasEnqueueFuncs reports whether the workflow gets EnqueueF, EnqueueFTx, EnqueueManyF and
+// StartF: a scheduled workflow is started by its schedule, or by TriggerF for one tick.
+func (w *Workflow) HasEnqueueFuncs() bool { return w.Schedule == nil }
 
 // EnqueueFunc enqueues the workflow.
 func (w *Workflow) EnqueueFunc() string { return exported(w.Func, "Enqueue") }
@@ -99,9 +116,12 @@ func (w *Workflow) ScheduleVar() string { return "wfgenSchedule" + upperFirst(w.
 
 // GeneratedNames lists the package-level identifiers generated for the workflow.
 func (w *Workflow) GeneratedNames() []string {
-	names := []string{w.EnqueueFunc(), w.EnqueueTxFunc(), w.StartFunc(), w.GetFunc(), w.HandleType(), w.DefVar()}
-	if w.In != nil {
-		names = append(names, w.EnqueueManyFunc())
+	names := []string{w.NameConst(), w.GetFunc(), w.ListFunc(), w.HandleType(), w.RunType(), w.DefVar()}
+	if w.HasEnqueueFuncs() {
+		names = append(names, w.EnqueueFunc(), w.EnqueueTxFunc(), w.StartFunc())
+		if w.In != nil {
+			names = append(names, w.EnqueueManyFunc())
+		}
 	}
 	if w.HasChildFuncs() {
 		names = append(names, w.EnqueueChildFunc(), w.StartChildFunc(), w.DebounceFunc())
@@ -110,7 +130,7 @@ func (w *Workflow) GeneratedNames() []string {
 		}
 	}
 	if w.Schedule != nil {
-		names = append(names, w.ScheduleVar())
+		names = append(names, w.TriggerFunc(), w.ScheduleVar())
 	}
 	return names
 }
@@ -168,9 +188,13 @@ const (
 	RoleEnqueueMany
 	RoleStart
 	RoleDebounce
-	// Neither: GetF touches nothing, and the handle type is a type.
+	RoleTrigger
+	RoleList
+	// Neither: GetF touches nothing, and the others are a constant and types.
 	RoleGet
 	RoleHandle
+	RoleName
+	RoleRun
 	// Workflow side: they take the workflow's wf.Context and consume one step ID each.
 	RoleEnqueueChild
 	RoleStartChild
@@ -179,7 +203,7 @@ const (
 )
 
 // ClientSide reports whether a function of the role is for clients, not workflows.
-func (r Role) ClientSide() bool { return r >= RoleEnqueue && r <= RoleDebounce }
+func (r Role) ClientSide() bool { return r >= RoleEnqueue && r <= RoleList }
 
 // WorkflowSide reports whether a function of the role is called from workflows and
 // consumes a step ID.
@@ -194,22 +218,29 @@ func Roles(step bool, fn string) map[string]Role {
 	w := &Workflow{Func: fn}
 	return map[string]Role{
 		w.EnqueueFunc(): RoleEnqueue, w.EnqueueTxFunc(): RoleEnqueueTx, w.EnqueueManyFunc(): RoleEnqueueMany,
-		w.StartFunc(): RoleStart, w.DebounceFunc(): RoleDebounce, w.GetFunc(): RoleGet, w.HandleType(): RoleHandle,
+		w.StartFunc(): RoleStart, w.DebounceFunc(): RoleDebounce, w.TriggerFunc(): RoleTrigger, w.ListFunc(): RoleList,
+		w.GetFunc(): RoleGet, w.HandleType(): RoleHandle, w.NameConst(): RoleName, w.RunType(): RoleRun,
 		w.EnqueueChildFunc(): RoleEnqueueChild, w.StartChildFunc(): RoleStartChild, w.EnqueueChildrenFunc(): RoleEnqueueChildren,
 	}
 }
 
 // ParseClientFunc reads the name of a generated client-side function (EnqueueF,
-// EnqueueFTx, EnqueueManyF, StartF, DebounceF, or their unexported forms) back into its
-// role and workflow function. A workflow whose name starts with Many can be read wrong;
-// the result only words messages.
+// EnqueueFTx, EnqueueManyF, StartF, DebounceF, TriggerF, ListFRuns, or their unexported
+// forms) back into its role and workflow function. A workflow whose name starts with Many
+// can be read wrong; the result only words messages.
 func ParseClientFunc(name string) (Role, string, bool) {
 	for _, p := range []struct {
 		prefix string
 		role   Role
-	}{{"EnqueueMany", RoleEnqueueMany}, {"Enqueue", RoleEnqueue}, {"Start", RoleStart}, {"Debounce", RoleDebounce}} {
+	}{
+		{"EnqueueMany", RoleEnqueueMany}, {"Enqueue", RoleEnqueue}, {"Start", RoleStart}, {"Debounce", RoleDebounce},
+		{"Trigger", RoleTrigger}, {"List", RoleList},
+	} {
 		for _, prefix := range []string{p.prefix, lowerFirst(p.prefix)} {
 			rest, ok := strings.CutPrefix(name, prefix)
+			if ok && p.role == RoleList {
+				rest, ok = strings.CutSuffix(rest, "Runs")
+			}
 			if !ok || rest == "" {
 				continue
 			}

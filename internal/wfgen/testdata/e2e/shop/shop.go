@@ -66,9 +66,10 @@ func Audit(ctx context.Context, what string) error {
 	return nil
 }
 
-// Checkout charges an order.
+// Checkout charges an order, on the queue Orders (named by its variable: its name is
+// written once, in NewQueue).
 //
-//wf:workflow queue=e2e-orders
+//wf:workflow queue=Orders
 func Checkout(ctx wf.Context, o Order) (Receipt, error) {
 	charged, err := ChargeStep(ctx, o.ID, o.Cents)
 	if err != nil {

@@ -33,16 +33,17 @@ func setup(t *testing.T) (ctx context.Context, worker, api *wf.Client) {
 	return ctx, worker, api
 }
 
-// generatedHash reads a workflow's code hash from the generated file.
-func generatedHash(t *testing.T, name string) string {
+// generatedHash reads a workflow's code hash from the generated file, by the Go name of
+// the constant that holds the workflow's name.
+func generatedHash(t *testing.T, nameConst string) string {
 	t.Helper()
 	src, err := os.ReadFile("wf_gen.go")
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := regexp.MustCompile(`wf\.NewWorkflow\("` + regexp.QuoteMeta(name) + `",[^\n]*wf\.CodeHash\("([0-9a-f]+)"\)`).FindSubmatch(src)
+	m := regexp.MustCompile(`wf\.NewWorkflow\(` + regexp.QuoteMeta(nameConst) + `,[^\n]*wf\.CodeHash\("([0-9a-f]+)"\)`).FindSubmatch(src)
 	if m == nil {
-		t.Fatalf("no code hash for %s in wf_gen.go", name)
+		t.Fatalf("no code hash for %s in wf_gen.go", nameConst)
 	}
 	return string(m[1])
 }
@@ -69,10 +70,10 @@ func TestEnqueueRunsOnAWorkerWithTypedResultAndStatus(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.State != wf.StateSucceeded || st.Queue != "e2e-orders" || st.Workflow != "shop.Checkout" || st.ExecutorID != worker.ExecutorID() {
+	if st.State != wf.StateSucceeded || st.Queue != Orders.Name() || st.Workflow != CheckoutName || CheckoutName != "shop.Checkout" || st.ExecutorID != worker.ExecutorID() {
 		t.Fatalf("Status = %+v", st)
 	}
-	if hash := generatedHash(t, "shop.Checkout"); st.CodeHash != hash {
+	if hash := generatedHash(t, "CheckoutName"); st.CodeHash != hash {
 		t.Fatalf("code hash %q recorded, the generated one is %q", st.CodeHash, hash)
 	}
 	steps, err := worker.Steps(ctx, h.ID())
@@ -219,30 +220,53 @@ func TestCancelStopsAWaitingRun(t *testing.T) {
 	}
 }
 
-func TestScheduleRunsTheScheduledWorkflow(t *testing.T) {
+func TestScheduleRunsTheScheduledWorkflowAndATriggeredTickIsTheSameRun(t *testing.T) {
 	t.Parallel()
 	ctx, _, api := setup(t)
-	// Each tick runs as the workflow "<name>@<tick>": look the next ones up by ID. A tick's
-	// run exists once a worker has fired it, shortly after the tick; until then Result
-	// reports wf.ErrNotFound.
-	first := time.Now().Truncate(time.Second).Add(time.Second)
-	deadline := time.Now().Add(20 * time.Second)
-	for tick := first; time.Now().Before(deadline); tick = tick.Add(time.Second) {
-		h := GetEvery(api, "shop.Every@"+tick.UTC().Format(time.RFC3339))
-		for fired := tick.Add(5 * time.Second); time.Now().Before(fired); time.Sleep(50 * time.Millisecond) {
-			got, err := h.Result(ctx)
-			if err == nil {
-				if !got.Equal(tick) {
-					t.Fatalf("the run of tick %s returned %s", tick, got)
-				}
-				return
-			}
-			if !errors.Is(err, wf.ErrNotFound) {
-				t.Fatal(err)
-			}
+	// The API client triggers a tick two seconds ahead: its run starts at once; the worker's
+	// scheduler fires the same tick when it comes and finds that run.
+	ahead := time.Now().Truncate(time.Second).Add(2 * time.Second)
+	h, err := TriggerEvery(ctx, api, ahead)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := h.Result(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.Equal(ahead) {
+		t.Fatalf("the run of tick %s returned %s", ahead, got)
+	}
+	// Wait for the scheduler to fire later ticks, then list the runs.
+	var runs []EveryRun
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if runs, err = ListEveryRuns(ctx, api, wf.ListOptions{State: wf.StateSucceeded, Limit: 1000}); err != nil {
+			t.Fatal(err)
+		}
+		if len(runs) >= 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d runs within 20s", len(runs))
 		}
 	}
-	t.Fatal("no tick ran within 20s")
+	seen := map[string]bool{}
+	for _, r := range runs {
+		if r.Workflow != EveryName || seen[r.ID] {
+			t.Fatalf("listed %+v", r.Status)
+		}
+		seen[r.ID] = true
+		tick, err := r.Handle.Result(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if again, err := TriggerEvery(ctx, api, tick); err != nil || again.ID() != r.ID {
+			t.Fatalf("triggering tick %s again gave %q, %v; want its run %q", tick, again.ID(), err, r.ID)
+		}
+	}
+	if !seen[h.ID()] {
+		t.Fatalf("the triggered run %s is not listed", h.ID())
+	}
 }
 
 func TestChildrenThroughTheGeneratedCallsAndAwait(t *testing.T) {
