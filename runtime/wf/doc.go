@@ -167,6 +167,8 @@
 // checkpoint refused because the workflow was cancelled or taken over rolls back the step's
 // writes, and RunTx returns ErrCancelled or ErrInterrupted. When every attempt fails, the
 // failure is recorded as any step's. Effects outside the transaction stay at least once.
+// The step must not end the transaction itself: its Commit and Rollback return
+// ErrStepEndsTx.
 //
 // # Dependencies
 //

@@ -21,8 +21,8 @@ import (
 // commit leaves neither, and the step runs again when the workflow resumes; once the commit
 // is done, replay returns the recorded output without running fn.
 //
-// fn must do its writes through tx (sqlc's generated New(tx) takes it) and must neither
-// commit nor roll it back. An error from fn, a panic, or a failed commit (a deferred
+// fn must do its writes through tx (sqlc's generated New(tx) takes it); its Commit and
+// Rollback return ErrStepEndsTx, since the runtime ends the transaction. An error from fn, a panic, or a failed commit (a deferred
 // constraint, a serialization failure, a lost connection) rolls the attempt back and counts
 // as a failed attempt, retried as the step's options say; when every attempt fails the
 // error is recorded as Run records it. When the database refuses the checkpoint because the
@@ -84,6 +84,18 @@ func (s *Step[T]) RunTx(ctx Context, fn func(context.Context, pgx.Tx) (T, error)
 	return zero, stepErr
 }
 
+// ErrStepEndsTx is the error of Commit and Rollback on the transaction of a transactional
+// step: the runtime commits it together with the step's checkpoint, or rolls it back when
+// the step fails.
+var ErrStepEndsTx = errors.New("wf: a transactional step must not commit or roll back its transaction: the runtime commits it with the step's checkpoint when the step returns no error, and rolls it back when it returns one")
+
+// stepTx is the transaction a transactional step gets: all of pgx.Tx but the ends, which
+// belong to the runtime. Savepoints (Begin) work as usual.
+type stepTx struct{ pgx.Tx }
+
+func (stepTx) Commit(context.Context) error   { return ErrStepEndsTx }
+func (stepTx) Rollback(context.Context) error { return ErrStepEndsTx }
+
 // errCheckpointRefused is the outcome of an attempt whose checkpoint the database refused.
 var errCheckpointRefused = errors.New("wf: the step's checkpoint was refused")
 
@@ -97,7 +109,7 @@ func (s *Step[T]) txAttempt(ctx context.Context, x *execution, id, try int32, st
 	}
 	// After a commit, Rollback does nothing; before, it discards the attempt's writes.
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
-	out, err := fn(ctx, tx)
+	out, err := fn(ctx, stepTx{tx})
 	if err != nil {
 		return zero, err
 	}

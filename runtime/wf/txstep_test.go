@@ -258,3 +258,24 @@ func TestProvideRefusesNilAndTwoValuesOfOneType(t *testing.T) {
 	require.ErrorContains(t, err, "two different *wf_test.greeter values")
 	require.False(t, errors.Is(err, wf.ErrMissingDependency))
 }
+
+func TestATxStepCannotCommitItsOwnTransaction(t *testing.T) {
+	t.Parallel()
+	b := setup(t, wf.Config{})
+	b.exec(t, ledgerTable)
+	credit := wf.NewStep[int]("credit-commits")
+	w := wf.NewWorkflow("step-commits", func(ctx wf.Context, _ struct{}) (int, error) {
+		return credit.RunTx(ctx, func(sctx context.Context, tx pgx.Tx) (int, error) {
+			if err := insertLedger(sctx, tx, b.schema, "early", 1); err != nil {
+				return 0, err
+			}
+			return 1, tx.Commit(sctx)
+		})
+	})
+	b.start(t, w, credit)
+	h, err := w.Enqueue(b.ctx, b.client, struct{}{})
+	require.NoError(t, err)
+	_, err = h.Result(b.ctx)
+	require.ErrorContains(t, err, "must not commit or roll back its transaction")
+	require.Equal(t, 0, b.count(t, `SELECT count(*) FROM %s.ledger`), "nothing committed without its checkpoint")
+}
