@@ -279,3 +279,64 @@ func TestATxStepCannotCommitItsOwnTransaction(t *testing.T) {
 	require.ErrorContains(t, err, "must not commit or roll back its transaction")
 	require.Equal(t, 0, b.count(t, `SELECT count(*) FROM %s.ledger`), "nothing committed without its checkpoint")
 }
+
+func TestTxStepWhoseConnectionDiesAtCommitIsRetried(t *testing.T) {
+	t.Parallel()
+	b := setup(t, wf.Config{})
+	b.exec(t, ledgerTable)
+	// At the first COMMIT that checks it, a deferred trigger kills its own connection (a
+	// sequence, which no rollback undoes, says which COMMIT is the first).
+	b.exec(t, `CREATE SEQUENCE %[1]s.cuts;
+		CREATE FUNCTION %[1]s.cut() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN
+			IF nextval('%[1]s.cuts') = 1 THEN PERFORM pg_terminate_backend(pg_backend_pid()); END IF;
+			RETURN NULL;
+		END $$;
+		CREATE CONSTRAINT TRIGGER cut_at_commit AFTER INSERT ON %[1]s.ledger
+			DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION %[1]s.cut()`)
+	credit := wf.NewStep[int]("credit-cut", wf.MaxAttempts(2), wf.Backoff(0))
+	w := wf.NewWorkflow("commit-cut", func(ctx wf.Context, _ struct{}) (int, error) {
+		return credit.RunTx(ctx, func(sctx context.Context, tx pgx.Tx) (int, error) {
+			return 5, insertLedger(sctx, tx, b.schema, "cut", 5)
+		})
+	})
+	b.start(t, w, credit)
+	h, err := w.Enqueue(b.ctx, b.client, struct{}{})
+	require.NoError(t, err)
+	out, err := h.Result(b.ctx)
+	require.NoError(t, err)
+	require.Equal(t, 5, out)
+	require.Equal(t, 1, b.count(t, `SELECT count(*) FROM %s.ledger`))
+	require.Equal(t, 1, b.count(t, `SELECT count(*) FROM %s.steps WHERE workflow_id = $1 AND tries = 2`, h.ID()),
+		"the attempt whose connection died at COMMIT failed and the next one committed")
+}
+
+// A COMMIT whose acknowledgement is lost may have committed: the next attempt finds the
+// step's checkpoint recorded. It must roll its own writes back and return what was recorded.
+func TestTxStepFindingItsCheckpointRecordedRollsBackAndReplaysTheRecord(t *testing.T) {
+	t.Parallel()
+	b := setup(t, wf.Config{})
+	b.exec(t, ledgerTable)
+	var runs atomic.Int32
+	credit := wf.NewStep[int]("credit-recorded")
+	w := wf.NewWorkflow("recorded-meanwhile", func(ctx wf.Context, _ struct{}) (int, error) {
+		return credit.RunTx(ctx, func(sctx context.Context, tx pgx.Tx) (int, error) {
+			runs.Add(1)
+			if err := insertLedger(sctx, tx, b.schema, "again", 1); err != nil {
+				return 0, err
+			}
+			// The earlier commit that landed unacknowledged.
+			_, err := b.pool.Exec(sctx, fmt.Sprintf(`INSERT INTO %s.steps (workflow_id, step_id, name, output, attempt, tries, started_at)
+				SELECT id, 1, 'credit-recorded', '99', attempt, 1, now() FROM %[1]s.workflows WHERE id = $1`, b.schema), ctx.WorkflowID())
+			return 1, err
+		})
+	})
+	b.start(t, w, credit)
+	h, err := w.Enqueue(b.ctx, b.client, struct{}{})
+	require.NoError(t, err)
+	out, err := h.Result(b.ctx)
+	require.NoError(t, err)
+	require.Equal(t, 99, out, "the workflow replayed the recorded output")
+	require.Equal(t, int32(1), runs.Load())
+	require.Equal(t, 0, b.count(t, `SELECT count(*) FROM %s.ledger`), "the attempt that found the record rolled back")
+}
