@@ -136,7 +136,9 @@ func (s *Step[T]) txAttempt(ctx context.Context, x *execution, id, try int32, st
 // execution: the step was recorded already by another execution (replay from the recorded
 // history), or this attempt no longer owns the workflow (a fence error).
 func (x *execution) refusedInTx(id int32) error {
-	owners, err := x.c.q.StepOwners(context.WithoutCancel(x.ctx), []string{x.id})
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(x.ctx), 30*time.Second)
+	owners, err := x.c.q.StepOwners(ctx, []string{x.id})
+	cancel()
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	switch {
