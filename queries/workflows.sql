@@ -167,7 +167,7 @@ FROM (
     FOR UPDATE SKIP LOCKED
 ) c
 WHERE w.id = c.id
-RETURNING w.id, w.name, w.input, w.attempt, w.deadline, w.priority, w.seq;
+RETURNING w.id, w.name, w.input, w.attempt, w.deadline, w.priority, w.seq, w.queue, w.available_at;
 
 -- name: RecoverWorkflows :many
 -- RecoverWorkflows hands the running workflows of stopped executors back to their queues
@@ -228,19 +228,3 @@ WITH input AS MATERIALIZED (
     FROM (SELECT DISTINCT queue FROM released) q
 )
 SELECT n FROM notified;
-
--- name: ListWorkflows :many
--- ListWorkflows returns the newest workflows matching the filters ('' matches all), with
--- the columns of GetWorkflow.
-SELECT id, name, state, queue, priority, partition_key, dedup_id, error, code_hash, executor_id,
-       attempt, recoveries, max_recoveries, deadline, created_at, available_at, started_at,
-       updated_at, completed_at, (state = 'enqueued' AND available_at <= now())::bool AS due,
-       waiting_for, steps_expected, parent_id,
-       (SELECT count(*) FROM wfgen.steps s WHERE s.workflow_id = w.id)::int AS steps_done
-FROM wfgen.workflows w
-WHERE (@state::text = '' OR state = @state)
-  AND (@queue::text = '' OR queue = @queue)
-  AND (@executor_id::text = '' OR executor_id = @executor_id)
-  AND (@name::text = '' OR name = @name)
-ORDER BY created_at DESC, id
-LIMIT @max_rows::int;

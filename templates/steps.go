@@ -28,6 +28,7 @@ func (g *gen) stepDefinitions() {
 		if s.MaxBackoff > 0 {
 			opts = append(opts, jen.Qual(wfPath, "MaxBackoff").Call(durationCode(s.MaxBackoff)))
 		}
+		opts = append(opts, retryOptions(s)...)
 		if s.Timeout > 0 {
 			opts = append(opts, jen.Qual(wfPath, "StepTimeout").Call(durationCode(s.Timeout)))
 		}

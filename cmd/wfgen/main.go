@@ -1,7 +1,7 @@
 // Command wfgen generates typed workflow clients, step replay wrappers and registration
-// from //wf: annotations, checks generated files in CI, and migrates the database. Run
-// "wfgen help" for its usage; the README's "Generating typed clients with wfgen" describes
-// the annotations.
+// from //wf: annotations, checks generated files in CI, migrates the database, and runs a
+// PostgreSQL for development (wfgen devdb). Run "wfgen help" for its usage; the README's
+// "Generating typed clients with wfgen" describes the annotations.
 package main
 
 import (

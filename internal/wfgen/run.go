@@ -1,7 +1,9 @@
 // Package wfgen is the wfgen command: it generates typed clients, step replay wrappers
 // and registration from //wf: annotations (see the README's "Generating typed clients
-// with wfgen"), checks that generated files are up to date, and applies the runtime's
-// migrations. cmd/wfgen only calls Run.
+// with wfgen"), checks that generated files are up to date, applies the runtime's
+// migrations, and runs a PostgreSQL for development (devdb); its operator commands
+// (package cli) list, inspect, cancel, resume, fork and delete workflows. cmd/wfgen only
+// calls Run.
 //
 // The pipeline: load (one packages.Load) -> analyze (annotations, validation against
 // go/types, code hashes, replay checks, step counts, all mistakes at once) -> templates
@@ -27,22 +29,29 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	opcli "github.com/wfgen/wfgen/internal/wfgen/cli"
 	"github.com/wfgen/wfgen/internal/wfgen/diag"
 	"github.com/wfgen/wfgen/runtime/wf"
 )
 
-const usage = `usage:
-  wfgen [-v] [packages]       generate wf_gen.go for each package with //wf: annotations
-                              (default "."), and remove it from packages without any
-  wfgen check [packages]      exit 1, listing them, when generated files are stale
-  wfgen migrate [-schema s]   apply the runtime's migrations to $DATABASE_URL
+var usage = `usage:
+  wfgen [-v] [packages]        generate wf_gen.go for each package with //wf: annotations
+                               (default "."), and remove it from packages without any
+  wfgen check [packages]       exit 1, listing them, when generated files are stale
+  wfgen migrate [-schema s]    apply the runtime's migrations to $DATABASE_URL
+  wfgen devdb [-data dir] [-port n] [-migrate=false] [-print-url | -json]
+                               run a local PostgreSQL for development until Ctrl-C, and
+                               print the DATABASE_URL to use (wfgen devdb -h: all flags)
 
 Packages are patterns as for go build, such as ./... .
-`
+
+Operating workflows (wfgen <command> -h for its flags):
+` + opcli.Usage()
 
 // Run runs the wfgen command with the given arguments (without the program name) and
 // returns its exit code: 0 on success, 1 when user code has mistakes or generated files
@@ -56,8 +65,11 @@ func Run(args []string, stdout, stderr io.Writer) int {
 func run(dir string, args []string, stdout, stderr io.Writer) int {
 	cmd := "generate"
 	if len(args) > 0 {
+		if slices.Contains(opcli.Names(), args[0]) {
+			return opcli.Run(args[0], args[1:], stdout, stderr, os.Getenv)
+		}
 		switch args[0] {
-		case "check", "migrate", "help", "-h", "-help", "--help":
+		case "check", "migrate", "devdb", "help", "-h", "-help", "--help":
 			cmd, args = args[0], args[1:]
 		}
 	}
@@ -68,6 +80,8 @@ func run(dir string, args []string, stdout, stderr io.Writer) int {
 		return check(dir, args, stdout, stderr)
 	case "migrate":
 		return migrate(args, stdout, stderr)
+	case "devdb":
+		return devdb(args, stdout, stderr)
 	}
 	fmt.Fprint(stdout, usage)
 	return 0

@@ -131,7 +131,7 @@ func TestMistakesExitOneListingPositionsAndWriteNothing(t *testing.T) {
 	r := cli(mod.dir, "./...")
 	require.Equal(t, 1, r.code)
 	require.Equal(t, `a/a.go:9:19: retries: "two" is not a whole number
-a/a.go:9:23: unknown option "tries" for //wf:step (did you mean retries?); known options: name, retries, backoff, max_backoff, factor, timeout, tx
+a/a.go:9:23: unknown option "tries" for //wf:step (did you mean retries?); known options: name, retries, backoff, max_backoff, factor, jitter, retry_if, timeout, tx
 `, r.stderr)
 	require.NoFileExists(t, filepath.Join(mod.dir, "a", "wf_gen.go"))
 	require.FileExists(t, filepath.Join(mod.dir, "b", "wf_gen.go"), "a failed run must not remove files either")

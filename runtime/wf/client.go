@@ -20,6 +20,7 @@ import (
 	"github.com/wfgen/wfgen/runtime/internal/lease"
 	"github.com/wfgen/wfgen/runtime/internal/migrate"
 	"github.com/wfgen/wfgen/runtime/internal/notifier"
+	"github.com/wfgen/wfgen/runtime/internal/retention"
 	"github.com/wfgen/wfgen/runtime/internal/scheduler"
 	"github.com/wfgen/wfgen/runtime/internal/startstop"
 )
@@ -32,6 +33,9 @@ const (
 	// DefaultFetchCooldown is the least time between two fetches from one queue: slots freed
 	// within it are filled by one fetch.
 	DefaultFetchCooldown = 2 * time.Millisecond
+
+	// DefaultRetention is how long finished workflows are kept: 30 days.
+	DefaultRetention = 30 * 24 * time.Hour
 
 	// DefaultSuspendAfter is how long a workflow waits in its slot (asleep, in Recv, for a
 	// child's result) before it gives the slot back and is suspended.
@@ -76,6 +80,17 @@ type Config struct {
 	// DefaultLeaseDuration.
 	LeaseDuration time.Duration
 
+	// Retention is how long a finished workflow (succeeded, failed, cancelled or dead) is
+	// kept, with its steps, messages, events and streams, after it became final. Every
+	// started client deletes what is older, one of them at a time, about every minute, in
+	// batches that skip rows in use, oldest first. Default DefaultRetention; negative keeps
+	// everything. A workflow ID is an idempotency key only as long as its workflow is kept.
+	Retention time.Duration
+
+	// Hooks observe workflows, steps and checkpoint writes, for tracing and metrics
+	// (wfotel, wfprom). Default: none.
+	Hooks Hooks
+
 	// SuspendAfter is how long a workflow waits while holding its worker slot and goroutine
 	// (in Sleep, Recv, or Await of a child) before it gives them back: it is suspended, back
 	// in its queue until it is due or woken, and whichever executor is free then resumes it
@@ -116,6 +131,9 @@ func (c *Config) validate() error {
 	}
 	if c.PollInterval == 0 {
 		c.PollInterval = DefaultPollInterval
+	}
+	if c.Retention == 0 {
+		c.Retention = DefaultRetention
 	}
 	if c.SuspendAfter == 0 {
 		c.SuspendAfter = DefaultSuspendAfter
@@ -188,6 +206,7 @@ type Client struct {
 	runCancel context.CancelFunc
 	workers   []*queueWorker
 	scheduler *scheduler.Scheduler // nil without schedules
+	retention *retention.Service   // nil when Config.Retention is negative
 	writing   sync.WaitGroup       // the checkpoint writer
 	running   sync.WaitGroup       // executions
 }
@@ -351,7 +370,18 @@ func (c *Client) Start(ctx context.Context) error {
 	if c.scheduler != nil {
 		mustStart(c.runCtx, c.scheduler)
 	}
-	c.writer = checkpoint.New(c.q, checkpoint.Options{Logger: c.log, Completed: c.announcer.Completed, Woken: c.requeued})
+	if c.cfg.Retention > 0 {
+		var err error
+		if c.retention, err = c.newRetention(); err != nil {
+			return fmt.Errorf("wf: retention: %w", err)
+		}
+		mustStart(c.runCtx, c.retention)
+	}
+	opts := checkpoint.Options{Logger: c.log, Completed: c.announcer.Completed, Woken: c.requeued}
+	if c.cfg.Hooks != nil {
+		opts.Written = c.cfg.Hooks.CheckpointsWritten
+	}
+	c.writer = checkpoint.New(c.q, opts)
 	c.writing.Add(1)
 	go func() {
 		defer c.writing.Done()
@@ -401,6 +431,9 @@ func (c *Client) Stop(ctx context.Context) error {
 	c.runCancel()
 	if c.scheduler != nil {
 		c.scheduler.Stop()
+	}
+	if c.retention != nil {
+		c.retention.Stop()
 	}
 	// No fetch loop may launch anything once we wait for the executions.
 	for _, w := range c.workerList() {

@@ -28,7 +28,7 @@
 //     step with a checkpoint returns its recorded output without running.
 //   - At-least-once steps. A step that was running when its process died runs again, so
 //     steps must be idempotent: use the workflow ID and the step's position as idempotency
-//     keys towards other systems.
+//     keys towards other systems (StepInfo.IdempotencyKey, from CurrentStep).
 //   - Exactly-once database steps. A step run with Step.RunTx writes through a transaction
 //     of the client's pool that also holds its checkpoint: its writes and its checkpoint
 //     commit together or not at all (see Transactional steps).
@@ -276,7 +276,31 @@
 // after Config.SuspendAfter it suspends (one short transaction) and the send that wakes it
 // costs the resumption a claim and a read of its history.
 //
+// # Retention
+//
+// Finished workflows (succeeded, failed, cancelled, dead) are deleted Config.Retention after
+// they became final (DefaultRetention, 30 days; negative keeps everything), with their steps,
+// messages, events and streams. Every started client runs a pass about every minute; one of
+// them at a time does the work (a transaction-level advisory lock, tried and not waited for),
+// deleting oldest first in batches of 1000 that skip locked rows, at most 100 batches per
+// pass, so the hot paths never wait for it. Client.DeleteFinished does the same by hand. A
+// workflow ID stays an idempotency key only while its workflow is kept.
+//
+// # Operating
+//
+// Client.ListWorkflows searches workflows by state (several), name, queue, executor, parent,
+// ID prefix and creation time, newest first, a page at a time; ListOptions.Stranded keeps the
+// workflows that wait because the live executors run other code than the code they started
+// under. Client.CancelWorkflow, ResumeWorkflow (a cancelled, failed or dead workflow continues
+// from its last completed step), ForkWorkflow (a new workflow from step N of any workflow,
+// the steps before it copied, optionally onto the current code) and DeleteWorkflow (a final
+// one) work by ID, untyped, and each has a ...Tx variant that commits with the caller's
+// transaction.
+//
 // # Observing
+//
+// Config.Hooks observes every workflow execution, step attempt and checkpoint write (package
+// wfprom turns them into Prometheus metrics); a client without hooks pays nothing for them.
 //
 // Handle.Status reports a workflow's state, owner and timings, and Client.Steps its recorded
 // steps. Client.QueueDepths counts unfinished workflows per queue and state,
@@ -294,10 +318,28 @@
 // the database so that every process sees the same error: its Message is the message of the
 // error the workflow returned, its Stack the stack of a panic; errors.Is matches
 // ErrCancelled, ErrTimeout and ErrDead, and errors.As finds a *NonDeterminismError. Inside a
-// workflow, a step whose attempts ran out returns a *StepError that wraps every attempt's
-// error, so errors.Is and errors.As work on them; replayed after a restart, it carries their
+// workflow, a step that failed returns a *StepError that wraps every attempt's error, so
+// errors.Is and errors.As work on them; replayed after a restart, it carries their
 // messages. A value that does not make its round trip through JSON is a *CodecError, which
 // says whether it could not be encoded or did not decode as the type that reads it.
+//
+// A step is retried as its options say (MaxAttempts, Backoff, BackoffFactor, MaxBackoff,
+// Jitter) unless its error is final: marked with Final by the step function, or refused by
+// the step's RetryIf. A final error fails the step at once; its StepError has Final set,
+// after a replay too, and IsFinal reports it.
+//
+// Coded errors survive the database. An error with an ErrorCode() string method (a
+// CodedError) that a step or a workflow fails with is stored with its code and message, and
+// the value of a type registered with RegisterErrorCode is stored as JSON: a replayed
+// StepError and a WorkflowError read in any process wrap them as *RecordedError values, so
+// errors.As finds a CodedError, and the registered type with its fields. ErrorCode(err)
+// gives the first code in an error's tree, the same for the live error and the one read
+// back.
+//
+// A step function learns which attempt it runs in from its context: StepAttempt(ctx), and
+// CurrentStep(ctx), whose StepInfo.IdempotencyKey ("<workflow ID>/<step ID>") is the same in
+// every run of that step and differs for every other step, for systems that deduplicate
+// requests.
 //
 // The executor that ran a failed workflow logs it, at Warn, or at Error with the stack when
 // the workflow panicked.

@@ -121,21 +121,34 @@ func (e *NonDeterminismError) Error() string {
 	return fmt.Sprintf("wf: non-determinism in workflow %q at step %d: the code called step %q but the recorded history has %q; keep workflow code deterministic (steps for I/O, time and randomness), or let running workflows finish before changing it", e.WorkflowID, e.StepID, e.Expected, e.Recorded)
 }
 
-// StepError is the error of a step that failed on every attempt it was allowed. It wraps the
-// error of each attempt, so errors.Is and errors.As see through it. A StepError replayed
-// from the database after a restart carries the attempts' messages only.
+// StepError is the error of a step that failed: every attempt it was allowed failed, or an
+// attempt failed with a final error (Final, or an error the step's RetryIf refused). It wraps
+// the error of each attempt, so errors.Is and errors.As see through it. A StepError replayed
+// from the database after a restart carries the attempts' messages, and the coded errors
+// among them (see RegisterErrorCode and CodedError), not the original error values.
 type StepError struct {
 	Step     string
 	StepID   int
 	Attempts []error
+	// Final is true when the step stopped on a final error rather than because its attempts
+	// ran out: the last attempt's error was marked with Final, or the step's RetryIf
+	// refused it.
+	Final bool
 }
 
 func (e *StepError) Error() string {
+	final := ""
+	if e.Final {
+		final = " with a final error"
+	}
 	if len(e.Attempts) == 1 {
-		return fmt.Sprintf("step %s failed: %v", e.Step, e.Attempts[0])
+		return fmt.Sprintf("step %s failed%s: %v", e.Step, final, e.Attempts[0])
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "step %s failed after %d attempts", e.Step, len(e.Attempts))
+	if e.Final {
+		b.WriteString(", the last with a final error")
+	}
 	for i, err := range e.Attempts {
 		fmt.Fprintf(&b, "; attempt %d: %v", i+1, err)
 	}
@@ -202,7 +215,10 @@ func (e *CodecError) Unwrap() error { return e.Err }
 // WorkflowError is the error of a workflow that did not succeed, as Handle.Result returns it.
 // It is read back from the database, so it is the same in every process: it carries the
 // message of the error the workflow returned, not the error value. errors.Is matches
-// ErrCancelled, ErrTimeout and ErrDead by kind, and errors.As finds a NonDeterminismError.
+// ErrCancelled, ErrTimeout and ErrDead by kind, errors.As finds a NonDeterminismError, and
+// the coded errors the workflow failed with (CodedError, and the types registered with
+// RegisterErrorCode) are read back too: errors.As finds each as a CodedError, and a
+// registered type's value as that type.
 type WorkflowError struct {
 	WorkflowID string
 	Workflow   string // the workflow's name
@@ -214,6 +230,7 @@ type WorkflowError struct {
 	Stack string
 
 	nondeterminism *NonDeterminismError
+	coded          []error // *RecordedError values, in the order errors.As met them
 }
 
 func (e *WorkflowError) Error() string {
@@ -239,12 +256,14 @@ func (e *WorkflowError) Is(target error) bool {
 	return false
 }
 
-// Unwrap returns the NonDeterminismError behind a non-determinism failure.
-func (e *WorkflowError) Unwrap() error {
+// Unwrap returns the NonDeterminismError behind a non-determinism failure and the coded
+// errors the workflow failed with, as *RecordedError values.
+func (e *WorkflowError) Unwrap() []error {
+	var errs []error
 	if e.nondeterminism != nil {
-		return e.nondeterminism
+		errs = append(errs, e.nondeterminism)
 	}
-	return nil
+	return append(errs, e.coded...)
 }
 
 // Error kinds stored in the error column.
@@ -267,6 +286,10 @@ type storedError struct {
 	StepID   int      `json:"step_id,omitempty"`
 	Expected string   `json:"expected,omitempty"`
 	Recorded string   `json:"recorded,omitempty"`
+	// Final is set on a step error that stopped on a final error (StepError.Final).
+	Final bool `json:"final,omitempty"`
+	// Codes are the coded errors in the error's tree (see codesOf).
+	Codes []storedCode `json:"codes,omitempty"`
 }
 
 // encodeError turns a workflow's or a step's error into the JSON stored for it.
@@ -302,16 +325,21 @@ func storedErrorOf(err error) storedError {
 		for _, a := range st.Attempts {
 			se.Attempts = append(se.Attempts, a.Error())
 		}
+		se.Final = st.Final
 	}
+	se.Codes = codesOf(err)
 	// Postgres's jsonb refuses \u0000, which an error message may well contain.
 	for _, f := range []*string{&se.Message, &se.Stack} {
-		*f = strings.ReplaceAll(*f, "\x00", "\uFFFD")
+		*f = noNUL(*f)
 	}
 	for i := range se.Attempts {
-		se.Attempts[i] = strings.ReplaceAll(se.Attempts[i], "\x00", "\uFFFD")
+		se.Attempts[i] = noNUL(se.Attempts[i])
 	}
 	return se
 }
+
+// noNUL replaces the NUL characters PostgreSQL's jsonb refuses.
+func noNUL(s string) string { return strings.ReplaceAll(s, "\x00", "\uFFFD") }
 
 // decodeWorkflowError reads a stored workflow error back.
 func decodeWorkflowError(id, name string, raw []byte) *WorkflowError {
@@ -326,24 +354,51 @@ func decodeWorkflowError(id, name string, raw []byte) *WorkflowError {
 	case kindNondeterminism:
 		e.nondeterminism = &NonDeterminismError{WorkflowID: id, StepID: se.StepID, Expected: se.Expected, Recorded: se.Recorded}
 	}
+	for _, c := range se.Codes {
+		e.coded = append(e.coded, c.decode())
+	}
 	return e
 }
 
-// decodeStepError reads a recorded step error back for replay.
+// decodeStepError reads a recorded step error back for replay. Each attempt's coded errors
+// are read back under that attempt, so errors.As finds them as it found the originals.
 func decodeStepError(name string, id int, raw []byte) *StepError {
 	var se storedError
 	if err := json.Unmarshal(raw, &se); err != nil {
 		return &StepError{Step: name, StepID: id, Attempts: []error{errors.New(string(raw))}}
 	}
-	e := &StepError{Step: name, StepID: id}
-	for _, a := range se.Attempts {
-		e.Attempts = append(e.Attempts, errors.New(a))
+	msgs := se.Attempts
+	if len(msgs) == 0 {
+		msgs = []string{se.Message}
 	}
-	if len(e.Attempts) == 0 {
-		e.Attempts = []error{errors.New(se.Message)}
+	coded := make([][]error, len(msgs))
+	for _, c := range se.Codes {
+		i := c.Attempt - 1
+		if i < 0 || i >= len(msgs) {
+			i = len(msgs) - 1 // not numbered: the step's error as a whole, whose last attempt decided
+		}
+		coded[i] = append(coded[i], c.decode())
+	}
+	e := &StepError{Step: name, StepID: id, Final: se.Final}
+	for i, msg := range msgs {
+		if len(coded[i]) == 0 {
+			e.Attempts = append(e.Attempts, errors.New(msg))
+			continue
+		}
+		e.Attempts = append(e.Attempts, &recordedAttempt{msg: msg, coded: coded[i]})
 	}
 	return e
 }
+
+// recordedAttempt is an attempt's error read back from the database, with the coded errors
+// it wrapped.
+type recordedAttempt struct {
+	msg   string
+	coded []error
+}
+
+func (e *recordedAttempt) Error() string   { return e.msg }
+func (e *recordedAttempt) Unwrap() []error { return e.coded }
 
 // dbError turns database errors that users can act on into wfgen's errors.
 func (c *Client) dbError(doing string, err error) error {

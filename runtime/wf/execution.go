@@ -48,16 +48,18 @@ const maxRestarts = 3
 // execution is one run of a workflow in this process, from its first step (replayed or
 // not) to its completion.
 type execution struct {
-	c        *Client
-	wf       *registeredWorkflow
-	id       string
-	attempt  int32
-	input    []byte
-	deadline time.Time // zero without a timeout
-	ctx      context.Context
-	cancel   context.CancelCauseFunc
-	wfctx    *wfContext
-	release  func() // frees the worker slot; runs once
+	c         *Client
+	wf        *registeredWorkflow
+	id        string
+	attempt   int32
+	input     []byte
+	deadline  time.Time // zero without a timeout
+	queue     string    // for Hooks
+	available time.Time // for Hooks: when it could start
+	ctx       context.Context
+	cancel    context.CancelCauseFunc
+	wfctx     *wfContext
+	release   func() // frees the worker slot; runs once
 
 	mu          sync.Mutex
 	nextStep    int32
@@ -65,6 +67,8 @@ type execution struct {
 	pending     *checkpoint.Pending       // the last step's checkpoint, until known written
 	abort       error                     // stops the execution: non-determinism, errRestart, a failed checkpoint
 	interrupted bool                      // a step returned because the workflow was stopped
+	ended       string                    // for Hooks: "succeeded" or "failed" once written
+	endErr      error                     // for Hooks: the workflow's error
 	inStep      bool                      // a step function is running
 }
 
@@ -101,9 +105,25 @@ const (
 )
 
 // run executes the workflow to its completion, or until it is interrupted, and says which.
-func (x *execution) run() outcome {
+func (x *execution) run() (o outcome) {
 	defer x.cancel(nil)
 	defer x.release()
+	if h := x.c.cfg.Hooks; h != nil {
+		ev := WorkflowEvent{ID: x.id, Name: x.wf.name, Queue: x.queue, Attempt: int(x.attempt), Available: x.available, Started: time.Now()}
+		// Steps' contexts derive from the workflow's, so that they carry what the hook put
+		// in it (a span); cancellation still comes from x.ctx, which it derives from.
+		x.wfctx.Context = h.WorkflowStarted(x.ctx, ev)
+		defer func() {
+			outcome := "interrupted"
+			switch {
+			case o == suspended:
+				outcome = "suspended"
+			case o == completed && x.ended != "":
+				outcome = x.ended
+			}
+			h.WorkflowEnded(x.wfctx.Context, ev, outcome, x.endErr)
+		}()
+	}
 	replaying := x.attempt > 1 // a first run has no history: nothing to read
 	for restarts := 0; ; restarts++ {
 		if replaying {
@@ -273,6 +293,7 @@ func (x *execution) complete(state State, output string, failure error) outcome 
 		ID: x.id, Name: x.wf.name, State: string(state), Output: []byte(output), Error: []byte(errJSON),
 	}})
 	x.c.watchers.signal(x.id) // parents awaiting it here, and readers of its streams
+	x.ended, x.endErr = string(state), failure
 	return completed
 }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/wfgen/wfgen/runtime/internal/db"
+	"github.com/wfgen/wfgen/runtime/internal/dbschema"
 )
 
 // Handle refers to one workflow, typed by its output. Handles are cheap: Workflow.Get makes
@@ -91,18 +92,24 @@ func (h *Handle[Out]) Status(ctx context.Context) (Status, error) {
 	if h.refersToNothing() {
 		return Status{}, errNoWorkflow
 	}
-	r, err := h.c.q.GetWorkflow(ctx, h.id)
+	return h.c.status(ctx, h.id, h.name)
+}
+
+// status reads workflow id's status; a workflow of another name than name (unless "") is
+// not found.
+func (c *Client) status(ctx context.Context, id, name string) (Status, error) {
+	r, err := c.q.GetWorkflow(ctx, id)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return Status{}, &notFoundError{id: h.id}
+		return Status{}, &notFoundError{id: id}
 	}
 	if err != nil {
-		return Status{}, h.c.dbError("reading workflow status", err)
+		return Status{}, c.dbError("reading workflow status", err)
 	}
-	if r.Name != h.name {
-		return Status{}, wrongWorkflow(h.id, r.Name, h.name)
+	if name != "" && r.Name != name {
+		return Status{}, wrongWorkflow(id, r.Name, name)
 	}
 	st := []Status{statusOf(r)}
-	if err := h.c.explainWaits(ctx, st, []bool{r.Due}); err != nil {
+	if err := c.explainWaits(ctx, st, []bool{r.Due}); err != nil {
 		return Status{}, err
 	}
 	return st[0], nil
@@ -182,14 +189,31 @@ func (h *Handle[Out]) Cancel(ctx context.Context) error {
 }
 
 func (c *Client) cancel(ctx context.Context, id string) error {
-	_, err := c.q.CancelWorkflow(ctx, db.CancelWorkflowParams{
+	if err := c.cancelThrough(ctx, c.rw.Wrap(c.pool), id); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	x := c.executions[id]
+	c.mu.Unlock()
+	if x != nil {
+		x.cancel(ErrCancelled)
+	}
+	c.waiter.completedElsewhere([]string{id})
+	return nil
+}
+
+// cancelThrough cancels workflow id and its unfinished descendants through conn; the
+// executors running them are told when the write commits.
+func (c *Client) cancelThrough(ctx context.Context, conn dbschema.DBTX, id string) error {
+	q := db.New(conn)
+	_, err := q.CancelWorkflow(ctx, db.CancelWorkflowParams{
 		ID: id, Channel: c.channel,
 		Error:      []byte(encodeError(ErrCancelled)),
 		ChildError: []byte(encodeError(fmt.Errorf("%w: a workflow it descends from (%s) was cancelled", ErrCancelled, id))),
 	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		// Not enqueued or running: final already, or unknown.
-		if _, err := c.q.GetWorkflow(ctx, id); errors.Is(err, pgx.ErrNoRows) {
+		if _, err := q.GetWorkflow(ctx, id); errors.Is(err, pgx.ErrNoRows) {
 			return &notFoundError{id: id}
 		} else if err != nil {
 			return c.dbError("cancelling workflow", err)
@@ -199,13 +223,6 @@ func (c *Client) cancel(ctx context.Context, id string) error {
 	if err != nil {
 		return c.dbError("cancelling workflow", err)
 	}
-	c.mu.Lock()
-	x := c.executions[id]
-	c.mu.Unlock()
-	if x != nil {
-		x.cancel(ErrCancelled)
-	}
-	c.waiter.completedElsewhere([]string{id})
 	return nil
 }
 

@@ -108,24 +108,50 @@ func (c *Client) Executors(ctx context.Context) ([]ExecutorStatus, error) {
 	return out, nil
 }
 
-// ListOptions filters ListWorkflows; zero fields match everything.
+// ListOptions filters ListWorkflows; zero fields match everything, and a workflow must
+// match every field that is set.
 type ListOptions struct {
+	// State and States keep workflows in one of the given states.
 	State      State
+	States     []State
 	Queue      string
 	ExecutorID string
 	Workflow   string // the workflow's name
-	// Limit caps the result. Default 100.
-	Limit int
+	// ParentID keeps the children of a workflow; IDPrefix the workflows whose ID starts
+	// with it.
+	ParentID string
+	IDPrefix string
+	// CreatedAfter and CreatedBefore keep workflows created in [CreatedAfter, CreatedBefore).
+	CreatedAfter, CreatedBefore time.Time
+	// Stranded keeps the workflows waiting in their queue that no live executor runs
+	// because the ones that registered their name run other code (another code hash):
+	// resume them by deploying that code again, or fork them onto the current code
+	// (ForkWorkflow).
+	Stranded bool
+	// Limit caps the result (default 100); Offset skips that many of the newest first, for
+	// paging.
+	Limit, Offset int
 }
 
-// ListWorkflows returns the newest workflows that match opts: for example every running
-// workflow of a queue, with the executor that runs each.
+// ListWorkflows returns the newest workflows that match opts, newest first: for example
+// every running workflow of a queue, with the executor that runs each.
 func (c *Client) ListWorkflows(ctx context.Context, opts ListOptions) ([]Status, error) {
 	if opts.Limit <= 0 {
 		opts.Limit = 100
 	}
-	rows, err := c.q.ListWorkflows(ctx, db.ListWorkflowsParams{
-		State: string(opts.State), Queue: opts.Queue, ExecutorID: opts.ExecutorID, Name: opts.Workflow, MaxRows: int32(opts.Limit),
+	states := make([]string, 0, len(opts.States)+1)
+	for _, s := range opts.States {
+		states = append(states, string(s))
+	}
+	if opts.State != "" {
+		states = append(states, string(opts.State))
+	}
+	rows, err := c.q.SearchWorkflows(ctx, db.SearchWorkflowsParams{
+		States: states, Name: opts.Workflow, Queue: opts.Queue, ExecutorID: opts.ExecutorID,
+		ParentID: opts.ParentID, IDPrefix: opts.IDPrefix,
+		CreatedAfterSet: !opts.CreatedAfter.IsZero(), CreatedAfter: opts.CreatedAfter,
+		CreatedBeforeSet: !opts.CreatedBefore.IsZero(), CreatedBefore: opts.CreatedBefore,
+		Stranded: opts.Stranded, MaxRows: int32(opts.Limit), SkipRows: int32(max(opts.Offset, 0)),
 	})
 	if err != nil {
 		return nil, c.dbError("listing workflows", err)

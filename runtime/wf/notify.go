@@ -62,6 +62,7 @@ func (c *Client) notified(n notifier.Notification) {
 			}
 		}
 	case notifier.KindChanged:
+		c.waiter.forget(n.Workflow) // a resumed workflow is no longer final
 		c.watchers.signal(n.Workflow)
 	case notifier.KindCompleted:
 		c.waiter.completedElsewhere(n.IDs)

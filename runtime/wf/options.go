@@ -108,8 +108,10 @@ func Jitter(f float64) StepOption {
 	return func(o *stepOptions) { o.jitter = f }
 }
 
-// RetryIf sets which errors are retried. Default: every error. Errors of a cancelled or
-// stopped workflow are never retried.
+// RetryIf sets which errors are retried: an error it refuses fails the step at once, as a
+// final error (StepError.Final). Default: every error. Errors marked with Final are never
+// retried and never passed to it, and neither are the errors of a cancelled or stopped
+// workflow. The wfgen annotation //wf:step retry_if=F sets it to the package's function F.
 func RetryIf(retryable func(error) bool) StepOption {
 	return func(o *stepOptions) { o.retryIf = retryable }
 }

@@ -135,6 +135,10 @@ func TestHotStatementsReachWorkflowsThroughTheirKeysWhateverTheStatistics(t *tes
 			_, err := q.CancelWorkflow(b.ctx, db.CancelWorkflowParams{ID: "done-1", Error: []byte(`{}`), ChildError: []byte(`{}`), Channel: "c"})
 			return err
 		}, "workflows_pkey|workflows_parent"}, // the workflow, then its descendants
+		"DeleteFinished": {func() error {
+			_, err := q.DeleteFinished(b.ctx, db.DeleteFinishedParams{LockKey: "plans", Cutoff: time.Now().Add(-time.Hour), BatchSize: 1000})
+			return err
+		}, "workflows_finished|workflows_pkey"}, // the oldest finished, then each by key
 		"GetResults": {func() error {
 			_, err := q.GetResults(b.ctx, ids)
 			return err

@@ -123,13 +123,15 @@ func roundTrip[T any](name string, id int32, out T) (T, string, error) {
 	return replayed, string(b), nil
 }
 
-// attempts calls fn until it succeeds, its error is not retryable, the attempts run out or
-// the workflow stops.
+// attempts calls fn until it succeeds, its error is final, the attempts run out or the
+// workflow stops.
 func (s *Step[T]) attempts(x *execution, id int32, fn func(context.Context) (T, error)) (T, int, error) {
 	var zero T
 	var errs []error
+	info := StepInfo{WorkflowID: x.id, Workflow: x.wf.name, StepID: int(id), Step: s.name}
 	for try := 1; ; try++ {
-		out, err := s.try(x.ctx, fn)
+		info.Attempt = try
+		out, err := s.attempt(x, info, fn)
 		if err == nil {
 			return out, try, nil
 		}
@@ -137,8 +139,8 @@ func (s *Step[T]) attempts(x *execution, id int32, fn func(context.Context) (T, 
 		if x.ctx.Err() != nil || errors.Is(err, errCheckpointRefused) {
 			return zero, try, err
 		}
-		if try >= s.opts.maxAttempts || (s.opts.retryIf != nil && !s.opts.retryIf(err)) {
-			return zero, try, &StepError{Step: s.name, StepID: int(id), Attempts: errs}
+		if final := s.opts.final(err); final || try >= s.opts.maxAttempts {
+			return zero, try, &StepError{Step: s.name, StepID: int(id), Attempts: errs, Final: final}
 		}
 		wait := s.opts.delay(try)
 		x.c.log.Debug("wfgen: step failed; retrying", "workflow_id", x.id, "step", s.name, "step_id", id, "attempt", try, "retry_in", wait, "error", err)
@@ -150,6 +152,24 @@ func (s *Step[T]) attempts(x *execution, id int32, fn func(context.Context) (T, 
 		case <-t.C:
 		}
 	}
+}
+
+// attempt runs one attempt with the step's info in its context, told to the client's hooks.
+func (s *Step[T]) attempt(x *execution, info StepInfo, fn func(context.Context) (T, error)) (T, error) {
+	h := x.c.cfg.Hooks
+	if h == nil {
+		return s.try(withStep(x.ctx, info), fn)
+	}
+	ctx, end := h.StepAttempt(x.wfctx.Context, StepEvent{WorkflowID: x.id, Workflow: x.wf.name, Step: s.name, StepID: info.StepID, Try: info.Attempt})
+	out, err := s.try(withStep(ctx, info), fn)
+	end(err)
+	return out, err
+}
+
+// final reports whether a step's error ends its retries: it is marked with Final, or the
+// step's RetryIf refuses it.
+func (o *stepOptions) final(err error) bool {
+	return markedFinal(err) || o.retryIf != nil && !o.retryIf(err)
 }
 
 // try runs one attempt; a panic becomes its error.

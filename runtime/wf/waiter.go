@@ -312,3 +312,10 @@ func (w *resultWaiter) failAll(err error) {
 		}
 	}
 }
+
+// forget drops the kept result of workflow id: it was resumed, and is not final any more.
+func (w *resultWaiter) forget(id string) {
+	w.mu.Lock()
+	delete(w.recent, id)
+	w.mu.Unlock()
+}

@@ -65,8 +65,9 @@ func (w *watchers) signal(ids ...string) {
 }
 
 // changed tells watchers here at once, and other processes through a notification, that
-// workflow id got a message or published an event or a stream value.
+// workflow id got a message, published an event or a stream value, or was resumed.
 func (c *Client) changed(id string) {
+	c.waiter.forget(id)
 	c.watchers.signal(id)
 	c.announcer.Changed(id)
 }

@@ -15,10 +15,20 @@
 //		...
 //	}
 //
-// The server is the one DATABASE_URL names. When DATABASE_URL is not set, Main starts a
-// throwaway cluster from the PostgreSQL binaries installed on the machine (initdb and
-// postgres on PATH or under /usr/lib/postgresql) for the package's tests and removes it
-// afterwards; processes the tests start inherit its DATABASE_URL.
+// The server is the one DATABASE_URL names: `wfgen devdb` (a PostgreSQL for development,
+// kept in a folder or throwaway), a container, CI's. When DATABASE_URL is not set, Main
+// starts a throwaway cluster from the PostgreSQL binaries installed on the machine (initdb
+// and postgres on PATH, or the newest under /usr/lib/postgresql/*/bin, Homebrew's
+// opt/postgresql@*/bin, Postgres.app or /usr/pgsql-*/bin) for the package's tests and
+// removes it afterwards; processes the tests start inherit its DATABASE_URL. When there are
+// no binaries, Main says what to install and the tests fail. As `go test ./...` runs one
+// test binary per package, each then starts a cluster of its own (a second or two each);
+// with `wfgen devdb` running and DATABASE_URL exported they all share it.
+//
+// NewClient names each test's schema after the test, migrates it and drops it with
+// everything in it when the test ends. A test's own tables (those its steps read and write)
+// belong in that schema (Client.Schema) or in one Schema returns, on the shared Pool, so
+// that parallel tests do not see each other's rows.
 package wftest
 
 import (
@@ -54,7 +64,7 @@ func run(m *testing.M) int {
 	if os.Getenv("DATABASE_URL") == "" {
 		srv, err := embedpg.Start(context.Background(), embedpg.Options{})
 		if err != nil {
-			fmt.Fprintln(os.Stderr, "wftest: DATABASE_URL is not set and no throwaway PostgreSQL could be started:", err)
+			fmt.Fprintln(os.Stderr, "wftest: DATABASE_URL is not set and no throwaway PostgreSQL could be started (`wfgen devdb` in another terminal gives one to export as DATABASE_URL):", err)
 			return 1
 		}
 		defer srv.Stop()

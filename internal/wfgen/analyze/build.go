@@ -299,6 +299,10 @@ func (b *builder) step(pkg *packages.Package, a *annotated, fn *types.Func, q ty
 			maxBackoff = &o
 		case "factor":
 			s.Factor = b.sink.factor(o)
+		case "jitter":
+			s.Jitter = b.sink.jitter(o)
+		case "retry_if":
+			s.RetryIf = b.retryIf(pkg, o)
 		case "timeout":
 			s.Timeout = b.sink.duration(o, false)
 		case "tx":

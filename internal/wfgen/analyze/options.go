@@ -24,7 +24,7 @@ var knownOptions = map[string][]string{
 	kindWorkflow: {"name", "queue", "max_recovery", "timeout"},
 	// A scheduled workflow is a workflow: it takes the workflow options too.
 	kindScheduled: {"cron", "tz", "queue", "backfill", "name", "max_recovery", "timeout"},
-	kindStep:      {"name", "retries", "backoff", "max_backoff", "factor", "timeout", "tx"},
+	kindStep:      {"name", "retries", "backoff", "max_backoff", "factor", "jitter", "retry_if", "timeout", "tx"},
 }
 
 // flagOptions are the options written as a bare word, without a value.
@@ -117,6 +117,20 @@ func (d *diagSink) factor(o directive.Option) float64 {
 		return 0
 	}
 	return f
+}
+
+// jitter reads a fraction between 0 and 1, as wf.Jitter takes it.
+func (d *diagSink) jitter(o directive.Option) *float64 {
+	f, err := strconv.ParseFloat(o.Value, 64)
+	if err != nil {
+		d.at(o.ValuePos, "%s: %q is not a number", o.Key, o.Value)
+		return nil
+	}
+	if f < 0 || f > 1 {
+		d.at(o.ValuePos, "%s: %s must be between 0 and 1 (a fraction of each wait, such as 0.2 for ±20%%)", o.Key, o.Value)
+		return nil
+	}
+	return &f
 }
 
 // cron validates a spec with the parser the runtime uses, so that a spec accepted here is

@@ -99,6 +99,11 @@ type Step struct {
 	MaxBackoff  time.Duration
 	Factor      float64
 	Timeout     time.Duration
+	// Jitter is nil when the annotation leaves the runtime's default (it may be set to 0).
+	Jitter *float64
+	// RetryIf names a function of the package, func(error) bool, that says which errors are
+	// retried; empty retries every error.
+	RetryIf string
 }
 
 // Param is a step parameter.

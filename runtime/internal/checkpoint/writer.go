@@ -122,6 +122,9 @@ type Options struct {
 	// Woken, when set, is told after each write the queues of the suspended parents that
 	// their children's completions woke.
 	Woken func(queues []string)
+	// Written, when set, is told after each statement how many checkpoints it carried, how
+	// long it took and its error.
+	Written func(n int, took time.Duration, err error)
 }
 
 // Writer batches checkpoints. Create it with New, then call Run in a goroutine.
@@ -131,6 +134,7 @@ type Writer struct {
 	log       *slog.Logger
 	completed func(ids, queues []string)
 	woken     func(queues []string)
+	written   func(n int, took time.Duration, err error)
 
 	in       chan *Pending
 	mu       sync.RWMutex // guards closed against sends on in
@@ -154,6 +158,7 @@ func New(q Querier, opts Options) *Writer {
 		log:       opts.Logger,
 		completed: opts.Completed,
 		woken:     opts.Woken,
+		written:   opts.Written,
 		in:        make(chan *Pending, 4*opts.MaxBatch),
 		closeNow:  make(chan struct{}),
 		stopped:   make(chan struct{}),
@@ -237,8 +242,12 @@ func (w *Writer) write(batch []*Pending) {
 	backoff := 10 * time.Millisecond
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		began := time.Now()
 		rows, err := w.q.WriteCheckpoints(ctx, params)
 		cancel()
+		if w.written != nil {
+			w.written(len(included), time.Since(began), err)
+		}
 		if err == nil {
 			w.resolve(included, rows)
 			return

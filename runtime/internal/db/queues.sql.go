@@ -110,7 +110,7 @@ SET state = 'running',
     updated_at = now()
 FROM chosen
 WHERE w.id = chosen.id
-RETURNING w.id, w.name, w.input, w.attempt, w.deadline, w.priority, w.seq
+RETURNING w.id, w.name, w.input, w.attempt, w.deadline, w.priority, w.seq, w.queue, w.available_at
 `
 
 type DequeuePartitionedParams struct {
@@ -125,13 +125,15 @@ type DequeuePartitionedParams struct {
 }
 
 type DequeuePartitionedRow struct {
-	ID       string
-	Name     string
-	Input    []byte
-	Attempt  int32
-	Deadline *time.Time
-	Priority int32
-	Seq      *int64
+	ID          string
+	Name        string
+	Input       []byte
+	Attempt     int32
+	Deadline    *time.Time
+	Priority    int32
+	Seq         *int64
+	Queue       string
+	AvailableAt time.Time
 }
 
 // DequeuePartitioned is DequeueWorkflows for a queue whose partitions are limited to
@@ -164,6 +166,8 @@ func (q *Queries) DequeuePartitioned(ctx context.Context, arg DequeuePartitioned
 			&i.Deadline,
 			&i.Priority,
 			&i.Seq,
+			&i.Queue,
+			&i.AvailableAt,
 		); err != nil {
 			return nil, err
 		}

@@ -104,7 +104,7 @@ FROM (
     FOR UPDATE SKIP LOCKED
 ) c
 WHERE w.id = c.id
-RETURNING w.id, w.name, w.input, w.attempt, w.deadline, w.priority, w.seq
+RETURNING w.id, w.name, w.input, w.attempt, w.deadline, w.priority, w.seq, w.queue, w.available_at
 `
 
 type DequeueWorkflowsParams struct {
@@ -117,13 +117,15 @@ type DequeueWorkflowsParams struct {
 }
 
 type DequeueWorkflowsRow struct {
-	ID       string
-	Name     string
-	Input    []byte
-	Attempt  int32
-	Deadline *time.Time
-	Priority int32
-	Seq      *int64
+	ID          string
+	Name        string
+	Input       []byte
+	Attempt     int32
+	Deadline    *time.Time
+	Priority    int32
+	Seq         *int64
+	Queue       string
+	AvailableAt time.Time
 }
 
 // DequeueWorkflows claims up to max_count available workflows of a queue for an executor,
@@ -156,6 +158,8 @@ func (q *Queries) DequeueWorkflows(ctx context.Context, arg DequeueWorkflowsPara
 			&i.Deadline,
 			&i.Priority,
 			&i.Seq,
+			&i.Queue,
+			&i.AvailableAt,
 		); err != nil {
 			return nil, err
 		}
@@ -437,109 +441,6 @@ func (q *Queries) InsertWorkflows(ctx context.Context, arg InsertWorkflowsParams
 			return nil, err
 		}
 		items = append(items, id)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
-const listWorkflows = `-- name: ListWorkflows :many
-SELECT id, name, state, queue, priority, partition_key, dedup_id, error, code_hash, executor_id,
-       attempt, recoveries, max_recoveries, deadline, created_at, available_at, started_at,
-       updated_at, completed_at, (state = 'enqueued' AND available_at <= now())::bool AS due,
-       waiting_for, steps_expected, parent_id,
-       (SELECT count(*) FROM wfgen.steps s WHERE s.workflow_id = w.id)::int AS steps_done
-FROM wfgen.workflows w
-WHERE ($1::text = '' OR state = $1)
-  AND ($2::text = '' OR queue = $2)
-  AND ($3::text = '' OR executor_id = $3)
-  AND ($4::text = '' OR name = $4)
-ORDER BY created_at DESC, id
-LIMIT $5::int
-`
-
-type ListWorkflowsParams struct {
-	State      string
-	Queue      string
-	ExecutorID string
-	Name       string
-	MaxRows    int32
-}
-
-type ListWorkflowsRow struct {
-	ID            string
-	Name          string
-	State         string
-	Queue         string
-	Priority      int32
-	PartitionKey  *string
-	DedupID       *string
-	Error         []byte
-	CodeHash      *string
-	ExecutorID    *string
-	Attempt       int32
-	Recoveries    int32
-	MaxRecoveries int32
-	Deadline      *time.Time
-	CreatedAt     time.Time
-	AvailableAt   time.Time
-	StartedAt     *time.Time
-	UpdatedAt     time.Time
-	CompletedAt   *time.Time
-	Due           bool
-	WaitingFor    *string
-	StepsExpected *int32
-	ParentID      *string
-	StepsDone     int32
-}
-
-// ListWorkflows returns the newest workflows matching the filters (” matches all), with
-// the columns of GetWorkflow.
-func (q *Queries) ListWorkflows(ctx context.Context, arg ListWorkflowsParams) ([]ListWorkflowsRow, error) {
-	rows, err := q.db.Query(ctx, listWorkflows,
-		arg.State,
-		arg.Queue,
-		arg.ExecutorID,
-		arg.Name,
-		arg.MaxRows,
-	)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var items []ListWorkflowsRow
-	for rows.Next() {
-		var i ListWorkflowsRow
-		if err := rows.Scan(
-			&i.ID,
-			&i.Name,
-			&i.State,
-			&i.Queue,
-			&i.Priority,
-			&i.PartitionKey,
-			&i.DedupID,
-			&i.Error,
-			&i.CodeHash,
-			&i.ExecutorID,
-			&i.Attempt,
-			&i.Recoveries,
-			&i.MaxRecoveries,
-			&i.Deadline,
-			&i.CreatedAt,
-			&i.AvailableAt,
-			&i.StartedAt,
-			&i.UpdatedAt,
-			&i.CompletedAt,
-			&i.Due,
-			&i.WaitingFor,
-			&i.StepsExpected,
-			&i.ParentID,
-			&i.StepsDone,
-		); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err

@@ -28,6 +28,8 @@ var sentBySQL = map[string][]notifier.Kind{
 	"CancelWorkflow":   {notifier.KindCancelled, notifier.KindEnqueued},
 	"RecoverWorkflows": {notifier.KindEnqueued},
 	"ReleaseWorkflows": {notifier.KindEnqueued},
+	"ResumeWorkflow":   {notifier.KindEnqueued},
+	"ForkWorkflow":     {notifier.KindEnqueued},
 }
 
 // sentByGoOnly are the kinds that no statement sends: only the announcer does.

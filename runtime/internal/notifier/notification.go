@@ -11,7 +11,8 @@ type Kind string
 const (
 	// KindEnqueued says that Queue got work, of which the first may start in DelayMs. Sent by
 	// the statements that enqueue workflows or hand them back to their queues
-	// (InsertWorkflows, RecoverWorkflows, ReleaseWorkflows), by CancelWorkflow when it wakes a
+	// (InsertWorkflows, RecoverWorkflows, ReleaseWorkflows, ResumeWorkflow and ForkWorkflow in
+	// a caller's transaction), by CancelWorkflow when it wakes a
 	// parent suspended until a child completes, and by the announcer.
 	KindEnqueued Kind = "e"
 	// KindCompleted says that the workflows IDs, of the queues Queues, are final. IDs is

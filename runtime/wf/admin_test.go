@@ -1,0 +1,209 @@
+package wf_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/wfgen/wfgen/runtime/wf"
+)
+
+// threeSteps runs steps a, b, c; b fails while broken is set. runs counts each step's calls.
+func threeSteps(broken *atomic.Bool, runs map[string]*atomic.Int32, opts ...wf.WorkflowOption) (*wf.Workflow[int, string], []wf.Definition) {
+	defs := []wf.Definition{}
+	var steps []*wf.Step[string]
+	for _, name := range []string{"a", "b", "c"} {
+		runs[name] = &atomic.Int32{}
+		s := wf.NewStep[string]("admin-" + name)
+		steps = append(steps, s)
+		defs = append(defs, s)
+	}
+	w := wf.NewWorkflow("admin-three", func(ctx wf.Context, n int) (string, error) {
+		out := ""
+		for i, s := range steps {
+			name := []string{"a", "b", "c"}[i]
+			v, err := s.Run(ctx, func(context.Context) (string, error) {
+				runs[name].Add(1)
+				if name == "b" && broken.Load() {
+					return "", errors.New("b is broken")
+				}
+				return fmt.Sprintf("%s%d", name, n), nil
+			})
+			if err != nil {
+				return "", err
+			}
+			out += v
+		}
+		return out, nil
+	}, opts...)
+	return w, append(defs, w)
+}
+
+func TestAFailedWorkflowResumesFromItsLastCompletedStep(t *testing.T) {
+	t.Parallel()
+	b := setup(t, wf.Config{})
+	var broken atomic.Bool
+	broken.Store(true)
+	runs := map[string]*atomic.Int32{}
+	w, defs := threeSteps(&broken, runs)
+	b.start(t, defs...)
+	h, err := w.Enqueue(b.ctx, b.client, 1)
+	require.NoError(t, err)
+	_, err = h.Result(b.ctx)
+	require.ErrorContains(t, err, "b is broken")
+
+	require.ErrorContains(t, b.client.ResumeWorkflow(b.ctx, "no-such-id"), "not found")
+	broken.Store(false)
+	require.NoError(t, b.client.ResumeWorkflow(b.ctx, h.ID()))
+	out, err := h.Result(b.ctx)
+	require.NoError(t, err)
+	require.Equal(t, "a1b1c1", out)
+	require.EqualValues(t, 1, runs["a"].Load(), "a completed before the failure and is not run again")
+	require.EqualValues(t, 2, runs["b"].Load(), "the failed step runs again")
+	require.EqualValues(t, 1, runs["c"].Load())
+
+	err = b.client.ResumeWorkflow(b.ctx, h.ID())
+	require.ErrorContains(t, err, "it is succeeded, and only a cancelled, failed or dead workflow resumes")
+}
+
+func TestACancelledWorkflowResumesInTheCallersTransaction(t *testing.T) {
+	t.Parallel()
+	b := setup(t, wf.Config{})
+	w := wf.NewWorkflow("admin-cancelled", func(ctx wf.Context, n int) (int, error) { return n, nil })
+	h, err := w.Enqueue(b.ctx, b.client, 5) // no worker yet: it waits
+	require.NoError(t, err)
+	require.NoError(t, b.client.CancelWorkflow(b.ctx, h.ID()))
+	b.start(t, w)
+
+	tx, err := b.pool.Begin(b.ctx)
+	require.NoError(t, err)
+	require.NoError(t, b.client.ResumeWorkflowTx(b.ctx, tx, h.ID()))
+	require.NoError(t, tx.Rollback(b.ctx))
+	st, err := h.Status(b.ctx)
+	require.NoError(t, err)
+	require.Equal(t, wf.StateCancelled, st.State, "a rolled back resume resumes nothing")
+
+	tx, err = b.pool.Begin(b.ctx)
+	require.NoError(t, err)
+	require.NoError(t, b.client.ResumeWorkflowTx(b.ctx, tx, h.ID()))
+	require.NoError(t, tx.Commit(b.ctx))
+	out, err := h.Result(b.ctx)
+	require.NoError(t, err)
+	require.Equal(t, 5, out)
+}
+
+func TestAForkReplaysTheStepsBeforeItsStartAndRunsTheRest(t *testing.T) {
+	t.Parallel()
+	b := setup(t, wf.Config{})
+	var broken atomic.Bool
+	runs := map[string]*atomic.Int32{}
+	w, defs := threeSteps(&broken, runs)
+	b.start(t, defs...)
+	h, err := w.Enqueue(b.ctx, b.client, 2)
+	require.NoError(t, err)
+	_, err = h.Result(b.ctx)
+	require.NoError(t, err)
+
+	id, err := b.client.ForkWorkflow(b.ctx, h.ID(), wf.ForkOptions{FromStep: 3, ID: "forked"})
+	require.NoError(t, err)
+	require.Equal(t, "forked", id)
+	out, err := w.Get(b.client, id).Result(b.ctx)
+	require.NoError(t, err)
+	require.Equal(t, "a2b2c2", out)
+	require.EqualValues(t, 1, runs["a"].Load())
+	require.EqualValues(t, 1, runs["b"].Load(), "steps 1 and 2 were copied: replayed, not run")
+	require.EqualValues(t, 2, runs["c"].Load())
+
+	_, err = b.client.ForkWorkflow(b.ctx, "no-such-id", wf.ForkOptions{FromStep: 1})
+	require.ErrorIs(t, err, wf.ErrNotFound)
+	_, err = b.client.ForkWorkflow(b.ctx, h.ID(), wf.ForkOptions{})
+	require.ErrorContains(t, err, "FromStep")
+}
+
+func TestAWorkflowStrandedByACodeChangeIsListedAndForkedOntoTheCurrentCode(t *testing.T) {
+	t.Parallel()
+	b := setup(t, wf.Config{})
+	var broken atomic.Bool
+	runs := map[string]*atomic.Int32{}
+	w, defs := threeSteps(&broken, runs, wf.CodeHash("new"))
+	b.start(t, defs...)
+	h, err := w.Enqueue(b.ctx, b.client, 3, wf.WithDelay(time.Hour))
+	require.NoError(t, err)
+	// It started under the old code, which no executor runs any more.
+	b.exec(t, `UPDATE %s.workflows SET code_hash = 'old', available_at = now() WHERE id = $1`, h.ID())
+	require.Eventually(t, func() bool {
+		sts, err := b.client.ListWorkflows(b.ctx, wf.ListOptions{Stranded: true})
+		return err == nil && len(sts) == 1 && sts[0].ID == h.ID() && sts[0].Waiting != ""
+	}, 10*time.Second, 20*time.Millisecond)
+
+	id, err := b.client.ForkWorkflow(b.ctx, h.ID(), wf.ForkOptions{FromStep: 1})
+	require.NoError(t, err)
+	out, err := w.Get(b.client, id).Result(b.ctx)
+	require.NoError(t, err)
+	require.Equal(t, "a3b3c3", out)
+	st, err := w.Get(b.client, id).Status(b.ctx)
+	require.NoError(t, err)
+	require.Equal(t, "new", st.CodeHash)
+	require.NoError(t, b.client.CancelWorkflow(b.ctx, h.ID()))
+	require.NoError(t, b.client.DeleteWorkflow(b.ctx, h.ID()))
+	_, err = h.Status(b.ctx)
+	require.ErrorIs(t, err, wf.ErrNotFound)
+}
+
+func TestDeleteRefusesAWorkflowThatIsNotFinal(t *testing.T) {
+	t.Parallel()
+	b := setup(t, wf.Config{})
+	w := wf.NewWorkflow("admin-waiting", func(ctx wf.Context, n int) (int, error) { return n, nil })
+	h, err := w.Enqueue(b.ctx, b.client, 1)
+	require.NoError(t, err)
+	require.ErrorContains(t, b.client.DeleteWorkflow(b.ctx, h.ID()), "is enqueued: only a final workflow is deleted; cancel it first")
+	require.ErrorIs(t, b.client.DeleteWorkflow(b.ctx, "no-such-id"), wf.ErrNotFound)
+}
+
+func TestListWorkflowsFiltersAndPages(t *testing.T) {
+	t.Parallel()
+	b := setup(t, wf.Config{})
+	child := wf.NewWorkflow("list-child", func(ctx wf.Context, n int) (int, error) { return n, nil })
+	parent := wf.NewWorkflow("list-parent", func(ctx wf.Context, n int) (int, error) {
+		hs, err := child.EnqueueChildren(ctx, []int{1, 2, 3})
+		if err != nil {
+			return 0, err
+		}
+		for _, h := range hs {
+			if _, err := h.Await(ctx); err != nil {
+				return 0, err
+			}
+		}
+		return n, nil
+	})
+	b.start(t, child, parent)
+	h, err := parent.Enqueue(b.ctx, b.client, 1, wf.WithID("list-p"))
+	require.NoError(t, err)
+	_, err = h.Result(b.ctx)
+	require.NoError(t, err)
+	waiting := wf.NewWorkflow("list-unrun", func(ctx wf.Context, n int) (int, error) { return n, nil })
+	_, err = waiting.Enqueue(b.ctx, b.client, 1, wf.WithID("other"))
+	require.NoError(t, err)
+
+	ids := func(opts wf.ListOptions) []string {
+		sts, err := b.client.ListWorkflows(b.ctx, opts)
+		require.NoError(t, err)
+		var out []string
+		for _, s := range sts {
+			out = append(out, s.ID)
+		}
+		return out
+	}
+	require.Equal(t, []string{"list-p/1/2", "list-p/1/1", "list-p/1/0"}, ids(wf.ListOptions{ParentID: "list-p"}), "newest first")
+	require.Equal(t, []string{"list-p/1/1"}, ids(wf.ListOptions{ParentID: "list-p", Limit: 1, Offset: 1}))
+	require.Len(t, ids(wf.ListOptions{IDPrefix: "list-p"}), 4)
+	require.Equal(t, []string{"other"}, ids(wf.ListOptions{States: []wf.State{wf.StateEnqueued, wf.StateRunning}}))
+	require.Len(t, ids(wf.ListOptions{States: []wf.State{wf.StateEnqueued, wf.StateSucceeded}}), 5)
+	require.Empty(t, ids(wf.ListOptions{CreatedBefore: time.Now().Add(-time.Hour)}))
+	require.Len(t, ids(wf.ListOptions{CreatedAfter: time.Now().Add(-time.Hour), Workflow: "list-child"}), 3)
+}
