@@ -152,9 +152,9 @@ func Fanout(ctx wf.Context, ids []string) ([]string, error) {
 	return append(out, pong), err
 }
 
-// Payments is what the payment steps need: the application's pool and the schema of its
+// Ledger is what the ledger steps need: the application's pool and the schema of its
 // payments table. Each test registers its own.
-type Payments struct {
+type Ledger struct {
 	DB     *pgxpool.Pool
 	Schema string
 }
@@ -163,25 +163,25 @@ type Payments struct {
 // checkpoint commit together, so a payment is recorded exactly once.
 //
 //wf:step tx
-func (p *Payments) Record(ctx context.Context, tx pgx.Tx, orderID string, cents int64) (int64, error) {
+func (l *Ledger) Record(ctx context.Context, tx pgx.Tx, orderID string, cents int64) (int64, error) {
 	var id int64
-	err := tx.QueryRow(ctx, "INSERT INTO "+p.Schema+".payments (order_id, cents) VALUES ($1, $2) RETURNING id", orderID, cents).Scan(&id)
+	err := tx.QueryRow(ctx, "INSERT INTO "+l.Schema+".payments (order_id, cents) VALUES ($1, $2) RETURNING id", orderID, cents).Scan(&id)
 	return id, err
 }
 
 // Paid reads what an order was paid, through the pool.
 //
 //wf:step
-func (p *Payments) Paid(ctx context.Context, orderID string) (int64, error) {
+func (l *Ledger) Paid(ctx context.Context, orderID string) (int64, error) {
 	var cents int64
-	err := p.DB.QueryRow(ctx, "SELECT coalesce(sum(cents), 0) FROM "+p.Schema+".payments WHERE order_id = $1", orderID).Scan(&cents)
+	err := l.DB.QueryRow(ctx, "SELECT coalesce(sum(cents), 0) FROM "+l.Schema+".payments WHERE order_id = $1", orderID).Scan(&cents)
 	return cents, err
 }
 
-// Pay records an order's payment and reads the total paid back.
+// Settle records an order's payment and reads the total paid back.
 //
 //wf:workflow
-func Pay(ctx wf.Context, o Order) (int64, error) {
+func Settle(ctx wf.Context, o Order) (int64, error) {
 	if _, err := RecordStep(ctx, o.ID, o.Cents); err != nil {
 		return 0, err
 	}

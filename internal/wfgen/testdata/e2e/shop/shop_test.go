@@ -22,14 +22,14 @@ func setup(t *testing.T) (ctx context.Context, worker, api *wf.Client) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	t.Cleanup(cancel)
 	worker = wftest.NewClient(t, wf.Config{})
-	payments := &Payments{DB: wftest.Pool(t), Schema: worker.Schema()}
-	if _, err := payments.DB.Exec(ctx, "CREATE TABLE "+worker.Schema()+".payments (id bigserial PRIMARY KEY, order_id text NOT NULL, cents bigint NOT NULL)"); err != nil {
+	ledger := &Ledger{DB: wftest.Pool(t), Schema: worker.Schema()}
+	if _, err := ledger.DB.Exec(ctx, "CREATE TABLE "+worker.Schema()+".payments (id bigserial PRIMARY KEY, order_id text NOT NULL, cents bigint NOT NULL)"); err != nil {
 		t.Fatal(err)
 	}
-	if err := Register(worker, payments); err != nil {
+	if err := Register(worker, ledger); err != nil {
 		t.Fatal(err)
 	}
-	if err := Register(worker, payments); err != nil {
+	if err := Register(worker, ledger); err != nil {
 		t.Fatalf("registering the same definitions twice: %v", err)
 	}
 	wftest.Start(t, worker)
@@ -302,7 +302,7 @@ func TestChildrenThroughTheGeneratedCallsAndAwait(t *testing.T) {
 func TestAReceiverStepsTxStepRecordsItsWriteOnceWithItsCheckpoint(t *testing.T) {
 	t.Parallel()
 	ctx, worker, api := setup(t)
-	h, err := EnqueuePay(ctx, api, Order{ID: "pay-" + t.Name(), Cents: 700})
+	h, err := EnqueueSettle(ctx, api, Order{ID: "pay-" + t.Name(), Cents: 700})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -333,7 +333,7 @@ func TestRegisterRefusesAMissingReceiver(t *testing.T) {
 	t.Parallel()
 	c := wftest.NewClient(t, wf.Config{})
 	err := Register(c, nil)
-	if err == nil || !strings.Contains(err.Error(), "the *shop.Payments given is nil") {
+	if err == nil || !strings.Contains(err.Error(), "the *shop.Ledger given is nil") {
 		t.Fatalf("Register(c, nil) = %v", err)
 	}
 }
