@@ -111,3 +111,28 @@ WHERE w.id = ANY(@ids::text[]);
 SELECT step_id, name, output, error, attempt
 FROM wfgen.steps
 WHERE workflow_id = @workflow_id AND step_id = @step_id;
+
+-- name: RecordStepInTx :execrows
+-- RecordStepInTx records the checkpoint of a transactional step inside the step's own
+-- transaction, so that the step's effects and its checkpoint commit together or not at
+-- all. It is fenced as WriteCheckpoints is: the workflow row is locked in share mode as it
+-- is checked, and the checkpoint applies only while the workflow runs under the attempt
+-- that wrote it. It affects no row when refused: the step ID was recorded already, or the
+-- attempt no longer owns the workflow (StepOwners tells which). The state is compared with
+-- a value of the input, not a constant, for the reason WriteCheckpoints gives.
+WITH input AS (
+    SELECT @workflow_id::text         AS workflow_id,
+           @step_id::int              AS step_id,
+           @name::text                AS name,
+           @output::text              AS output,
+           @attempt::int              AS attempt,
+           @tries::int                AS tries,
+           @started_at::timestamptz   AS started_at,
+           'running'::text            AS owned_state
+)
+INSERT INTO wfgen.steps (workflow_id, step_id, name, output, error, attempt, tries, started_at)
+SELECT i.workflow_id, i.step_id, i.name, i.output::json, NULL, i.attempt, i.tries, i.started_at
+FROM input i
+JOIN wfgen.workflows w ON w.id = i.workflow_id AND w.attempt = i.attempt AND w.state = i.owned_state
+FOR SHARE OF w
+ON CONFLICT (workflow_id, step_id) DO NOTHING;

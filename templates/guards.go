@@ -18,7 +18,17 @@ func (g *gen) guards() {
 		defs = append(defs, jen.Id("_").Func().Params(params...).Add(g.results(w.Out)).Op("=").Id(w.Func))
 	}
 	for _, s := range g.p.Steps {
-		params := []jen.Code{jen.Qual(contextPath, "Context")}
+		var params []jen.Code
+		fn := jen.Id(s.Func)
+		if s.Recv != nil {
+			// A method expression: the function takes the receiver first.
+			params = append(params, jen.Op("*").Id(s.Recv.Type))
+			fn = jen.Parens(jen.Op("*").Id(s.Recv.Type)).Dot(s.Func)
+		}
+		params = append(params, jen.Qual(contextPath, "Context"))
+		if s.Tx {
+			params = append(params, jen.Qual(pgxPath, "Tx"))
+		}
 		for i, p := range s.Params {
 			if s.Variadic && i == len(s.Params)-1 {
 				params = append(params, jen.Op("...").Add(g.elemType(p.Type)))
@@ -26,7 +36,7 @@ func (g *gen) guards() {
 			}
 			params = append(params, g.typeCode(p.Type))
 		}
-		defs = append(defs, jen.Id("_").Func().Params(params...).Add(g.results(s.Out)).Op("=").Id(s.Func))
+		defs = append(defs, jen.Id("_").Func().Params(params...).Add(g.results(s.Out)).Op("=").Add(fn))
 	}
 	g.doc("The annotated functions, with the signatures this file was generated for: when one changes, the build fails here. Run go generate again.")
 	g.f.Var().Defs(defs...)

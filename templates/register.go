@@ -1,6 +1,9 @@
 package templates
 
 import (
+	"fmt"
+	"strings"
+
 	"github.com/dave/jennifer/jen"
 
 	"github.com/wfgen/wfgen/internal/wfgen/model"
@@ -22,6 +25,9 @@ func (g *gen) register() {
 	for _, c := range g.p.Channels {
 		defs = append(defs, jen.Id(c.Var))
 	}
+	for _, d := range g.p.Deps {
+		defs = append(defs, jen.Qual(wfPath, "Provide").Call(jen.Id(d.Param)))
+	}
 	for _, s := range g.p.Steps {
 		defs = append(defs, jen.Id(s.DefVar()))
 	}
@@ -40,8 +46,24 @@ func (g *gen) register() {
 	if len(g.p.QueueRefs) > 0 {
 		what += ", with the other packages' queues its workflows name,"
 	}
-	g.doc("%s registers this package's "+what+" on c, under their stable names, so that c runs them once started. Call it on every worker before c.Start. A client that only enqueues workflows and reads their results does not need it.", model.RegisterFunc)
-	g.f.Func().Id(model.RegisterFunc).Params(jen.Id("c").Op("*").Qual(wfPath, "Client")).Error().Block(
+	params := []jen.Code{jen.Id("c").Op("*").Qual(wfPath, "Client")}
+	for _, d := range g.p.Deps {
+		params = append(params, jen.Id(d.Param).Op("*").Id(d.Type))
+	}
+	g.doc("%s registers this package's "+what+" on c, under their stable names, so that c runs them once started. Call it on every worker before c.Start. A client that only enqueues workflows and reads their results does not need it.%s", model.RegisterFunc, depsDoc(g.p.Deps))
+	g.f.Func().Id(model.RegisterFunc).Params(params...).Error().Block(
 		jen.Return(jen.Id("c").Dot("Register").Custom(jen.Options{Open: "(", Close: ")", Separator: ",", Multi: true}, defs...)),
 	)
+}
+
+// depsDoc tells what Register does with the receivers of the package's method steps.
+func depsDoc(deps []*model.Dep) string {
+	if len(deps) == 0 {
+		return ""
+	}
+	names := make([]string, len(deps))
+	for i, d := range deps {
+		names[i] = d.Param
+	}
+	return fmt.Sprintf("\n\nThe steps that are methods run on the values given here (%s), which must not be nil: each client, in each test too, can have its own. They are shared by every call of those steps on c, concurrently.", strings.Join(names, ", "))
 }

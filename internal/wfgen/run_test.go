@@ -131,7 +131,7 @@ func TestMistakesExitOneListingPositionsAndWriteNothing(t *testing.T) {
 	r := cli(mod.dir, "./...")
 	require.Equal(t, 1, r.code)
 	require.Equal(t, `a/a.go:9:19: retries: "two" is not a whole number
-a/a.go:9:23: unknown option "tries" for //wf:step (did you mean retries?); known options: name, retries, backoff, max_backoff, factor, jitter, retry_if, timeout
+a/a.go:9:23: unknown option "tries" for //wf:step (did you mean retries?); known options: name, retries, backoff, max_backoff, factor, jitter, retry_if, timeout, tx
 `, r.stderr)
 	require.NoFileExists(t, filepath.Join(mod.dir, "a", "wf_gen.go"))
 	require.FileExists(t, filepath.Join(mod.dir, "b", "wf_gen.go"), "a failed run must not remove files either")
@@ -198,4 +198,25 @@ func TestMigrateSaysWhichMigrationsItAppliedThenThatTheSchemaIsUpToDate(t *testi
 	r = cli("", "migrate", "-schema", "no spaces allowed")
 	require.Equal(t, 2, r.code)
 	require.Contains(t, r.stderr, "Config.Schema")
+}
+
+func TestMovingAStepOntoAReceiverChangesTheHashOfItsWorkflows(t *testing.T) {
+	t.Parallel()
+	mod := setupCLI(t)
+	hash := func() string {
+		t.Helper()
+		r := cli(mod.dir, "./a")
+		require.Equal(t, 0, r.code, r.stderr)
+		src := string(readFile(t, filepath.Join(mod.dir, "a", "wf_gen.go")))
+		_, rest, ok := strings.Cut(src, `wf.CodeHash("`)
+		require.True(t, ok, "no code hash in:\n%s", src)
+		return rest[:strings.Index(rest, `"`)]
+	}
+	asFunc := hash()
+	mod.write(t, map[string][]byte{"a/a.go": []byte(strings.Replace(annotated,
+		"//wf:step retries=2\nfunc Double(ctx context.Context",
+		"type Math struct{}\n\n//wf:step retries=2\nfunc (m *Math) Double(ctx context.Context", 1))})
+	asMethod := hash()
+	require.NotEqual(t, asFunc, asMethod, "the workflow finds its step through another registered value: replaying old runs on the new code must not be assumed safe")
+	require.Contains(t, string(readFile(t, filepath.Join(mod.dir, "a", "wf_gen.go"))), "func Register(c *wf.Client, math *Math) error")
 }

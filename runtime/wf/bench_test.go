@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/wfgen/wfgen/runtime/wf"
 	"github.com/wfgen/wfgen/runtime/wftest"
 )
@@ -92,3 +94,47 @@ func BenchmarkOneStepWorkflowsAmongAMillion(b *testing.B) {
 	benchmarkWorkflowsAmong(b, 5000, 1, 1_000_000)
 }
 func BenchmarkTenStepWorkflows(b *testing.B) { benchmarkWorkflows(b, 1000, 10) }
+
+// BenchmarkTxStepWorkflows works workflows of one transactional step writing one row, with
+// 100 concurrent workflows: each step is a transaction of its own (begin, the write, the
+// checkpoint, commit) rather than a share of a group commit, so compare it with
+// BenchmarkOneStepWorkflows plus a write.
+func BenchmarkTxStepWorkflows(b *testing.B) {
+	const n = 2000
+	ctx := context.Background()
+	c := wftest.NewClient(b, wf.Config{})
+	pool := wftest.Pool(b)
+	if _, err := pool.Exec(ctx, fmt.Sprintf(`CREATE TABLE %s.rows (workflow_id text PRIMARY KEY)`, c.Schema())); err != nil {
+		b.Fatal(err)
+	}
+	insert := fmt.Sprintf(`INSERT INTO %s.rows (workflow_id) VALUES ($1)`, c.Schema())
+	step := wf.NewStep[struct{}]("write")
+	w := wf.NewWorkflow("tx-write", func(ctx wf.Context, _ int) (int, error) {
+		_, err := step.RunTx(ctx, func(sctx context.Context, tx pgx.Tx) (struct{}, error) {
+			_, err := tx.Exec(sctx, insert, ctx.WorkflowID())
+			return struct{}{}, err
+		})
+		return 0, err
+	})
+	if err := c.Register(wf.NewQueue(wf.DefaultQueue, wf.WorkerConcurrency(100)), step, w); err != nil {
+		b.Fatal(err)
+	}
+	wftest.Start(b, c)
+	ins := make([]int, n)
+	var elapsed time.Duration
+	b.ResetTimer()
+	for range b.N {
+		start := time.Now()
+		hs, err := w.EnqueueMany(ctx, c, ins)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, h := range hs {
+			if _, err := h.Result(ctx); err != nil {
+				b.Fatal(err)
+			}
+		}
+		elapsed += time.Since(start)
+	}
+	b.ReportMetric(float64(n*b.N)/elapsed.Seconds(), "workflows/s")
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"reflect"
 	"strconv"
 	"sync"
 	"time"
@@ -182,7 +183,8 @@ type Client struct {
 	phase      phase
 	workflows  map[string]*registeredWorkflow
 	steps      map[string]registeredStep
-	valueTypes map[string]string // events and streams, by kind and name: the Go type of their values
+	deps       map[reflect.Type]any // the values steps reach through Dep, by their type
+	valueTypes map[string]string    // events and streams, by kind and name: the Go type of their values
 	queues     map[string]*Queue
 	schedules  map[string]*Schedule  // by workflow name
 	topics     map[string]string     // message type by topic name, made by the first Topic registered
@@ -241,6 +243,7 @@ func NewClient(pool *pgxpool.Pool, cfg Config) (*Client, error) {
 		channel:          cfg.Schema,
 		workflows:        map[string]*registeredWorkflow{},
 		steps:            map[string]registeredStep{},
+		deps:             map[reflect.Type]any{},
 		queues:           map[string]*Queue{},
 		schedules:        map[string]*Schedule{},
 		executions:       map[string]*execution{},
@@ -266,7 +269,8 @@ func (c *Client) ExecutorID() string { return c.cfg.ExecutorID }
 // Schema returns the PostgreSQL schema of the client's tables.
 func (c *Client) Schema() string { return c.cfg.Schema }
 
-// Definition is something Register accepts: a *Workflow, a *Step, a *Queue or a *Schedule.
+// Definition is something Register accepts: a *Workflow, a *Step, a *Queue, a *Schedule,
+// or a dependency of steps (Provide).
 type Definition interface {
 	register(c *Client) error
 }

@@ -75,6 +75,7 @@ var helperRoles = map[string]func(pool *pgxpool.Pool, schema string, cfg *wf.Con
 	"ticker":     tickerRole,
 	"family":     familyRole,
 	"sleeper":    sleeperRole,
+	"tx-step":    txStepRole,
 }
 
 func runHelper(role string) int {

@@ -29,6 +29,9 @@
 //   - At-least-once steps. A step that was running when its process died runs again, so
 //     steps must be idempotent: use the workflow ID and the step's position as idempotency
 //     keys towards other systems (StepInfo.IdempotencyKey, from CurrentStep).
+//   - Exactly-once database steps. A step run with Step.RunTx writes through a transaction
+//     of the client's pool that also holds its checkpoint: its writes and its checkpoint
+//     commit together or not at all (see Transactional steps).
 //   - Deterministic step IDs. The Nth step call of an execution has step ID N. If the step
 //     recorded at N has another name than the one the code calls, the workflow stops with a
 //     *NonDeterminismError naming the workflow, the step ID, and both names. Keep workflow
@@ -157,6 +160,30 @@
 //
 // Schedule.Trigger enqueues a tick's run by hand, from any client, under the same ID: a tick
 // triggered and fired, or triggered twice, is one run.
+//
+// # Transactional steps
+//
+// Step.RunTx runs a step whose effects are writes to the database of the client's pool. Each
+// attempt begins a transaction, calls the step with it (sqlc's New(tx) takes it), writes the
+// step's checkpoint in the same transaction, fenced by the workflow's attempt as every
+// checkpoint is, and commits; the previous step's checkpoint is committed before it begins.
+// A process that dies before the commit leaves neither the writes nor the checkpoint, and the
+// step runs again when the workflow resumes; after the commit, replay returns the recorded
+// output. An error, a panic or a failed commit (a deferred constraint, a serialization
+// failure, a lost connection) rolls the attempt back and counts as a failed attempt; a
+// checkpoint refused because the workflow was cancelled or taken over rolls back the step's
+// writes, and RunTx returns ErrCancelled or ErrInterrupted. When every attempt fails, the
+// failure is recorded as any step's. Effects outside the transaction stay at least once.
+// The step must not end the transaction itself: its Commit and Rollback return
+// ErrStepEndsTx.
+//
+// # Dependencies
+//
+// Steps reach what they need (a pool, an HTTP client, a configuration) through a value
+// registered on the client: Provide(&Steps{...}) registers it, Dep[Steps](ctx) returns it
+// inside the workflow. The generated Register takes one such value per type whose methods
+// are steps, so each worker, and each test, registers its own. Dep on a client that has none
+// returns an error wrapping ErrMissingDependency.
 //
 // # Sleeping, child workflows and debounce
 //

@@ -3,6 +3,7 @@ package wf
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -70,15 +71,7 @@ func (s *Step[T]) Run(ctx Context, fn func(context.Context) (T, error)) (T, erro
 		return zero, err
 	}
 	if rec != nil {
-		if rec.Error != nil {
-			return zero, decodeStepError(s.name, int(id), rec.Error)
-		}
-		var out T
-		if err := json.Unmarshal(rec.Output, &out); err != nil {
-			return zero, decodeFailure(fmt.Sprintf("recorded output of step %q (ID %d)", s.name, id), typeName[T](),
-				"the step's output type changed under a running workflow: let running workflows finish before changing it", err)
-		}
-		return out, nil
+		return s.replayed(id, rec)
 	}
 	if err := x.awaitCheckpoint(); err != nil {
 		x.endStep()
@@ -143,7 +136,7 @@ func (s *Step[T]) attempts(x *execution, id int32, fn func(context.Context) (T, 
 			return out, try, nil
 		}
 		errs = append(errs, err)
-		if x.ctx.Err() != nil {
+		if x.ctx.Err() != nil || errors.Is(err, errCheckpointRefused) {
 			return zero, try, err
 		}
 		if final := s.opts.final(err); final || try >= s.opts.maxAttempts {

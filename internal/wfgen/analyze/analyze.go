@@ -151,9 +151,19 @@ func scan(sink *diagSink, pkg *packages.Package) ([]*annotated, allowances) {
 				continue
 			}
 			fd, isFunc := places[group].(*ast.FuncDecl)
-			if !isFunc || fd.Recv != nil {
+			if !isFunc {
 				for _, d := range dirs {
 					sink.at(d.Pos, "//wf:%s %s: annotations belong in the doc comment of a package-level function", d.Kind, describePlace(places[group]))
+				}
+				continue
+			}
+			if fd.Recv != nil && slices.ContainsFunc(dirs, func(d directive.Directive) bool { return d.Kind != kindStep }) {
+				// Steps may be methods: Register takes their receiver. Workflows replay, so
+				// they must not depend on anything a receiver could hold.
+				for _, d := range dirs {
+					if d.Kind != kindStep {
+						sink.at(d.Pos, "//wf:%s on method %s: workflows are package-level functions; only steps may be methods (Register takes their receiver)", d.Kind, fd.Name.Name)
+					}
 				}
 				continue
 			}
@@ -169,8 +179,7 @@ func scan(sink *diagSink, pkg *packages.Package) ([]*annotated, allowances) {
 					sink.at(d.Pos, "//wf:%s given twice for %s", d.Kind, fd.Name.Name)
 					continue
 				}
-				sink.checkKnown(d)
-				a.dirs[d.Kind] = d
+				a.dirs[d.Kind] = sink.checkKnown(d)
 			}
 			_, workflow := a.dirs[kindWorkflow]
 			_, scheduled := a.dirs[kindScheduled]

@@ -23,6 +23,8 @@ const (
 	wantWorkflow  = "want func(wf.Context[, In]) (Out, error) or func(wf.Context[, In]) error"
 	wantScheduled = "want func(wf.Context, wf.Tick) (Out, error) or func(wf.Context, wf.Tick) error"
 	wantStep      = "want func(context.Context, args...) (T, error) or func(context.Context, args...) error"
+	wantTxStep    = "want func(context.Context, pgx.Tx, args...) (T, error) or func(context.Context, pgx.Tx, args...) error"
+	pgxPath       = "github.com/jackc/pgx/v5"
 )
 
 // builder builds the models of the packages of one run, remembering the registered names
@@ -68,6 +70,7 @@ func (b *builder) build(pkg *packages.Package, dir string, found []*annotated, a
 			wfDecls[w] = a.decl
 		}
 	}
+	m.Deps = deps(m.Steps, reserved)
 	m.Queues = queues(pkg)
 	m.QueueRefs = externalQueues(m.Workflows)
 	m.Channels = b.channels(pkg, q)
@@ -77,7 +80,13 @@ func (b *builder) build(pkg *packages.Package, dir string, found []*annotated, a
 	// described by the step or workflow they stand for.
 	generated := map[string]string{}
 	for _, s := range m.Steps {
-		generated[s.WrapperFunc()] = "step " + strconv.Quote(s.Name) + " " + codehash.Signature(funcs[s.Func].Signature(), pkg.Types)
+		recv := ""
+		if s.Recv != nil {
+			// A step moved to (or between) receivers is another step to the workflows
+			// calling it: their replay finds it through another registered value.
+			recv = " (*" + s.Recv.Type + ")"
+		}
+		generated[s.WrapperFunc()] = "step " + strconv.Quote(s.Name) + recv + " " + codehash.Signature(funcs[s.Func].Signature(), pkg.Types)
 	}
 	for _, w := range m.Workflows {
 		for _, name := range model.ReferableNames(false, w.Func) {
@@ -304,6 +313,8 @@ func (b *builder) step(pkg *packages.Package, a *annotated, fn *types.Func, q ty
 			s.RetryIf = b.retryIf(pkg, o)
 		case "timeout":
 			s.Timeout = b.sink.duration(o, false)
+		case "tx":
+			s.Tx = true
 		}
 	}
 	if backoff != nil && maxBackoff != nil && s.MaxBackoff > 0 && s.MaxBackoff < *s.Backoff {
@@ -311,12 +322,19 @@ func (b *builder) step(pkg *packages.Package, a *annotated, fn *types.Func, q ty
 	}
 
 	what := "step " + fn.Name()
+	want := wantStep
+	if s.Tx {
+		want = wantTxStep
+	}
 	sig := fn.Signature()
 	ft := a.decl.Type
-	ok := b.notGeneric(what, ft, sig, wantStep)
-	ok = b.contextParam(what, ft, sig, q, contextPath, fmt.Sprintf("workflows call the generated %s, which takes the wf.Context", s.WrapperFunc()), wantStep) && ok
+	ok := b.notGeneric(what, ft, sig, want)
+	ok = b.contextParam(what, ft, sig, q, contextPath, fmt.Sprintf("workflows call the generated %s, which takes the wf.Context", s.WrapperFunc()), want) && ok
+	ok = b.receiver(s, a.decl, sig, q) && ok
+	first, txOK := b.txParam(s, ft, sig, q, want)
+	ok = txOK && ok
 	used := map[string]bool{}
-	for i := 1; i < sig.Params().Len(); i++ {
+	for i := first; i < sig.Params().Len(); i++ {
 		p := sig.Params().At(i)
 		name := p.Name()
 		if name == "" || name == "_" || reserved[name] || used[name] {
@@ -331,7 +349,7 @@ func (b *builder) step(pkg *packages.Package, a *annotated, fn *types.Func, q ty
 	s.Variadic = sig.Variadic()
 	// Only the output is stored; the parameters reach the step through a closure and are
 	// never encoded, so they may be of any type.
-	out, resultsOK := b.results(what, ft, sig, q, wantStep)
+	out, resultsOK := b.results(what, ft, sig, q, want)
 	ok = resultsOK && ok
 	s.Out = out
 	b.claim("step", s.Name, cmpPos(nameOpt, a.decl.Name.Pos()), who(pkg, fn))
@@ -451,7 +469,7 @@ func qualifier(pkg *types.Package) types.Qualifier {
 // package-level identifier, an import or a predeclared identifier the generated body
 // refers to.
 func reservedNames(pkg *types.Package) map[string]bool {
-	reserved := map[string]bool{"ctx": true, "wf": true, "context": true, "pgx": true}
+	reserved := map[string]bool{"ctx": true, "wf": true, "context": true, "pgx": true, "tx": true, "err": true, "recv": true, "zero": true}
 	for _, scope := range []*types.Scope{types.Universe, pkg.Scope()} {
 		for _, name := range scope.Names() {
 			reserved[name] = true
@@ -518,4 +536,80 @@ func (b *builder) checkCollisions(pkg *packages.Package, m *model.Package, found
 	if obj := scope.Lookup(model.RegisterFunc); obj != nil {
 		b.sink.at(obj.Pos(), "%s collides with the %s function wfgen generates for this package's annotations: rename it", model.RegisterFunc, model.RegisterFunc)
 	}
+}
+
+// receiver checks the receiver of a method step, which must be a pointer to a named,
+// non-generic type of the package, and records it.
+func (b *builder) receiver(s *model.Step, decl *ast.FuncDecl, sig *types.Signature, q types.Qualifier) bool {
+	recv := sig.Recv()
+	if recv == nil {
+		return true
+	}
+	pos := decl.Recv.List[0].Type.Pos()
+	what := "step " + decl.Name.Name
+	if sig.RecvTypeParams().Len() > 0 {
+		b.sink.at(pos, "%s: the receiver's type is generic: Register takes one value per receiver type, so it must be a concrete type", what)
+		return false
+	}
+	ptr, isPtr := types.Unalias(recv.Type()).(*types.Pointer)
+	if !isPtr {
+		t := types.TypeString(recv.Type(), q)
+		b.sink.at(pos, "%s: the receiver is %s, must be a pointer (*%s): Register takes one *%s, which every call of the package's steps shares", what, t, t, t)
+		return false
+	}
+	named, _ := types.Unalias(ptr.Elem()).(*types.Named)
+	if named == nil {
+		b.sink.at(pos, "%s: the receiver must be a pointer to a named type of the package", what)
+		return false
+	}
+	s.Recv = &model.Dep{Type: named.Obj().Name()}
+	return true
+}
+
+// txParam checks that a transactional step takes a pgx.Tx after its context, and that
+// another step does not, and returns the index of the first parameter the workflow passes.
+func (b *builder) txParam(s *model.Step, ft *ast.FuncType, sig *types.Signature, q types.Qualifier, want string) (int, bool) {
+	params := fieldPositions(ft.Params, ft.Params.Closing)
+	n := sig.Params().Len()
+	second := func() types.Type { return sig.Params().At(1).Type() }
+	what := "step " + s.Func
+	switch {
+	case !s.Tx && n >= 2 && isNamed(second(), pgxPath, "Tx"):
+		b.sink.at(params[1], "%s: takes a pgx.Tx, which no workflow can pass: annotate it //wf:step tx, and the runtime runs it in a transaction that commits its checkpoint too", what)
+		return 1, false
+	case !s.Tx:
+		return 1, true
+	case n < 2:
+		b.sink.at(ft.Params.Closing, "%s: wrong signature: a tx step takes the transaction (pgx.Tx) after its context.Context; %s", what, want)
+		return 1, false
+	case !isNamed(second(), pgxPath, "Tx"):
+		b.sink.at(params[1], "%s: wrong signature: the second parameter is %s, must be pgx.Tx (the step's transaction, which commits its checkpoint too); %s", what, types.TypeString(second(), q), want)
+		return 2, false
+	}
+	return 2, true
+}
+
+// deps returns the receiver types of the method steps, in the order of their first step,
+// each with the name of its parameter of Register, and points each step at its type's.
+func deps(steps []*model.Step, reserved map[string]bool) []*model.Dep {
+	var ds []*model.Dep
+	byType := map[string]*model.Dep{}
+	used := map[string]bool{}
+	for _, s := range steps {
+		if s.Recv == nil {
+			continue
+		}
+		d, ok := byType[s.Recv.Type]
+		if !ok {
+			d = &model.Dep{Type: s.Recv.Type, Param: model.DepParam(s.Recv.Type)}
+			for n := 2; reserved[d.Param] || used[d.Param] || d.Param == "c"; n++ { // c is the client
+				d.Param = model.DepParam(s.Recv.Type) + strconv.Itoa(n)
+			}
+			used[d.Param] = true
+			byType[d.Type] = d
+			ds = append(ds, d)
+		}
+		s.Recv = d
+	}
+	return ds
 }

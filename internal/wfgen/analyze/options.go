@@ -24,8 +24,11 @@ var knownOptions = map[string][]string{
 	kindWorkflow: {"name", "queue", "max_recovery", "timeout"},
 	// A scheduled workflow is a workflow: it takes the workflow options too.
 	kindScheduled: {"cron", "tz", "queue", "backfill", "name", "max_recovery", "timeout"},
-	kindStep:      {"name", "retries", "backoff", "max_backoff", "factor", "jitter", "retry_if", "timeout"},
+	kindStep:      {"name", "retries", "backoff", "max_backoff", "factor", "jitter", "retry_if", "timeout", "tx"},
 }
+
+// flagOptions are the options written as a bare word, without a value.
+var flagOptions = map[string]bool{"tx": true}
 
 // diagSink reports mistakes at the positions they are about.
 type diagSink struct {
@@ -37,11 +40,25 @@ func (d *diagSink) at(pos token.Pos, format string, args ...any) {
 	d.add(d.fset.Position(pos), format, args...)
 }
 
-// checkKnown reports options the directive's kind does not have.
-func (d *diagSink) checkKnown(dir directive.Directive) {
+// checkKnown reports options the directive's kind does not have, and values missing or
+// given where they do not belong; it returns the directive without the options whose
+// value is wrong that way, so that nothing reports them twice.
+func (d *diagSink) checkKnown(dir directive.Directive) directive.Directive {
 	known := knownOptions[dir.Kind]
+	kept := dir.Options[:0:0]
 	for _, o := range dir.Options {
 		if slices.Contains(known, o.Key) {
+			switch {
+			case o.Bare && !flagOptions[o.Key]:
+				d.at(o.Pos, "option %q has no value: write %s=value", o.Key, o.Key)
+			case !o.Bare && flagOptions[o.Key]:
+				// Kept: the flag is clearly meant, and dropping it would report its
+				// absence too.
+				d.at(o.Pos, "option %s takes no value: write %s alone", o.Key, o.Key)
+				kept = append(kept, o)
+			default:
+				kept = append(kept, o)
+			}
 			continue
 		}
 		hint := ""
@@ -50,6 +67,8 @@ func (d *diagSink) checkKnown(dir directive.Directive) {
 		}
 		d.at(o.Pos, "unknown option %q for //wf:%s%s; known options: %s", o.Key, dir.Kind, hint, strings.Join(known, ", "))
 	}
+	dir.Options = kept
+	return dir
 }
 
 func (d *diagSink) name(o directive.Option) string {

@@ -1,6 +1,6 @@
 // Package directive reads wfgen's annotations: comment lines of the form
 //
-//	//wf:kind key=value key="quoted value" ...
+//	//wf:kind key=value key="quoted value" flag ...
 //
 // in doc comments. gofmt treats "//wf:" lines as directives (no space after the slashes),
 // so they stay out of the rendered documentation. This package knows the syntax only;
@@ -26,12 +26,15 @@ type Directive struct {
 	Options []Option  // in the order written
 }
 
-// Option is one key=value pair of a directive.
+// Option is one key=value pair of a directive, or a bare word (a flag such as tx).
 type Option struct {
 	Key      string
-	Value    string // unquoted
+	Value    string // unquoted; "" for a bare word
 	Pos      token.Pos
-	ValuePos token.Pos
+	ValuePos token.Pos // Pos for a bare word
+	// Bare is set for a word without "=value": whether the key may be bare is the
+	// analyzer's business.
+	Bare bool
 }
 
 // Error is a syntax error in a directive.
@@ -90,7 +93,12 @@ func Parse(c *ast.Comment) (Directive, []Error) {
 		}
 		key := text[start:i]
 		if i >= len(text) || text[i] != '=' {
-			errs = append(errs, Error{pos, fmt.Sprintf("option %q has no value: write %s=value", key, key)})
+			if seen[key] {
+				errs = append(errs, Error{pos, fmt.Sprintf("option %s given twice", key)})
+				continue
+			}
+			seen[key] = true
+			d.Options = append(d.Options, Option{Key: key, Pos: pos, ValuePos: pos, Bare: true})
 			continue
 		}
 		if key == "" {

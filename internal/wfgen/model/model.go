@@ -22,6 +22,16 @@ type Package struct {
 	// QueueRefs are the other packages' queue variables that the workflows' queue= options
 	// name, in order of first use: Register registers them with the workflows.
 	QueueRefs []QueueRef
+	// Deps are the receiver types of the package's method steps, in the order of their
+	// first step: Register takes one value of each.
+	Deps []*Dep
+}
+
+// Dep is a type whose methods are steps. Register takes a pointer to one value of it and
+// provides it to the client, where the steps' replay wrappers find it.
+type Dep struct {
+	Type  string // the named type of the package, without the pointer
+	Param string // Register's parameter, named to shadow nothing its body uses
 }
 
 // Workflow is a function annotated //wf:workflow or //wf:scheduled.
@@ -66,13 +76,19 @@ type Schedule struct {
 	Backfill time.Duration // 0: missed ticks are skipped
 }
 
-// Step is a function annotated //wf:step.
+// Step is a function or method annotated //wf:step.
 type Step struct {
-	Func string // the annotated function
+	Func string // the annotated function, or the method's name
 	Name string // the stable name its checkpoints are recorded under
+	// Recv is the receiver of a method step (whose receiver is a pointer to it), nil for a
+	// function.
+	Recv *Dep
+	// Tx is set for //wf:step tx: the step takes a pgx.Tx after its context.Context and
+	// runs in a transaction that commits its checkpoint too.
+	Tx bool
 
-	// Params are the parameters after the context.Context, with names safe to use in the
-	// generated wrapper.
+	// Params are the parameters after the context.Context (and the pgx.Tx of a
+	// transactional step), with names safe to use in the generated wrapper.
 	Params []Param
 	// Variadic is set when the last parameter is variadic (its Type is then the slice).
 	Variadic bool

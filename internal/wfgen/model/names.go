@@ -141,6 +141,10 @@ func (s *Step) WrapperFunc() string { return s.Func + "Step" }
 // DefVar holds the *wf.Step definition.
 func (s *Step) DefVar() string { return "wfgenStep" + upperFirst(s.Func) }
 
+// DepParam names Register's parameter for a receiver type: the type's name, lower-cased
+// first (the analyzer appends a number when that would shadow a name the body uses).
+func DepParam(typeName string) string { return lowerFirst(typeName) }
+
 // GeneratedNames lists the package-level identifiers generated for the step.
 func (s *Step) GeneratedNames() []string {
 	return []string{s.WrapperFunc(), s.DefVar()}

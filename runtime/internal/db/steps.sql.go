@@ -116,6 +116,58 @@ func (q *Queries) LoadSteps(ctx context.Context, workflowID string) ([]LoadSteps
 	return items, nil
 }
 
+const recordStepInTx = `-- name: RecordStepInTx :execrows
+WITH input AS (
+    SELECT $1::text         AS workflow_id,
+           $2::int              AS step_id,
+           $3::text                AS name,
+           $4::text              AS output,
+           $5::int              AS attempt,
+           $6::int                AS tries,
+           $7::timestamptz   AS started_at,
+           'running'::text            AS owned_state
+)
+INSERT INTO wfgen.steps (workflow_id, step_id, name, output, error, attempt, tries, started_at)
+SELECT i.workflow_id, i.step_id, i.name, i.output::json, NULL, i.attempt, i.tries, i.started_at
+FROM input i
+JOIN wfgen.workflows w ON w.id = i.workflow_id AND w.attempt = i.attempt AND w.state = i.owned_state
+FOR SHARE OF w
+ON CONFLICT (workflow_id, step_id) DO NOTHING
+`
+
+type RecordStepInTxParams struct {
+	WorkflowID string
+	StepID     int32
+	Name       string
+	Output     string
+	Attempt    int32
+	Tries      int32
+	StartedAt  time.Time
+}
+
+// RecordStepInTx records the checkpoint of a transactional step inside the step's own
+// transaction, so that the step's effects and its checkpoint commit together or not at
+// all. It is fenced as WriteCheckpoints is: the workflow row is locked in share mode as it
+// is checked, and the checkpoint applies only while the workflow runs under the attempt
+// that wrote it. It affects no row when refused: the step ID was recorded already, or the
+// attempt no longer owns the workflow (StepOwners tells which). The state is compared with
+// a value of the input, not a constant, for the reason WriteCheckpoints gives.
+func (q *Queries) RecordStepInTx(ctx context.Context, arg RecordStepInTxParams) (int64, error) {
+	result, err := q.db.Exec(ctx, recordStepInTx,
+		arg.WorkflowID,
+		arg.StepID,
+		arg.Name,
+		arg.Output,
+		arg.Attempt,
+		arg.Tries,
+		arg.StartedAt,
+	)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const stepOwners = `-- name: StepOwners :many
 SELECT w.id, w.state, w.attempt
 FROM wfgen.workflows w

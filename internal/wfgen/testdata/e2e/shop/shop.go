@@ -9,6 +9,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/wfgen/wfgen/runtime/wf"
 )
 
@@ -148,4 +151,40 @@ func Fanout(ctx wf.Context, ids []string) ([]string, error) {
 	}
 	pong, err := ping.Await(ctx)
 	return append(out, pong), err
+}
+
+// Ledger is what the ledger steps need: the application's pool and the schema of its
+// payments table. Each test registers its own.
+type Ledger struct {
+	DB     *pgxpool.Pool
+	Schema string
+}
+
+// Record writes the payment of an order in the step's transaction: the row and the step's
+// checkpoint commit together, so a payment is recorded exactly once.
+//
+//wf:step tx
+func (l *Ledger) Record(ctx context.Context, tx pgx.Tx, orderID string, cents int64) (int64, error) {
+	var id int64
+	err := tx.QueryRow(ctx, "INSERT INTO "+l.Schema+".payments (order_id, cents) VALUES ($1, $2) RETURNING id", orderID, cents).Scan(&id)
+	return id, err
+}
+
+// Paid reads what an order was paid, through the pool.
+//
+//wf:step
+func (l *Ledger) Paid(ctx context.Context, orderID string) (int64, error) {
+	var cents int64
+	err := l.DB.QueryRow(ctx, "SELECT coalesce(sum(cents), 0) FROM "+l.Schema+".payments WHERE order_id = $1", orderID).Scan(&cents)
+	return cents, err
+}
+
+// Settle records an order's payment and reads the total paid back.
+//
+//wf:workflow
+func Settle(ctx wf.Context, o Order) (int64, error) {
+	if _, err := RecordStep(ctx, o.ID, o.Cents); err != nil {
+		return 0, err
+	}
+	return PaidStep(ctx, o.ID)
 }

@@ -22,10 +22,14 @@ func setup(t *testing.T) (ctx context.Context, worker, api *wf.Client) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	t.Cleanup(cancel)
 	worker = wftest.NewClient(t, wf.Config{})
-	if err := Register(worker); err != nil {
+	ledger := &Ledger{DB: wftest.Pool(t), Schema: worker.Schema()}
+	if _, err := ledger.DB.Exec(ctx, "CREATE TABLE "+worker.Schema()+".payments (id bigserial PRIMARY KEY, order_id text NOT NULL, cents bigint NOT NULL)"); err != nil {
 		t.Fatal(err)
 	}
-	if err := Register(worker); err != nil {
+	if err := Register(worker, ledger); err != nil {
+		t.Fatal(err)
+	}
+	if err := Register(worker, ledger); err != nil {
 		t.Fatalf("registering the same definitions twice: %v", err)
 	}
 	wftest.Start(t, worker)
@@ -316,5 +320,44 @@ func TestChildrenThroughTheGeneratedCallsAndAwait(t *testing.T) {
 	}
 	if fst.StepsExpected != 0 {
 		t.Fatalf("StepsExpected = %d for a workflow that loops over its children, want 0 (unknown)", fst.StepsExpected)
+	}
+}
+
+func TestAReceiverStepsTxStepRecordsItsWriteOnceWithItsCheckpoint(t *testing.T) {
+	t.Parallel()
+	ctx, worker, api := setup(t)
+	h, err := EnqueueSettle(ctx, api, Order{ID: "pay-" + t.Name(), Cents: 700})
+	if err != nil {
+		t.Fatal(err)
+	}
+	paid, err := h.Result(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if paid != 700 {
+		t.Fatalf("paid %d, want 700", paid)
+	}
+	var rows int
+	if err := wftest.Pool(t).QueryRow(ctx, "SELECT count(*) FROM "+worker.Schema()+".payments WHERE order_id = $1", "pay-"+t.Name()).Scan(&rows); err != nil {
+		t.Fatal(err)
+	}
+	if rows != 1 {
+		t.Fatalf("%d payment rows, want 1", rows)
+	}
+	steps, err := worker.Steps(ctx, h.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(steps) != 2 || steps[0].Name != "shop.Record" || steps[1].Name != "shop.Paid" {
+		t.Fatalf("steps = %+v", steps)
+	}
+}
+
+func TestRegisterRefusesAMissingReceiver(t *testing.T) {
+	t.Parallel()
+	c := wftest.NewClient(t, wf.Config{})
+	err := Register(c, nil)
+	if err == nil || !strings.Contains(err.Error(), "the *shop.Ledger given is nil") {
+		t.Fatalf("Register(c, nil) = %v", err)
 	}
 }
