@@ -353,6 +353,45 @@ func TestAReceiverStepsTxStepRecordsItsWriteOnceWithItsCheckpoint(t *testing.T) 
 	}
 }
 
+func TestATxStepWhoseCommitFailsLeavesNoWriteAndRunsAgain(t *testing.T) {
+	t.Parallel()
+	ctx, worker, api := setup(t)
+	// A deferred trigger refuses the first commit of a payment: the refusal comes at COMMIT,
+	// after the step's write and its checkpoint were both sent. A sequence counts the
+	// commits outside the transactions.
+	schema := worker.Schema()
+	for _, stmt := range []string{
+		"CREATE SEQUENCE " + schema + ".commits",
+		"CREATE FUNCTION " + schema + ".refuse_first() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN IF nextval('" + schema + ".commits') = 1 THEN RAISE EXCEPTION 'the first commit is refused'; END IF; RETURN NULL; END $$",
+		"CREATE CONSTRAINT TRIGGER refuse_first AFTER INSERT ON " + schema + ".payments DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION " + schema + ".refuse_first()",
+	} {
+		if _, err := wftest.Pool(t).Exec(ctx, stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h, err := EnqueueSettle(ctx, api, Order{ID: "refused-" + t.Name(), Cents: 300})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if paid, err := h.Result(ctx); err != nil || paid != 300 {
+		t.Fatalf("Result = %d, %v; want 300", paid, err)
+	}
+	var rows int
+	if err := wftest.Pool(t).QueryRow(ctx, "SELECT count(*) FROM "+schema+".payments").Scan(&rows); err != nil {
+		t.Fatal(err)
+	}
+	if rows != 1 {
+		t.Fatalf("%d payment rows, want 1: the refused commit wrote nothing", rows)
+	}
+	steps, err := worker.Steps(ctx, h.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if steps[0].Name != "shop.Record" || steps[0].Tries != 2 {
+		t.Fatalf("first step %+v: want shop.Record recorded by its second try", steps[0])
+	}
+}
+
 func TestRegisterRefusesAMissingReceiver(t *testing.T) {
 	t.Parallel()
 	c := wftest.NewClient(t, wf.Config{})
