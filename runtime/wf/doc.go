@@ -307,7 +307,8 @@
 // # Observing
 //
 // Config.Hooks observes every workflow execution, step attempt and checkpoint write (package
-// wfprom turns them into Prometheus metrics); a client without hooks pays nothing for them.
+// wfprom turns them into Prometheus metrics, wfotel into OpenTelemetry spans); a client
+// without hooks pays nothing for them.
 //
 // Handle.Status reports a workflow's state, owner and timings, and Client.Steps its recorded
 // steps. Client.QueueDepths counts unfinished workflows per queue and state,

@@ -1,0 +1,79 @@
+package wfotel_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/wfgen/wfgen/runtime/wf"
+	"github.com/wfgen/wfgen/runtime/wfotel"
+	"github.com/wfgen/wfgen/runtime/wftest"
+)
+
+func TestMain(m *testing.M) { wftest.Main(m) }
+
+func TestAWorkflowIsASpanWithAChildSpanPerStepAttempt(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	c := wftest.NewClient(t, wf.Config{Hooks: wfotel.New(tp)})
+
+	var stepParent trace.SpanContext
+	flaky := wf.NewStep[int]("otel.flaky", wf.MaxAttempts(2), wf.Backoff(time.Millisecond))
+	last := wf.NewStep[int]("otel.last")
+	w := wf.NewWorkflow("otel.Work", func(ctx wf.Context, n int) (int, error) {
+		tries := 0
+		if _, err := flaky.Run(ctx, func(context.Context) (int, error) {
+			if tries++; tries == 1 {
+				return 0, errors.New("first try fails")
+			}
+			return n, nil
+		}); err != nil {
+			return 0, err
+		}
+		return last.Run(ctx, func(sctx context.Context) (int, error) {
+			stepParent = trace.SpanContextFromContext(sctx)
+			return 0, errors.New("the workflow fails here")
+		})
+	})
+	require.NoError(t, c.Register(flaky, last, w))
+	wftest.Start(t, c)
+	h, err := w.Enqueue(ctx, c, 7, wf.WithID("traced"))
+	require.NoError(t, err)
+	_, err = h.Result(ctx)
+	require.Error(t, err)
+	require.NoError(t, tp.ForceFlush(ctx))
+
+	spans := rec.Ended()
+	byName := map[string][]sdktrace.ReadOnlySpan{}
+	for _, s := range spans {
+		byName[s.Name()] = append(byName[s.Name()], s)
+	}
+	require.Len(t, byName["workflow otel.Work"], 1)
+	root := byName["workflow otel.Work"][0]
+	require.Equal(t, trace.SpanKindConsumer, root.SpanKind())
+	attrs := map[string]string{}
+	for _, a := range root.Attributes() {
+		attrs[string(a.Key)] = a.Value.Emit()
+	}
+	require.Equal(t, "traced", attrs["wfgen.workflow.id"])
+	require.Equal(t, "failed", attrs["wfgen.workflow.outcome"])
+	require.Equal(t, "1", attrs["wfgen.workflow.attempt"])
+	require.Equal(t, "Error", root.Status().Code.String())
+
+	require.Len(t, byName["step otel.flaky"], 2, "one span per attempt")
+	require.Len(t, byName["step otel.last"], 1)
+	for _, s := range append(byName["step otel.flaky"], byName["step otel.last"]...) {
+		require.Equal(t, root.SpanContext().SpanID(), s.Parent().SpanID(), "step spans are children of the workflow's")
+		require.Equal(t, root.SpanContext().TraceID(), s.SpanContext().TraceID())
+	}
+	require.Equal(t, byName["step otel.last"][0].SpanContext().SpanID(), stepParent.SpanID(), "a step's context carries its span")
+}
