@@ -83,7 +83,7 @@ SET state = 'running',
     updated_at = now()
 FROM chosen
 WHERE w.id = chosen.id
-RETURNING w.id, w.name, w.input, w.attempt, w.deadline, w.priority, w.seq, w.queue, w.available_at;
+RETURNING w.id, w.name, w.input, w.attempt, w.deadline, w.priority, w.seq, w.queue, w.available_at, w.trace_context;
 
 -- name: QueueDepths :many
 -- QueueDepths counts the unfinished workflows of every queue by state; delayed counts the

@@ -13,7 +13,7 @@ WITH inserted AS (
     INSERT INTO wfgen.workflows (
         id, name, state, queue, priority, partition_key, dedup_id, input, max_recoveries,
         timeout_ms, available_at, executor_id, attempt, started_at, deadline, code_hash,
-        parent_id, steps_expected
+        parent_id, steps_expected, trace_context
     )
     SELECT i.id, i.name, @state::text, i.queue, i.priority, NULLIF(i.partition_key, ''),
            NULLIF(i.dedup_id, ''), i.input::jsonb, i.max_recoveries, NULLIF(i.timeout_ms, 0),
@@ -27,7 +27,7 @@ WITH inserted AS (
            -- A started workflow runs this code now; an enqueued one gets the hash of the
            -- code that claims it.
            CASE WHEN @state::text = 'running' THEN NULLIF(@code_hash::text, '') END,
-           NULLIF(@parent_id::text, ''), NULLIF(i.steps_expected, 0)
+           NULLIF(@parent_id::text, ''), NULLIF(i.steps_expected, 0), NULLIF(@trace_context::text, '')
     FROM (
         SELECT unnest(@ids::text[])             AS id,
                unnest(@names::text[])           AS name,
@@ -167,7 +167,7 @@ FROM (
     FOR UPDATE SKIP LOCKED
 ) c
 WHERE w.id = c.id
-RETURNING w.id, w.name, w.input, w.attempt, w.deadline, w.priority, w.seq, w.queue, w.available_at;
+RETURNING w.id, w.name, w.input, w.attempt, w.deadline, w.priority, w.seq, w.queue, w.available_at, w.trace_context;
 
 -- name: RecoverWorkflows :many
 -- RecoverWorkflows hands the running workflows of stopped executors back to their queues

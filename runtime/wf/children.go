@@ -81,6 +81,7 @@ func (w *Workflow[In, Out]) storeChildren(ctx context.Context, x *execution, how
 		if err != nil {
 			return nil, err
 		}
+		r.traceContext = x.c.traceContext(ctx)
 		switch {
 		case o.id != "":
 		case many:
@@ -125,7 +126,7 @@ func (w *Workflow[In, Out]) startChild(ctx context.Context, x *execution, r inse
 			d := time.Now().Add(o.timeout)
 			deadline = &d
 		}
-		if !c.launch(reg, id, 1, []byte(r.input), deadline, nil, r.queue, time.Now()) {
+		if !c.launch(reg, id, 1, []byte(r.input), deadline, nil, r.queue, time.Now(), r.traceContext) {
 			// Stopping: the child is stored as running here and resumes on recovery.
 			return nil, ErrStopped
 		}

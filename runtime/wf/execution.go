@@ -48,18 +48,19 @@ const maxRestarts = 3
 // execution is one run of a workflow in this process, from its first step (replayed or
 // not) to its completion.
 type execution struct {
-	c         *Client
-	wf        *registeredWorkflow
-	id        string
-	attempt   int32
-	input     []byte
-	deadline  time.Time // zero without a timeout
-	queue     string    // for Hooks
-	available time.Time // for Hooks: when it could start
-	ctx       context.Context
-	cancel    context.CancelCauseFunc
-	wfctx     *wfContext
-	release   func() // frees the worker slot; runs once
+	c            *Client
+	wf           *registeredWorkflow
+	id           string
+	attempt      int32
+	input        []byte
+	deadline     time.Time // zero without a timeout
+	queue        string    // for Hooks
+	available    time.Time // for Hooks: when it could start
+	traceContext string    // for Hooks: the enqueuer's
+	ctx          context.Context
+	cancel       context.CancelCauseFunc
+	wfctx        *wfContext
+	release      func() // frees the worker slot; runs once
 
 	mu          sync.Mutex
 	nextStep    int32
@@ -109,7 +110,7 @@ func (x *execution) run() (o outcome) {
 	defer x.cancel(nil)
 	defer x.release()
 	if h := x.c.cfg.Hooks; h != nil {
-		ev := WorkflowEvent{ID: x.id, Name: x.wf.name, Queue: x.queue, Attempt: int(x.attempt), Available: x.available, Started: time.Now()}
+		ev := WorkflowEvent{ID: x.id, Name: x.wf.name, Queue: x.queue, Attempt: int(x.attempt), Available: x.available, Started: time.Now(), TraceContext: x.traceContext}
 		// Steps' contexts derive from the workflow's, so that they carry what the hook put
 		// in it (a span); cancellation still comes from x.ctx, which it derives from.
 		x.wfctx.Context = h.WorkflowStarted(x.ctx, ev)

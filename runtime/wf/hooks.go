@@ -27,6 +27,10 @@ type Hooks interface {
 	// many checkpoints (steps and completions) it wrote, how long the statement took, and its
 	// error (nil when it committed).
 	CheckpointsWritten(n int, took time.Duration, err error)
+	// TraceContext returns what to store with the workflows enqueued or started under ctx
+	// (such as a W3C traceparent), handed back as WorkflowEvent.TraceContext to every
+	// execution, so that it links to its enqueuer's trace. "" stores nothing.
+	TraceContext(ctx context.Context) string
 }
 
 // WorkflowEvent describes a workflow execution for Hooks.
@@ -37,6 +41,8 @@ type WorkflowEvent struct {
 	// Available is when the workflow could start (it was enqueued, or became due):
 	// Started minus Available is how long it waited for a worker.
 	Available, Started time.Time
+	// TraceContext is what Hooks.TraceContext gave when the workflow was enqueued, or "".
+	TraceContext string
 }
 
 // StepEvent describes a step attempt for Hooks.
@@ -64,6 +70,9 @@ func (NoHooks) StepAttempt(ctx context.Context, _ StepEvent) (context.Context, f
 
 // CheckpointsWritten does nothing.
 func (NoHooks) CheckpointsWritten(int, time.Duration, error) {}
+
+// TraceContext returns "".
+func (NoHooks) TraceContext(context.Context) string { return "" }
 
 // MultiHooks calls each of hooks in turn (WorkflowStarted and StepAttempt pass the context
 // each returns to the next).
@@ -94,6 +103,16 @@ func (m multiHooks) StepAttempt(ctx context.Context, s StepEvent) (context.Conte
 			ends[i](err)
 		}
 	}
+}
+
+// TraceContext is the first hook's that is not "".
+func (m multiHooks) TraceContext(ctx context.Context) string {
+	for _, h := range m {
+		if tc := h.TraceContext(ctx); tc != "" {
+			return tc
+		}
+	}
+	return ""
 }
 
 func (m multiHooks) CheckpointsWritten(n int, took time.Duration, err error) {

@@ -241,7 +241,7 @@ func (w *queueWorker) fetch(ctx context.Context, n int) (int, time.Time, error) 
 	})
 	for _, r := range rows {
 		w.running.Add(1)
-		w.c.launch(w.c.workflows[r.Name], r.ID, r.Attempt, r.Input, r.Deadline, w, r.Queue, r.AvailableAt)
+		w.c.launch(w.c.workflows[r.Name], r.ID, r.Attempt, r.Input, r.Deadline, w, r.Queue, r.AvailableAt, deref(r.TraceContext))
 	}
 	return len(rows), roomAt, nil
 }
@@ -339,14 +339,14 @@ func (w *queueWorker) settled() {
 // takes one of its slots until its code returns; workers always launch what they claimed
 // (Stop waits for their fetch loops first). A direct start (w nil) is refused once Stop
 // began, and launch returns false.
-// queue and available (when the workflow could start) are for Hooks.
-func (c *Client) launch(reg *registeredWorkflow, id string, attempt int32, input []byte, deadline *time.Time, w *queueWorker, queue string, available time.Time) bool {
+// queue, available (when the workflow could start) and traceContext are for Hooks.
+func (c *Client) launch(reg *registeredWorkflow, id string, attempt int32, input []byte, deadline *time.Time, w *queueWorker, queue string, available time.Time, traceContext string) bool {
 	var release func()
 	if w != nil {
 		release = w.bodyDone
 	}
 	x := newExecution(c, reg, id, attempt, input, deadline, release)
-	x.queue, x.available = queue, available
+	x.queue, x.available, x.traceContext = queue, available, traceContext
 	c.mu.Lock()
 	if w == nil && c.phase != phaseStarted {
 		c.mu.Unlock()

@@ -142,11 +142,13 @@ func (w *Workflow[In, Out]) enqueue(ctx context.Context, c *Client, conn dbschem
 		return nil, errors.New("wf: WithQueue: empty queue name")
 	}
 	reqs := make([]insertRequest, len(ins))
+	tc := c.traceContext(ctx)
 	for i, in := range ins {
 		r, err := w.request(in, o)
 		if err != nil {
 			return nil, err
 		}
+		r.traceContext = tc
 		reqs[i] = r
 	}
 	ids, err := c.insert(ctx, conn, reqs, StateEnqueued, inTx)
@@ -215,6 +217,7 @@ func (w *Workflow[In, Out]) Start(ctx context.Context, c *Client, in In, opts ..
 	if err != nil {
 		return nil, err
 	}
+	r.traceContext = c.traceContext(ctx)
 	if !c.lease.Held() {
 		return nil, errNoLease
 	}
@@ -228,7 +231,7 @@ func (w *Workflow[In, Out]) Start(ctx context.Context, c *Client, in In, opts ..
 			d := time.Now().Add(o.timeout)
 			deadline = &d
 		}
-		if !c.launch(reg, id, 1, []byte(r.input), deadline, nil, r.queue, time.Now()) {
+		if !c.launch(reg, id, 1, []byte(r.input), deadline, nil, r.queue, time.Now(), r.traceContext) {
 			// Stop began meanwhile: the workflow is stored as running here and resumes
 			// when this executor (or, after its lease, another) recovers it.
 			return nil, ErrStopped
@@ -256,6 +259,7 @@ type insertRequest struct {
 	codeHash              string // recorded when the workflow starts here and now
 	stepsExpected         int32
 	parentID              string // the workflow whose child this is; the same for a whole batch
+	traceContext          string // Hooks.TraceContext of the enqueuer; the same for a whole batch
 }
 
 // insert stores workflows and returns their IDs in order: for a request whose ID or
@@ -299,7 +303,7 @@ func (c *Client) insert(ctx context.Context, conn dbschema.DBTX, reqs []insertRe
 func (c *Client) insertParams(reqs []insertRequest, state State, notify bool) db.InsertWorkflowsParams {
 	p := db.InsertWorkflowsParams{
 		State: string(state), ExecutorID: c.cfg.ExecutorID, Channel: c.channel, Notify: notify,
-		CodeHash: reqs[0].codeHash, ParentID: reqs[0].parentID,
+		CodeHash: reqs[0].codeHash, ParentID: reqs[0].parentID, TraceContext: reqs[0].traceContext,
 	}
 	for _, r := range reqs {
 		p.Ids = append(p.Ids, r.id)
@@ -367,6 +371,14 @@ func (c *Client) resolveConflict(ctx context.Context, conn dbschema.DBTX, r inse
 		return dup.ID, nil
 	}
 	return "", &DuplicateError{Queue: r.queue, DedupID: r.dedupID, ExistingID: dup.ID}
+}
+
+// traceContext is what the client's hooks store with workflows enqueued under ctx.
+func (c *Client) traceContext(ctx context.Context) string {
+	if c.cfg.Hooks == nil {
+		return ""
+	}
+	return c.cfg.Hooks.TraceContext(ctx)
 }
 
 func typeName[T any]() string {

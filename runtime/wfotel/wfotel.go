@@ -5,6 +5,10 @@
 //	tracing := wfotel.New(otel.GetTracerProvider())
 //	c, err := wf.NewClient(pool, wf.Config{Hooks: tracing}) // wf.MultiHooks to add wfprom
 //
+// A workflow's spans link to the span it was enqueued (or started, or started as a child)
+// in: its W3C trace context is stored with the workflow, so the link holds across
+// processes and however late the workflow runs. Give the enqueuing client the same hooks.
+//
 // Spans carry the workflow's ID, name, queue and attempt (wfgen.workflow.*) and the step's
 // name, ID and try (wfgen.step.*); a failed workflow or step attempt records its error. A
 // step's context carries its span, so that the step's own calls (HTTP, SQL) nest under it.
@@ -16,6 +20,7 @@ import (
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/wfgen/wfgen/runtime/wf"
@@ -35,9 +40,24 @@ func New(tp trace.TracerProvider) *Tracer {
 	return &Tracer{tracer: tp.Tracer(ScopeName)}
 }
 
-// WorkflowStarted starts the execution's span.
+// TraceContext stores the W3C traceparent of ctx's span with the workflows enqueued under it.
+func (t *Tracer) TraceContext(ctx context.Context) string {
+	carrier := propagation.MapCarrier{}
+	propagation.TraceContext{}.Inject(ctx, carrier)
+	return carrier.Get("traceparent")
+}
+
+// WorkflowStarted starts the execution's span, linked to the span that enqueued it.
 func (t *Tracer) WorkflowStarted(ctx context.Context, w wf.WorkflowEvent) context.Context {
+	var links []trace.Link
+	if w.TraceContext != "" {
+		enq := propagation.TraceContext{}.Extract(context.Background(), propagation.MapCarrier{"traceparent": w.TraceContext})
+		if sc := trace.SpanContextFromContext(enq); sc.IsValid() {
+			links = append(links, trace.Link{SpanContext: sc})
+		}
+	}
 	ctx, _ = t.tracer.Start(ctx, "workflow "+w.Name,
+		trace.WithLinks(links...),
 		trace.WithSpanKind(trace.SpanKindConsumer),
 		trace.WithTimestamp(w.Started),
 		trace.WithAttributes(

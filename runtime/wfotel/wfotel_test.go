@@ -46,7 +46,11 @@ func TestAWorkflowIsASpanWithAChildSpanPerStepAttempt(t *testing.T) {
 	})
 	require.NoError(t, c.Register(flaky, last, w))
 	wftest.Start(t, c)
-	h, err := w.Enqueue(ctx, c, 7, wf.WithID("traced"))
+	// Enqueued from a request's span, by a client with the same hooks (an API server).
+	api := wftest.NewClient(t, wf.Config{Schema: c.Schema(), Hooks: wfotel.New(tp)})
+	reqCtx, request := tp.Tracer("test").Start(ctx, "POST /work")
+	h, err := w.Enqueue(reqCtx, api, 7, wf.WithID("traced"))
+	request.End()
 	require.NoError(t, err)
 	_, err = h.Result(ctx)
 	require.Error(t, err)
@@ -68,6 +72,8 @@ func TestAWorkflowIsASpanWithAChildSpanPerStepAttempt(t *testing.T) {
 	require.Equal(t, "failed", attrs["wfgen.workflow.outcome"])
 	require.Equal(t, "1", attrs["wfgen.workflow.attempt"])
 	require.Equal(t, "Error", root.Status().Code.String())
+	require.Len(t, root.Links(), 1, "the execution links to the span that enqueued it")
+	require.Equal(t, byName["POST /work"][0].SpanContext().SpanID(), root.Links()[0].SpanContext.SpanID())
 
 	require.Len(t, byName["step otel.flaky"], 2, "one span per attempt")
 	require.Len(t, byName["step otel.last"], 1)

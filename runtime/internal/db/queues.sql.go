@@ -110,7 +110,7 @@ SET state = 'running',
     updated_at = now()
 FROM chosen
 WHERE w.id = chosen.id
-RETURNING w.id, w.name, w.input, w.attempt, w.deadline, w.priority, w.seq, w.queue, w.available_at
+RETURNING w.id, w.name, w.input, w.attempt, w.deadline, w.priority, w.seq, w.queue, w.available_at, w.trace_context
 `
 
 type DequeuePartitionedParams struct {
@@ -125,15 +125,16 @@ type DequeuePartitionedParams struct {
 }
 
 type DequeuePartitionedRow struct {
-	ID          string
-	Name        string
-	Input       []byte
-	Attempt     int32
-	Deadline    *time.Time
-	Priority    int32
-	Seq         *int64
-	Queue       string
-	AvailableAt time.Time
+	ID           string
+	Name         string
+	Input        []byte
+	Attempt      int32
+	Deadline     *time.Time
+	Priority     int32
+	Seq          *int64
+	Queue        string
+	AvailableAt  time.Time
+	TraceContext *string
 }
 
 // DequeuePartitioned is DequeueWorkflows for a queue whose partitions are limited to
@@ -168,6 +169,7 @@ func (q *Queries) DequeuePartitioned(ctx context.Context, arg DequeuePartitioned
 			&i.Seq,
 			&i.Queue,
 			&i.AvailableAt,
+			&i.TraceContext,
 		); err != nil {
 			return nil, err
 		}

@@ -104,7 +104,7 @@ FROM (
     FOR UPDATE SKIP LOCKED
 ) c
 WHERE w.id = c.id
-RETURNING w.id, w.name, w.input, w.attempt, w.deadline, w.priority, w.seq, w.queue, w.available_at
+RETURNING w.id, w.name, w.input, w.attempt, w.deadline, w.priority, w.seq, w.queue, w.available_at, w.trace_context
 `
 
 type DequeueWorkflowsParams struct {
@@ -117,15 +117,16 @@ type DequeueWorkflowsParams struct {
 }
 
 type DequeueWorkflowsRow struct {
-	ID          string
-	Name        string
-	Input       []byte
-	Attempt     int32
-	Deadline    *time.Time
-	Priority    int32
-	Seq         *int64
-	Queue       string
-	AvailableAt time.Time
+	ID           string
+	Name         string
+	Input        []byte
+	Attempt      int32
+	Deadline     *time.Time
+	Priority     int32
+	Seq          *int64
+	Queue        string
+	AvailableAt  time.Time
+	TraceContext *string
 }
 
 // DequeueWorkflows claims up to max_count available workflows of a queue for an executor,
@@ -160,6 +161,7 @@ func (q *Queries) DequeueWorkflows(ctx context.Context, arg DequeueWorkflowsPara
 			&i.Seq,
 			&i.Queue,
 			&i.AvailableAt,
+			&i.TraceContext,
 		); err != nil {
 			return nil, err
 		}
@@ -335,7 +337,7 @@ WITH inserted AS (
     INSERT INTO wfgen.workflows (
         id, name, state, queue, priority, partition_key, dedup_id, input, max_recoveries,
         timeout_ms, available_at, executor_id, attempt, started_at, deadline, code_hash,
-        parent_id, steps_expected
+        parent_id, steps_expected, trace_context
     )
     SELECT i.id, i.name, $1::text, i.queue, i.priority, NULLIF(i.partition_key, ''),
            NULLIF(i.dedup_id, ''), i.input::jsonb, i.max_recoveries, NULLIF(i.timeout_ms, 0),
@@ -349,19 +351,19 @@ WITH inserted AS (
            -- A started workflow runs this code now; an enqueued one gets the hash of the
            -- code that claims it.
            CASE WHEN $1::text = 'running' THEN NULLIF($3::text, '') END,
-           NULLIF($4::text, ''), NULLIF(i.steps_expected, 0)
+           NULLIF($4::text, ''), NULLIF(i.steps_expected, 0), NULLIF($5::text, '')
     FROM (
-        SELECT unnest($5::text[])             AS id,
-               unnest($6::text[])           AS name,
-               unnest($7::text[])          AS queue,
-               unnest($8::int[])       AS priority,
-               unnest($9::text[])  AS partition_key,
-               unnest($10::text[])       AS dedup_id,
-               unnest($11::text[])          AS input,
-               unnest($12::int[])   AS max_recoveries,
-               unnest($13::bigint[])   AS timeout_ms,
-               unnest($14::bigint[])     AS delay_ms,
-               unnest($15::int[])   AS steps_expected
+        SELECT unnest($6::text[])             AS id,
+               unnest($7::text[])           AS name,
+               unnest($8::text[])          AS queue,
+               unnest($9::int[])       AS priority,
+               unnest($10::text[])  AS partition_key,
+               unnest($11::text[])       AS dedup_id,
+               unnest($12::text[])          AS input,
+               unnest($13::int[])   AS max_recoveries,
+               unnest($14::bigint[])   AS timeout_ms,
+               unnest($15::bigint[])     AS delay_ms,
+               unnest($16::int[])   AS steps_expected
     ) i
     -- A direct start makes this executor the owner: only while its lease is valid.
     WHERE $1::text <> 'running'
@@ -371,11 +373,11 @@ WITH inserted AS (
     ON CONFLICT DO NOTHING
     RETURNING id, queue, available_at
 ), notified AS (
-    SELECT count(pg_notify($16::text, json_build_object(
+    SELECT count(pg_notify($17::text, json_build_object(
                'k', 'e' /* notifier.KindEnqueued */, 'q', q.queue,
                'd', greatest(0, (extract(epoch FROM q.first_available - now()) * 1000)::bigint))::text)) AS n
     FROM (SELECT queue, min(available_at) AS first_available FROM inserted GROUP BY queue) q
-    WHERE $1::text = 'enqueued' AND $17::bool
+    WHERE $1::text = 'enqueued' AND $18::bool
 )
 SELECT inserted.id FROM inserted CROSS JOIN notified
 `
@@ -385,6 +387,7 @@ type InsertWorkflowsParams struct {
 	ExecutorID    string
 	CodeHash      string
 	ParentID      string
+	TraceContext  string
 	Ids           []string
 	Names         []string
 	Queues        []string
@@ -416,6 +419,7 @@ func (q *Queries) InsertWorkflows(ctx context.Context, arg InsertWorkflowsParams
 		arg.ExecutorID,
 		arg.CodeHash,
 		arg.ParentID,
+		arg.TraceContext,
 		arg.Ids,
 		arg.Names,
 		arg.Queues,
