@@ -66,23 +66,9 @@ func (s *Step[T]) register(c *Client) error {
 func (s *Step[T]) Run(ctx Context, fn func(context.Context) (T, error)) (T, error) {
 	var zero T
 	x := ctx.execution()
-	id, rec, err := x.beginStep(s.name)
-	if err != nil {
-		return zero, err
-	}
-	if rec != nil {
-		return s.replayed(id, rec)
-	}
-	if err := x.awaitCheckpoint(); err != nil {
-		x.endStep()
-		return zero, err
-	}
-	if !x.c.lease.Held() {
-		// The lease service interrupts every execution when its lease can no longer be
-		// trusted; a step must not start in the moment before it does.
-		x.cancel(errLeaseLost)
-		x.endStep()
-		return zero, x.interruption()
+	id, out, done, err := s.start(x)
+	if done || err != nil {
+		return out, err
 	}
 
 	started := time.Now()
@@ -103,6 +89,32 @@ func (s *Step[T]) Run(ctx Context, fn func(context.Context) (T, error)) (T, erro
 	}
 	x.submitStep(cp)
 	return out, stepErr
+}
+
+// start begins a step call: for a step that is recorded it returns the recorded outcome
+// (done); for one to run, its ID, once the previous step's checkpoint is durable and while
+// the lease is held.
+func (s *Step[T]) start(x *execution) (id int32, out T, done bool, err error) {
+	id, rec, err := x.beginStep(s.name)
+	if err != nil {
+		return 0, out, true, err
+	}
+	if rec != nil {
+		out, err = s.replayed(id, rec)
+		return id, out, true, err
+	}
+	if err := x.awaitCheckpoint(); err != nil {
+		x.endStep()
+		return 0, out, true, err
+	}
+	if !x.c.lease.Held() {
+		// The lease service interrupts every execution when its lease can no longer be
+		// trusted; a step must not start in the moment before it does.
+		x.cancel(errLeaseLost)
+		x.endStep()
+		return 0, out, true, x.interruption()
+	}
+	return id, out, false, nil
 }
 
 // roundTrip encodes a step's output and decodes it again, so that a first run sees exactly

@@ -35,21 +35,9 @@ import (
 func (s *Step[T]) RunTx(ctx Context, fn func(context.Context, pgx.Tx) (T, error)) (T, error) {
 	var zero T
 	x := ctx.execution()
-	id, rec, err := x.beginStep(s.name)
-	if err != nil {
-		return zero, err
-	}
-	if rec != nil {
-		return s.replayed(id, rec)
-	}
-	if err := x.awaitCheckpoint(); err != nil {
-		x.endStep()
-		return zero, err
-	}
-	if !x.c.lease.Held() {
-		x.cancel(errLeaseLost)
-		x.endStep()
-		return zero, x.interruption()
+	id, out, done, err := s.start(x)
+	if done || err != nil {
+		return out, err
 	}
 
 	started := time.Now()
