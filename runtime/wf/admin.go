@@ -43,8 +43,7 @@ func (c *Client) CancelWorkflowTx(ctx context.Context, tx pgx.Tx, id string) err
 func (c *Client) ResumeWorkflow(ctx context.Context, id string) error {
 	queue, err := c.resume(ctx, c.rw.Wrap(c.pool), id, false)
 	if err == nil {
-		c.announcer.Enqueued(queue, 0)
-		c.wakeQueue(queue)
+		c.requeued([]string{queue})
 		c.changed(id) // waiters that kept its final result forget it
 	}
 	return err
@@ -98,8 +97,7 @@ func (c *Client) ForkWorkflow(ctx context.Context, id string, opts ForkOptions) 
 	if err != nil {
 		return "", err
 	}
-	c.announcer.Enqueued(r.Queue, 0)
-	c.wakeQueue(r.Queue)
+	c.requeued([]string{r.Queue})
 	return r.ID, nil
 }
 

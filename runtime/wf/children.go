@@ -75,13 +75,14 @@ func (w *Workflow[In, Out]) children(ctx Context, how string, many bool, ins []I
 // step ran before a crash, and runs again) is the same child.
 func (w *Workflow[In, Out]) storeChildren(ctx context.Context, x *execution, how string, many bool, ins []In, o enqueueOptions) ([]string, error) {
 	stepID := x.currentStep()
+	tc := x.c.traceContext(ctx)
 	reqs := make([]insertRequest, len(ins))
 	for i, in := range ins {
 		r, err := w.request(in, o)
 		if err != nil {
 			return nil, err
 		}
-		r.traceContext = x.c.traceContext(ctx)
+		r.traceContext = tc
 		switch {
 		case o.id != "":
 		case many:
@@ -161,7 +162,7 @@ func (h *Handle[Out]) Await(ctx Context) (Out, error) {
 	}
 	x := ctx.execution()
 	name := "wf.await:" + h.name
-	id, rec, err := x.beginStep(name)
+	id, rec, err := x.openStep(name)
 	if err != nil {
 		return zero, err
 	}
@@ -225,10 +226,6 @@ func (h *Handle[Out]) Await(ctx Context) (Out, error) {
 	o := awaitedOutcome{State: row.State, Output: row.Output, Error: row.Error}
 	b, err := json.Marshal(o)
 	if err != nil {
-		x.endStep()
-		return zero, err
-	}
-	if err := x.awaitCheckpoint(); err != nil {
 		x.endStep()
 		return zero, err
 	}

@@ -184,10 +184,9 @@ type Client struct {
 	workflows  map[string]*registeredWorkflow
 	steps      map[string]registeredStep
 	deps       map[reflect.Type]any // the values steps reach through Dep, by their type
-	valueTypes map[string]string    // events and streams, by kind and name: the Go type of their values
+	valueTypes map[string]string    // events, streams and topics, by kind and name: the Go type of their values
 	queues     map[string]*Queue
 	schedules  map[string]*Schedule  // by workflow name
-	topics     map[string]string     // message type by topic name, made by the first Topic registered
 	executions map[string]*execution // running in this process, by workflow ID
 	released   []claim               // interrupted workflows to hand back: by Stop, or after a lost lease
 

@@ -171,25 +171,14 @@ const (
 // stream); writeStep then returns errRefused and records nothing: a replay meets the same
 // refusal, since it depends only on the workflow's own earlier steps.
 func (x *execution) writeStep(name, what, typ string, write func(stepID int32, name string, started time.Time) (writeOutcome, error)) error {
-	id, rec, err := x.beginStep(name)
-	if err != nil {
+	id, rec, err := x.openStep(name)
+	switch {
+	case err != nil:
 		return err
-	}
-	if rec != nil {
-		if rec.Error != nil {
-			return decodeStepError(name, int(id), rec.Error)
-		}
+	case rec != nil && rec.Error != nil:
+		return decodeStepError(name, int(id), rec.Error)
+	case rec != nil:
 		return nil
-	}
-	if err := x.awaitCheckpoint(); err != nil {
-		x.endStep()
-		return err
-	}
-	if !x.c.lease.Held() {
-		// As in Step.Run: no write starts once the lease can no longer be trusted.
-		x.cancel(errLeaseLost)
-		x.endStep()
-		return x.interruption()
 	}
 	started := time.Now()
 	backoff := 10 * time.Millisecond

@@ -348,6 +348,29 @@ func (x *execution) currentStep() int32 {
 	return x.nextStep
 }
 
+// openStep begins a step call named name, for every kind of step (Step.Run and RunTx, the
+// primitives' internal steps): it returns the recorded checkpoint of a step that is recorded
+// (replay it), or the ID of a step to run, once the previous step's checkpoint is durable and
+// while the lease is held. A step it opened ends with submitStep, or endStep.
+func (x *execution) openStep(name string) (int32, *db.LoadStepsRow, error) {
+	id, rec, err := x.beginStep(name)
+	if err != nil || rec != nil {
+		return id, rec, err
+	}
+	if err := x.awaitCheckpoint(); err != nil {
+		x.endStep()
+		return 0, nil, err
+	}
+	if !x.c.lease.Held() {
+		// The lease service interrupts every execution when its lease can no longer be
+		// trusted; a step must not start in the moment before it does.
+		x.cancel(errLeaseLost)
+		x.endStep()
+		return 0, nil, x.interruption()
+	}
+	return id, nil, nil
+}
+
 // awaitCheckpoint waits until the previous step's checkpoint is written: a step runs only
 // once everything before it is durable.
 func (x *execution) awaitCheckpoint() error {

@@ -51,15 +51,7 @@ func NewTopic[T any](name string) *Topic[T] {
 func (t *Topic[T]) Name() string { return t.name }
 
 func (t *Topic[T]) register(c *Client) error {
-	if c.topics == nil {
-		c.topics = map[string]string{}
-	}
-	typ := typeName[T]()
-	if prev, dup := c.topics[t.name]; dup && prev != typ {
-		return fmt.Errorf("wf: topic %q registered twice with different message types (%s and %s): give one of them another name", t.name, prev, typ)
-	}
-	c.topics[t.name] = typ
-	return nil
+	return registerValueType(c, "topic", t.name, typeName[T]())
 }
 
 // SendOption configures one Topic.Send.
@@ -109,7 +101,7 @@ func (t *Topic[T]) Send(ctx context.Context, c *Client, to string, msg T, opts .
 func (t *Topic[T]) SendFromWorkflow(ctx Context, to string, msg T) error {
 	x := ctx.execution()
 	_, err := t.sendStep.Run(ctx, func(sctx context.Context) (struct{}, error) {
-		key := workflowSendKeyPrefix + x.id + ":" + strconv.Itoa(int(x.runningStepID()))
+		key := workflowSendKeyPrefix + x.id + ":" + strconv.Itoa(int(x.currentStep()))
 		return struct{}{}, t.send(sctx, x.c, to, msg, key)
 	})
 	return err
@@ -180,19 +172,14 @@ func (t *Topic[T]) Recv(ctx Context, timeout time.Duration) (msg T, ok bool, err
 	if err != nil {
 		return msg, false, err
 	}
-	id, rec, err := x.beginStep(t.recvName)
-	if err != nil {
+	id, rec, err := x.openStep(t.recvName)
+	switch {
+	case err != nil:
 		return msg, false, err
-	}
-	if rec != nil {
-		if rec.Error != nil {
-			return msg, false, decodeStepError(t.recvName, int(id), rec.Error)
-		}
+	case rec != nil && rec.Error != nil:
+		return msg, false, decodeStepError(t.recvName, int(id), rec.Error)
+	case rec != nil:
 		return t.decodeRecord(id, rec.Output)
-	}
-	if err := x.awaitCheckpoint(); err != nil {
-		x.endStep()
-		return msg, false, err
 	}
 	output, err := t.wait(x, id, deadline)
 	if err != nil {
@@ -279,11 +266,4 @@ func (t *Topic[T]) decodeRecord(id int32, output []byte) (msg T, ok bool, err er
 			"its sender and this workflow disagree on the topic's message type: deploy the same version to both", err)
 	}
 	return msg, true, nil
-}
-
-// runningStepID returns the ID of the step running now; called from a step function.
-func (x *execution) runningStepID() int32 {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	return x.nextStep
 }

@@ -371,7 +371,7 @@ func TestTopicsOfOneNameMustShareTheirType(t *testing.T) {
 	t.Parallel()
 	b := setup(t, wf.Config{})
 	err := b.client.Register(wf.NewTopic[string]("t"), wf.NewTopic[string]("t"), wf.NewTopic[int]("t"))
-	require.ErrorContains(t, err, `topic "t" registered twice with different message types (string and int)`)
+	require.ErrorContains(t, err, `topic "t" registered with two value types, string and int`)
 	require.PanicsWithValue(t, "wf: NewTopic: empty name", func() { wf.NewTopic[int](" ") })
 	require.Equal(t, "t", wf.NewTopic[int]("t").Name())
 }

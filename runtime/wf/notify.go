@@ -117,7 +117,8 @@ func (c *Client) newAnnouncer() (*announcer.Announcer, error) {
 	})
 }
 
-// requeued announces queues that got work back: suspended workflows that were woken.
+// requeued announces queues that got work to run now: suspended workflows that were woken,
+// resumed or forked ones.
 func (c *Client) requeued(queues []string) {
 	for _, q := range queues {
 		c.announcer.Enqueued(q, 0)

@@ -91,28 +91,16 @@ func (s *Step[T]) Run(ctx Context, fn func(context.Context) (T, error)) (T, erro
 	return out, stepErr
 }
 
-// start begins a step call: for a step that is recorded it returns the recorded outcome
-// (done); for one to run, its ID, once the previous step's checkpoint is durable and while
-// the lease is held.
+// start begins a step call (openStep): for a step that is recorded it returns the recorded
+// outcome (done); for one to run, its ID.
 func (s *Step[T]) start(x *execution) (id int32, out T, done bool, err error) {
-	id, rec, err := x.beginStep(s.name)
-	if err != nil {
+	id, rec, err := x.openStep(s.name)
+	switch {
+	case err != nil:
 		return 0, out, true, err
-	}
-	if rec != nil {
+	case rec != nil:
 		out, err = s.replayed(id, rec)
 		return id, out, true, err
-	}
-	if err := x.awaitCheckpoint(); err != nil {
-		x.endStep()
-		return 0, out, true, err
-	}
-	if !x.c.lease.Held() {
-		// The lease service interrupts every execution when its lease can no longer be
-		// trusted; a step must not start in the moment before it does.
-		x.cancel(errLeaseLost)
-		x.endStep()
-		return 0, out, true, x.interruption()
 	}
 	return id, out, false, nil
 }
