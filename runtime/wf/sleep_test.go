@@ -3,6 +3,7 @@ package wf_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"runtime"
 	"sync/atomic"
@@ -210,4 +211,39 @@ func TestASuspendedWorkflowTimesOutAtItsDeadlineNotAtItsWakeUp(t *testing.T) {
 	require.NoError(t, err)
 	_, err = h.Result(b.ctx)
 	require.ErrorIs(t, err, wf.ErrTimeout)
+}
+
+func TestASuspensionFromAnAttemptThatLostItsWorkflowIsRefused(t *testing.T) {
+	t.Parallel()
+	logger, logs := recordLogs(t)
+	b := setup(t, wf.Config{SuspendAfter: 300 * time.Millisecond, Logger: logger})
+	nap := wf.NewWorkflow("fenced-nap", func(ctx wf.Context, n int) (int, error) {
+		if err := wf.Sleep(ctx, time.Hour); err != nil {
+			return 0, err
+		}
+		return n, nil
+	})
+	b.start(t, nap)
+	h, err := nap.Enqueue(b.ctx, b.client, 1)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		return b.count(t, `SELECT count(*) FROM %s.steps WHERE workflow_id = $1 AND name = 'wf.sleep'`, h.ID()) == 1
+	}, 10*time.Second, 5*time.Millisecond)
+	// While it waits in its slot, another executor claims the workflow (its notification
+	// never comes here): the suspension this attempt then writes must be refused.
+	b.exec(t, `UPDATE %s.workflows SET attempt = attempt + 1, executor_id = 'another' WHERE id = $1`, h.ID())
+	require.Eventually(t, func() bool {
+		for _, r := range logs.find(slog.LevelInfo, "wfgen: stopped a workflow execution whose checkpoint was refused") {
+			if r["workflow_id"] == h.ID() {
+				return true
+			}
+		}
+		return false
+	}, 10*time.Second, 5*time.Millisecond)
+	st, err := h.Status(b.ctx)
+	require.NoError(t, err)
+	require.Equal(t, wf.StateRunning, st.State, "the other executor's workflow is left as it was")
+	require.Equal(t, 2, st.Attempt)
+	require.Equal(t, "another", st.ExecutorID)
+	require.Empty(t, st.WaitingFor)
 }
