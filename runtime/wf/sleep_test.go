@@ -247,3 +247,45 @@ func TestASuspensionFromAnAttemptThatLostItsWorkflowIsRefused(t *testing.T) {
 	require.Equal(t, "another", st.ExecutorID)
 	require.Empty(t, st.WaitingFor)
 }
+
+func TestAWorkflowAsleepInItsSlotWhenItsWorkerStopsIsHandedBackAndWakesOnce(t *testing.T) {
+	t.Parallel()
+	var after atomic.Int32
+	step := wf.NewStep[int]("after-nap")
+	nap := wf.NewWorkflow("stopped-nap", func(ctx wf.Context, n int) (int, error) {
+		if err := wf.Sleep(ctx, time.Second); err != nil {
+			return 0, err
+		}
+		return step.Run(ctx, func(context.Context) (int, error) { return int(after.Add(1)), nil })
+	})
+	b := setup(t, wf.Config{SuspendAfter: time.Hour, ExecutorID: "first"})
+	b.start(t, nap, step)
+	h, err := nap.Enqueue(b.ctx, b.client, 1)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		return b.count(t, `SELECT count(*) FROM %s.steps WHERE workflow_id = $1 AND name = 'wf.sleep'`, h.ID()) == 1
+	}, 10*time.Second, 5*time.Millisecond)
+	// A graceful stop that does not wait out the sleep interrupts it and hands the workflow
+	// back to its queue at once.
+	stopCtx, cancel := context.WithTimeout(b.ctx, 50*time.Millisecond)
+	defer cancel()
+	require.Error(t, b.client.Stop(stopCtx))
+	st, err := h.Status(b.ctx)
+	require.NoError(t, err)
+	require.Equal(t, wf.StateEnqueued, st.State, "handed back, not left running")
+
+	second, err := wf.NewClient(b.pool, wf.Config{Schema: b.schema, ExecutorID: "second", SuspendAfter: time.Hour})
+	require.NoError(t, err)
+	require.NoError(t, second.Register(nap, step))
+	require.NoError(t, second.Start(b.ctx))
+	t.Cleanup(func() { _ = second.Stop(context.Background()) })
+	n, err := nap.Get(second, h.ID()).Result(b.ctx)
+	require.NoError(t, err)
+	require.Equal(t, 1, n, "the step after the sleep ran once")
+	st, err = h.Status(b.ctx)
+	require.NoError(t, err)
+	require.Equal(t, "second", st.ExecutorID)
+	var due time.Time
+	require.NoError(t, b.pool.QueryRow(b.ctx, fmt.Sprintf(`SELECT (output #>> '{}')::timestamptz FROM %s.steps WHERE workflow_id = $1 AND name = 'wf.sleep'`, b.schema), h.ID()).Scan(&due))
+	require.False(t, st.CompletedAt.Before(due), "completed at %s, before its wake-up time %s", st.CompletedAt, due)
+}
