@@ -207,3 +207,46 @@ func TestListWorkflowsFiltersAndPages(t *testing.T) {
 	require.Empty(t, ids(wf.ListOptions{CreatedBefore: time.Now().Add(-time.Hour)}))
 	require.Len(t, ids(wf.ListOptions{CreatedAfter: time.Now().Add(-time.Hour), Workflow: "list-child"}), 3)
 }
+
+func TestADeadWorkflowResumesAfterItsLastCompletedStepAndNeverRerunsAnEarlierOne(t *testing.T) {
+	t.Parallel()
+	b := setup(t, wf.Config{})
+	b.exec(t, `CREATE TABLE %s.executions (workflow_id text, step int, pid int, at timestamptz DEFAULT now())`)
+	w, _ := fiveSteps(b.pool, b.schema, 0)
+	env := []string{helperSchemaEnv + "=" + b.schema, helperExecutorEnv + "=dies-once"}
+
+	first := startHelper(t, "five-steps", append(env, helperBlockEnv+"=3")...)
+	h, err := w.Enqueue(b.ctx, b.client, "in", wf.WithID("given-up"))
+	require.NoError(t, err)
+	// No recovery allowed: the first crash gives the workflow up as dead.
+	b.exec(t, `UPDATE %s.workflows SET max_recoveries = 0 WHERE id = 'given-up'`)
+	require.Eventually(t, func() bool {
+		return b.count(t, `SELECT count(*) FROM %s.executions WHERE workflow_id = 'given-up' AND step = 3`) == 1
+	}, 30*time.Second, 10*time.Millisecond, "the worker never reached step 3")
+	first.kill(t) // SIGKILL, inside step 3
+
+	// The restarted worker finds its dead predecessor's workflow and gives it up.
+	second := startHelper(t, "five-steps", env...)
+	_, err = h.Result(b.ctx)
+	require.ErrorIs(t, err, wf.ErrDead)
+
+	require.NoError(t, b.client.ResumeWorkflow(b.ctx, h.ID()))
+	out, err := h.Result(b.ctx)
+	require.NoError(t, err)
+	require.Equal(t, "in>1>4>9>16>25", out)
+	perStep := map[int]int{}
+	rows, err := b.pool.Query(b.ctx, fmt.Sprintf(`SELECT step, count(*) FROM %s.executions WHERE workflow_id = 'given-up' GROUP BY step`, b.schema))
+	require.NoError(t, err)
+	for rows.Next() {
+		var step, n int
+		require.NoError(t, rows.Scan(&step, &n))
+		perStep[step] = n
+	}
+	require.NoError(t, rows.Err())
+	require.Equal(t, map[int]int{1: 1, 2: 1, 3: 2, 4: 1, 5: 1}, perStep,
+		"steps 1-2 completed before the crash and never ran again; step 3 ran once before it and once after the resume")
+	st, err := h.Status(b.ctx)
+	require.NoError(t, err)
+	require.Equal(t, wf.StateSucceeded, st.State)
+	second.stop(t)
+}

@@ -36,6 +36,8 @@ const (
 
 	// DefaultRetention is how long finished workflows are kept: 30 days.
 	DefaultRetention = 30 * 24 * time.Hour
+	// DefaultRetentionInterval is the time between two retention passes: a minute.
+	DefaultRetentionInterval = time.Minute
 
 	// DefaultSuspendAfter is how long a workflow waits in its slot (asleep, in Recv, for a
 	// child's result) before it gives the slot back and is suspended.
@@ -82,10 +84,15 @@ type Config struct {
 
 	// Retention is how long a finished workflow (succeeded, failed, cancelled or dead) is
 	// kept, with its steps, messages, events and streams, after it became final. Every
-	// started client deletes what is older, one of them at a time, about every minute, in
+	// started client deletes what is older, one of them at a time, every RetentionInterval, in
 	// batches that skip rows in use, oldest first. Default DefaultRetention; negative keeps
 	// everything. A workflow ID is an idempotency key only as long as its workflow is kept.
 	Retention time.Duration
+
+	// RetentionInterval is the time between two deletion passes (see Retention). A pass
+	// deletes at most 100 batches of 1000 workflows; what is left waits for the next.
+	// Default DefaultRetentionInterval.
+	RetentionInterval time.Duration
 
 	// Hooks observe workflows, steps and checkpoint writes, for tracing and metrics
 	// (wfotel, wfprom). Default: none.
@@ -124,6 +131,7 @@ func (c *Config) validate() error {
 	for name, d := range map[string]time.Duration{
 		"PollInterval": c.PollInterval, "FetchCooldown": c.FetchCooldown,
 		"LeaseDuration": c.LeaseDuration, "HeartbeatInterval": c.HeartbeatInterval,
+		"RetentionInterval": c.RetentionInterval,
 	} {
 		if d < 0 {
 			return fmt.Errorf("wf: Config.%s must not be negative", name)
@@ -134,6 +142,9 @@ func (c *Config) validate() error {
 	}
 	if c.Retention == 0 {
 		c.Retention = DefaultRetention
+	}
+	if c.RetentionInterval == 0 {
+		c.RetentionInterval = DefaultRetentionInterval
 	}
 	if c.SuspendAfter == 0 {
 		c.SuspendAfter = DefaultSuspendAfter

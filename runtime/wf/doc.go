@@ -287,7 +287,8 @@
 //
 // Finished workflows (succeeded, failed, cancelled, dead) are deleted Config.Retention after
 // they became final (DefaultRetention, 30 days; negative keeps everything), with their steps,
-// messages, events and streams. Every started client runs a pass about every minute; one of
+// messages, events and streams. Every started client runs a pass every
+// Config.RetentionInterval (DefaultRetentionInterval, a minute); one of
 // them at a time does the work (a transaction-level advisory lock, tried and not waited for),
 // deleting oldest first in batches of 1000 that skip locked rows, at most 100 batches per
 // pass, so the hot paths never wait for it. Client.DeleteFinished does the same by hand. A

@@ -14,6 +14,7 @@ func (c *Client) newRetention() (*retention.Service, error) {
 	return retention.New(retention.Config{
 		Delete:    c.deleteFinished,
 		Retention: c.cfg.Retention,
+		Interval:  c.cfg.RetentionInterval,
 		Logger:    c.log,
 	})
 }

@@ -3,6 +3,7 @@ package wf_test
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -72,4 +73,60 @@ func TestRetentionDeletesFinishedWorkflowsPastItWithEverythingTheyRecorded(t *te
 	}
 	_, err = work.Get(b.client, "done-0").Status(b.ctx)
 	require.ErrorIs(t, err, wf.ErrNotFound)
+}
+
+func TestRetentionKeepsTheTablesBoundedUnderASteadyWorkload(t *testing.T) {
+	t.Parallel()
+	b := setup(t, wf.Config{Retention: 300 * time.Millisecond, RetentionInterval: 50 * time.Millisecond})
+	var ran atomic.Int32
+	step := wf.NewStep[int]("steady-step")
+	progress := wf.NewEvent[int]("steady-progress")
+	work := wf.NewWorkflow("steady", func(ctx wf.Context, n int) (int, error) {
+		v, err := step.Run(ctx, func(context.Context) (int, error) { ran.Add(1); return n, nil })
+		if err != nil {
+			return 0, err
+		}
+		return v, progress.Set(ctx, v)
+	})
+	b.start(t, step, progress, work)
+
+	const rounds, perRound = 12, 100
+	var done [][]string // the IDs of each round
+	peak := 0
+	for r := range rounds {
+		ins := make([]int, perRound)
+		for i := range ins {
+			ins[i] = r*perRound + i
+		}
+		hs, err := work.EnqueueMany(b.ctx, b.client, ins)
+		require.NoError(t, err)
+		var ids []string
+		for _, h := range hs {
+			ids = append(ids, h.ID())
+		}
+		// Wait for the round by its rows, not its results: a result read after the retention
+		// would find its workflow deleted, as it should.
+		require.Eventually(t, func() bool {
+			return b.count(t, `SELECT count(*) FROM %s.workflows WHERE id = ANY($1) AND state <> 'succeeded'`, ids) == 0
+		}, 30*time.Second, 5*time.Millisecond, "round %d never finished", r)
+		done = append(done, ids)
+		if r < 2 {
+			continue
+		}
+		// The service deletes every workflow two rounds old (finished longer than the
+		// retention ago) with its steps and events: what is kept does not grow with the work
+		// done. The wait is only the test's bound, should the machine be slow.
+		old := done[r-2]
+		require.Eventually(t, func() bool {
+			return b.count(t, `SELECT count(*) FROM %s.workflows WHERE id = ANY($1)`, old) == 0
+		}, 30*time.Second, 20*time.Millisecond, "round %d was never deleted", r-2)
+		require.Zero(t, b.count(t, `SELECT count(*) FROM %s.steps WHERE workflow_id = ANY($1)`, old))
+		require.Zero(t, b.count(t, `SELECT count(*) FROM %s.events WHERE workflow_id = ANY($1)`, old))
+		kept := b.count(t, `SELECT count(*) FROM %s.workflows`)
+		require.LessOrEqual(t, kept, 2*perRound, "after round %d", r)
+		require.LessOrEqual(t, b.count(t, `SELECT count(*) FROM %s.steps`), 2*2*perRound, "after round %d", r)
+		peak = max(peak, kept)
+	}
+	require.EqualValues(t, rounds*perRound, ran.Load(), "every workflow ran its step once")
+	t.Logf("%d workflows run in %d rounds; at most %d kept after a round", rounds*perRound, rounds, peak)
 }
