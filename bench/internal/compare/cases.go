@@ -13,8 +13,10 @@ var cases = []benchCase{
 	{group: "one-step work", system: "wfgen", run: runWfgenOneStep},
 	{group: "one-step work", system: "river", run: runRiverWork},
 	{group: "one-step work", system: "dbos", run: runDBOSOneStep},
+	{group: "one-step work", system: "gowf", run: runGowfOneStep},
 	{group: "multi-step work", system: "wfgen", run: runWfgenMultiStep},
 	{group: "multi-step work", system: "dbos", run: runDBOSMultiStep},
+	{group: "multi-step work", system: "gowf", run: runGowfMultiStep},
 	{group: "single enqueue", system: "wfgen", run: runWfgenEnqueueSingle},
 	{group: "single enqueue", system: "river", run: runRiverInsertSingle},
 	{group: "latency", system: "wfgen", run: runWfgenLatency},
@@ -35,6 +37,8 @@ const (
 var targets = []target{
 	{name: "one_step_vs_river", label: "wfgen one-step workflows/s ÷ River jobs/s", num: [2]string{"wfgen", wfgenOneStep}, den: [2]string{"river", riverJobs}, atLeast: 1},
 	{name: "multi_step_vs_dbos", label: "wfgen steps/s ÷ DBOS steps/s (multi-step workflows)", num: [2]string{"wfgen", multiStepSteps}, den: [2]string{"dbos", multiStepSteps}, atLeast: 4},
+	{name: "one_step_vs_gowf", label: "wfgen one-step workflows/s ÷ go-workflows one-step workflows/s", num: [2]string{"wfgen", wfgenOneStep}, den: [2]string{"gowf", wfgenOneStep}, atLeast: 1},
+	{name: "multi_step_vs_gowf", label: "wfgen steps/s ÷ go-workflows steps/s (multi-step workflows)", num: [2]string{"wfgen", multiStepSteps}, den: [2]string{"gowf", multiStepSteps}, atLeast: 1},
 	{name: "batch_enqueue_vs_river", label: "wfgen EnqueueMany/s ÷ River InsertMany/s", num: [2]string{"wfgen", wfgenBatch}, den: [2]string{"river", riverInsertMany}, atLeast: 1},
 	{name: "latency_api_client_p50", label: "wfgen p50 enqueue-to-start, another client (ms)", num: [2]string{"wfgen", latencyAPIp50}, below: 5},
 	{name: "latency_own_client_p50", label: "wfgen p50 enqueue-to-start, worker's own client (ms)", num: [2]string{"wfgen", latencyOwnp50}, below: 5},
@@ -217,4 +221,23 @@ What the figures time:
                   users, and kernel threads (the filesystem journal committing our fsyncs).
 Run took %s.
 `, cfg.oneStepN, cfg.tenStepN, cfg.steps, cfg.singleN, cfg.singleClients, cfg.latencyGap, cfg.latencyN, took.Round(time.Second))
+}
+
+func runGowfOneStep(ctx context.Context, e *env, res *results, round int) error {
+	work, err := gowfWork(ctx, e, e.cfg.oneStepN, 1)
+	if err != nil {
+		return err
+	}
+	recordWork(e, res, round, costPhase{"gowf", "one_step", "one-step work", "workflow"},
+		spec{name: wfgenOneStep, label: "one-step workflows", unit: "workflows/s"}, work)
+	return nil
+}
+
+func runGowfMultiStep(ctx context.Context, e *env, res *results, round int) error {
+	work, err := gowfWork(ctx, e, e.cfg.tenStepN, e.cfg.steps)
+	if err != nil {
+		return err
+	}
+	recordMultiStep(e, res, round, "gowf", work)
+	return nil
 }

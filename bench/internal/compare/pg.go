@@ -30,14 +30,24 @@ const (
 	wfgenSchema = "bench_wfgen"
 	riverSchema = "bench_river"
 	dbosSchema  = "bench_dbos"
+	gowfSchema  = "bench_gowf"
 )
 
 // newPool opens a pool of exactly size connections, all opened before it returns, with a
 // statement counter attached.
 func (e *env) newPool(ctx context.Context, size int, schema string) (*pgxpool.Pool, *statementCounter, error) {
+	return e.newPoolWith(ctx, size, schema, nil)
+}
+
+// newPoolWith is newPool with the session settings given, such as a search_path for a
+// system whose SQL names no schema.
+func (e *env) newPoolWith(ctx context.Context, size int, schema string, settings map[string]string) (*pgxpool.Pool, *statementCounter, error) {
 	pc, err := pgxpool.ParseConfig(e.url)
 	if err != nil {
 		return nil, nil, fmt.Errorf("parsing DATABASE_URL: %w", err)
+	}
+	for k, v := range settings {
+		pc.ConnConfig.RuntimeParams[k] = v
 	}
 	stmts := newStatementCounter(schema)
 	pc.MaxConns = int32(size)

@@ -19,6 +19,7 @@ import (
 const (
 	riverModule = "github.com/riverqueue/river"
 	dbosModule  = "github.com/dbos-inc/dbos-transact-golang"
+	gowfModule  = "github.com/cschleiden/go-workflows"
 	pgxModule   = "github.com/jackc/pgx/v5"
 )
 
@@ -65,7 +66,7 @@ func writeJSON(cfg config, info environment, res *results, evs []evaluation, sta
 			"wfgen_poll":     cmp.Or(cfg.wfgenPoll, wf.DefaultPollInterval).String(),
 			"wfgen_cooldown": cmp.Or(cfg.wfgenCooldown, wf.DefaultFetchCooldown).String(),
 			"river_poll":     cfg.riverPoll.String(), "river_cooldown": cfg.riverCooldown.String(),
-			"dbos_poll": cfg.dbosPoll.String(), "checkpoint": cfg.checkpoint,
+			"dbos_poll": cfg.dbosPoll.String(), "gowf_poll": cfg.gowfPoll.String(), "gowf_pollers": cfg.gowfPollers, "checkpoint": cfg.checkpoint,
 		},
 		Environment: info,
 		Metrics:     map[string]map[string]jsonMetric{},
@@ -126,7 +127,7 @@ func moduleVersions() map[string]string {
 	}
 	for _, d := range bi.Deps {
 		switch d.Path {
-		case riverModule, dbosModule, pgxModule:
+		case riverModule, dbosModule, gowfModule, pgxModule:
 			out[d.Path] = d.Version
 		}
 	}

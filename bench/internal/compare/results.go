@@ -13,7 +13,7 @@ import (
 )
 
 // systems, in the order the report lists them.
-var systems = []string{"wfgen", "river", "dbos"}
+var systems = []string{"wfgen", "river", "dbos", "gowf"}
 
 // spec describes a metric.
 type spec struct {

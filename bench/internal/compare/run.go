@@ -47,6 +47,8 @@ type config struct {
 	riverPoll     time.Duration
 	riverCooldown time.Duration
 	dbosPoll      time.Duration
+	gowfPoll      time.Duration
+	gowfPollers   int
 
 	pollEvery    time.Duration
 	phaseTimeout time.Duration
@@ -70,10 +72,11 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.Usage = func() {
 		fmt.Fprint(stderr, `usage: compare [flags]
 
-Benchmarks wfgen against River and DBOS Transact Go on the PostgreSQL server that
-DATABASE_URL names, alternating the systems in each round, and prints medians, the
-target ratios and the cost of each unit of work. Each system works in its own schema
-(bench_wfgen, bench_river, bench_dbos), which every phase drops and recreates.
+Benchmarks wfgen against River, DBOS Transact Go and go-workflows (gowf) on the
+PostgreSQL server that DATABASE_URL names, alternating the systems in each round, and
+prints medians, the target ratios and the cost of each unit of work. Each system works in
+its own schema (bench_wfgen, bench_river, bench_dbos, bench_gowf), which every phase drops
+and recreates.
 
 Flags:
 `)
@@ -97,6 +100,8 @@ Flags:
 	fs.DurationVar(&c.riverPoll, "river-poll", 20*time.Millisecond, "River FetchPollInterval")
 	fs.DurationVar(&c.riverCooldown, "river-cooldown", 2*time.Millisecond, "River FetchCooldown")
 	fs.DurationVar(&c.dbosPoll, "dbos-poll", 10*time.Millisecond, "DBOS queue base polling interval")
+	fs.DurationVar(&c.gowfPoll, "gowf-poll", 10*time.Millisecond, "go-workflows workflow and activity polling interval")
+	fs.IntVar(&c.gowfPollers, "gowf-pollers", 4, "go-workflows workflow pollers and activity pollers")
 	fs.DurationVar(&c.pollEvery, "completion-poll", time.Millisecond, "interval of the completion count query once all work ran in-process")
 	fs.DurationVar(&c.phaseTimeout, "phase-timeout", 3*time.Minute, "time limit of one phase")
 	fs.BoolVar(&c.checkpoint, "checkpoint", true, "run CHECKPOINT before each timed phase (needs a superuser or pg_checkpoint)")
@@ -180,7 +185,7 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	started := time.Now()
 	runErr := runRounds(ctx, e, res)
 	cleanup := context.WithoutCancel(ctx)
-	for _, s := range []string{wfgenSchema, riverSchema, dbosSchema} {
+	for _, s := range []string{wfgenSchema, riverSchema, dbosSchema, gowfSchema} {
 		if err := e.dropSchema(cleanup, s); err != nil && runErr == nil {
 			runErr = fmt.Errorf("dropping schema %s: %w", s, err)
 		}
@@ -288,7 +293,7 @@ func describe(ctx context.Context, e *env) (environment, error) {
 }
 
 func (info environment) print(w io.Writer, cfg config) {
-	fmt.Fprintf(w, "wfgen %s against River %s and DBOS Transact Go %s\n", orUnknown(info.WfgenCommit), orUnknown(info.Modules[riverModule]), orUnknown(info.Modules[dbosModule]))
+	fmt.Fprintf(w, "wfgen %s against River %s, DBOS Transact Go %s and go-workflows %s\n", orUnknown(info.WfgenCommit), orUnknown(info.Modules[riverModule]), orUnknown(info.Modules[dbosModule]), orUnknown(info.Modules[gowfModule]))
 	fmt.Fprintf(w, "server: %s;", info.Postgres)
 	for _, s := range reportedSettings {
 		fmt.Fprintf(w, " %s=%s", s, info.Settings[s])
@@ -301,6 +306,7 @@ func (info environment) print(w io.Writer, cfg config) {
 		orDefault(cfg.wfgenPoll, wf.DefaultPollInterval), orDefault(cfg.wfgenCooldown, wf.DefaultFetchCooldown), cfg.workers)
 	fmt.Fprintf(w, "River: riverpgxv5, MaxWorkers %d, FetchCooldown %s, FetchPollInterval %s\n", cfg.workers, cfg.riverCooldown, cfg.riverPoll)
 	fmt.Fprintf(w, "DBOS: queue WithWorkerConcurrency(%d), WithQueueBasePollingInterval(%s)\n", cfg.workers, cfg.dbosPoll)
+	fmt.Fprintf(w, "go-workflows: PostgreSQL backend, %d workflow and %d activity pollers every %s, %d parallel tasks of each kind, SingleWorkerMode\n", cfg.gowfPollers, cfg.gowfPollers, cfg.gowfPoll, cfg.workers)
 	if !info.ServerCPUMeasure {
 		fmt.Fprintln(w, "note: the server's processes are not readable here (remote server?): its CPU is not reported")
 	}
