@@ -1,6 +1,8 @@
 package wfdash
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"html/template"
 	"strings"
@@ -11,16 +13,25 @@ import (
 
 // funcs are the templates' helpers.
 var funcs = template.FuncMap{
-	"when":  when,
-	"ago":   ago,
-	"dur":   dur,
-	"short": short,
-	"join":  strings.Join,
-	"pct":   func(f float64) string { return fmt.Sprintf("%.2f%%", f) },
-	"final": func(s wf.State) bool { return s.Final() },
-	"json":  func(raw []byte) string { return indentJSON(raw) },
-	"has":   func(m map[wf.State]bool, s wf.State) bool { return m[s] },
-	"add":   func(a, b int) int { return a + b },
+	"when":    when,
+	"ago":     ago,
+	"dur":     dur,
+	"short":   short,
+	"join":    strings.Join,
+	"pct":     func(f float64) string { return fmt.Sprintf("%.2f%%", f) },
+	"final":   func(s wf.State) bool { return s.Final() },
+	"json":    func(raw []byte) string { return indentJSON(raw) },
+	"has":     func(m map[wf.State]bool, s wf.State) bool { return m[s] },
+	"compact": compact,
+}
+
+// compact removes the insignificant spaces of JSON; s as it is when it is not JSON.
+func compact(s string) string {
+	var b bytes.Buffer
+	if json.Compact(&b, []byte(s)) != nil {
+		return s
+	}
+	return b.String()
 }
 
 // when formats a time in UTC to the second; "—" for none.
