@@ -111,6 +111,10 @@ func TestDashboardPagesLoadInABrowserAndShowTheWorkflows(t *testing.T) {
 	b.click(`#workflows a[href*="order-declined"]`, "#steps")
 	b.shot("workflow-failed")
 	require.Equal(t, "failed", b.text("#wf-state"))
+	// The stylesheet loaded under the Content-Security-Policy: the state badge is red.
+	color, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](`getComputedStyle(document.querySelector("#wf-state .state")).backgroundColor`))
+	require.NoError(t, err)
+	require.Equal(t, "rgb(198, 40, 40)", color)
 	require.Contains(t, b.text("#error"), "card declined by the payment provider")
 	require.Contains(t, b.text("#input"), `"item": "ink"`)
 	require.Contains(t, b.text(`#steps`), "reserve")

@@ -1,9 +1,12 @@
 package wfdash_test
 
 import (
+	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -208,4 +211,49 @@ func TestDashboardAuthorizeLetsTheApplicationAuthenticate(t *testing.T) {
 	// Without a Token there is no token to guess: the sign-in form refuses every one.
 	resp, _ = s.do(t, request{method: "POST", path: "/signin", form: url.Values{"token": {""}}})
 	require.Equal(t, http.StatusForbidden, resp.StatusCode)
+}
+
+func TestDashboardWorkflowsPageShowsFiftyAPageNewestFirst(t *testing.T) {
+	t.Parallel()
+	c := wftest.NewClient(t, wf.Config{}) // not started: the workflows stay enqueued
+	w := wf.NewWorkflow("paged.Job", func(ctx wf.Context, n int) (int, error) { return n, nil })
+	require.NoError(t, c.Register(w))
+	s := &scene{ctx: t.Context(), client: c}
+	dash, err := wfdash.New(c, wfdash.Options{Token: testToken})
+	require.NoError(t, err)
+	s.srv = httptest.NewServer(dash)
+	t.Cleanup(s.srv.Close)
+	s.base = s.srv.URL
+	for i := range wfdash.PageSize + 5 {
+		_, err := w.Enqueue(s.ctx, c, i, wf.WithID(fmt.Sprintf("job-%03d", i)))
+		require.NoError(t, err)
+	}
+	rows := regexp.MustCompile(`<tr data-id="(job-\d+)">`)
+	ids := func(body string) []string {
+		var out []string
+		for _, m := range rows.FindAllStringSubmatch(body, -1) {
+			out = append(out, m[1])
+		}
+		return out
+	}
+
+	resp, body := s.do(t, request{method: "GET", path: "/workflows?name=paged.Job&state=enqueued", bearer: testToken})
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	first := ids(body)
+	require.Len(t, first, wfdash.PageSize)
+	require.Equal(t, "job-054", first[0], "newest first")
+	require.Contains(t, body, `href="/workflows?name=paged.Job&amp;page=2&amp;state=enqueued" rel="next"`)
+	require.NotContains(t, body, `rel="prev"`)
+
+	resp, body = s.do(t, request{method: "GET", path: "/workflows?name=paged.Job&page=2&state=enqueued", bearer: testToken})
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Equal(t, []string{"job-004", "job-003", "job-002", "job-001", "job-000"}, ids(body))
+	require.Contains(t, body, `rel="prev"`)
+	require.NotContains(t, body, `rel="next"`)
+
+	_, body = s.do(t, request{method: "GET", path: "/workflows?id=job-01", bearer: testToken})
+	require.Len(t, ids(body), 10, "the ID prefix filter")
+	_, body = s.do(t, request{method: "GET", path: "/workflows?state=failed", bearer: testToken})
+	require.Empty(t, ids(body))
+	require.Contains(t, body, "No workflow matches.")
 }
