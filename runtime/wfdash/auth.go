@@ -98,17 +98,24 @@ func (d *dashboard) signIn(w http.ResponseWriter, r *http.Request) {
 	}
 	http.SetCookie(w, &http.Cookie{
 		Name: sessionCookie, Value: d.newSession(time.Now()), Path: d.cookiePath(),
-		MaxAge: int(sessionLifetime / time.Second), HttpOnly: true, Secure: r.TLS != nil,
+		MaxAge: int(sessionLifetime / time.Second), HttpOnly: true, Secure: overTLS(r),
 		SameSite: http.SameSiteStrictMode,
 	})
 	http.Redirect(w, r, v.Next, http.StatusSeeOther)
+}
+
+// overTLS reports whether the browser reached the dashboard over TLS, directly or through a
+// proxy that says so; the session cookie is then sent over TLS only. (A forged header only
+// makes the cookie stricter.)
+func overTLS(r *http.Request) bool {
+	return r.TLS != nil || r.Header.Get("X-Forwarded-Proto") == "https"
 }
 
 // signOut clears the session cookie.
 func (d *dashboard) signOut(w http.ResponseWriter, r *http.Request) {
 	http.SetCookie(w, &http.Cookie{
 		Name: sessionCookie, Value: "", Path: d.cookiePath(), MaxAge: -1,
-		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode,
+		HttpOnly: true, Secure: overTLS(r), SameSite: http.SameSiteStrictMode,
 	})
 	http.Redirect(w, r, d.opts.Prefix+"/signin", http.StatusSeeOther)
 }
@@ -135,5 +142,8 @@ func (d *dashboard) askSignIn(w http.ResponseWriter, r *http.Request, v *view, w
 	}
 	v.Next = d.safeNext(next)
 	v.Problem = why
+	if d.opts.Token != "" {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="wfgen dashboard"`)
+	}
 	d.render(w, http.StatusUnauthorized, "signin", v)
 }

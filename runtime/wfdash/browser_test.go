@@ -141,6 +141,9 @@ func TestDashboardPagesLoadInABrowserAndShowTheWorkflows(t *testing.T) {
 	b.open("/executors")
 	b.shot("executors")
 	require.Contains(t, b.text(`#executors tr[data-id="dash-executor"]`), "alive")
+	b.click(`#executors tr[data-id="dash-executor"] a`, "#workflows")
+	require.Equal(t, 1, b.count(`#workflows tbody tr`), "the executor runs one workflow")
+	require.Equal(t, 1, b.count(`#workflows tr[data-id="`+s.blocked+`"]`))
 
 	b.open("/schedules")
 	b.shot("schedules")

@@ -17,7 +17,7 @@
 //     delayed, unrunnable, running) and its throughput: the workflows that ended in the last
 //     minute and five minutes, and those of the five minutes that failed.
 //   - Workflows: the newest workflows first, 50 a page, filtered by states, workflow name,
-//     queue, ID prefix and parent.
+//     queue, ID prefix, parent and executor.
 //   - Workflow: one workflow's status, input, output and error, its step timeline (each
 //     step's output or error, attempt, tries and duration), its events, stream values and
 //     received messages, its children, and the Cancel, Resume and Fork-from-step actions.
@@ -36,7 +36,8 @@
 // result of its session middleware), or when it carries Options.Token: as an
 // "Authorization: Bearer <token>" header (for scripts), or as the signed session cookie that
 // the dashboard's sign-in form sets after the token is typed in (HttpOnly,
-// SameSite=Strict, valid for 12 hours, and Secure over TLS). New refuses Options with
+// SameSite=Strict, valid for 12 hours, and Secure when the request came over TLS or
+// through a proxy that sets X-Forwarded-Proto: https). New refuses Options with
 // neither a Token nor an Authorize function: a dashboard that anyone can write through is
 // never the default.
 //

@@ -87,6 +87,7 @@ func TestDashboardRefusesRequestsWithoutTheTokenAndCancelsWithIt(t *testing.T) {
 	require.Equal(t, http.StatusUnauthorized, resp.StatusCode)
 	require.Contains(t, body, `name="token"`)
 	require.NotContains(t, body, "orders", "no data leaks to an anonymous reader")
+	require.Equal(t, `Bearer realm="wfgen dashboard"`, resp.Header.Get("WWW-Authenticate"))
 	resp, _ = s.do(t, request{method: "GET", path: "/workflow?id=" + s.succeeded, bearer: "wrong-token-wrong-token"})
 	require.Equal(t, http.StatusForbidden, resp.StatusCode)
 	resp, body = s.do(t, request{method: "GET", path: "/", bearer: testToken})
@@ -141,6 +142,9 @@ func TestDashboardSignInSetsASignedSessionCookie(t *testing.T) {
 	require.True(t, session.HttpOnly)
 	require.Equal(t, http.SameSiteStrictMode, session.SameSite)
 	require.Equal(t, "/wfgen/", session.Path)
+	require.False(t, session.Secure, "plain HTTP")
+	resp, _ = s.do(t, request{method: "POST", path: "/signin", form: url.Values{"token": {testToken}}, header: map[string]string{"X-Forwarded-Proto": "https"}})
+	require.True(t, resp.Cookies()[0].Secure, "behind a TLS proxy")
 
 	resp, body = s.do(t, request{method: "GET", path: "/executors", cookie: session})
 	require.Equal(t, http.StatusOK, resp.StatusCode)

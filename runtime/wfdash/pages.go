@@ -145,6 +145,7 @@ type workflowsData struct {
 	States                        map[wf.State]bool // the states filtered on
 	AllStates                     []wf.State
 	Name, Queue, IDPrefix, Parent string
+	Executor                      string
 	Page                          int // from 1
 	Rows                          []wf.Status
 	PrevURL, NextURL              string
@@ -154,9 +155,13 @@ func (d *dashboard) workflowsPage(w http.ResponseWriter, r *http.Request, v *vie
 	q := r.URL.Query()
 	data := workflowsData{
 		States: map[wf.State]bool{}, AllStates: allStates,
-		Name: q.Get("name"), Queue: q.Get("queue"), IDPrefix: q.Get("id"), Parent: q.Get("parent"), Page: 1,
+		Name: q.Get("name"), Queue: q.Get("queue"), IDPrefix: q.Get("id"), Parent: q.Get("parent"),
+		Executor: q.Get("executor"), Page: 1,
 	}
-	opts := wf.ListOptions{Workflow: data.Name, Queue: data.Queue, IDPrefix: data.IDPrefix, ParentID: data.Parent, Limit: PageSize + 1}
+	opts := wf.ListOptions{
+		Workflow: data.Name, Queue: data.Queue, IDPrefix: data.IDPrefix, ParentID: data.Parent,
+		ExecutorID: data.Executor, Limit: PageSize + 1,
+	}
 	for _, s := range q["state"] {
 		if slices.Contains(allStates, wf.State(s)) {
 			data.States[wf.State(s)] = true
