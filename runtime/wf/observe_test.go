@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/wfgen/wfgen/runtime/wf"
+	"github.com/wfgen/wfgen/runtime/wftest"
 )
 
 func TestSchedulesListsEachRegisteredScheduleWithItsLastAndNextTick(t *testing.T) {
@@ -57,6 +58,14 @@ func TestSchedulesListsEachRegisteredScheduleWithItsLastAndNextTick(t *testing.T
 	require.NoError(t, err)
 	require.Len(t, got, 1)
 	require.False(t, got[0].Alive)
+
+	// The executor restarts without the schedule: it is forgotten.
+	again := wftest.NewClient(t, wf.Config{Schema: b.schema, ExecutorID: "sched-exec"})
+	require.NoError(t, again.Register(ticker))
+	wftest.Start(t, again)
+	got, err = again.Schedules(b.ctx)
+	require.NoError(t, err)
+	require.Empty(t, got)
 }
 
 func TestQueueThroughputsCountsWorkflowsThatEndedInTheLastMinuteAndFiveMinutes(t *testing.T) {
