@@ -34,7 +34,9 @@ func (s *server) routes(dash http.Handler) http.Handler {
 	mux.HandleFunc("POST /pipeline/run/{client_id}", s.run)
 	mux.HandleFunc("GET /pipeline/status/{id...}", s.status)
 	mux.HandleFunc("GET /pipeline/runs", s.runs)
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, map[string]string{"status": "ok"}) })
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		_, _ = io.WriteString(w, statusPage)
