@@ -34,12 +34,16 @@ func (s *Steps) track(ctx context.Context, queue string) (func(), error) {
 		return nil, wf.Final(errors.New("pipeline: a step ran outside a workflow"))
 	}
 	q := db.New(s.DB)
-	id, err := q.StartActivity(ctx, db.StartActivityParams{WorkflowID: info.WorkflowID, Queue: queue, Step: info.Step, Executor: s.Executor})
+	id, err := q.StartActivity(ctx, db.StartActivityParams{WorkflowID: info.WorkflowID, Queue: queue, Step: info.Step, Executor: s.Executor, StartedAt: time.Now()})
 	if err != nil {
 		return nil, fmt.Errorf("recording the step's start: %w", err)
 	}
-	return func() { _ = q.EndActivity(context.WithoutCancel(ctx), id) }, nil
+	return func() {
+		_ = q.EndActivity(context.WithoutCancel(ctx), db.EndActivityParams{ID: id, EndedAt: ptr(time.Now())})
+	}, nil
 }
+
+func ptr[T any](v T) *T { return &v }
 
 // pace waits for s.Pace, or until ctx ends.
 func (s *Steps) pace(ctx context.Context) error {

@@ -214,11 +214,17 @@ func (q *Queries) DeleteCandidates(ctx context.Context, arg DeleteCandidatesPara
 }
 
 const endActivity = `-- name: EndActivity :exec
-UPDATE activity SET ended_at = clock_timestamp() WHERE id = $1
+UPDATE activity SET ended_at = $1 WHERE id = $2
 `
 
-func (q *Queries) EndActivity(ctx context.Context, id int64) error {
-	_, err := q.db.Exec(ctx, endActivity, id)
+type EndActivityParams struct {
+	EndedAt *time.Time
+	ID      int64
+}
+
+// Records a step attempt's end, at the time the worker read when the step returned.
+func (q *Queries) EndActivity(ctx context.Context, arg EndActivityParams) error {
+	_, err := q.db.Exec(ctx, endActivity, arg.EndedAt, arg.ID)
 	return err
 }
 
@@ -613,8 +619,8 @@ func (q *Queries) RecordDeletions(ctx context.Context, arg RecordDeletionsParams
 }
 
 const startActivity = `-- name: StartActivity :one
-INSERT INTO activity (workflow_id, queue, step, executor)
-VALUES ($1, $2, $3, $4)
+INSERT INTO activity (workflow_id, queue, step, executor, started_at)
+VALUES ($1, $2, $3, $4, $5)
 RETURNING id
 `
 
@@ -623,14 +629,17 @@ type StartActivityParams struct {
 	Queue      string
 	Step       string
 	Executor   string
+	StartedAt  time.Time
 }
 
+// Records a step attempt's start, at the time the worker read when the step began.
 func (q *Queries) StartActivity(ctx context.Context, arg StartActivityParams) (int64, error) {
 	row := q.db.QueryRow(ctx, startActivity,
 		arg.WorkflowID,
 		arg.Queue,
 		arg.Step,
 		arg.Executor,
+		arg.StartedAt,
 	)
 	var id int64
 	err := row.Scan(&id)

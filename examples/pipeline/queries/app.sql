@@ -116,12 +116,14 @@ SELECT key, client_id, kind, size_bytes, created_at FROM objects ORDER BY key;
 SELECT key, workflow_id FROM deletions ORDER BY key;
 
 -- name: StartActivity :one
-INSERT INTO activity (workflow_id, queue, step, executor)
-VALUES (@workflow_id, @queue, @step, @executor)
+-- Records a step attempt's start, at the time the worker read when the step began.
+INSERT INTO activity (workflow_id, queue, step, executor, started_at)
+VALUES (@workflow_id, @queue, @step, @executor, @started_at)
 RETURNING id;
 
 -- name: EndActivity :exec
-UPDATE activity SET ended_at = clock_timestamp() WHERE id = @id;
+-- Records a step attempt's end, at the time the worker read when the step returned.
+UPDATE activity SET ended_at = @ended_at WHERE id = @id;
 
 -- name: ListActivity :many
 SELECT workflow_id, queue, step, executor, started_at, ended_at

@@ -65,7 +65,8 @@ CREATE TABLE IF NOT EXISTS deletions (
     deleted_at  timestamptz NOT NULL DEFAULT now()
 );
 
--- When each step attempt ran and on which worker: what the demo's summary reads to show
+-- When each step attempt ran and on which worker, by the worker's clock (read when the step
+-- began and returned, not when the row is written): what the demo's summary reads to show
 -- which workers ran a workflow and how many workflows of a queue ran at once.
 CREATE TABLE IF NOT EXISTS activity (
     id          bigserial   PRIMARY KEY,
@@ -73,7 +74,7 @@ CREATE TABLE IF NOT EXISTS activity (
     queue       text        NOT NULL,
     step        text        NOT NULL,
     executor    text        NOT NULL,
-    started_at  timestamptz NOT NULL DEFAULT clock_timestamp(),
+    started_at  timestamptz NOT NULL,
     ended_at    timestamptz
 );
 CREATE INDEX IF NOT EXISTS activity_workflow ON activity (workflow_id);
