@@ -68,6 +68,10 @@ var (
 // ProgressEvent is the progress of a channel pipeline, which the API reads while it runs.
 var ProgressEvent = wf.NewEvent[Progress]("progress")
 
+// PlanEvent is the list of channels a ClientPipeline runs, set before it starts them: with
+// ChannelSteps, how many steps its progress counts to.
+var PlanEvent = wf.NewEvent[[]string]("plan")
+
 // Progress says how far a channel pipeline got.
 type Progress struct {
 	Channel string `json:"channel"`

@@ -119,6 +119,10 @@ func TestClientPipelineStoresEachResultOnce(t *testing.T) {
 			t.Errorf("%s: metrics %+v, segments %v, ltv %+v: want contacts, all of them segmented, and buyers with a value", ch.Channel, ch.Metrics, ch.Segments, ch.LTV)
 		}
 	}
+	plan, ok, err := pipeline.PlanEvent.Get(a.ctx, a.client, h.ID())
+	if err != nil || !ok || !reflect.DeepEqual(plan, []string{pipeline.ChannelEmail, pipeline.ChannelLandingPage}) {
+		t.Fatalf("plan = %v, %v, %v; want email then landing_page", plan, ok, err)
+	}
 	rows, err := a.q.ListResults(a.ctx)
 	if err != nil {
 		t.Fatal(err)

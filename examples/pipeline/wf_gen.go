@@ -92,9 +92,9 @@ var (
 // init defines the workflows here rather than in the variables' initializers, where a
 // workflow that enqueues itself would be an initialization cycle.
 func init() {
-	wfgenWorkflowClientPipeline = wf.NewWorkflow(ClientPipelineName, ClientPipeline, wf.WorkflowQueue(Pipelines.Name()), wf.CodeHash("9c98855e112ff97a"))
-	wfgenWorkflowEmailPipeline = wf.NewWorkflow(EmailPipelineName, EmailPipeline, wf.WorkflowQueue(ChannelRuns.Name()), wf.CodeHash("aa2dc0ac9bea23a1"))
-	wfgenWorkflowLandingPagePipeline = wf.NewWorkflow(LandingPagePipelineName, LandingPagePipeline, wf.WorkflowQueue(ChannelRuns.Name()), wf.CodeHash("aa2dc0ac9bea23a1"))
+	wfgenWorkflowClientPipeline = wf.NewWorkflow(ClientPipelineName, ClientPipeline, wf.WorkflowQueue(Pipelines.Name()), wf.CodeHash("f0420ab87c6e14b5"))
+	wfgenWorkflowEmailPipeline = wf.NewWorkflow(EmailPipelineName, EmailPipeline, wf.WorkflowQueue(ChannelRuns.Name()), wf.CodeHash("e7b5edf9e562cc8e"))
+	wfgenWorkflowLandingPagePipeline = wf.NewWorkflow(LandingPagePipelineName, LandingPagePipeline, wf.WorkflowQueue(ChannelRuns.Name()), wf.CodeHash("e7b5edf9e562cc8e"))
 	wfgenWorkflowMonthlyReports = wf.NewWorkflow(MonthlyReportsName, MonthlyReports, wf.WorkflowQueue(Maintenance.Name()), wf.CodeHash("edd466618c795d4b"))
 	wfgenWorkflowTenantReport = wf.NewWorkflow(TenantReportName, TenantReport, wf.WorkflowQueue(Reports.Name()), wf.ExpectedSteps(2), wf.CodeHash("9eea2abbf99a89f8"))
 	wfgenWorkflowStorageCleanup = wf.NewWorkflow(StorageCleanupName, StorageCleanup, wf.WorkflowQueue(Maintenance.Name()), wf.CodeHash("65fcb42a3285bc2e"))
@@ -119,6 +119,7 @@ func Register(c *wf.Client, steps *Steps) error {
 		Cleanup,
 		Maintenance,
 		ProgressEvent,
+		PlanEvent,
 		wf.Provide(steps),
 		wfgenStepComputeMetrics,
 		wfgenStepGenerateFeatures,
@@ -192,6 +193,18 @@ func (h ClientPipelineHandle) Await(ctx wf.Context) (PipelineResult, error) {
 // its next step. Cancelling a final workflow does nothing.
 func (h ClientPipelineHandle) Cancel(ctx context.Context) error {
 	return h.handle.Cancel(ctx)
+}
+
+// GetPlanEvent returns the value the workflow has set for the event PlanEvent, with ok
+// false (and err nil) while it has set none. It never waits; WaitPlanEvent does.
+func (h ClientPipelineHandle) GetPlanEvent(ctx context.Context) (v []string, ok bool, err error) {
+	return PlanEvent.Get(ctx, h.handle.Client(), h.ID())
+}
+
+// WaitPlanEvent waits until the workflow has set the event PlanEvent and returns its
+// value. It returns ctx's error if ctx ends first.
+func (h ClientPipelineHandle) WaitPlanEvent(ctx context.Context) ([]string, error) {
+	return PlanEvent.Wait(ctx, h.handle.Client(), h.ID())
 }
 
 // ClientPipelineRun is a run of the ClientPipeline workflow as ListClientPipelineRuns

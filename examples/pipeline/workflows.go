@@ -12,12 +12,18 @@ import (
 //
 //wf:workflow queue=Pipelines
 func ClientPipeline(ctx wf.Context, req PipelineRequest) (PipelineResult, error) {
+	var plan []string
+	for _, ch := range Channels {
+		if slices.Contains(req.Channels, ch) {
+			plan = append(plan, ch)
+		}
+	}
+	if err := PlanEvent.Set(ctx, plan); err != nil {
+		return PipelineResult{}, err
+	}
 	var emails []EmailPipelineHandle
 	var pages []LandingPagePipelineHandle
-	for _, ch := range Channels {
-		if !slices.Contains(req.Channels, ch) {
-			continue
-		}
+	for _, ch := range plan {
 		in := ChannelInput{ClientID: req.ClientID, Channel: ch, BaselineDate: req.BaselineDate}
 		switch ch {
 		case ChannelEmail:
@@ -66,14 +72,14 @@ func LandingPagePipeline(ctx wf.Context, in ChannelInput) (ChannelResult, error)
 	return channelPipeline(ctx, in)
 }
 
-// channelSteps is how many steps a channel pipeline reports in its progress.
-const channelSteps = 5
+// ChannelSteps is how many steps a channel pipeline reports in its progress.
+const ChannelSteps = 5
 
 // channelPipeline computes metrics, features, segments and lifetime value of a channel and
 // stores them, setting ProgressEvent after each step.
 func channelPipeline(ctx wf.Context, in ChannelInput) (ChannelResult, error) {
 	progress := func(step string, done int) error {
-		return ProgressEvent.Set(ctx, Progress{Channel: in.Channel, Step: step, Done: done, Total: channelSteps})
+		return ProgressEvent.Set(ctx, Progress{Channel: in.Channel, Step: step, Done: done, Total: ChannelSteps})
 	}
 	if err := progress("", 0); err != nil {
 		return ChannelResult{}, err

@@ -308,6 +308,10 @@ func Run(ctx context.Context, opts Options, out io.Writer) (*Summary, error) {
 			}
 		}
 		if states.allFinal {
+			if sum.Killed == "" {
+				keepLogs = true
+				return nil, fmt.Errorf("every workflow finished before a worker could be killed in the middle of one: raise -pace (logs in %s)", dir)
+			}
 			break
 		}
 		if time.Since(start) > 90*time.Second {

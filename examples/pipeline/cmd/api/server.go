@@ -198,6 +198,13 @@ func (s *server) runStatus(ctx context.Context, st wf.Status) (RunStatus, error)
 	if err != nil {
 		return RunStatus{}, err
 	}
+	// The run sets its plan before it starts its children, so that the total is known from
+	// the start and the percentage never goes back.
+	plan, _, err := pipeline.PlanEvent.Get(ctx, s.wf, st.ID)
+	if err != nil {
+		return RunStatus{}, err
+	}
+	rs.Progress.Total = len(plan) * pipeline.ChannelSteps
 	rs.Progress.Channels = []ChannelProgress{}
 	for _, c := range slices.Backward(children) { // oldest first
 		p, _, err := pipeline.ProgressEvent.Get(ctx, s.wf, c.ID)
@@ -206,7 +213,6 @@ func (s *server) runStatus(ctx context.Context, st wf.Status) (RunStatus, error)
 		}
 		rs.Progress.Channels = append(rs.Progress.Channels, ChannelProgress{WorkflowID: c.ID, Channel: p.Channel, State: string(c.State), Step: p.Step, Done: p.Done, Total: p.Total})
 		rs.Progress.Done += p.Done
-		rs.Progress.Total += p.Total
 	}
 	if rs.Progress.Total > 0 {
 		rs.Progress.Percent = 100 * rs.Progress.Done / rs.Progress.Total
