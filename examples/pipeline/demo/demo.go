@@ -19,6 +19,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"text/tabwriter"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -116,6 +117,11 @@ type QueueSummary struct {
 // Takeover is a workflow that the killed worker was running and another worker finished.
 type Takeover struct {
 	ID, From, To string
+	// DoneBefore lists the steps the killed worker completed, and ResumedAt the step the
+	// new owner started with (empty for a workflow whose steps the activity log does not
+	// record: a parent that only starts and awaits children).
+	DoneBefore []string
+	ResumedAt  string
 }
 
 // Problems lists what went wrong in the run: a workflow that did not succeed, no takeover,
@@ -507,9 +513,23 @@ func summarize(ctx context.Context, c *wf.Client, pool *pgxpool.Pool, data pipel
 		return cmp.Compare(cmp.Or(a.Parent, a.ID)+"\x00"+a.ID, cmp.Or(b.Parent, b.ID)+"\x00"+b.ID)
 	})
 	for _, id := range sum.KilledRunning {
-		if st := byID[id]; st.ExecutorID != "" && st.ExecutorID != sum.Killed && st.State.Final() {
-			sum.TakenOver = append(sum.TakenOver, Takeover{ID: id, From: sum.Killed, To: st.ExecutorID})
+		st := byID[id]
+		if st.ExecutorID == "" || st.ExecutorID == sum.Killed || !st.State.Final() {
+			continue
 		}
+		tk := Takeover{ID: id, From: sum.Killed, To: st.ExecutorID}
+		for _, a := range activity {
+			if a.WorkflowID != id {
+				continue
+			}
+			step := strings.TrimPrefix(a.Step, "pipeline.")
+			if a.Executor == sum.Killed && a.EndedAt != nil {
+				tk.DoneBefore = append(tk.DoneBefore, step)
+			} else if a.Executor == st.ExecutorID && tk.ResumedAt == "" {
+				tk.ResumedAt = step
+			}
+		}
+		sum.TakenOver = append(sum.TakenOver, tk)
 	}
 	sum.Queues = concurrency(activity)
 
@@ -622,19 +642,30 @@ func concurrency(activity []db.ListActivityRow) []QueueSummary {
 
 // printSummary prints the summary's tables.
 func printSummary(out io.Writer, s *Summary) {
-	fmt.Fprintf(out, "\nWorkflows\n  %-44s %-28s %-10s %-20s %s\n", "ID", "workflow", "state", "workers", "duration")
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "\nWorkflows\n  ID\tworkflow\tstate\tworkers\tduration\n")
 	for _, w := range s.Workflows {
 		id := w.ID
 		if w.Parent != "" {
 			id = "  " + id
 		}
-		fmt.Fprintf(out, "  %-44s %-28s %-10s %-20s %s\n", id, w.Workflow, w.State, strings.Join(w.Workers, " > "), w.Duration.Round(10*time.Millisecond))
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", id, strings.TrimPrefix(w.Workflow, "pipeline."), w.State, strings.Join(w.Workers, " > "), w.Duration.Round(10*time.Millisecond))
 	}
+	tw.Flush()
 	if s.Killed != "" {
-		fmt.Fprintf(out, "\nTakeover: %s was SIGKILLed while running %d workflows\n", s.Killed, len(s.KilledRunning))
+		fmt.Fprintf(out, "\nTakeover: %s was SIGKILLed while running %d workflows; the others finished them\n", s.Killed, len(s.KilledRunning))
 		for _, t := range s.TakenOver {
-			fmt.Fprintf(out, "  %-44s %s > %s\n", t.ID, t.From, t.To)
+			how := ""
+			if t.ResumedAt != "" {
+				done := "no step"
+				if len(t.DoneBefore) > 0 {
+					done = strings.Join(t.DoneBefore, ", ")
+				}
+				how = fmt.Sprintf("\t%s had completed %s; %s resumed at %s", t.From, done, t.To, t.ResumedAt)
+			}
+			fmt.Fprintf(tw, "  %s\t%s > %s%s\n", t.ID, t.From, t.To, how)
 		}
+		tw.Flush()
 	}
 	fmt.Fprintf(out, "\nQueues (most workflows seen running at once, against the limit)\n")
 	for _, q := range s.Queues {
@@ -642,8 +673,9 @@ func printSummary(out io.Writer, s *Summary) {
 		if q.Observed > q.Limit {
 			verdict = "OVER THE LIMIT"
 		}
-		fmt.Fprintf(out, "  %-10s %d of %d  (%s)  %s\n", q.Name, q.Observed, q.Limit, q.Rule, verdict)
+		fmt.Fprintf(tw, "  %s\t%d of %d\t%s\t%s\n", q.Name, q.Observed, q.Limit, q.Rule, verdict)
 	}
+	tw.Flush()
 	once := 0
 	for _, n := range s.ResultsPerRun {
 		if n == 1 {
