@@ -40,6 +40,7 @@ func run() error {
 		pace     = flag.Duration("pace", 0, "how long each analytics step takes at least (to watch progress)")
 		drain    = flag.Duration("drain", 10*time.Second, "on SIGTERM, how long running workflows may finish before they are handed back")
 		verbose  = flag.Bool("v", false, "log at Info level (default Warn)")
+		load     = flag.Int("load-demo-data", 0, "load the generated data of this many clients unless the schema has clients already (the demo loads its own)")
 	)
 	flag.Parse()
 	if *url == "" {
@@ -61,6 +62,15 @@ func run() error {
 	defer pool.Close()
 	if err := pipeline.Migrate(ctx, pool, *schema); err != nil {
 		return err
+	}
+	if *load > 0 {
+		loaded, err := pipeline.Load(ctx, pool, pipeline.Generate(*load), time.Now())
+		if err != nil {
+			return err
+		}
+		if loaded {
+			fmt.Printf("worker %s: loaded the demo data of %d clients\n", *id, *load)
+		}
 	}
 	// The worker's client uses the application's pool: transactional steps write the
 	// application's tables in the transaction of their checkpoint.
