@@ -7,7 +7,7 @@
 GO     ?= go
 WITHPG := $(GO) run ./internal/tools/withpg
 
-.PHONY: demo test generate check-generated lint bench postgres
+.PHONY: demo test generate check-generated lint bench postgres chromium
 
 ## demo: run the example pipeline end to end: three worker processes and the API server,
 # pipelines submitted over HTTP, the monthly fan-out, a worker SIGKILLed midway, a summary.
@@ -16,7 +16,7 @@ demo: postgres
 	$(WITHPG) -- $(GO) run ./examples/pipeline/cmd/demo $(DEMO_FLAGS)
 
 ## test: check generated code, vet, and run every test with the race detector.
-test: postgres check-generated lint
+test: postgres chromium check-generated lint
 	$(WITHPG) -- $(GO) test -race -count=1 -timeout 20m ./...
 
 ## generate: regenerate the database layer (sqlc) and the example's workflow code (wfgen).
@@ -59,5 +59,23 @@ postgres:
 		echo "    Debian/Ubuntu:  sudo apt-get install -y postgresql"; \
 		echo "    macOS:          brew install postgresql@15"; \
 		echo "or set DATABASE_URL to a PostgreSQL server you already run."; \
+		exit 1; \
+	fi
+
+## chromium: make sure a Chromium is here for the browser tests (internal/browsertest).
+# On Debian/Ubuntu as root it installs the Debian package 'chromium'; elsewhere it says how.
+chromium:
+	@if [ -n "$$WFGEN_CHROMIUM" ]; then exit 0; fi; \
+	for b in chromium chromium-browser google-chrome google-chrome-stable headless-shell; do \
+		if command -v $$b >/dev/null 2>&1; then exit 0; fi; \
+	done; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "Chromium not found: installing the Debian package 'chromium' for the browser tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null || exit 1; \
+	else \
+		echo "Chromium not found; the browser tests need it. Install it, for example:"; \
+		echo "    Debian/Ubuntu:  sudo apt-get install -y chromium"; \
+		echo "    macOS:          brew install --cask chromium"; \
+		echo "or set WFGEN_CHROMIUM to a Chromium or Chrome binary."; \
 		exit 1; \
 	fi

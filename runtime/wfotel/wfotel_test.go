@@ -54,6 +54,9 @@ func TestAWorkflowIsASpanWithAChildSpanPerStepAttempt(t *testing.T) {
 	require.NoError(t, err)
 	_, err = h.Result(ctx)
 	require.Error(t, err)
+	// The result is visible once the completion is committed and the workflow's span ends in
+	// the end hook just after: Stop waits for the execution to return.
+	require.NoError(t, c.Stop(ctx))
 	require.NoError(t, tp.ForceFlush(ctx))
 
 	spans := rec.Ended()

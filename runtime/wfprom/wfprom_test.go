@@ -52,11 +52,6 @@ func TestMetricsCountWorkflowsStepsCheckpointsAndQueues(t *testing.T) {
 	_, err := wf.NewWorkflow("prom.Nobody", func(ctx wf.Context, n int) (int, error) { return n, nil }).Enqueue(ctx, c, 1, wf.WithQueue("idle"), wf.WithDelay(time.Hour))
 	require.NoError(t, err)
 
-	require.Equal(t, 3.0, testutil.ToFloat64(m.WorkflowExecutions("prom.Work", "succeeded")))
-	require.Equal(t, 1.0, testutil.ToFloat64(m.WorkflowExecutions("prom.Work", "failed")))
-	require.Equal(t, 3.0, testutil.ToFloat64(m.StepAttempts("prom.step", "ok")))
-	require.Equal(t, 3.0, testutil.ToFloat64(m.StepAttempts("prom.step", "error")))
-
 	expected := `
 # HELP wfgen_executors_alive Executors renewing their lease.
 # TYPE wfgen_executors_alive gauge
@@ -71,6 +66,14 @@ wfgen_queue_workflows{queue="idle",state="enqueued"} 0
 wfgen_queue_workflows{queue="idle",state="running"} 0
 wfgen_queue_workflows{queue="idle",state="unrunnable"} 0
 `), "wfgen_queue_workflows"))
+
+	// A workflow's result is visible once its completion is committed; the execution's end
+	// hook runs just after. Stop waits for every execution to return, so every hook has run.
+	require.NoError(t, c.Stop(ctx))
+	require.Equal(t, 3.0, testutil.ToFloat64(m.WorkflowExecutions("prom.Work", "succeeded")))
+	require.Equal(t, 1.0, testutil.ToFloat64(m.WorkflowExecutions("prom.Work", "failed")))
+	require.Equal(t, 3.0, testutil.ToFloat64(m.StepAttempts("prom.step", "ok")))
+	require.Equal(t, 3.0, testutil.ToFloat64(m.StepAttempts("prom.step", "error")))
 
 	families, err := reg.Gather()
 	require.NoError(t, err)
