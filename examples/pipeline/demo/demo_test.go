@@ -10,8 +10,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
+
 	"github.com/wfgen/wfgen/examples/pipeline"
 	"github.com/wfgen/wfgen/examples/pipeline/demo"
+	"github.com/wfgen/wfgen/internal/browsertest"
 	"github.com/wfgen/wfgen/runtime/wf"
 	"github.com/wfgen/wfgen/runtime/wftest"
 )
@@ -30,6 +33,7 @@ func TestDemo(t *testing.T) {
 	sum, err := demo.Run(ctx, demo.Options{Inspect: func(ctx context.Context, apiURL string) error {
 		inspected = true
 		checkAPI(t, ctx, apiURL)
+		checkStatusPage(t, apiURL)
 		return nil
 	}}, &out)
 	t.Log("the demo printed:\n" + out.String())
@@ -162,4 +166,46 @@ func get(t *testing.T, ctx context.Context, url string, out any) string {
 		}
 	}
 	return string(b)
+}
+
+// checkStatusPage opens the status page in a headless Chromium: it lists the demo's six
+// runs as succeeded at 100%; a run started with its form appears and reaches succeeded
+// without a reload, as the page refreshes itself.
+func checkStatusPage(t *testing.T, apiURL string) {
+	t.Helper()
+	ctx := browsertest.New(t)
+	if err := chromedp.Do(ctx, chromedp.Navigate(apiURL+"/"), chromedp.WaitVisible(chromedp.CSS(`tr[data-state="succeeded"]`))); err != nil {
+		t.Fatalf("status page: %v", err)
+	}
+	rows, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll("#runs tr")].map(r => r.dataset.state + " " + r.dataset.percent + " " + r.textContent)`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 6 {
+		t.Fatalf("the status page shows %d rows, want the 6 runs: %q", len(rows), rows)
+	}
+	for _, r := range rows {
+		if !strings.HasPrefix(r, "succeeded 100 pipeline-") || !strings.Contains(r, "LTV $") {
+			t.Errorf("row %q: want a succeeded run at 100%% with its lifetime value", r)
+		}
+	}
+
+	// Start client 3's email pipeline with the form; the new row shows up and succeeds.
+	if err := chromedp.Do(ctx,
+		chromedp.SetValue(chromedp.CSS(`input[name="client"]`), "3"),
+		chromedp.Click(chromedp.CSS(`button[type="submit"]`)),
+	); err != nil {
+		t.Fatalf("starting a run from the page: %v", err)
+	}
+	msg, err := chromedp.Run(ctx, chromedp.Poll[string](`document.getElementById("message").textContent`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(msg, "Started pipeline-3-") {
+		t.Fatalf("the form says %q, want the started run", msg)
+	}
+	id := strings.TrimPrefix(msg, "Started ")
+	if err := chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS(`tr[data-id="`+id+`"][data-state="succeeded"][data-percent="100"]`))); err != nil {
+		t.Fatalf("the run %s started from the page did not show as succeeded: %v", id, err)
+	}
 }
