@@ -198,10 +198,10 @@ func contactEvents(r *rand.Rand, client int64, channel string, contact int64, en
 func Load(ctx context.Context, pool *pgxpool.Pool, d Dataset, now time.Time) (bool, error) {
 	loaded := false
 	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, "LOCK TABLE clients IN EXCLUSIVE MODE"); err != nil {
+		q := db.New(tx)
+		if err := q.LockLoad(ctx); err != nil {
 			return err
 		}
-		q := db.New(tx)
 		existing, err := q.ListClients(ctx)
 		if err != nil || len(existing) > 0 {
 			return err

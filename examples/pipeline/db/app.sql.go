@@ -240,7 +240,6 @@ func (q *Queries) GetClient(ctx context.Context, id int64) (Client, error) {
 }
 
 const insertClient = `-- name: InsertClient :execrows
-
 INSERT INTO clients (id, name, channels) VALUES ($1, $2, $3)
 ON CONFLICT (id) DO NOTHING
 `
@@ -251,8 +250,6 @@ type InsertClientParams struct {
 	Channels []string
 }
 
-// The pipeline application's queries. Tables are unqualified: the connection's search_path
-// names the application's schema.
 func (q *Queries) InsertClient(ctx context.Context, arg InsertClientParams) (int64, error) {
 	result, err := q.db.Exec(ctx, insertClient, arg.ID, arg.Name, arg.Channels)
 	if err != nil {
@@ -572,6 +569,19 @@ func (q *Queries) ListResults(ctx context.Context) ([]ListResultsRow, error) {
 		return nil, err
 	}
 	return items, nil
+}
+
+const lockLoad = `-- name: LockLoad :exec
+
+SELECT pg_advisory_xact_lock(hashtext('wfgen pipeline load ' || current_schema()))
+`
+
+// The pipeline application's queries. Tables are unqualified: the connection's search_path
+// names the application's schema.
+// Serializes loads of the data within the calling transaction.
+func (q *Queries) LockLoad(ctx context.Context) error {
+	_, err := q.db.Exec(ctx, lockLoad)
+	return err
 }
 
 const monthlyTotals = `-- name: MonthlyTotals :one

@@ -1,6 +1,10 @@
 -- The pipeline application's queries. Tables are unqualified: the connection's search_path
 -- names the application's schema.
 
+-- name: LockLoad :exec
+-- Serializes loads of the data within the calling transaction.
+SELECT pg_advisory_xact_lock(hashtext('wfgen pipeline load ' || current_schema()));
+
 -- name: InsertClient :execrows
 INSERT INTO clients (id, name, channels) VALUES (@id, @name, @channels)
 ON CONFLICT (id) DO NOTHING;
