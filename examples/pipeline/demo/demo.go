@@ -13,6 +13,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -347,7 +348,34 @@ func Run(ctx context.Context, opts Options, out io.Writer) (*Summary, error) {
 		<-ctx.Done()
 		say("\nstopping")
 	}
+	// SIGTERM: the API server shuts down, the workers drain; each must exit cleanly.
+	var stopped []string
+	var stopErrs []error
+	for _, p := range append([]*proc{api}, mapValues(workers, names)...) {
+		if p.name == sum.Killed {
+			continue
+		}
+		if err := p.stop(15 * time.Second); err != nil {
+			stopErrs = append(stopErrs, err)
+			continue
+		}
+		stopped = append(stopped, p.name)
+	}
+	if err := errors.Join(stopErrs...); err != nil {
+		keepLogs = true
+		return sum, fmt.Errorf("stopping the processes with SIGTERM: %w", err)
+	}
+	say("SIGTERM: %s stopped cleanly", strings.Join(stopped, ", "))
 	return sum, nil
+}
+
+// mapValues returns m's values in the order of keys.
+func mapValues[V any](m map[string]V, keys []string) []V {
+	out := make([]V, len(keys))
+	for i, k := range keys {
+		out[i] = m[k]
+	}
+	return out
 }
 
 // submit posts a client's pipeline to the API and returns its workflow ID.

@@ -113,8 +113,8 @@ func (p *proc) kill() {
 // stop sends SIGTERM and waits for the process to exit, for at most grace; then kills it.
 func (p *proc) stop(grace time.Duration) error {
 	select {
-	case <-p.exited:
-		return nil
+	case <-p.exited: // stopped already (Ctrl-C reaches the whole process group)
+		return p.exitErr()
 	default:
 	}
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
@@ -122,12 +122,17 @@ func (p *proc) stop(grace time.Duration) error {
 	defer t.Stop()
 	select {
 	case <-p.exited:
-		if p.waitErr != nil {
-			return fmt.Errorf("%s: %w (log: %s)", p.name, p.waitErr, p.logPath)
-		}
-		return nil
+		return p.exitErr()
 	case <-t.C:
 		p.kill()
 		return fmt.Errorf("%s did not stop within %s of SIGTERM: killed", p.name, grace)
 	}
+}
+
+// exitErr says how the exited process ended, with its output, or nil for a clean exit.
+func (p *proc) exitErr() error {
+	if p.waitErr != nil {
+		return fmt.Errorf("%s: %w:\n%s", p.name, p.waitErr, p.output())
+	}
+	return nil
 }
