@@ -251,7 +251,9 @@ func Run(ctx context.Context, opts Options, out io.Writer) (*Summary, error) {
 		cleanups = append(cleanups, func() { _ = p.stop(15 * time.Second) })
 		say("%s: started, pid %d, lease %s", name, p.cmd.Process.Pid, opts.Lease)
 	}
-	api, line, err := start(ctx, dir, "api", dir+"/api", "api: listening on ", append(slices.Clone(common), "-addr", opts.Addr)...)
+	// The dashboard's pages are open to read; its cancel, resume and fork need this token.
+	dashToken := rand.Text()
+	api, line, err := start(ctx, dir, "api", dir+"/api", "api: listening on ", append(slices.Clone(common), "-addr", opts.Addr, "-dashboard-token", dashToken)...)
 	if err != nil {
 		return nil, err
 	}
@@ -344,7 +346,7 @@ func Run(ctx context.Context, opts Options, out io.Writer) (*Summary, error) {
 		}
 	}
 	if opts.Keep {
-		say("\nStill running (Ctrl-C stops everything):\n  status page  %s/\n  dashboard    %s/wfgen/\n  API          curl -X POST %s/pipeline/run/1 -d '{\"channels\": [\"email\"]}'", apiURL, apiURL, apiURL)
+		say("\nStill running (Ctrl-C stops everything):\n  status page  %s/\n  dashboard    %s/wfgen/  (token for cancel, resume and fork: %s)\n  API          curl -X POST %s/pipeline/run/1 -d '{\"channels\": [\"email\"]}'", apiURL, apiURL, dashToken, apiURL)
 		<-ctx.Done()
 		say("\nstopping")
 	}

@@ -34,6 +34,7 @@ func TestDemo(t *testing.T) {
 		inspected = true
 		checkAPI(t, ctx, apiURL)
 		checkStatusPage(t, apiURL)
+		checkDashboard(t, ctx, apiURL)
 		return nil
 	}}, &out)
 	t.Log("the demo printed:\n" + out.String())
@@ -207,5 +208,46 @@ func checkStatusPage(t *testing.T, apiURL string) {
 	id := strings.TrimPrefix(msg, "Started ")
 	if err := chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS(`tr[data-id="`+id+`"][data-state="succeeded"][data-percent="100"]`))); err != nil {
 		t.Fatalf("the run %s started from the page did not show as succeeded: %v", id, err)
+	}
+}
+
+// checkDashboard reads the dashboard the API mounts: open to read, closed to writes without
+// the token.
+func checkDashboard(t *testing.T, ctx context.Context, apiURL string) {
+	t.Helper()
+	page := func(path string) string {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, apiURL+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s: %s\n%s", path, resp.Status, body)
+		}
+		return string(body)
+	}
+	if queues := page("/wfgen/"); !strings.Contains(queues, "reports") || !strings.Contains(queues, "cleanup") {
+		t.Errorf("the dashboard's Queues page lists no reports or cleanup queue:\n%s", queues)
+	}
+	if scheds := page("/wfgen/schedules"); !strings.Contains(scheds, pipeline.MonthlyReportsName) {
+		t.Errorf("the dashboard's Schedules page does not list %s:\n%s", pipeline.MonthlyReportsName, scheds)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, apiURL+"/wfgen/workflow/cancel", strings.NewReader("id=nothing"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("a cancel through the dashboard without its token answered %s, want 401", resp.Status)
 	}
 }
