@@ -9,9 +9,11 @@ WITHPG := $(GO) run ./internal/tools/withpg
 
 .PHONY: demo test generate check-generated lint bench postgres chromium
 
-## demo: run the example pipeline end to end (API client, worker replicas, schedules).
+## demo: run the example pipeline end to end: three worker processes and the API server,
+# pipelines submitted over HTTP, the monthly fan-out, a worker SIGKILLed midway, a summary.
+# `make demo DEMO_FLAGS=-keep` keeps the status page and the dashboard up until Ctrl-C.
 demo: postgres
-	$(WITHPG) -- $(GO) run ./examples/pipeline
+	$(WITHPG) -- $(GO) run ./examples/pipeline/cmd/demo $(DEMO_FLAGS)
 
 ## test: check generated code, vet, and run every test with the race detector.
 test: postgres chromium check-generated lint
@@ -20,11 +22,13 @@ test: postgres chromium check-generated lint
 ## generate: regenerate the database layer (sqlc) and the example's workflow code (wfgen).
 generate:
 	$(GO) tool sqlc generate
+	$(GO) tool sqlc generate -f examples/pipeline/sqlc.yaml
 	$(GO) generate ./examples/...
 
 ## check-generated: fail when committed generated code is stale.
 check-generated:
 	@$(GO) tool sqlc diff || { echo "sqlc output is stale: run 'make generate' and commit the result"; exit 1; }
+	@$(GO) tool sqlc diff -f examples/pipeline/sqlc.yaml || { echo "sqlc output of examples/pipeline is stale: run 'make generate' and commit the result"; exit 1; }
 	@$(GO) tool wfgen check ./... || { echo "wfgen output is stale: run 'make generate' and commit the result"; exit 1; }
 
 ## lint: gofmt, go vet, and a tidy go.mod.

@@ -57,3 +57,17 @@ ORDER BY e.id;
 DELETE FROM wfgen.executors e
 WHERE e.stopped_at < now() - interval '1 day'
   AND NOT EXISTS (SELECT 1 FROM wfgen.workflows w WHERE w.executor_id = e.id AND w.state = 'running');
+
+-- name: RegisterExecutorSchedules :exec
+-- RegisterExecutorSchedules records the schedules a starting executor fires, in place of
+-- those it registered before.
+WITH forgotten AS (
+    DELETE FROM wfgen.schedules
+    WHERE executor_id = @executor_id AND NOT (workflow = ANY(@workflows::text[]))
+)
+INSERT INTO wfgen.schedules (executor_id, workflow, spec, timezone, queue)
+SELECT @executor_id, r.workflow, r.spec, r.timezone, r.queue
+FROM (SELECT unnest(@workflows::text[]) AS workflow, unnest(@specs::text[]) AS spec,
+             unnest(@timezones::text[]) AS timezone, unnest(@queues::text[]) AS queue) r
+ON CONFLICT (executor_id, workflow) DO UPDATE
+SET spec = excluded.spec, timezone = excluded.timezone, queue = excluded.queue;

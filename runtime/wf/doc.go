@@ -314,8 +314,12 @@
 // Handle.Status reports a workflow's state, owner and timings, and Client.Steps its recorded
 // steps. Client.QueueDepths counts unfinished workflows per queue and state,
 // Client.Executors lists the executors with how much each runs, and Client.ListWorkflows
-// finds workflows by state, queue, executor or name. All of it is plain SQL tables in the
-// configured schema, readable from psql too.
+// finds workflows by state, queue, executor or name. Client.QueueThroughputs counts the
+// workflows each queue ended in the last minutes, Client.Schedules lists the schedules the
+// executors registered with their last and next tick, and Client.WorkflowPayload and
+// Client.WorkflowActivity read a workflow's input and output JSON and its events, stream
+// values and messages. Package wfdash shows all of it in a web dashboard. All of it is plain
+// SQL tables in the configured schema, readable from psql too.
 //
 // Handle.Status and Handle.Result report an ID that no workflow has with an error wrapping
 // ErrNotFound, at once; a workflow enqueued by EnqueueTx exists for them once the

@@ -106,9 +106,9 @@ func (c *Client) recover(ctx context.Context, executorID string) error {
 	return nil
 }
 
-// registerExecutor records this executor with a fresh lease, and the workflows it runs.
-// Call it through the lease service (c.lease.Register), which then counts the lease as
-// renewed.
+// registerExecutor records this executor with a fresh lease, the workflows it runs and the
+// schedules it fires. Call it through the lease service (c.lease.Register), which then
+// counts the lease as renewed.
 func (c *Client) registerExecutor(ctx context.Context) error {
 	err := c.q.RegisterExecutor(ctx, db.RegisterExecutorParams{
 		ID:       c.cfg.ExecutorID,
@@ -125,7 +125,17 @@ func (c *Client) registerExecutor(ctx context.Context) error {
 		p.Names = append(p.Names, name)
 		p.CodeHashes = append(p.CodeHashes, w.opts.codeHash)
 	}
-	return c.q.RegisterExecutorWorkflows(ctx, p)
+	if err := c.q.RegisterExecutorWorkflows(ctx, p); err != nil {
+		return err
+	}
+	sp := db.RegisterExecutorSchedulesParams{ExecutorID: c.cfg.ExecutorID, Workflows: []string{}, Specs: []string{}, Timezones: []string{}, Queues: []string{}}
+	for _, s := range c.schedules {
+		sp.Workflows = append(sp.Workflows, s.workflow)
+		sp.Specs = append(sp.Specs, s.spec)
+		sp.Timezones = append(sp.Timezones, s.timezone)
+		sp.Queues = append(sp.Queues, s.queue)
+	}
+	return c.q.RegisterExecutorSchedules(ctx, sp)
 }
 
 // warnUnrunnable warns about the workflows waiting in queues that no live executor can run,

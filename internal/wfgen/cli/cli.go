@@ -1,8 +1,9 @@
 // Package cli holds wfgen's operator commands: list, get, steps, cancel, resume, fork,
-// delete, queues and executors, one file each. They read DATABASE_URL, print a table for
-// people or JSON (-json) for scripts, and exit 0 on success, 1 when the operation failed
-// (an unknown ID, a workflow in the wrong state, an unreachable database) and 2 on a usage
-// error, saying what to do.
+// delete, queues, executors and dashboard, one file each. They read DATABASE_URL, print a
+// table for people or JSON (-json) for scripts, and exit 0 on success, 1 when the operation
+// failed (an unknown ID, a workflow in the wrong state, an unreachable database) and 2 on a
+// usage error, saying what to do. dashboard serves the web dashboard until it is
+// interrupted.
 package cli
 
 import (
@@ -16,6 +17,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -33,6 +35,11 @@ type command struct {
 	summary string
 	run     func(ctx context.Context, x *invocation) error
 	flags   func(fs *flag.FlagSet, x *invocation)
+	// check validates the flags before the database is opened; its error is a usage error.
+	check func(x *invocation) error
+	// serves is true for a command that runs until it is interrupted, without the one-minute
+	// limit of the others.
+	serves bool
 }
 
 // commands are the operator commands, by name.
@@ -40,7 +47,7 @@ var commands = map[string]command{}
 
 // Names returns the operator commands' names, sorted as the usage lists them.
 func Names() []string {
-	return []string{"list", "get", "steps", "cancel", "resume", "fork", "delete", "queues", "executors"}
+	return []string{"list", "get", "steps", "cancel", "resume", "fork", "delete", "queues", "executors", "dashboard"}
 }
 
 // Usage is the operator commands' part of wfgen's usage.
@@ -60,6 +67,8 @@ type invocation struct {
 	args   []string
 	json   bool
 	out    io.Writer
+	errOut io.Writer
+	env    Env
 
 	// command-specific flags
 	states                string
@@ -71,16 +80,26 @@ type invocation struct {
 	fromStep              int
 	forkID, forkQueue     string
 	forkHash              string
+	addr, token           string
+	publicReads           bool
 }
 
-// Run runs operator command name with its arguments, and returns the exit code.
+// Run runs operator command name with its arguments, and returns the exit code. SIGINT and
+// SIGTERM interrupt it.
 func Run(name string, args []string, stdout, stderr io.Writer, env Env) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return RunContext(ctx, name, args, stdout, stderr, env)
+}
+
+// RunContext is Run interrupted when ctx ends instead of by signals.
+func RunContext(ctx context.Context, name string, args []string, stdout, stderr io.Writer, env Env) int {
 	c, ok := commands[name]
 	if !ok {
 		fmt.Fprintf(stderr, "wfgen: unknown command %q\n", name)
 		return 2
 	}
-	x := &invocation{out: stdout}
+	x := &invocation{out: stdout, errOut: stderr, env: env}
 	fs := flag.NewFlagSet("wfgen "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
@@ -100,15 +119,22 @@ func Run(name string, args []string, stdout, stderr io.Writer, env Env) int {
 		fmt.Fprintf(stderr, "wfgen %s: want %d argument(s) (%s), got %d\n", name, want, c.args, len(x.args))
 		return 2
 	}
+	if c.check != nil {
+		if err := c.check(x); err != nil {
+			fmt.Fprintf(stderr, "wfgen %s: %v\n", name, err)
+			return 2
+		}
+	}
 	url := env("DATABASE_URL")
 	if url == "" {
 		fmt.Fprintf(stderr, "wfgen %s: DATABASE_URL is not set: set it to your application's PostgreSQL (postgres://user:password@host:5432/db)\n", name)
 		return 2
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
-	ctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
+	if !c.serves {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+	}
 	pool, err := pgxpool.New(ctx, url)
 	if err != nil {
 		fmt.Fprintf(stderr, "wfgen %s: DATABASE_URL: %v\n", name, err)

@@ -171,6 +171,40 @@ func (q *Queries) RegisterExecutor(ctx context.Context, arg RegisterExecutorPara
 	return err
 }
 
+const registerExecutorSchedules = `-- name: RegisterExecutorSchedules :exec
+WITH forgotten AS (
+    DELETE FROM wfgen.schedules
+    WHERE executor_id = $1 AND NOT (workflow = ANY($2::text[]))
+)
+INSERT INTO wfgen.schedules (executor_id, workflow, spec, timezone, queue)
+SELECT $1, r.workflow, r.spec, r.timezone, r.queue
+FROM (SELECT unnest($2::text[]) AS workflow, unnest($3::text[]) AS spec,
+             unnest($4::text[]) AS timezone, unnest($5::text[]) AS queue) r
+ON CONFLICT (executor_id, workflow) DO UPDATE
+SET spec = excluded.spec, timezone = excluded.timezone, queue = excluded.queue
+`
+
+type RegisterExecutorSchedulesParams struct {
+	ExecutorID string
+	Workflows  []string
+	Specs      []string
+	Timezones  []string
+	Queues     []string
+}
+
+// RegisterExecutorSchedules records the schedules a starting executor fires, in place of
+// those it registered before.
+func (q *Queries) RegisterExecutorSchedules(ctx context.Context, arg RegisterExecutorSchedulesParams) error {
+	_, err := q.db.Exec(ctx, registerExecutorSchedules,
+		arg.ExecutorID,
+		arg.Workflows,
+		arg.Specs,
+		arg.Timezones,
+		arg.Queues,
+	)
+	return err
+}
+
 const registerExecutorWorkflows = `-- name: RegisterExecutorWorkflows :exec
 WITH forgotten AS (
     DELETE FROM wfgen.executor_workflows

@@ -1,0 +1,3 @@
+package demo_test
+
+import _ "github.com/wfgen/wfgen/internal/testflags"
