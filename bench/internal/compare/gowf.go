@@ -2,6 +2,7 @@ package compare
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -12,6 +13,7 @@ import (
 	"github.com/cschleiden/go-workflows/registry"
 	"github.com/cschleiden/go-workflows/worker"
 	"github.com/cschleiden/go-workflows/workflow"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
 )
 
@@ -39,13 +41,18 @@ func gowfWork(ctx context.Context, e *env, n, steps int) (work outcome, err erro
 	if _, err := e.mon.Exec(ctx, "CREATE SCHEMA "+gowfSchema); err != nil {
 		return work, err
 	}
-	// go-workflows' SQL names no schema: its tables go where the search_path says.
-	pool, stmts, err := e.newPoolWith(ctx, e.cfg.poolSize(), gowfSchema, map[string]string{"search_path": gowfSchema})
+	// go-workflows speaks database/sql and its SQL names no schema: its connections come
+	// from pgx's stdlib driver, with the search_path set and the statement counter attached.
+	cc, err := pgx.ParseConfig(e.url)
 	if err != nil {
-		return work, err
+		return work, fmt.Errorf("parsing DATABASE_URL: %w", err)
 	}
-	defer pool.Close()
-	db := stdlib.OpenDBFromPool(pool)
+	cc.RuntimeParams["search_path"] = gowfSchema
+	stmts := newStatementCounter(gowfSchema)
+	cc.Tracer = stmts
+	db := sql.OpenDB(stdlib.GetConnector(*cc))
+	db.SetMaxOpenConns(e.cfg.poolSize())
+	db.SetMaxIdleConns(e.cfg.poolSize())
 	defer db.Close()
 	be := postgres.NewPostgresBackendWithDB(db,
 		postgres.WithApplyMigrations(true),
@@ -63,7 +70,7 @@ func gowfWork(ctx context.Context, e *env, n, steps int) (work outcome, err erro
 	}
 	flow := func(ctx workflow.Context, in gowfInput) error {
 		for i := range in.Steps {
-			if _, err := workflow.ExecuteActivity[any](ctx, workflow.DefaultActivityOptions, last, in, i).Get(ctx); err != nil {
+			if _, err := workflow.ExecuteActivity[any](ctx, workflow.DefaultActivityOptions, "bench_noop", in, i).Get(ctx); err != nil {
 				return err
 			}
 		}
