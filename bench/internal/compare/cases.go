@@ -224,7 +224,7 @@ Run took %s.
 }
 
 func runGowfOneStep(ctx context.Context, e *env, res *results, round int) error {
-	work, err := gowfWork(ctx, e, e.cfg.oneStepN, 1)
+	work, err := gowfWork(ctx, e, min(e.cfg.gowfN, e.cfg.oneStepN), 1)
 	if err != nil {
 		return err
 	}
@@ -234,7 +234,7 @@ func runGowfOneStep(ctx context.Context, e *env, res *results, round int) error 
 }
 
 func runGowfMultiStep(ctx context.Context, e *env, res *results, round int) error {
-	work, err := gowfWork(ctx, e, e.cfg.tenStepN, e.cfg.steps)
+	work, err := gowfWork(ctx, e, min(e.cfg.gowfNMulti, e.cfg.tenStepN), e.cfg.steps)
 	if err != nil {
 		return err
 	}

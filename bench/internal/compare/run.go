@@ -49,6 +49,8 @@ type config struct {
 	dbosPoll      time.Duration
 	gowfPoll      time.Duration
 	gowfPollers   int
+	gowfN         int
+	gowfNMulti    int
 
 	pollEvery    time.Duration
 	phaseTimeout time.Duration
@@ -102,6 +104,8 @@ Flags:
 	fs.DurationVar(&c.dbosPoll, "dbos-poll", 10*time.Millisecond, "DBOS queue base polling interval")
 	fs.DurationVar(&c.gowfPoll, "gowf-poll", 10*time.Millisecond, "go-workflows workflow and activity polling interval")
 	fs.IntVar(&c.gowfPollers, "gowf-pollers", 4, "go-workflows workflow pollers and activity pollers")
+	fs.IntVar(&c.gowfN, "gowf-n", 5000, "one-step workflows per go-workflows work phase (at most -n: it runs about 30 times slower)")
+	fs.IntVar(&c.gowfNMulti, "gowf-n-multi", 500, "multi-step workflows per go-workflows work phase (at most -n-multi)")
 	fs.DurationVar(&c.pollEvery, "completion-poll", time.Millisecond, "interval of the completion count query once all work ran in-process")
 	fs.DurationVar(&c.phaseTimeout, "phase-timeout", 3*time.Minute, "time limit of one phase")
 	fs.BoolVar(&c.checkpoint, "checkpoint", true, "run CHECKPOINT before each timed phase (needs a superuser or pg_checkpoint)")
@@ -129,6 +133,8 @@ Flags:
 		return c, errors.New("-rounds, -n, -n-multi, -steps, -workers, -single-n, -single-clients and -latency-n must be at least 1")
 	case c.poolConns < 0:
 		return c, errors.New("-pool must not be negative")
+	case c.gowfN < 1 || c.gowfNMulti < 1 || c.gowfPollers < 1:
+		return c, errors.New("-gowf-n, -gowf-n-multi and -gowf-pollers must be at least 1")
 	}
 	return c, nil
 }
