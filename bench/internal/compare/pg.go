@@ -23,6 +23,8 @@ type env struct {
 	log    io.Writer    // progress lines
 
 	noCheckpoint bool // CHECKPOINT was refused (not a superuser): do not try again
+
+	scale *scaleState // -scale: the seeded schema, and whether a phase works in it now
 }
 
 // Schemas, one per system: each phase drops and recreates its system's schema.
