@@ -3,6 +3,7 @@ package compare
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"regexp"
@@ -24,10 +25,14 @@ import (
 // the completion in one batch) and the release of unstarted claims when a worker stops.
 var hotStatements = []string{"InsertWorkflows", "DequeueWorkflows", "WriteCheckpoints", "ReleaseWorkflows"}
 
+// planWorkloads are capturePlans' workloads, in order.
+var planWorkloads = []string{"one at a time", "batch"}
+
 // statementPlan is the plan of one execution of a statement, as auto_explain reported it.
 type statementPlan struct {
 	State      string   `json:"state"` // "empty" or "scaled"
 	Statement  string   `json:"statement"`
+	Workload   string   `json:"workload"` // "one at a time" or "batch"; see capturePlans
 	Executions int      `json:"executions"`  // executions captured; this one is the median by duration
 	DurationMS float64  `json:"duration_ms"` // its execution time (with ANALYZE's instrumentation)
 	MaxMS      float64  `json:"max_ms"`      // the slowest captured execution's
@@ -56,7 +61,8 @@ var autoExplainDuration = regexp.MustCompile(`duration: ([0-9.]+) ms`)
 // planCollector receives auto_explain's notices: every statement a pool runs, with its plan.
 type planCollector struct {
 	mu    sync.Mutex
-	plans map[string][]statementPlan // by statement
+	plans    map[string][]statementPlan // by workload and statement: workload + "/" + statement
+	workload string                     // the workload running now
 	bad   int                        // notices it could not read
 }
 
@@ -78,9 +84,10 @@ func (pc *planCollector) onNotice(_ *pgconn.PgConn, n *pgconn.Notice) {
 		return
 	}
 	d, _ := strconv.ParseFloat(m[1], 64)
-	p := statementPlan{Statement: name[1], DurationMS: d}
+	p := statementPlan{Statement: name[1], Workload: pc.workload, DurationMS: d}
 	renderPlan(&p.Nodes, doc.Plan, 0)
-	pc.plans[name[1]] = append(pc.plans[name[1]], p)
+	k := pc.workload + "/" + name[1]
+	pc.plans[k] = append(pc.plans[k], p)
 }
 
 // renderPlan writes one line per node that reads or writes a table (and the root), and
@@ -123,12 +130,13 @@ func renderPlan(out *[]string, n explainNode, depth int) {
 	*out = append(*out, b.String())
 }
 
-// capturePlans runs a short untimed one-step workload in the current state (a fresh schema,
-// or the seeded one during withScaled) on a pool whose sessions load auto_explain with
-// ANALYZE and BUFFERS and report each plan to the client as a notice. So the plans are
-// those of the statements the runtime really sent, with their real parameters, in the
-// real state; nothing else executes them. For each hot statement it keeps the execution
-// of median duration.
+// capturePlans runs two short untimed one-step workloads in the current state (a fresh
+// schema, or the seeded one during withScaled) on a pool whose sessions load auto_explain
+// with ANALYZE and BUFFERS and report each plan to the client as a notice: workflows one at
+// a time (as in the latency phase: each dequeue finds one), then a batch of 2000 (as in the
+// work phases). So the plans are those of the statements the runtime really sent, with
+// their real parameters, in the real state; nothing else executes them. For each workload
+// and hot statement it keeps the execution of median duration.
 func capturePlans(ctx context.Context, e *env, state string) ([]statementPlan, error) {
 	schema := e.wfgenSchemaName()
 	if !e.scaled() {
@@ -159,14 +167,19 @@ func capturePlans(ctx context.Context, e *env, state string) ([]statementPlan, e
 	}
 	defer pool.Close()
 
-	const single, many = 50, 2000
-	done := newCountdown(single + many)
+	// One at a time, as the latency phase: each workflow enqueued once the previous one
+	// started, so that every dequeue finds one workflow and its queue otherwise idle.
+	const oneAtATime, batch = 30, 2000
+	started := make(chan struct{}, 1)
 	noop := wf.NewStep[struct{}]("noop")
 	flow := wf.NewWorkflow("bench_steps", func(ctx wf.Context, in benchInput) (struct{}, error) {
 		if _, err := noop.Run(ctx, noopStep); err != nil {
 			return struct{}{}, err
 		}
-		done.tick()
+		select {
+		case started <- struct{}{}:
+		default:
+		}
 		return struct{}{}, nil
 	}, wf.WorkflowQueue(wfgenQueue))
 	c, err := wf.NewClient(pool, e.wfgenConfig("bench-plans"))
@@ -179,19 +192,36 @@ func capturePlans(ctx context.Context, e *env, state string) ([]statementPlan, e
 	if err != nil {
 		return nil, fmt.Errorf("starting wfgen for the plans: %w", err)
 	}
-	for i := range single {
-		if _, err := flow.Enqueue(ctx, c, benchInput{Seq: i}); err != nil {
-			c.Stop(context.WithoutCancel(ctx))
-			return nil, err
-		}
+	setWorkload := func(w string) {
+		time.Sleep(100 * time.Millisecond) // let the previous workload's last writes land
+		pc.mu.Lock()
+		pc.workload = w
+		pc.mu.Unlock()
 	}
-	inputs := make([]benchInput, many)
-	_, err = flow.EnqueueMany(ctx, c, inputs)
-	if err == nil {
+	setWorkload("one at a time")
+	for i := 0; i < oneAtATime && err == nil; i++ {
+		if _, err = flow.Enqueue(ctx, c, benchInput{Seq: i}); err != nil {
+			break
+		}
 		select {
-		case <-done.done:
+		case <-started:
+		case <-time.After(10 * time.Second):
+			err = errors.New("a workflow did not start within 10s")
 		case <-ctx.Done():
 			err = ctx.Err()
+		}
+		time.Sleep(e.cfg.latencyGap)
+	}
+	// A batch, as the work phases: a queue full of work.
+	if err == nil {
+		setWorkload("batch")
+		var hs []*wf.Handle[struct{}]
+		if hs, err = flow.EnqueueMany(ctx, c, make([]benchInput, batch)); err == nil {
+			for _, h := range hs {
+				if _, err = h.Result(ctx); err != nil {
+					break
+				}
+			}
 		}
 	}
 	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
@@ -208,15 +238,17 @@ func capturePlans(ctx context.Context, e *env, state string) ([]statementPlan, e
 		fmt.Fprintf(e.log, "note: %d auto_explain notices could not be read\n", pc.bad)
 	}
 	var out []statementPlan
-	for _, name := range hotStatements {
-		ps := pc.plans[name]
-		if len(ps) == 0 {
-			continue
+	for _, workload := range planWorkloads {
+		for _, name := range hotStatements {
+			ps := pc.plans[workload+"/"+name]
+			if len(ps) == 0 {
+				continue
+			}
+			slices.SortFunc(ps, func(a, b statementPlan) int { return cmpFloat(a.DurationMS, b.DurationMS) })
+			p := ps[len(ps)/2]
+			p.State, p.Executions, p.MaxMS = state, len(ps), ps[len(ps)-1].DurationMS
+			out = append(out, p)
 		}
-		slices.SortFunc(ps, func(a, b statementPlan) int { return cmpFloat(a.DurationMS, b.DurationMS) })
-		p := ps[len(ps)/2]
-		p.State, p.Executions, p.MaxMS = state, len(ps), ps[len(ps)-1].DurationMS
-		out = append(out, p)
 	}
 	return out, nil
 }
@@ -259,16 +291,19 @@ func printPlans(w io.Writer, s *scaleState, label string) {
 	if s == nil || s.plans == nil {
 		return
 	}
-	fmt.Fprintf(w, "\nPlans of the hot statements (auto_explain, ANALYZE and BUFFERS, of the runtime's own executions\nin an untimed one-step workload; the execution of median duration), empty tables and%s\n", label)
-	for _, name := range hotStatements {
-		for _, state := range []string{"empty", "scaled"} {
-			for _, p := range s.plans[state] {
-				if p.Statement != name {
-					continue
-				}
-				fmt.Fprintf(w, "%s, %s: %.3f ms (median of %d executions; slowest %.3f ms)\n", p.Statement, p.State, p.DurationMS, p.Executions, p.MaxMS)
-				for _, n := range p.Nodes {
-					fmt.Fprintf(w, "    %s\n", n)
+	fmt.Fprintf(w, "\nPlans of the hot statements (auto_explain, ANALYZE and BUFFERS, of the runtime's own executions in\nuntimed one-step workloads; the execution of median duration; only nodes that read or write a table),\nempty tables and%s\n", label)
+	for _, workload := range planWorkloads {
+		fmt.Fprintf(w, "-- workflows %s\n", workload)
+		for _, name := range hotStatements {
+			for _, state := range []string{"empty", "scaled"} {
+				for _, p := range s.plans[state] {
+					if p.Statement != name || p.Workload != workload {
+						continue
+					}
+					fmt.Fprintf(w, "%s, %s: %.3f ms (median of %d executions; slowest %.3f ms)\n", p.Statement, p.State, p.DurationMS, p.Executions, p.MaxMS)
+					for _, n := range p.Nodes {
+						fmt.Fprintf(w, "    %s\n", n)
+					}
 				}
 			}
 		}

@@ -56,7 +56,7 @@ func TestRetentionPlateauComparesTheLastThirdWithTheMiddleOne(t *testing.T) {
 }
 
 func TestPlanCollectorKeepsTableNodesOfSqlcStatements(t *testing.T) {
-	pc := &planCollector{plans: map[string][]statementPlan{}}
+	pc := &planCollector{plans: map[string][]statementPlan{}, workload: "batch"}
 	pc.onNotice(nil, &pgconn.Notice{Message: `duration: 0.250 ms  plan:
 {"Query Text": "-- name: DequeueWorkflows :many\nUPDATE x", "Plan": {"Node Type": "ModifyTable", "Operation": "Update", "Relation Name": "workflows", "Actual Rows": 2, "Actual Loops": 1, "Actual Total Time": 0.2, "Shared Hit Blocks": 40,
  "Plans": [{"Node Type": "Limit", "Actual Rows": 2, "Actual Loops": 1, "Plans": [
@@ -64,7 +64,7 @@ func TestPlanCollectorKeepsTableNodesOfSqlcStatements(t *testing.T) {
    {"Node Type": "Index Scan", "Index Name": "executors_pkey", "Relation Name": "executors", "Actual Loops": 0}]}]}}`})
 	pc.onNotice(nil, &pgconn.Notice{Message: `duration: 0.010 ms  plan:
 {"Query Text": "SELECT 1", "Plan": {"Node Type": "Result", "Actual Loops": 1}}`})
-	ps := pc.plans["DequeueWorkflows"]
+	ps := pc.plans["batch/DequeueWorkflows"]
 	if len(pc.plans) != 1 || len(ps) != 1 || pc.bad != 0 {
 		t.Fatalf("plans %v, %d unreadable; want one DequeueWorkflows plan", pc.plans, pc.bad)
 	}
@@ -72,7 +72,7 @@ func TestPlanCollectorKeepsTableNodesOfSqlcStatements(t *testing.T) {
 		"ModifyTable Update on workflows  rows=2 loops=1 time=0.200 ms buffers hit=40",
 		"    Index Scan using workflows_dequeue on workflows  rows=2 loops=1 time=0.100 ms buffers hit=17 read=3",
 	}
-	if ps[0].DurationMS != 0.25 || !slices.Equal(ps[0].Nodes, want) {
+	if ps[0].DurationMS != 0.25 || ps[0].Workload != "batch" || !slices.Equal(ps[0].Nodes, want) {
 		t.Errorf("got %v ms %q; want 0.25 ms %q", ps[0].DurationMS, ps[0].Nodes, want)
 	}
 }
