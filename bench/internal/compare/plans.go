@@ -32,7 +32,7 @@ var planWorkloads = []string{"one at a time", "batch"}
 type statementPlan struct {
 	State      string   `json:"state"` // "empty" or "scaled"
 	Statement  string   `json:"statement"`
-	Workload   string   `json:"workload"` // "one at a time" or "batch"; see capturePlans
+	Workload   string   `json:"workload"`    // "one at a time" or "batch"; see capturePlans
 	Executions int      `json:"executions"`  // executions captured; this one is the median by duration
 	DurationMS float64  `json:"duration_ms"` // its execution time (with ANALYZE's instrumentation)
 	MaxMS      float64  `json:"max_ms"`      // the slowest captured execution's
@@ -60,10 +60,10 @@ var autoExplainDuration = regexp.MustCompile(`duration: ([0-9.]+) ms`)
 
 // planCollector receives auto_explain's notices: every statement a pool runs, with its plan.
 type planCollector struct {
-	mu    sync.Mutex
+	mu       sync.Mutex
 	plans    map[string][]statementPlan // by workload and statement: workload + "/" + statement
 	workload string                     // the workload running now
-	bad   int                        // notices it could not read
+	bad      int                        // notices it could not read
 }
 
 func (pc *planCollector) onNotice(_ *pgconn.PgConn, n *pgconn.Notice) {
