@@ -171,8 +171,12 @@ func (e *env) withScaled(ctx context.Context, phase func() error) error {
 		if err := e.seed(ctx); err != nil {
 			return err
 		}
-	} else if err := e.vacuumScaled(ctx, false); err != nil {
-		return err
+	} else {
+		begin := time.Now()
+		if err := e.vacuumScaled(ctx, false); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.log, "scale: vacuumed %s in %s\n", scaledSchema, time.Since(begin).Round(time.Millisecond))
 	}
 	if err := e.mon.QueryRow(ctx, "SELECT now()").Scan(&e.scale.since); err != nil {
 		return err
