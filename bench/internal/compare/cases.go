@@ -20,6 +20,11 @@ var cases = []benchCase{
 	{group: "single enqueue", system: "wfgen", run: runWfgenEnqueueSingle},
 	{group: "single enqueue", system: "river", run: runRiverInsertSingle},
 	{group: "latency", system: "wfgen", run: runWfgenLatency},
+	// -scale only (each returns at once without it): see scale.go.
+	{group: "one-step work, scaled", system: "wfgen", run: runWfgenOneStepScaled},
+	{group: "latency, scaled", system: "wfgen", run: runWfgenLatencyScaled},
+	{group: "plans", system: "wfgen", run: runWfgenPlans},
+	{group: "retention", system: "wfgen", run: runWfgenRetention},
 }
 
 // Metric names of the targets.
@@ -43,6 +48,8 @@ var targets = []target{
 	{name: "latency_api_client_p50", label: "wfgen p50 enqueue-to-start, another client (ms)", num: [2]string{"wfgen", latencyAPIp50}, below: 5},
 	{name: "latency_own_client_p50", label: "wfgen p50 enqueue-to-start, worker's own client (ms)", num: [2]string{"wfgen", latencyOwnp50}, below: 5},
 }
+
+func init() { targets = append(append(targets, scaleTargets...), retentionTargets...) }
 
 func rate(o outcome) float64 { return float64(o.units) / o.elapsed.Seconds() }
 

@@ -23,14 +23,18 @@ type env struct {
 	log    io.Writer    // progress lines
 
 	noCheckpoint bool // CHECKPOINT was refused (not a superuser): do not try again
+
+	scale *scaleState // -scale: the seeded schema, and whether a phase works in it now
 }
 
 // Schemas, one per system: each phase drops and recreates its system's schema.
+// LEAD NOTE (uncommitted, do not commit): two helpers run the benchmark on one dev server at
+// once, and each run drops the bench_* schemas; this worktree uses its own names meanwhile.
 const (
-	wfgenSchema = "bench_wfgen"
-	riverSchema = "bench_river"
-	dbosSchema  = "bench_dbos"
-	gowfSchema  = "bench_gowf"
+	wfgenSchema = "benchscale_wfgen"
+	riverSchema = "benchscale_river"
+	dbosSchema  = "benchscale_dbos"
+	gowfSchema  = "benchscale_gowf"
 )
 
 // newPool opens a pool of exactly size connections, all opened before it returns, with a

@@ -33,6 +33,7 @@ type jsonReport struct {
 	Metrics     map[string]map[string]jsonMetric         `json:"metrics"` // by system, then metric
 	Ratios      []jsonRatio                              `json:"ratios"`
 	Statements  map[string]map[string]map[string]float64 `json:"statements_per_unit"` // by system, phase, kind
+	Scale       *jsonScale                               `json:"scale,omitempty"`     // -scale only
 }
 
 type jsonMetric struct {
@@ -53,7 +54,7 @@ type jsonRatio struct {
 }
 
 // writeJSON writes the report into cfg.out and returns its path.
-func writeJSON(cfg config, info environment, res *results, evs []evaluation, started time.Time) (string, error) {
+func writeJSON(cfg config, info environment, res *results, evs []evaluation, started time.Time, scale *scaleState) (string, error) {
 	rep := jsonReport{
 		Version:    1,
 		StartedAt:  started.UTC(),
@@ -69,6 +70,7 @@ func writeJSON(cfg config, info environment, res *results, evs []evaluation, sta
 			"dbos_poll": cfg.dbosPoll.String(), "gowf_poll": cfg.gowfPoll.String(), "gowf_pollers": cfg.gowfPollers, "checkpoint": cfg.checkpoint,
 		},
 		Environment: info,
+		Scale:       scaleJSON(cfg, scale),
 		Metrics:     map[string]map[string]jsonMetric{},
 		Statements:  map[string]map[string]map[string]float64{},
 	}

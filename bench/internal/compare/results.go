@@ -101,15 +101,17 @@ func (r *results) addCost(p costPhase, c cost, units int) {
 	r.units[p] += int64(units)
 }
 
-// target is a goal printed as pass or fail: the ratio of two medians at least atLeast, or,
-// with no denominator, a median below below.
+// target is a goal printed as pass or fail: the ratio of two medians at least atLeast (or,
+// with atMost set, at most atMost), or, with no denominator, a median below below.
 type target struct {
 	name    string
 	label   string
 	num     [2]string // system, metric
 	den     [2]string // zero for an absolute bound
 	atLeast float64
+	atMost  float64
 	below   float64
+	scale   bool // measured only with -scale: left out of other runs' reports
 }
 
 // evaluation is a target's outcome in a run.
@@ -130,6 +132,9 @@ func (r *results) evaluate(t target) evaluation {
 	if t.den == ([2]string{}) {
 		ev.ok, ev.value, ev.perRound = true, num.median(), num.runs
 		ev.pass = ev.value < t.below
+		if t.atMost > 0 {
+			ev.pass = ev.value <= t.atMost
+		}
 		return ev
 	}
 	den := r.metrics[t.den]
@@ -142,10 +147,16 @@ func (r *results) evaluate(t target) evaluation {
 		ev.perRound = append(ev.perRound, num.runs[i]/den.runs[i])
 	}
 	ev.pass = ev.value >= t.atLeast
+	if t.atMost > 0 {
+		ev.pass = ev.value <= t.atMost
+	}
 	return ev
 }
 
 func (t target) need() string {
+	if t.atMost > 0 {
+		return fmt.Sprintf("≤ %g", t.atMost)
+	}
 	if t.den == ([2]string{}) {
 		return fmt.Sprintf("< %g", t.below)
 	}

@@ -57,6 +57,8 @@ type config struct {
 	checkpoint   bool
 	out          string
 	verbose      bool
+
+	scale scaleConfig
 }
 
 // poolSize is the connections each system's pool opens for the work phases.
@@ -111,6 +113,7 @@ Flags:
 	fs.BoolVar(&c.checkpoint, "checkpoint", true, "run CHECKPOINT before each timed phase (needs a superuser or pg_checkpoint)")
 	fs.StringVar(&c.out, "out", "", "directory to write the JSON report to, as <UTC time>.json (empty: no report)")
 	fs.BoolVar(&c.verbose, "v", false, "also print the statements each phase sent per unit of work")
+	addScaleFlags(fs, &c.scale)
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -136,7 +139,7 @@ Flags:
 	case c.gowfN < 1 || c.gowfNMulti < 1 || c.gowfPollers < 1:
 		return c, errors.New("-gowf-n, -gowf-n-multi and -gowf-pollers must be at least 1")
 	}
-	return c, nil
+	return c, c.scale.validate()
 }
 
 // Run runs the benchmark with the given command-line arguments and returns the exit code.
@@ -191,7 +194,7 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	started := time.Now()
 	runErr := runRounds(ctx, e, res)
 	cleanup := context.WithoutCancel(ctx)
-	for _, s := range []string{wfgenSchema, riverSchema, dbosSchema, gowfSchema} {
+	for _, s := range []string{wfgenSchema, riverSchema, dbosSchema, gowfSchema, scaledSchema} {
 		if err := e.dropSchema(cleanup, s); err != nil && runErr == nil {
 			runErr = fmt.Errorf("dropping schema %s: %w", s, err)
 		}
@@ -199,13 +202,16 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	if len(res.order) == 0 {
 		return runErr
 	}
-	evs := make([]evaluation, len(targets))
-	for i, t := range targets {
-		evs[i] = res.evaluate(t)
+	var evs []evaluation
+	for _, t := range targets {
+		if !t.scale || cfg.scale.on {
+			evs = append(evs, res.evaluate(t))
+		}
 	}
 	report(stdout, cfg, res, evs, time.Since(started))
+	reportScale(stdout, e)
 	if cfg.out != "" {
-		path, err := writeJSON(cfg, info, res, evs, started)
+		path, err := writeJSON(cfg, info, res, evs, started, e.scale)
 		if err != nil {
 			return errors.Join(runErr, fmt.Errorf("writing the JSON report: %w", err))
 		}

@@ -3,6 +3,7 @@ package compare
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -32,10 +33,12 @@ type wfgenWorker struct {
 
 // startWfgen recreates wfgen's schema and starts a worker with the given workflow.
 func startWfgen(ctx context.Context, e *env, flow wf.Definition, steps ...wf.Definition) (*wfgenWorker, error) {
-	if err := e.dropSchema(ctx, wfgenSchema); err != nil {
-		return nil, err
+	if !e.scaled() {
+		if err := e.dropSchema(ctx, wfgenSchema); err != nil {
+			return nil, err
+		}
 	}
-	pool, stmts, err := e.newPool(ctx, e.cfg.poolSize(), wfgenSchema)
+	pool, stmts, err := e.newPool(ctx, e.cfg.poolSize(), e.wfgenSchemaName())
 	if err != nil {
 		return nil, err
 	}
@@ -63,7 +66,7 @@ func (w *wfgenWorker) stop() error {
 
 func (e *env) wfgenConfig(executorID string) wf.Config {
 	return wf.Config{
-		Schema:        wfgenSchema,
+		Schema:        e.wfgenSchemaName(),
 		ExecutorID:    executorID,
 		Logger:        e.logger,
 		PollInterval:  e.cfg.wfgenPoll,
@@ -118,7 +121,7 @@ func wfgenWork(ctx context.Context, e *env, n, steps int) (enqueue, work outcome
 	for i := range inputs {
 		inputs[i].Seq = i
 	}
-	enqueue, work, err = e.timeWork(ctx, w.stmts, n, done, "SELECT count(*) FROM "+wfgenSchema+".workflows WHERE state = 'succeeded'",
+	enqueue, work, err = e.timeWork(ctx, w.stmts, n, done, e.wfgenSucceededQuery(),
 		func(ctx context.Context) error {
 			_, err := flow.EnqueueMany(ctx, w.c, inputs)
 			return err
@@ -236,7 +239,7 @@ func wfgenLatency(ctx context.Context, e *env) (latencies, error) {
 		return lat, err
 	}
 	defer w.stop()
-	apiPool, _, err := e.newPool(ctx, 2, wfgenSchema)
+	apiPool, _, err := e.newPool(ctx, 2, e.wfgenSchemaName())
 	if err != nil {
 		return lat, err
 	}
@@ -299,7 +302,7 @@ WITH s AS (
            st.started_at AS step_started, st.completed_at AS step_recorded,
            lead(st.started_at) OVER (PARTITION BY st.workflow_id ORDER BY st.step_id) AS next_step_started
     FROM ` + wfgenSchema + `.workflows w JOIN ` + wfgenSchema + `.steps st ON st.workflow_id = w.id
-    WHERE w.state = 'succeeded'
+    WHERE w.state = 'succeeded' AND w.created_at >= $1
 )
 SELECT
     percentile_cont(0.5) WITHIN GROUP (ORDER BY 1000 * extract(epoch FROM step_started - claimed)) FILTER (WHERE step_id = 1),
@@ -320,6 +323,7 @@ type breakdown struct {
 
 func wfgenBreakdown(ctx context.Context, e *env) (breakdown, error) {
 	var b breakdown
-	err := e.mon.QueryRow(ctx, wfgenBreakdownSQL).Scan(&b.claimToFirstStep, &b.stepToCheckpoint, &b.checkpointToNext, &b.lastToCompletion, &b.claimToCompletion)
+	sql := strings.ReplaceAll(wfgenBreakdownSQL, wfgenSchema+".", e.wfgenSchemaName()+".")
+	err := e.mon.QueryRow(ctx, sql, e.wfgenSince()).Scan(&b.claimToFirstStep, &b.stepToCheckpoint, &b.checkpointToNext, &b.lastToCompletion, &b.claimToCompletion)
 	return b, err
 }
