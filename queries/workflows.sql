@@ -138,6 +138,54 @@ WHERE cancelled.id = @id::text;
 -- already ran only on an executor registered with the same code hash (name_hashes holds
 -- 'name:hash', or 'name:*' for a registration without a hash). Each claim increments the
 -- workflow's attempt, the fencing token every later write of the claimer carries.
+--
+-- Sleeping and delayed workflows wait in the same index as available ones, after them
+-- within their priority. One ordered scan over the whole queue would read every one of them
+-- whenever fewer than max_count are available (an idle worker's every claim), so the
+-- claim walks the queue's distinct priorities instead, one index probe each (a loose index
+-- scan, lowest first), and reads each priority only up to its first workflow not yet
+-- available. The nested loop keeps the priorities' order, and the outer LIMIT stops it (and
+-- its row locks) as soon as max_count are claimed.
+WITH RECURSIVE priorities AS (
+    (SELECT p.priority
+     FROM wfgen.workflows p
+     WHERE p.queue = @queue AND p.state = 'enqueued'
+     ORDER BY p.priority
+     LIMIT 1)
+    UNION ALL
+    SELECT (SELECT p.priority
+            FROM wfgen.workflows p
+            WHERE p.queue = @queue AND p.state = 'enqueued' AND p.priority > pr.priority
+            ORDER BY p.priority
+            LIMIT 1)
+    FROM priorities pr
+    WHERE pr.priority IS NOT NULL
+), claimed AS (
+    SELECT c.id
+    FROM priorities pr
+    CROSS JOIN LATERAL (
+        SELECT q.id
+        FROM wfgen.workflows q
+        WHERE q.queue = @queue
+          AND q.state = 'enqueued'
+          AND q.priority = pr.priority
+          AND q.available_at <= now()
+          AND q.name = ANY(@names::text[])
+          AND (q.code_hash IS NULL
+               OR (q.name || ':' || q.code_hash) = ANY(@name_hashes::text[])
+               OR (q.name || ':*') = ANY(@name_hashes::text[]))
+          -- The claimer's lease must be valid now (at the claim itself, not its transaction's
+          -- start, which may lie before a lock wait): an executor whose lease expired may have
+          -- had its workflows taken over, and must not take more.
+          AND EXISTS (SELECT 1 FROM wfgen.executors e
+                      WHERE e.id = @executor_id AND e.stopped_at IS NULL AND e.lease_expires_at > clock_timestamp())
+        ORDER BY q.available_at, q.seq
+        LIMIT @max_count
+        FOR UPDATE SKIP LOCKED
+    ) c
+    WHERE pr.priority IS NOT NULL
+    LIMIT @max_count
+)
 UPDATE wfgen.workflows w
 SET state = 'running',
     executor_id = @executor_id,
@@ -147,25 +195,7 @@ SET state = 'running',
     code_hash = coalesce(w.code_hash, NULLIF((@code_hashes::text[])[array_position(@names::text[], w.name)], '')),
     waiting_for = NULL,
     updated_at = now()
-FROM (
-    SELECT q.id
-    FROM wfgen.workflows q
-    WHERE q.queue = @queue
-      AND q.state = 'enqueued'
-      AND q.available_at <= now()
-      AND q.name = ANY(@names::text[])
-      AND (q.code_hash IS NULL
-           OR (q.name || ':' || q.code_hash) = ANY(@name_hashes::text[])
-           OR (q.name || ':*') = ANY(@name_hashes::text[]))
-      -- The claimer's lease must be valid now (at the claim itself, not its transaction's
-      -- start, which may lie before a lock wait): an executor whose lease expired may have
-      -- had its workflows taken over, and must not take more.
-      AND EXISTS (SELECT 1 FROM wfgen.executors e
-                  WHERE e.id = @executor_id AND e.stopped_at IS NULL AND e.lease_expires_at > clock_timestamp())
-    ORDER BY q.priority, q.available_at, q.seq
-    LIMIT @max_count
-    FOR UPDATE SKIP LOCKED
-) c
+FROM claimed c
 WHERE w.id = c.id
 RETURNING w.id, w.name, w.input, w.attempt, w.deadline, w.priority, w.seq, w.queue, w.available_at, w.trace_context;
 

@@ -173,3 +173,104 @@ func TestHotStatementsReachWorkflowsThroughTheirKeysWhateverTheStatistics(t *tes
 		}
 	}
 }
+
+// analyzer runs each statement under EXPLAIN (ANALYZE, BUFFERS) in a transaction it rolls
+// back, and keeps the plan with what the execution read.
+type analyzer struct {
+	conn *pgxpool.Conn
+	plan []byte
+}
+
+func (a *analyzer) explain(ctx context.Context, sql string, args ...any) error {
+	tx, err := a.conn.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck // the statement's effects are thrown away
+	if err := tx.QueryRow(ctx, "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) "+sql, args...).Scan(&a.plan); err != nil {
+		return err
+	}
+	return errExplained
+}
+
+func (a *analyzer) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	return pgconn.CommandTag{}, a.explain(ctx, sql, args...)
+}
+
+func (a *analyzer) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	return nil, a.explain(ctx, sql, args...)
+}
+
+func (a *analyzer) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
+	return errRow{a.explain(ctx, sql, args...)}
+}
+
+// buffers returns the shared buffers (hit or read) that the plan node named name (its
+// "Subplan Name", such as "CTE claimed") and its children touched.
+func buffers(t *testing.T, plan []byte, name string) int {
+	t.Helper()
+	var root []struct{ Plan map[string]any }
+	require.NoError(t, json.Unmarshal(plan, &root))
+	var find func(n map[string]any) map[string]any
+	find = func(n map[string]any) map[string]any {
+		if n["Subplan Name"] == name {
+			return n
+		}
+		children, _ := n["Plans"].([]any)
+		for _, c := range children {
+			if found := find(c.(map[string]any)); found != nil {
+				return found
+			}
+		}
+		return nil
+	}
+	n := find(root[0].Plan)
+	require.NotNil(t, n, "no plan node %q in:\n%s", name, plan)
+	return int(n["Shared Hit Blocks"].(float64) + n["Shared Read Blocks"].(float64))
+}
+
+// A claim must not read the workflows that sleep or wait for a later time in its queue:
+// they share the queue's index with the available ones, and an idle worker claims often.
+// With 100,000 of them behind three available workflows, the claim takes the three, in
+// priority order, and finds them in about 30 buffers, where one ordered scan of the whole
+// queue read every sleeper's index entry (about 750 buffers).
+func TestAClaimReadsNoneOfTheWorkflowsThatAreNotYetAvailable(t *testing.T) {
+	t.Parallel()
+	b := setup(t, wf.Config{})
+	b.exec(t, `INSERT INTO %s.executors (id, hostname, pid, lease_expires_at) VALUES ('claimer', 'h', 1, now() + interval '1 hour')`)
+	b.exec(t, `INSERT INTO %s.workflows (id, name, state, queue, input, max_recoveries, priority, available_at)
+		SELECT 'sleeping-' || i, 'w', 'enqueued', 'q', '{}', 1, i %% 3, now() + interval '1 day' FROM generate_series(1, 100000) i`)
+	b.exec(t, `INSERT INTO %s.workflows (id, name, state, queue, input, max_recoveries, priority, available_at)
+		VALUES ('due-p2', 'w', 'enqueued', 'q', '{}', 1, 2, now() - interval '1 minute'),
+		       ('due-p0-later', 'w', 'enqueued', 'q', '{}', 1, 0, now() - interval '1 second'),
+		       ('due-p0', 'w', 'enqueued', 'q', '{}', 1, 0, now() - interval '1 minute')`)
+	b.exec(t, `VACUUM (ANALYZE) %s.workflows`)
+
+	executor := "claimer"
+	params := db.DequeueWorkflowsParams{ExecutorID: &executor, Queue: "q", Names: []string{"w"}, CodeHashes: []string{""}, NameHashes: []string{"w:*"}, MaxCount: 100}
+	conn, err := b.pool.Acquire(b.ctx)
+	require.NoError(t, err)
+	defer conn.Release()
+	a := &analyzer{conn: conn}
+	_, err = db.New(dbschema.NewRewriter(b.schema).Wrap(a)).DequeueWorkflows(b.ctx, params)
+	require.ErrorIs(t, err, errExplained)
+	read := buffers(t, a.plan, "CTE claimed")
+	t.Logf("the claim found its workflows in %d buffers", read)
+	require.Less(t, read, 100, "the claim found its workflows in %d buffers:\n%s", read, a.plan)
+
+	_, err = db.New(dbschema.NewRewriter(b.schema).Wrap(a)).DequeuePartitioned(b.ctx, db.DequeuePartitionedParams{
+		ExecutorID: &executor, Queue: "q", Names: params.Names, CodeHashes: params.CodeHashes, NameHashes: params.NameHashes,
+		PartitionConcurrency: 1, ScanLimit: 1000, MaxCount: 100})
+	require.ErrorIs(t, err, errExplained)
+	read = buffers(t, a.plan, "CTE candidates")
+	t.Logf("the partitioned claim found its candidates in %d buffers", read)
+	require.Less(t, read, 100, "the partitioned claim found its candidates in %d buffers:\n%s", read, a.plan)
+
+	claimed, err := db.New(dbschema.NewRewriter(b.schema).Wrap(b.pool)).DequeueWorkflows(b.ctx, params)
+	require.NoError(t, err)
+	var ids []string
+	for _, c := range claimed {
+		ids = append(ids, c.ID)
+	}
+	require.Equal(t, []string{"due-p0", "due-p0-later", "due-p2"}, ids, "claimed in queue order")
+}

@@ -67,24 +67,45 @@ func (q *Queries) CountRunning(ctx context.Context, queue string) (int64, error)
 }
 
 const dequeuePartitioned = `-- name: DequeuePartitioned :many
-WITH candidates AS (
-    SELECT q.id, q.partition_key, q.priority, q.available_at, q.seq
-    FROM wfgen.workflows q
-    WHERE q.queue = $4
-      AND q.state = 'enqueued'
-      AND q.available_at <= now()
-      AND q.name = ANY($3::text[])
-      AND (q.code_hash IS NULL
-           OR (q.name || ':' || q.code_hash) = ANY($5::text[])
-           OR (q.name || ':*') = ANY($5::text[]))
-      -- As in DequeueWorkflows: the claimer's lease must be valid now.
-      AND EXISTS (SELECT 1 FROM wfgen.executors e
-                  WHERE e.id = $1 AND e.stopped_at IS NULL AND e.lease_expires_at > clock_timestamp())
-      AND (q.partition_key IS NULL OR (
-          SELECT count(*) FROM wfgen.workflows r
-          WHERE r.queue = $4 AND r.state = 'running' AND r.partition_key = q.partition_key
-      ) < $6::int)
-    ORDER BY q.priority, q.available_at, q.seq
+WITH RECURSIVE priorities AS (
+    (SELECT p.priority
+     FROM wfgen.workflows p
+     WHERE p.queue = $4 AND p.state = 'enqueued'
+     ORDER BY p.priority
+     LIMIT 1)
+    UNION ALL
+    SELECT (SELECT p.priority
+            FROM wfgen.workflows p
+            WHERE p.queue = $4 AND p.state = 'enqueued' AND p.priority > pr.priority
+            ORDER BY p.priority
+            LIMIT 1)
+    FROM priorities pr
+    WHERE pr.priority IS NOT NULL
+), candidates AS (
+    SELECT c.id, c.partition_key, c.priority, c.available_at, c.seq
+    FROM priorities pr
+    CROSS JOIN LATERAL (
+        SELECT q.id, q.partition_key, q.priority, q.available_at, q.seq
+        FROM wfgen.workflows q
+        WHERE q.queue = $4
+          AND q.state = 'enqueued'
+          AND q.priority = pr.priority
+          AND q.available_at <= now()
+          AND q.name = ANY($3::text[])
+          AND (q.code_hash IS NULL
+               OR (q.name || ':' || q.code_hash) = ANY($5::text[])
+               OR (q.name || ':*') = ANY($5::text[]))
+          -- As in DequeueWorkflows: the claimer's lease must be valid now.
+          AND EXISTS (SELECT 1 FROM wfgen.executors e
+                      WHERE e.id = $1 AND e.stopped_at IS NULL AND e.lease_expires_at > clock_timestamp())
+          AND (q.partition_key IS NULL OR (
+              SELECT count(*) FROM wfgen.workflows r
+              WHERE r.queue = $4 AND r.state = 'running' AND r.partition_key = q.partition_key
+          ) < $6::int)
+        ORDER BY q.available_at, q.seq
+        LIMIT $7::int
+    ) c
+    WHERE pr.priority IS NOT NULL
     LIMIT $7::int
 ), ranked AS (
     SELECT c.id, c.partition_key, c.priority, c.available_at, c.seq,
@@ -140,7 +161,9 @@ type DequeuePartitionedRow struct {
 // DequeuePartitioned is DequeueWorkflows for a queue whose partitions are limited to
 // partition_concurrency running workflows each. It looks at the first scan_limit candidates
 // of partitions below their limit, and takes from each partition no more than it has room
-// for. Callers hold the queue's lock (LockQueue).
+// for. Callers hold the queue's lock (LockQueue). Like DequeueWorkflows, it walks the
+// queue's priorities one index probe each, and reads each only up to its first workflow
+// not yet available.
 func (q *Queries) DequeuePartitioned(ctx context.Context, arg DequeuePartitionedParams) ([]DequeuePartitionedRow, error) {
 	rows, err := q.db.Query(ctx, dequeuePartitioned,
 		arg.ExecutorID,

@@ -75,6 +75,46 @@ func (q *Queries) CancelWorkflow(ctx context.Context, arg CancelWorkflowParams) 
 }
 
 const dequeueWorkflows = `-- name: DequeueWorkflows :many
+WITH RECURSIVE priorities AS (
+    (SELECT p.priority
+     FROM wfgen.workflows p
+     WHERE p.queue = $4 AND p.state = 'enqueued'
+     ORDER BY p.priority
+     LIMIT 1)
+    UNION ALL
+    SELECT (SELECT p.priority
+            FROM wfgen.workflows p
+            WHERE p.queue = $4 AND p.state = 'enqueued' AND p.priority > pr.priority
+            ORDER BY p.priority
+            LIMIT 1)
+    FROM priorities pr
+    WHERE pr.priority IS NOT NULL
+), claimed AS (
+    SELECT c.id
+    FROM priorities pr
+    CROSS JOIN LATERAL (
+        SELECT q.id
+        FROM wfgen.workflows q
+        WHERE q.queue = $4
+          AND q.state = 'enqueued'
+          AND q.priority = pr.priority
+          AND q.available_at <= now()
+          AND q.name = ANY($3::text[])
+          AND (q.code_hash IS NULL
+               OR (q.name || ':' || q.code_hash) = ANY($5::text[])
+               OR (q.name || ':*') = ANY($5::text[]))
+          -- The claimer's lease must be valid now (at the claim itself, not its transaction's
+          -- start, which may lie before a lock wait): an executor whose lease expired may have
+          -- had its workflows taken over, and must not take more.
+          AND EXISTS (SELECT 1 FROM wfgen.executors e
+                      WHERE e.id = $1 AND e.stopped_at IS NULL AND e.lease_expires_at > clock_timestamp())
+        ORDER BY q.available_at, q.seq
+        LIMIT $6
+        FOR UPDATE SKIP LOCKED
+    ) c
+    WHERE pr.priority IS NOT NULL
+    LIMIT $6
+)
 UPDATE wfgen.workflows w
 SET state = 'running',
     executor_id = $1,
@@ -84,25 +124,7 @@ SET state = 'running',
     code_hash = coalesce(w.code_hash, NULLIF(($2::text[])[array_position($3::text[], w.name)], '')),
     waiting_for = NULL,
     updated_at = now()
-FROM (
-    SELECT q.id
-    FROM wfgen.workflows q
-    WHERE q.queue = $4
-      AND q.state = 'enqueued'
-      AND q.available_at <= now()
-      AND q.name = ANY($3::text[])
-      AND (q.code_hash IS NULL
-           OR (q.name || ':' || q.code_hash) = ANY($5::text[])
-           OR (q.name || ':*') = ANY($5::text[]))
-      -- The claimer's lease must be valid now (at the claim itself, not its transaction's
-      -- start, which may lie before a lock wait): an executor whose lease expired may have
-      -- had its workflows taken over, and must not take more.
-      AND EXISTS (SELECT 1 FROM wfgen.executors e
-                  WHERE e.id = $1 AND e.stopped_at IS NULL AND e.lease_expires_at > clock_timestamp())
-    ORDER BY q.priority, q.available_at, q.seq
-    LIMIT $6
-    FOR UPDATE SKIP LOCKED
-) c
+FROM claimed c
 WHERE w.id = c.id
 RETURNING w.id, w.name, w.input, w.attempt, w.deadline, w.priority, w.seq, w.queue, w.available_at, w.trace_context
 `
@@ -135,6 +157,14 @@ type DequeueWorkflowsRow struct {
 // already ran only on an executor registered with the same code hash (name_hashes holds
 // 'name:hash', or 'name:*' for a registration without a hash). Each claim increments the
 // workflow's attempt, the fencing token every later write of the claimer carries.
+//
+// Sleeping and delayed workflows wait in the same index as available ones, after them
+// within their priority. One ordered scan over the whole queue would read every one of them
+// whenever fewer than max_count are available (an idle worker's every claim), so the
+// claim walks the queue's distinct priorities instead, one index probe each (a loose index
+// scan, lowest first), and reads each priority only up to its first workflow not yet
+// available. The nested loop keeps the priorities' order, and the outer LIMIT stops it (and
+// its row locks) as soon as max_count are claimed.
 func (q *Queries) DequeueWorkflows(ctx context.Context, arg DequeueWorkflowsParams) ([]DequeueWorkflowsRow, error) {
 	rows, err := q.db.Query(ctx, dequeueWorkflows,
 		arg.ExecutorID,
