@@ -104,8 +104,9 @@ SET state = 'running',
     code_hash = coalesce(w.code_hash, NULLIF((@code_hashes::text[])[array_position(@names::text[], w.name)], '')),
     waiting_for = NULL,
     updated_at = now()
-FROM chosen
-WHERE w.id = chosen.id
+-- By primary key, whatever the planner guesses of how many were chosen (as in
+-- DequeueWorkflows).
+WHERE w.id = ANY(ARRAY(SELECT chosen.id FROM chosen))
 RETURNING w.id, w.name, w.input, w.attempt, w.deadline, w.priority, w.seq, w.queue, w.available_at, w.trace_context;
 
 -- name: QueueDepths :many

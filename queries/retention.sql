@@ -16,16 +16,20 @@ WITH lock AS MATERIALIZED (
     ORDER BY w.completed_at
     LIMIT @batch_size::int
     FOR UPDATE OF w SKIP LOCKED
+), doomed_ids AS MATERIALIZED (
+    -- The deletes reach rows by key whatever the planner guesses of how many are doomed: a
+    -- generic plan takes LIMIT @batch_size for thousands and would hash-join whole tables.
+    SELECT array_agg(d.id) AS ids FROM doomed d
 ), steps AS (
-    DELETE FROM wfgen.steps s USING doomed d WHERE s.workflow_id = d.id
+    DELETE FROM wfgen.steps s WHERE s.workflow_id = ANY((SELECT ids FROM doomed_ids)::text[])
 ), messages AS (
-    DELETE FROM wfgen.messages m USING doomed d WHERE m.destination_id = d.id
+    DELETE FROM wfgen.messages m WHERE m.destination_id = ANY((SELECT ids FROM doomed_ids)::text[])
 ), events AS (
-    DELETE FROM wfgen.events e USING doomed d WHERE e.workflow_id = d.id
+    DELETE FROM wfgen.events e WHERE e.workflow_id = ANY((SELECT ids FROM doomed_ids)::text[])
 ), streams AS (
-    DELETE FROM wfgen.streams s USING doomed d WHERE s.workflow_id = d.id
+    DELETE FROM wfgen.streams s WHERE s.workflow_id = ANY((SELECT ids FROM doomed_ids)::text[])
 ), deleted AS (
-    DELETE FROM wfgen.workflows w USING doomed d WHERE w.id = d.id
+    DELETE FROM wfgen.workflows w WHERE w.id = ANY((SELECT ids FROM doomed_ids)::text[])
     RETURNING w.id
 )
 SELECT CASE WHEN (SELECT held FROM lock) THEN (SELECT count(*) FROM deleted) ELSE -1 END::bigint AS deleted;

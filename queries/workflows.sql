@@ -195,8 +195,9 @@ SET state = 'running',
     code_hash = coalesce(w.code_hash, NULLIF((@code_hashes::text[])[array_position(@names::text[], w.name)], '')),
     waiting_for = NULL,
     updated_at = now()
-FROM claimed c
-WHERE w.id = c.id
+-- By primary key, whatever the planner guesses of how many were claimed: a generic plan
+-- takes LIMIT @max_count for thousands and would hash-join them with every workflow.
+WHERE w.id = ANY(ARRAY(SELECT c.id FROM claimed c))
 RETURNING w.id, w.name, w.input, w.attempt, w.deadline, w.priority, w.seq, w.queue, w.available_at, w.trace_context;
 
 -- name: RecoverWorkflows :many

@@ -29,10 +29,42 @@ type explainer struct {
 var errExplained = errors.New("explained, not run")
 
 func (e *explainer) explain(ctx context.Context, sql string, args ...any) error {
-	if err := e.conn.QueryRow(ctx, "EXPLAIN (FORMAT JSON) "+sql, args...).Scan(&e.plan); err != nil {
+	defer e.conn.Exec(ctx, "DEALLOCATE wfgen_explained") //nolint:errcheck // a later PREPARE would say
+	plan, err := explainPrepared(ctx, e.conn, "EXPLAIN (FORMAT JSON)", sql, args)
+	if err != nil {
 		return err
 	}
+	e.plan = plan
 	return errExplained
+}
+
+// explainPrepared prepares sql and explains its EXECUTE with args, so that plan_cache_mode
+// decides between its custom and generic plans as it does for the runtime's own prepared
+// statements (an EXPLAIN sent with parameters is always planned with their values). conn
+// may be in a transaction.
+func explainPrepared(ctx context.Context, conn interface {
+	Exec(context.Context, string, ...any) (pgconn.CommandTag, error)
+	QueryRow(context.Context, string, ...any) pgx.Row
+}, explain, sql string, args []any) ([]byte, error) {
+	if _, err := conn.Exec(ctx, "PREPARE wfgen_explained AS "+sql); err != nil {
+		return nil, err
+	}
+	params := make([]string, len(args))
+	for i := range params {
+		params[i] = fmt.Sprintf("$%d", i+1)
+	}
+	// EXECUTE takes no bind parameters: the simple protocol writes the values in (JSON
+	// as text, not as the bytea literal it would make of []byte).
+	values := []any{pgx.QueryExecModeSimpleProtocol}
+	for _, a := range args {
+		if b, ok := a.([]byte); ok {
+			a = string(b)
+		}
+		values = append(values, a)
+	}
+	var plan []byte
+	err := conn.QueryRow(ctx, explain+" EXECUTE wfgen_explained("+strings.Join(params, ", ")+")", values...).Scan(&plan)
+	return plan, err
 }
 
 func (e *explainer) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
@@ -174,8 +206,8 @@ func TestHotStatementsReachWorkflowsThroughTheirKeysWhateverTheStatistics(t *tes
 	}
 }
 
-// analyzer runs each statement under EXPLAIN (ANALYZE, BUFFERS) in a transaction it rolls
-// back, and keeps the plan with what the execution read.
+// analyzer runs each statement under EXPLAIN (ANALYZE, BUFFERS), prepared as explainPrepared
+// does, in a transaction it rolls back, and keeps the plan with what the execution read.
 type analyzer struct {
 	conn *pgxpool.Conn
 	plan []byte
@@ -186,10 +218,14 @@ func (a *analyzer) explain(ctx context.Context, sql string, args ...any) error {
 	if err != nil {
 		return err
 	}
-	defer tx.Rollback(ctx) //nolint:errcheck // the statement's effects are thrown away
-	if err := tx.QueryRow(ctx, "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) "+sql, args...).Scan(&a.plan); err != nil {
+	// A prepared statement outlives its transaction: deallocate it after the rollback.
+	defer a.conn.Exec(ctx, "DEALLOCATE wfgen_explained") //nolint:errcheck // a later PREPARE would say
+	defer tx.Rollback(ctx)                               //nolint:errcheck // the statement's effects are thrown away
+	plan, err := explainPrepared(ctx, tx, "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON)", sql, args)
+	if err != nil {
 		return err
 	}
+	a.plan = plan
 	return errExplained
 }
 
@@ -231,15 +267,17 @@ func buffers(t *testing.T, plan []byte, name string) int {
 
 // A claim must not read the workflows that sleep or wait for a later time in its queue:
 // they share the queue's index with the available ones, and an idle worker claims often.
-// With 100,000 of them behind three available workflows, the claim takes the three, in
-// priority order, and finds them in about 30 buffers, where one ordered scan of the whole
-// queue read every sleeper's index entry (about 750 buffers).
+// With 100,000 of them behind three available workflows (and 300,000 finished ones), the
+// claim takes the three, in priority order, and finds them in about 30 buffers, where one
+// ordered scan of the whole queue read every sleeper's index entry (about 750 buffers).
 func TestAClaimReadsNoneOfTheWorkflowsThatAreNotYetAvailable(t *testing.T) {
 	t.Parallel()
 	b := setup(t, wf.Config{})
 	b.exec(t, `INSERT INTO %s.executors (id, hostname, pid, lease_expires_at) VALUES ('claimer', 'h', 1, now() + interval '1 hour')`)
+	b.exec(t, `INSERT INTO %s.workflows (id, name, state, queue, input, max_recoveries, attempt, completed_at)
+		SELECT 'done-' || i, 'w', 'succeeded', 'q', '{}', 1, 1, now() FROM generate_series(1, 1000000) i`)
 	b.exec(t, `INSERT INTO %s.workflows (id, name, state, queue, input, max_recoveries, priority, available_at)
-		SELECT 'sleeping-' || i, 'w', 'enqueued', 'q', '{}', 1, i %% 3, now() + interval '1 day' FROM generate_series(1, 100000) i`)
+		SELECT 'sleeping-' || i, 'w', 'enqueued', 'q', '{}', 1, 0, now() + interval '1 day' FROM generate_series(1, 100000) i`)
 	b.exec(t, `INSERT INTO %s.workflows (id, name, state, queue, input, max_recoveries, priority, available_at)
 		VALUES ('due-p2', 'w', 'enqueued', 'q', '{}', 1, 2, now() - interval '1 minute'),
 		       ('due-p0-later', 'w', 'enqueued', 'q', '{}', 1, 0, now() - interval '1 second'),
@@ -252,19 +290,35 @@ func TestAClaimReadsNoneOfTheWorkflowsThatAreNotYetAvailable(t *testing.T) {
 	require.NoError(t, err)
 	defer conn.Release()
 	a := &analyzer{conn: conn}
-	_, err = db.New(dbschema.NewRewriter(b.schema).Wrap(a)).DequeueWorkflows(b.ctx, params)
-	require.ErrorIs(t, err, errExplained)
-	read := buffers(t, a.plan, "CTE claimed")
-	t.Logf("the claim found its workflows in %d buffers", read)
-	require.Less(t, read, 100, "the claim found its workflows in %d buffers:\n%s", read, a.plan)
+	q := db.New(dbschema.NewRewriter(b.schema).Wrap(a))
+	// A prepared statement gets a generic plan after a few runs, which knows neither the
+	// queue nor how many to claim: both kinds of plan must stay on the keys.
+	for _, mode := range []string{"force_custom_plan", "force_generic_plan"} {
+		_, err := conn.Exec(b.ctx, "SET plan_cache_mode = "+mode)
+		require.NoError(t, err)
 
-	_, err = db.New(dbschema.NewRewriter(b.schema).Wrap(a)).DequeuePartitioned(b.ctx, db.DequeuePartitionedParams{
-		ExecutorID: &executor, Queue: "q", Names: params.Names, CodeHashes: params.CodeHashes, NameHashes: params.NameHashes,
-		PartitionConcurrency: 1, ScanLimit: 1000, MaxCount: 100})
-	require.ErrorIs(t, err, errExplained)
-	read = buffers(t, a.plan, "CTE candidates")
-	t.Logf("the partitioned claim found its candidates in %d buffers", read)
-	require.Less(t, read, 100, "the partitioned claim found its candidates in %d buffers:\n%s", read, a.plan)
+		_, err = q.DequeueWorkflows(b.ctx, params)
+		require.ErrorIs(t, err, errExplained)
+		read := buffers(t, a.plan, "CTE claimed")
+		t.Logf("%s: the claim found its workflows in %d buffers", mode, read)
+		require.Less(t, read, 100, "%s: the claim found its workflows in %d buffers:\n%s", mode, read, a.plan)
+		for _, idx := range workflowScans(t, a.plan) {
+			require.Contains(t, []string{"workflows_pkey", "workflows_dequeue"}, idx, "%s: the claim reads workflows through %q:\n%s", mode, idx, a.plan)
+		}
+
+		_, err = q.DequeuePartitioned(b.ctx, db.DequeuePartitionedParams{
+			ExecutorID: &executor, Queue: "q", Names: params.Names, CodeHashes: params.CodeHashes, NameHashes: params.NameHashes,
+			PartitionConcurrency: 1, ScanLimit: 1000, MaxCount: 100})
+		require.ErrorIs(t, err, errExplained)
+		read = buffers(t, a.plan, "CTE candidates")
+		t.Logf("%s: the partitioned claim found its candidates in %d buffers", mode, read)
+		require.Less(t, read, 100, "%s: the partitioned claim found its candidates in %d buffers:\n%s", mode, read, a.plan)
+		for _, idx := range workflowScans(t, a.plan) {
+			require.Contains(t, []string{"workflows_pkey", "workflows_dequeue", "workflows_running"}, idx, "%s: the partitioned claim reads workflows through %q:\n%s", mode, idx, a.plan)
+		}
+	}
+	_, err = conn.Exec(b.ctx, "RESET plan_cache_mode")
+	require.NoError(t, err)
 
 	claimed, err := db.New(dbschema.NewRewriter(b.schema).Wrap(b.pool)).DequeueWorkflows(b.ctx, params)
 	require.NoError(t, err)

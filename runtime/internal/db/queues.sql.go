@@ -129,8 +129,7 @@ SET state = 'running',
     code_hash = coalesce(w.code_hash, NULLIF(($2::text[])[array_position($3::text[], w.name)], '')),
     waiting_for = NULL,
     updated_at = now()
-FROM chosen
-WHERE w.id = chosen.id
+WHERE w.id = ANY(ARRAY(SELECT chosen.id FROM chosen))
 RETURNING w.id, w.name, w.input, w.attempt, w.deadline, w.priority, w.seq, w.queue, w.available_at, w.trace_context
 `
 
@@ -164,6 +163,8 @@ type DequeuePartitionedRow struct {
 // for. Callers hold the queue's lock (LockQueue). Like DequeueWorkflows, it walks the
 // queue's priorities one index probe each, and reads each only up to its first workflow
 // not yet available.
+// By primary key, whatever the planner guesses of how many were chosen (as in
+// DequeueWorkflows).
 func (q *Queries) DequeuePartitioned(ctx context.Context, arg DequeuePartitionedParams) ([]DequeuePartitionedRow, error) {
 	rows, err := q.db.Query(ctx, dequeuePartitioned,
 		arg.ExecutorID,

@@ -124,8 +124,7 @@ SET state = 'running',
     code_hash = coalesce(w.code_hash, NULLIF(($2::text[])[array_position($3::text[], w.name)], '')),
     waiting_for = NULL,
     updated_at = now()
-FROM claimed c
-WHERE w.id = c.id
+WHERE w.id = ANY(ARRAY(SELECT c.id FROM claimed c))
 RETURNING w.id, w.name, w.input, w.attempt, w.deadline, w.priority, w.seq, w.queue, w.available_at, w.trace_context
 `
 
@@ -165,6 +164,8 @@ type DequeueWorkflowsRow struct {
 // scan, lowest first), and reads each priority only up to its first workflow not yet
 // available. The nested loop keeps the priorities' order, and the outer LIMIT stops it (and
 // its row locks) as soon as max_count are claimed.
+// By primary key, whatever the planner guesses of how many were claimed: a generic plan
+// takes LIMIT @max_count for thousands and would hash-join them with every workflow.
 func (q *Queries) DequeueWorkflows(ctx context.Context, arg DequeueWorkflowsParams) ([]DequeueWorkflowsRow, error) {
 	rows, err := q.db.Query(ctx, dequeueWorkflows,
 		arg.ExecutorID,
