@@ -43,7 +43,8 @@ func waitKind(seq int) int {
 type waitsOutcome struct {
 	n                int
 	enqueue          time.Duration // the EnqueueMany call
-	allWaiting       time.Duration // from the enqueue to every workflow suspended
+	allWaiting       time.Duration // from the enqueue to every workflow suspended; -1 if they were not all by the instant
+	suspended        int           // workflows suspended when the memory was read
 	lead             time.Duration // from the enqueue to the instant
 	idle, waiting    memory        // the started worker before the enqueue, and with all n waiting
 	running, delayed int           // QueueDepths while all wait: running must be 0
@@ -99,7 +100,8 @@ func waits(ctx context.Context, e *env, n int) (o waitsOutcome, err error) {
 
 	lead := e.cfg.extra.waitsLead
 	if lead == 0 {
-		lead = 20*time.Second + time.Duration(n)*300*time.Microsecond
+		// Going to sleep took 46 s for 100,000 on the 2-core dev server (fsync off).
+		lead = 30*time.Second + time.Duration(n)*900*time.Microsecond
 	}
 	o.lead = lead
 	e.settle(ctx)
@@ -124,12 +126,16 @@ func waits(ctx context.Context, e *env, n int) (o waitsOutcome, err error) {
 		if err := e.mon.QueryRow(ctx, suspended).Scan(&got); err != nil {
 			return o, fmt.Errorf("counting suspended workflows: %w", err)
 		}
+		o.suspended = got
 		if got == n {
 			o.allWaiting = time.Since(start)
 			break
 		}
 		if time.Until(at) < 2*time.Second {
-			return o, fmt.Errorf("only %d of %d workflows were waiting 2 s before the instant they wait for: raise -waits-lead (it was %s)", got, n, lead)
+			// Measure what there is; the report says how many were not waiting yet.
+			o.allWaiting = -1
+			fmt.Fprintf(e.log, "waits: warning: only %d of %d workflows were waiting 2 s before the instant they wait for: the figures below count the others still running to their wait; raise -waits-lead (it was %s)\n", got, n, lead)
+			break
 		}
 		select {
 		case <-ctx.Done():
@@ -137,7 +143,9 @@ func waits(ctx context.Context, e *env, n int) (o waitsOutcome, err error) {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-	fmt.Fprintf(e.log, "waits: all %d suspended %s after the enqueue\n", n, o.allWaiting.Round(time.Millisecond))
+	if o.allWaiting > 0 {
+		fmt.Fprintf(e.log, "waits: all %d suspended %s after the enqueue\n", n, o.allWaiting.Round(time.Millisecond))
+	}
 	// Let the suspensions' garbage go before reading the memory.
 	time.Sleep(min(time.Second, time.Until(at)/4))
 	o.waiting = readMemory()
@@ -229,7 +237,10 @@ func runWaits(ctx context.Context, e *env, res *results) error {
 	}
 	mib := func(kib int64) float64 { return float64(kib) / 1024 }
 	add("enqueue_s", fmt.Sprintf("waits: EnqueueMany of %d waiting workflows", o.n), "s", o.enqueue.Seconds())
-	add("all_waiting_s", "waits: enqueue → all suspended (each ran to its wait)", "s", o.allWaiting.Seconds())
+	if o.allWaiting > 0 {
+		add("all_waiting_s", "waits: enqueue → all suspended (each ran to its wait)", "s", o.allWaiting.Seconds())
+	}
+	add("suspended", "waits: workflows suspended when memory was read", "workflows", float64(o.suspended))
 	add("idle_rss_mib", "waits: process RSS, worker idle before the enqueue", "MiB", mib(o.idle.rssKiB))
 	add("rss_mib", fmt.Sprintf("waits: process RSS, %d workflows waiting", o.n), "MiB", mib(o.waiting.rssKiB))
 	add("heap_mib", fmt.Sprintf("waits: Go heap in use, %d workflows waiting", o.n), "MiB", mib(o.waiting.heapKiB))
