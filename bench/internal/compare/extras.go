@@ -97,7 +97,7 @@ func runExtras(ctx context.Context, e *env, res *results) error {
 type memory struct {
 	rssKiB     int64 // VmRSS: resident memory
 	hwmKiB     int64 // VmHWM: the peak of VmRSS so far
-	heapKiB    int64 // Go heap in use after a garbage collection
+	heapKiB    int64 // Go heap objects live after a garbage collection
 	goroutines int
 }
 
@@ -107,7 +107,7 @@ func readMemory() memory {
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	m := memory{heapKiB: int64(ms.HeapInuse / 1024), goroutines: runtime.NumGoroutine(), rssKiB: -1, hwmKiB: -1}
+	m := memory{heapKiB: int64(ms.HeapAlloc / 1024), goroutines: runtime.NumGoroutine(), rssKiB: -1, hwmKiB: -1}
 	if b, err := os.ReadFile("/proc/self/status"); err == nil {
 		for _, line := range strings.Split(string(b), "\n") {
 			k, v, ok := strings.Cut(line, ":")
@@ -131,7 +131,7 @@ func readMemory() memory {
 }
 
 func (m memory) String() string {
-	return fmt.Sprintf("RSS %.1f MiB (peak %.1f MiB), Go heap in use %.1f MiB, %d goroutines",
+	return fmt.Sprintf("RSS %.1f MiB (peak %.1f MiB), Go heap live %.1f MiB, %d goroutines",
 		float64(m.rssKiB)/1024, float64(m.hwmKiB)/1024, float64(m.heapKiB)/1024, m.goroutines)
 }
 
@@ -140,7 +140,8 @@ func startWfgenConfigured(ctx context.Context, e *env, adjust func(*wf.Config), 
 	if err := e.dropSchema(ctx, wfgenSchema); err != nil {
 		return nil, err
 	}
-	pool, stmts, err := e.newPool(ctx, e.cfg.poolSize(), wfgenSchema)
+	// Named like the worker processes' connections, for sampleWaits.
+	pool, stmts, err := e.newPoolWith(ctx, e.cfg.poolSize(), wfgenSchema, map[string]string{"application_name": workerAppName})
 	if err != nil {
 		return nil, err
 	}

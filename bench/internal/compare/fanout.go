@@ -17,6 +17,7 @@ type fanoutOutcome struct {
 	childDone time.Duration // Postgres shows every child succeeded
 	parent    time.Duration // Postgres shows the parent succeeded: it awaited every child
 	cost      cost
+	waits     *waitSamples // what the worker's connections waited for
 }
 
 // fanout enqueues one workflow that starts n one-step children with one EnqueueChildren
@@ -52,7 +53,7 @@ func fanout(ctx context.Context, e *env, n int) (o fanoutOutcome, err error) {
 		}
 		return struct{}{}, nil
 	}, wf.WorkflowQueue(wfgenQueue))
-	w, err := startWfgen(ctx, e, parent, child, noop)
+	w, err := startWfgenConfigured(ctx, e, func(*wf.Config) {}, parent, child, noop)
 	if err != nil {
 		return o, err
 	}
@@ -67,6 +68,11 @@ func fanout(ctx context.Context, e *env, n int) (o fanoutOutcome, err error) {
 	if err != nil {
 		return o, err
 	}
+	samples, stopSampling, err := sampleWaits(ctx, e.url, 50*time.Millisecond)
+	if err != nil {
+		return o, err
+	}
+	defer stopSampling()
 	start := time.Now()
 	h, err := parent.Enqueue(ctx, w.c, benchInput{Seq: n})
 	if err != nil {
@@ -98,6 +104,10 @@ func fanout(ctx context.Context, e *env, n int) (o fanoutOutcome, err error) {
 	if err != nil {
 		return o, err
 	}
+	if err := stopSampling(); err != nil {
+		return o, fmt.Errorf("sampling pg_stat_activity: %w", err)
+	}
+	o.waits = samples
 	o.cost = r1.since(r0)
 	return o, nil
 }
@@ -110,6 +120,7 @@ func runFanout(ctx context.Context, e *env, res *results) error {
 	fmt.Fprintf(e.log, "fan-out: one parent, %d children: all stored after %s, all ran after %s, all succeeded after %s (%.0f children/s), the parent succeeded after %s\n",
 		o.n, o.inserted.Round(time.Millisecond), o.allRan.Round(time.Millisecond), o.childDone.Round(time.Millisecond),
 		float64(o.n)/o.childDone.Seconds(), o.parent.Round(time.Millisecond))
+	fmt.Fprintf(e.log, "fan-out: active worker connections %.1f on average: %s\n", o.waits.mean(), o.waits.top(5))
 	add := func(name, label, unit string, v float64) {
 		res.add("wfgen", spec{name: "fanout_" + name, label: label, unit: unit, lower: unit == "s"}, v)
 	}
@@ -117,6 +128,7 @@ func runFanout(ctx context.Context, e *env, res *results) error {
 	add("children_done_s", "fan-out: parent's Enqueue → all children succeeded", "s", o.childDone.Seconds())
 	add("children_per_s", "fan-out: children succeeded per second", "workflows/s", float64(o.n)/o.childDone.Seconds())
 	add("parent_done_s", "fan-out: parent's Enqueue → parent succeeded (awaited all)", "s", o.parent.Seconds())
+	addShares(res, "fanout", o.waits)
 	res.addCost(costPhase{"wfgen", "fanout", "fan-out, per child", "workflow"}, o.cost, o.n)
 	return nil
 }

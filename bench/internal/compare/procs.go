@@ -260,6 +260,18 @@ func (s *waitSamples) top(k int) string {
 	return strings.Join(parts, ", ")
 }
 
+// mean returns the active connections seen per sample.
+func (s *waitSamples) mean() float64 { return float64(s.active) / float64(max(s.samples, 1)) }
+
+// addShares records the samples: active connections on average, and the share of them
+// running (CPU) or waiting for a heavyweight lock, a lightweight lock or I/O.
+func addShares(res *results, phase string, s *waitSamples) {
+	res.add("wfgen", spec{name: phase + "_active_connections", unit: "connections"}, s.mean())
+	for _, k := range []string{"CPU", "Lock", "LWLock", "IO"} {
+		res.add("wfgen", spec{name: phase + "_" + strings.ToLower(k) + "_share", unit: "share of active connections"}, s.share(k))
+	}
+}
+
 // share returns the share of active connections whose wait event type is kind.
 func (s *waitSamples) share(kind string) float64 {
 	if s.active == 0 {
@@ -391,15 +403,12 @@ func runProcs(ctx context.Context, e *env, res *results) error {
 		}
 		fmt.Fprintf(e.log, "procs: %d worker process(es): %d one-step workflows in %s = %.0f/s; cores: workers %.2f, server %.2f, harness %.2f, other %.2f; %.0f write txns/s; active worker connections %.1f on average: %s\n",
 			p, o.work.units, o.work.elapsed.Round(time.Millisecond), rate(o.work), o.workerCPU.Seconds()/wall, c.pgCPU.Seconds()/wall,
-			c.goCPU.Seconds()/wall, other.Seconds()/wall, float64(c.writeTxns)/wall, float64(o.waits.active)/float64(max(o.waits.samples, 1)), o.waits.top(5))
+			c.goCPU.Seconds()/wall, other.Seconds()/wall, float64(c.writeTxns)/wall, o.waits.mean(), o.waits.top(5))
 		name := func(s string) string { return fmt.Sprintf("procs_%d_%s", p, s) }
 		res.add("wfgen", spec{name: name("workflows_per_s"), label: fmt.Sprintf("one-step workflows, %d worker process(es)", p), unit: "workflows/s"}, rate(o.work))
 		res.add("wfgen", spec{name: name("worker_cores"), unit: "cores"}, o.workerCPU.Seconds()/wall)
 		res.add("wfgen", spec{name: name("write_txns_per_s"), unit: "transactions/s"}, float64(c.writeTxns)/wall)
-		res.add("wfgen", spec{name: name("lock_wait_share"), unit: "share of active connections"}, o.waits.share("Lock"))
-		res.add("wfgen", spec{name: name("lwlock_wait_share"), unit: "share of active connections"}, o.waits.share("LWLock"))
-		res.add("wfgen", spec{name: name("io_wait_share"), unit: "share of active connections"}, o.waits.share("IO"))
-		res.add("wfgen", spec{name: name("cpu_share"), unit: "share of active connections"}, o.waits.share("CPU"))
+		addShares(res, fmt.Sprintf("procs_%d", p), o.waits)
 		if c.pgCPU >= 0 {
 			res.add("wfgen", spec{name: name("pg_cores"), unit: "cores"}, c.pgCPU.Seconds()/wall)
 		}

@@ -53,6 +53,7 @@ type waitsOutcome struct {
 	allDone          time.Duration // from the instant until Postgres shows all n succeeded
 	sends            time.Duration // from the instant until the last Send returned
 	wake             cost          // from the instant to allDone
+	waits            *waitSamples  // what the worker's connections waited for, from the instant to allDone
 }
 
 // waits enqueues n workflows that wait together, half in Sleep and half in Recv, until one
@@ -116,6 +117,14 @@ func waits(ctx context.Context, e *env, n int) (o waitsOutcome, err error) {
 		return o, fmt.Errorf("enqueueing: %w", err)
 	}
 	o.enqueue = time.Since(start)
+	// Keep only the IDs the sends need, so that the memory read below is the runtime's.
+	sendTo := make([]string, 0, n/4+1)
+	for i, h := range hs {
+		if waitKind(i) == waitRecvSend {
+			sendTo = append(sendTo, h.ID())
+		}
+	}
+	hs, ins = nil, nil
 	fmt.Fprintf(e.log, "waits: %d workflows enqueued in %s; they wait until %s from now\n", n, o.enqueue.Round(time.Millisecond), time.Until(at).Round(time.Millisecond))
 
 	// Every workflow runs once to its wait and suspends: it is back in its queue, with
@@ -168,6 +177,11 @@ func waits(ctx context.Context, e *env, n int) (o waitsOutcome, err error) {
 	case <-ctx.Done():
 		return o, ctx.Err()
 	}
+	samples, stopSampling, err := sampleWaits(ctx, e.url, 50*time.Millisecond)
+	if err != nil {
+		return o, err
+	}
+	defer stopSampling()
 	// Wake the third kind, from 10 goroutines through the worker's own client.
 	var next atomic.Int64
 	var wg sync.WaitGroup
@@ -176,13 +190,10 @@ func waits(ctx context.Context, e *env, n int) (o waitsOutcome, err error) {
 		wg.Go(func() {
 			for {
 				i := int(next.Add(1)) - 1
-				if i >= n {
+				if i >= len(sendTo) {
 					return
 				}
-				if waitKind(i) != waitRecvSend {
-					continue
-				}
-				if err := topic.Send(ctx, w.c, hs[i].ID(), i); err != nil {
+				if err := topic.Send(ctx, w.c, sendTo[i], i); err != nil {
 					sendErrs[g] = err
 					return
 				}
@@ -211,6 +222,10 @@ func waits(ctx context.Context, e *env, n int) (o waitsOutcome, err error) {
 	if err != nil {
 		return o, err
 	}
+	if err := stopSampling(); err != nil {
+		return o, fmt.Errorf("sampling pg_stat_activity: %w", err)
+	}
+	o.waits = samples
 	o.wake = r1.since(r0)
 	o.wake.wall = o.allDone
 	for i := range lateNs {
@@ -232,6 +247,7 @@ func runWaits(ctx context.Context, e *env, res *results) error {
 	fmt.Fprintf(e.log, "waits: %d woke: lateness p50 %s, p99 %s, max %s; the step after the wait ran in all %s after the instant, all succeeded after %s (%.0f workflows/s); sends done after %s\n",
 		o.n, percentile(all, 50).Round(time.Millisecond), percentile(all, 99).Round(time.Millisecond), percentile(all, 100).Round(time.Millisecond),
 		o.allRan.Round(time.Millisecond), o.allDone.Round(time.Millisecond), float64(o.n)/o.allDone.Seconds(), o.sends.Round(time.Millisecond))
+	fmt.Fprintf(e.log, "waits: while waking, active worker connections %.1f on average: %s\n", o.waits.mean(), o.waits.top(5))
 	add := func(name, label, unit string, v float64) {
 		res.add("wfgen", spec{name: "waits_" + name, label: label, unit: unit, lower: unit != "workflows/s"}, v)
 	}
@@ -243,7 +259,8 @@ func runWaits(ctx context.Context, e *env, res *results) error {
 	add("suspended", "waits: workflows suspended when memory was read", "workflows", float64(o.suspended))
 	add("idle_rss_mib", "waits: process RSS, worker idle before the enqueue", "MiB", mib(o.idle.rssKiB))
 	add("rss_mib", fmt.Sprintf("waits: process RSS, %d workflows waiting", o.n), "MiB", mib(o.waiting.rssKiB))
-	add("heap_mib", fmt.Sprintf("waits: Go heap in use, %d workflows waiting", o.n), "MiB", mib(o.waiting.heapKiB))
+	add("idle_heap_mib", "waits: Go heap live, worker idle before the enqueue", "MiB", mib(o.idle.heapKiB))
+	add("heap_mib", fmt.Sprintf("waits: Go heap live, %d workflows waiting", o.n), "MiB", mib(o.waiting.heapKiB))
 	add("idle_goroutines", "waits: goroutines, worker idle before the enqueue", "goroutines", float64(o.idle.goroutines))
 	add("goroutines", fmt.Sprintf("waits: goroutines, %d workflows waiting", o.n), "goroutines", float64(o.waiting.goroutines))
 	add("running", "waits: workflows holding a slot while all wait (QueueDepths)", "workflows", float64(o.running))
@@ -256,6 +273,7 @@ func runWaits(ctx context.Context, e *env, res *results) error {
 	}
 	add("all_done_s", "waits: instant → all succeeded", "s", o.allDone.Seconds())
 	add("wake_per_s", "waits: workflows woken and finished per second", "workflows/s", float64(o.n)/o.allDone.Seconds())
+	addShares(res, "waits_wake", o.waits)
 	res.addCost(costPhase{"wfgen", "waits_wake", "waking at one instant", "workflow"}, o.wake, o.n)
 	return nil
 }
