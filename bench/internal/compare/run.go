@@ -59,6 +59,7 @@ type config struct {
 	verbose      bool
 
 	scale scaleConfig
+	extra extraConfig // wfgen's scale phases (extras.go)
 }
 
 // poolSize is the connections each system's pool opens for the work phases.
@@ -87,7 +88,7 @@ Flags:
 		fs.PrintDefaults()
 	}
 	systemList := fs.String("systems", strings.Join(systems, ","), "comma-separated systems to run")
-	fs.IntVar(&c.rounds, "rounds", 3, "rounds; each runs every phase of every system once")
+	fs.IntVar(&c.rounds, "rounds", 3, "rounds; each runs every phase of every system once (0: only the scale phases -waits, -fanout, -procs)")
 	fs.IntVar(&c.oneStepN, "n", 20000, "one-step workflows (and River jobs) per work phase")
 	fs.IntVar(&c.tenStepN, "n-multi", 2000, "multi-step workflows per work phase")
 	fs.IntVar(&c.steps, "steps", 10, "steps of a multi-step workflow")
@@ -114,6 +115,7 @@ Flags:
 	fs.StringVar(&c.out, "out", "", "directory to write the JSON report to, as <UTC time>.json (empty: no report)")
 	fs.BoolVar(&c.verbose, "v", false, "also print the statements each phase sent per unit of work")
 	addScaleFlags(fs, &c.scale)
+	addExtraFlags(fs, &c.extra)
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -132,18 +134,26 @@ Flags:
 	switch {
 	case len(c.systems) == 0:
 		return c, errors.New("-systems: no system to run")
-	case c.rounds < 1 || c.oneStepN < 1 || c.tenStepN < 1 || c.steps < 1 || c.workers < 1 || c.singleN < 1 || c.singleClients < 1 || c.latencyN < 1:
-		return c, errors.New("-rounds, -n, -n-multi, -steps, -workers, -single-n, -single-clients and -latency-n must be at least 1")
+	case c.rounds < 0 || c.rounds == 0 && !c.extra.on():
+		return c, errors.New("-rounds must be at least 1 (0 only with -waits, -fanout or -procs: then only those run)")
+	case c.oneStepN < 1 || c.tenStepN < 1 || c.steps < 1 || c.workers < 1 || c.singleN < 1 || c.singleClients < 1 || c.latencyN < 1:
+		return c, errors.New("-n, -n-multi, -steps, -workers, -single-n, -single-clients and -latency-n must be at least 1")
 	case c.poolConns < 0:
 		return c, errors.New("-pool must not be negative")
 	case c.gowfN < 1 || c.gowfNMulti < 1 || c.gowfPollers < 1:
 		return c, errors.New("-gowf-n, -gowf-n-multi and -gowf-pollers must be at least 1")
 	}
-	return c, c.scale.validate()
+	if err := c.scale.validate(); err != nil {
+		return c, err
+	}
+	return c, c.extra.validate()
 }
 
 // Run runs the benchmark with the given command-line arguments and returns the exit code.
 func Run(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == workerProcessFlag {
+		return workerProcess(args[1:], stdout, stderr)
+	}
 	cfg, err := parseFlags(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
@@ -193,6 +203,9 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	res := newResults()
 	started := time.Now()
 	runErr := runRounds(ctx, e, res)
+	if runErr == nil && cfg.extra.on() {
+		runErr = runExtras(ctx, e, res)
+	}
 	cleanup := context.WithoutCancel(ctx)
 	for _, s := range []string{wfgenSchema, riverSchema, dbosSchema, gowfSchema, scaledSchema} {
 		if err := e.dropSchema(cleanup, s); err != nil && runErr == nil {
