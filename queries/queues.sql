@@ -135,17 +135,41 @@ ORDER BY g.queue, g.state;
 -- QueueDepths) by name and code hash (empty for none); name_registered says whether a live
 -- executor registered the name with another hash. No executor claims such workflows, so
 -- they stay at the head of their queue, where this finds them without reading the backlog.
+--
+-- As the claims do, it walks each queue's distinct priorities and reads each only up to its
+-- first workflow not yet available, so the workflows waiting in the queue cost it nothing.
+WITH RECURSIVE priorities AS (
+    SELECT q.queue,
+           (SELECT p.priority FROM wfgen.workflows p
+            WHERE p.queue = q.queue AND p.state = 'enqueued'
+            ORDER BY p.priority LIMIT 1) AS priority
+    FROM unnest(@queues::text[]) AS q(queue)
+    UNION ALL
+    SELECT pr.queue,
+           (SELECT p.priority FROM wfgen.workflows p
+            WHERE p.queue = pr.queue AND p.state = 'enqueued' AND p.priority > pr.priority
+            ORDER BY p.priority LIMIT 1)
+    FROM priorities pr
+    WHERE pr.priority IS NOT NULL
+), heads AS (
+    SELECT h.queue, h.name, h.code_hash,
+           row_number() OVER (PARTITION BY h.queue ORDER BY h.priority, h.available_at, h.seq) AS position
+    FROM priorities pr
+    CROSS JOIN LATERAL (
+        SELECT w.queue, w.name, w.code_hash, w.priority, w.available_at, w.seq
+        FROM wfgen.workflows w
+        WHERE w.queue = pr.queue AND w.state = 'enqueued' AND w.priority = pr.priority
+          AND w.available_at <= now()
+        ORDER BY w.available_at, w.seq
+        LIMIT @scan_limit::int
+    ) h
+    WHERE pr.priority IS NOT NULL
+)
 SELECT c.queue, c.name, coalesce(c.code_hash, '')::text AS code_hash, count(*) AS workflows,
        EXISTS (SELECT 1 FROM wfgen.live_executor_workflows r WHERE r.name = c.name) AS name_registered
-FROM unnest(@queues::text[]) AS q(queue)
-CROSS JOIN LATERAL (
-    SELECT w.queue, w.name, w.code_hash
-    FROM wfgen.workflows w
-    WHERE w.queue = q.queue AND w.state = 'enqueued' AND w.available_at <= now()
-    ORDER BY w.priority, w.available_at, w.seq
-    LIMIT @scan_limit::int
-) c
-WHERE NOT EXISTS (
+FROM heads c
+WHERE c.position <= @scan_limit::int
+  AND NOT EXISTS (
     SELECT 1 FROM wfgen.live_executor_workflows r
     WHERE r.name = c.name AND (c.code_hash IS NULL OR r.code_hash IS NULL OR r.code_hash = c.code_hash))
 GROUP BY c.queue, c.name, c.code_hash

@@ -242,14 +242,14 @@ func (a *analyzer) QueryRow(ctx context.Context, sql string, args ...any) pgx.Ro
 }
 
 // buffers returns the shared buffers (hit or read) that the plan node named name (its
-// "Subplan Name", such as "CTE claimed") and its children touched.
+// "Subplan Name", such as "CTE claimed"; "" for the whole plan) and its children touched.
 func buffers(t *testing.T, plan []byte, name string) int {
 	t.Helper()
 	var root []struct{ Plan map[string]any }
 	require.NoError(t, json.Unmarshal(plan, &root))
 	var find func(n map[string]any) map[string]any
 	find = func(n map[string]any) map[string]any {
-		if n["Subplan Name"] == name {
+		if name == "" || n["Subplan Name"] == name {
 			return n
 		}
 		children, _ := n["Plans"].([]any)
@@ -317,6 +317,13 @@ func TestAClaimReadsNoneOfTheWorkflowsThatAreNotYetAvailable(t *testing.T) {
 			require.Contains(t, []string{"workflows_pkey", "workflows_dequeue", "workflows_running"}, idx, "%s: the partitioned claim reads workflows through %q:\n%s", mode, idx, a.plan)
 		}
 	}
+	// The periodic look for workflows nobody can run reads the queue's head the same way.
+	_, err = q.UnrunnableWorkflows(b.ctx, db.UnrunnableWorkflowsParams{Queues: []string{"q"}, ScanLimit: 1000})
+	require.ErrorIs(t, err, errExplained)
+	read := buffers(t, a.plan, "")
+	t.Logf("the look for unrunnable workflows read the queue's head in %d buffers", read)
+	require.Less(t, read, 100, "the look for unrunnable workflows read the queue's head in %d buffers:\n%s", read, a.plan)
+
 	_, err = conn.Exec(b.ctx, "RESET plan_cache_mode")
 	require.NoError(t, err)
 

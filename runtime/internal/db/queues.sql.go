@@ -305,17 +305,38 @@ func (q *Queries) RecordStarts(ctx context.Context, arg RecordStartsParams) erro
 }
 
 const unrunnableWorkflows = `-- name: UnrunnableWorkflows :many
+WITH RECURSIVE priorities AS (
+    SELECT q.queue,
+           (SELECT p.priority FROM wfgen.workflows p
+            WHERE p.queue = q.queue AND p.state = 'enqueued'
+            ORDER BY p.priority LIMIT 1) AS priority
+    FROM unnest($2::text[]) AS q(queue)
+    UNION ALL
+    SELECT pr.queue,
+           (SELECT p.priority FROM wfgen.workflows p
+            WHERE p.queue = pr.queue AND p.state = 'enqueued' AND p.priority > pr.priority
+            ORDER BY p.priority LIMIT 1)
+    FROM priorities pr
+    WHERE pr.priority IS NOT NULL
+), heads AS (
+    SELECT h.queue, h.name, h.code_hash,
+           row_number() OVER (PARTITION BY h.queue ORDER BY h.priority, h.available_at, h.seq) AS position
+    FROM priorities pr
+    CROSS JOIN LATERAL (
+        SELECT w.queue, w.name, w.code_hash, w.priority, w.available_at, w.seq
+        FROM wfgen.workflows w
+        WHERE w.queue = pr.queue AND w.state = 'enqueued' AND w.priority = pr.priority
+          AND w.available_at <= now()
+        ORDER BY w.available_at, w.seq
+        LIMIT $1::int
+    ) h
+    WHERE pr.priority IS NOT NULL
+)
 SELECT c.queue, c.name, coalesce(c.code_hash, '')::text AS code_hash, count(*) AS workflows,
        EXISTS (SELECT 1 FROM wfgen.live_executor_workflows r WHERE r.name = c.name) AS name_registered
-FROM unnest($1::text[]) AS q(queue)
-CROSS JOIN LATERAL (
-    SELECT w.queue, w.name, w.code_hash
-    FROM wfgen.workflows w
-    WHERE w.queue = q.queue AND w.state = 'enqueued' AND w.available_at <= now()
-    ORDER BY w.priority, w.available_at, w.seq
-    LIMIT $2::int
-) c
-WHERE NOT EXISTS (
+FROM heads c
+WHERE c.position <= $1::int
+  AND NOT EXISTS (
     SELECT 1 FROM wfgen.live_executor_workflows r
     WHERE r.name = c.name AND (c.code_hash IS NULL OR r.code_hash IS NULL OR r.code_hash = c.code_hash))
 GROUP BY c.queue, c.name, c.code_hash
@@ -323,8 +344,8 @@ ORDER BY c.queue, c.name, c.code_hash
 `
 
 type UnrunnableWorkflowsParams struct {
-	Queues    []string
 	ScanLimit int32
+	Queues    []string
 }
 
 type UnrunnableWorkflowsRow struct {
@@ -340,8 +361,11 @@ type UnrunnableWorkflowsRow struct {
 // QueueDepths) by name and code hash (empty for none); name_registered says whether a live
 // executor registered the name with another hash. No executor claims such workflows, so
 // they stay at the head of their queue, where this finds them without reading the backlog.
+//
+// As the claims do, it walks each queue's distinct priorities and reads each only up to its
+// first workflow not yet available, so the workflows waiting in the queue cost it nothing.
 func (q *Queries) UnrunnableWorkflows(ctx context.Context, arg UnrunnableWorkflowsParams) ([]UnrunnableWorkflowsRow, error) {
-	rows, err := q.db.Query(ctx, unrunnableWorkflows, arg.Queues, arg.ScanLimit)
+	rows, err := q.db.Query(ctx, unrunnableWorkflows, arg.ScanLimit, arg.Queues)
 	if err != nil {
 		return nil, err
 	}
