@@ -419,7 +419,30 @@ func testCutOff(t *testing.T, cutOff func(*testproxy.Proxy)) {
 	}, time.Minute, time.Millisecond, "e0 never ran anything")
 	cut := time.Now()
 	cutOff(proxy)
-	time.Sleep(testLease + testHeartbeat + time.Second)
+	// What e0 ran as the cut took hold, as PostgreSQL sees it: nothing e0 sends from now on
+	// arrives before the restore, and a claim it sent earlier either committed already or will
+	// be refused for its expired lease.
+	observer := r.clients[1]
+	held, err := observer.ListWorkflows(r.ctx, wf.ListOptions{ExecutorID: "e0", States: []wf.State{wf.StateRunning}, Limit: 100})
+	require.NoError(t, err)
+	require.NotEmpty(t, held, "e0 ran nothing when it was cut off: the test tested nothing")
+	// Keep e0 cut off until the others took over what it held (and for at least its lease):
+	// restoring earlier would let e0, registered again, race them for its own workflows.
+	time.Sleep(testLease + testHeartbeat)
+	require.Eventually(t, func() bool {
+		taken := false
+		for _, h := range held {
+			st, err := observer.Status(r.ctx, h.ID)
+			require.NoError(t, err)
+			switch {
+			case st.ExecutorID != "e0" && st.Attempt > h.Attempt:
+				taken = true
+			case st.State == wf.StateRunning || st.State == wf.StateEnqueued:
+				return false // not yet taken over
+			}
+		}
+		return taken
+	}, time.Minute, 10*time.Millisecond, "the others never took over e0's workflows %v", held)
 	proxy.Restore()
 	restored := time.Now()
 	bodies := r.check(t)
