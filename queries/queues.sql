@@ -13,7 +13,16 @@ SET concurrency = excluded.concurrency,
 -- LockQueue serializes the dequeuers of a queue with global limits until their transaction
 -- ends. Their counts must be read by later statements of the transaction: a statement's
 -- snapshot is taken before it waits for the lock.
-SELECT name FROM wfgen.queues WHERE name = @name FOR UPDATE;
+--
+-- It also bounds how long the transaction may sit idle (idle_timeout_ms): a dequeuer cut
+-- off from the server between two of its statements (a network partition, a frozen VM)
+-- would otherwise keep the queue locked, and every replica's dequeues of it waiting, until
+-- the server noticed the lost connection, hours later with default TCP keepalives. After
+-- the timeout the server ends that session, which releases the lock.
+WITH bounded AS (
+    SELECT set_config('idle_in_transaction_session_timeout', sqlc.arg(idle_timeout_ms)::bigint::text, true)
+)
+SELECT q.name FROM wfgen.queues q, bounded WHERE q.name = @name FOR UPDATE OF q;
 
 -- name: CountRunning :one
 SELECT count(*) FROM wfgen.workflows WHERE queue = @queue AND state = 'running';

@@ -217,14 +217,28 @@ func (q *Queries) Listen(ctx context.Context) error {
 }
 
 const lockQueue = `-- name: LockQueue :exec
-SELECT name FROM wfgen.queues WHERE name = $1 FOR UPDATE
+WITH bounded AS (
+    SELECT set_config('idle_in_transaction_session_timeout', $2::bigint::text, true)
+)
+SELECT q.name FROM wfgen.queues q, bounded WHERE q.name = $1 FOR UPDATE OF q
 `
+
+type LockQueueParams struct {
+	Name          string
+	IdleTimeoutMs int64
+}
 
 // LockQueue serializes the dequeuers of a queue with global limits until their transaction
 // ends. Their counts must be read by later statements of the transaction: a statement's
 // snapshot is taken before it waits for the lock.
-func (q *Queries) LockQueue(ctx context.Context, name string) error {
-	_, err := q.db.Exec(ctx, lockQueue, name)
+//
+// It also bounds how long the transaction may sit idle (idle_timeout_ms): a dequeuer cut
+// off from the server between two of its statements (a network partition, a frozen VM)
+// would otherwise keep the queue locked, and every replica's dequeues of it waiting, until
+// the server noticed the lost connection, hours later with default TCP keepalives. After
+// the timeout the server ends that session, which releases the lock.
+func (q *Queries) LockQueue(ctx context.Context, arg LockQueueParams) error {
+	_, err := q.db.Exec(ctx, lockQueue, arg.Name, arg.IdleTimeoutMs)
 	return err
 }
 
