@@ -25,6 +25,8 @@ func (g *gen) client(w *model.Workflow) {
 		g.children(w)
 	}
 
+	g.awaitAll(w)
+
 	handle := jen.Id(w.HandleType())
 	g.doc("%s returns the handle of the run of the %s workflow with the given ID, for clients that follow runs they did not start. It does not touch the database: the handle's methods report wf.ErrNotFound for an unknown ID.",
 		w.GetFunc(), w.Func)
@@ -177,6 +179,38 @@ func (g *gen) handle(w *model.Workflow) {
 	)
 
 	g.accessors(w)
+}
+
+// awaitAll renders AwaitAllF, which a workflow calls to wait for many runs in one step.
+func (g *gen) awaitAll(w *model.Workflow) {
+	handle := jen.Id(w.HandleType())
+	const doc = "\n\nCall it from a workflow (ctx is the waiting workflow's), typically on the handles %s returned. It is one step however many handles it waits for: the outcomes are checkpointed together, and a replay returns them at once. Awaiting each handle in turn costs a step, and a commit, each. Like Await, it gives the worker slot back while it waits longer than wf.Config.SuspendAfter."
+	from := w.GetFunc()
+	if w.HasChildFuncs() && w.In != nil {
+		from = w.EnqueueChildrenFunc()
+	}
+	body := []jen.Code{
+		jen.Id("inner").Op(":=").Make(jen.Index().Op("*").Qual(wfPath, "Handle").Types(g.runtimeType(w.Out)), jen.Len(jen.Id("hs"))),
+		jen.For(jen.List(jen.Id("i"), jen.Id("h")).Op(":=").Range().Id("hs")).Block(
+			jen.Id("inner").Index(jen.Id("i")).Op("=").Id("h").Dot("handle"),
+		),
+	}
+	params := jen.Params(jen.Id("ctx").Qual(wfPath, "Context"), jen.Id("hs").Index().Add(handle))
+	if w.Out != nil {
+		g.doc("%s waits until every run of the %s workflow in hs is final, and returns their outputs in the order of hs. When some failed, it returns the others' outputs (the zero value in place of each failed one) and an error joining the failures (errors.Join), each as Result returns it."+doc,
+			w.AwaitAllFunc(), w.Func, from)
+		g.f.Func().Id(w.AwaitAllFunc()).Add(params).Params(jen.Index().Add(g.typeCode(w.Out)), jen.Error()).Block(
+			append(body, jen.Return(jen.Qual(wfPath, "AwaitAll").Call(jen.Id("ctx"), jen.Id("inner"))))...,
+		)
+		return
+	}
+	g.doc("%s waits until every run of the %s workflow in hs is final. It returns nil if all succeeded, or an error joining the failures (errors.Join), each as Result returns it."+doc,
+		w.AwaitAllFunc(), w.Func, from)
+	g.f.Func().Id(w.AwaitAllFunc()).Add(params).Error().Block(
+		append(body,
+			jen.List(jen.Id("_"), jen.Err()).Op(":=").Qual(wfPath, "AwaitAll").Call(jen.Id("ctx"), jen.Id("inner")),
+			jen.Return(jen.Err()))...,
+	)
 }
 
 // children renders the functions a workflow calls to run this one as its child, and

@@ -95,9 +95,9 @@ func init() {
 	wfgenWorkflowClientPipeline = wf.NewWorkflow(ClientPipelineName, ClientPipeline, wf.WorkflowQueue(Pipelines.Name()), wf.CodeHash("f0420ab87c6e14b5"))
 	wfgenWorkflowEmailPipeline = wf.NewWorkflow(EmailPipelineName, EmailPipeline, wf.WorkflowQueue(ChannelRuns.Name()), wf.CodeHash("e7b5edf9e562cc8e"))
 	wfgenWorkflowLandingPagePipeline = wf.NewWorkflow(LandingPagePipelineName, LandingPagePipeline, wf.WorkflowQueue(ChannelRuns.Name()), wf.CodeHash("e7b5edf9e562cc8e"))
-	wfgenWorkflowMonthlyReports = wf.NewWorkflow(MonthlyReportsName, MonthlyReports, wf.WorkflowQueue(Maintenance.Name()), wf.CodeHash("edd466618c795d4b"))
+	wfgenWorkflowMonthlyReports = wf.NewWorkflow(MonthlyReportsName, MonthlyReports, wf.WorkflowQueue(Maintenance.Name()), wf.ExpectedSteps(3), wf.CodeHash("ab5f5015e3dd5cef"))
 	wfgenWorkflowTenantReport = wf.NewWorkflow(TenantReportName, TenantReport, wf.WorkflowQueue(Reports.Name()), wf.ExpectedSteps(2), wf.CodeHash("9eea2abbf99a89f8"))
-	wfgenWorkflowStorageCleanup = wf.NewWorkflow(StorageCleanupName, StorageCleanup, wf.WorkflowQueue(Maintenance.Name()), wf.CodeHash("65fcb42a3285bc2e"))
+	wfgenWorkflowStorageCleanup = wf.NewWorkflow(StorageCleanupName, StorageCleanup, wf.WorkflowQueue(Maintenance.Name()), wf.CodeHash("879c1f877e94ee46"))
 	wfgenWorkflowDeleteObjects = wf.NewWorkflow(DeleteObjectsName, DeleteObjects, wf.WorkflowQueue(Cleanup.Name()), wf.ExpectedSteps(1), wf.CodeHash("51e3c479ec46337e"))
 	wfgenScheduleMonthlyReports = wf.NewSchedule(wfgenWorkflowMonthlyReports, "0 6 1 * *", wf.ScheduleQueue(Maintenance.Name()))
 	wfgenScheduleStorageCleanup = wf.NewSchedule(wfgenWorkflowStorageCleanup, "@hourly", wf.ScheduleQueue(Maintenance.Name()))
@@ -364,6 +364,24 @@ func DebounceClientPipeline(ctx context.Context, c *wf.Client, key string, in Pi
 	return ClientPipelineHandle{handle: h}, nil
 }
 
+// AwaitAllClientPipeline waits until every run of the ClientPipeline workflow in hs is
+// final, and returns their outputs in the order of hs. When some failed, it returns the
+// others' outputs (the zero value in place of each failed one) and an error joining the
+// failures (errors.Join), each as Result returns it.
+//
+// Call it from a workflow (ctx is the waiting workflow's), typically on the handles
+// EnqueueChildrenClientPipeline returned. It is one step however many handles it waits
+// for: the outcomes are checkpointed together, and a replay returns them at once.
+// Awaiting each handle in turn costs a step, and a commit, each. Like Await, it gives the
+// worker slot back while it waits longer than wf.Config.SuspendAfter.
+func AwaitAllClientPipeline(ctx wf.Context, hs []ClientPipelineHandle) ([]PipelineResult, error) {
+	inner := make([]*wf.Handle[PipelineResult], len(hs))
+	for i, h := range hs {
+		inner[i] = h.handle
+	}
+	return wf.AwaitAll(ctx, inner)
+}
+
 // GetClientPipeline returns the handle of the run of the ClientPipeline workflow with the
 // given ID, for clients that follow runs they did not start. It does not touch the
 // database: the handle's methods report wf.ErrNotFound for an unknown ID.
@@ -590,6 +608,24 @@ func DebounceEmailPipeline(ctx context.Context, c *wf.Client, key string, in Cha
 		return EmailPipelineHandle{}, err
 	}
 	return EmailPipelineHandle{handle: h}, nil
+}
+
+// AwaitAllEmailPipeline waits until every run of the EmailPipeline workflow in hs is
+// final, and returns their outputs in the order of hs. When some failed, it returns the
+// others' outputs (the zero value in place of each failed one) and an error joining the
+// failures (errors.Join), each as Result returns it.
+//
+// Call it from a workflow (ctx is the waiting workflow's), typically on the handles
+// EnqueueChildrenEmailPipeline returned. It is one step however many handles it waits
+// for: the outcomes are checkpointed together, and a replay returns them at once.
+// Awaiting each handle in turn costs a step, and a commit, each. Like Await, it gives the
+// worker slot back while it waits longer than wf.Config.SuspendAfter.
+func AwaitAllEmailPipeline(ctx wf.Context, hs []EmailPipelineHandle) ([]ChannelResult, error) {
+	inner := make([]*wf.Handle[ChannelResult], len(hs))
+	for i, h := range hs {
+		inner[i] = h.handle
+	}
+	return wf.AwaitAll(ctx, inner)
 }
 
 // GetEmailPipeline returns the handle of the run of the EmailPipeline workflow with the
@@ -821,6 +857,24 @@ func DebounceLandingPagePipeline(ctx context.Context, c *wf.Client, key string, 
 	return LandingPagePipelineHandle{handle: h}, nil
 }
 
+// AwaitAllLandingPagePipeline waits until every run of the LandingPagePipeline workflow
+// in hs is final, and returns their outputs in the order of hs. When some failed, it
+// returns the others' outputs (the zero value in place of each failed one) and an error
+// joining the failures (errors.Join), each as Result returns it.
+//
+// Call it from a workflow (ctx is the waiting workflow's), typically on the handles
+// EnqueueChildrenLandingPagePipeline returned. It is one step however many handles it
+// waits for: the outcomes are checkpointed together, and a replay returns them at once.
+// Awaiting each handle in turn costs a step, and a commit, each. Like Await, it gives the
+// worker slot back while it waits longer than wf.Config.SuspendAfter.
+func AwaitAllLandingPagePipeline(ctx wf.Context, hs []LandingPagePipelineHandle) ([]ChannelResult, error) {
+	inner := make([]*wf.Handle[ChannelResult], len(hs))
+	for i, h := range hs {
+		inner[i] = h.handle
+	}
+	return wf.AwaitAll(ctx, inner)
+}
+
 // GetLandingPagePipeline returns the handle of the run of the LandingPagePipeline
 // workflow with the given ID, for clients that follow runs they did not start. It does
 // not touch the database: the handle's methods report wf.ErrNotFound for an unknown ID.
@@ -920,6 +974,24 @@ func TriggerMonthlyReports(ctx context.Context, c *wf.Client, at time.Time) (Mon
 		return MonthlyReportsHandle{}, err
 	}
 	return GetMonthlyReports(c, id), nil
+}
+
+// AwaitAllMonthlyReports waits until every run of the MonthlyReports workflow in hs is
+// final, and returns their outputs in the order of hs. When some failed, it returns the
+// others' outputs (the zero value in place of each failed one) and an error joining the
+// failures (errors.Join), each as Result returns it.
+//
+// Call it from a workflow (ctx is the waiting workflow's), typically on the handles
+// GetMonthlyReports returned. It is one step however many handles it waits for: the
+// outcomes are checkpointed together, and a replay returns them at once. Awaiting each
+// handle in turn costs a step, and a commit, each. Like Await, it gives the worker slot
+// back while it waits longer than wf.Config.SuspendAfter.
+func AwaitAllMonthlyReports(ctx wf.Context, hs []MonthlyReportsHandle) ([]ReportsSummary, error) {
+	inner := make([]*wf.Handle[ReportsSummary], len(hs))
+	for i, h := range hs {
+		inner[i] = h.handle
+	}
+	return wf.AwaitAll(ctx, inner)
 }
 
 // GetMonthlyReports returns the handle of the run of the MonthlyReports workflow with the
@@ -1136,6 +1208,24 @@ func DebounceTenantReport(ctx context.Context, c *wf.Client, key string, in Repo
 	return TenantReportHandle{handle: h}, nil
 }
 
+// AwaitAllTenantReport waits until every run of the TenantReport workflow in hs is final,
+// and returns their outputs in the order of hs. When some failed, it returns the others'
+// outputs (the zero value in place of each failed one) and an error joining the failures
+// (errors.Join), each as Result returns it.
+//
+// Call it from a workflow (ctx is the waiting workflow's), typically on the handles
+// EnqueueChildrenTenantReport returned. It is one step however many handles it waits for:
+// the outcomes are checkpointed together, and a replay returns them at once. Awaiting
+// each handle in turn costs a step, and a commit, each. Like Await, it gives the worker
+// slot back while it waits longer than wf.Config.SuspendAfter.
+func AwaitAllTenantReport(ctx wf.Context, hs []TenantReportHandle) ([]Report, error) {
+	inner := make([]*wf.Handle[Report], len(hs))
+	for i, h := range hs {
+		inner[i] = h.handle
+	}
+	return wf.AwaitAll(ctx, inner)
+}
+
 // GetTenantReport returns the handle of the run of the TenantReport workflow with the
 // given ID, for clients that follow runs they did not start. It does not touch the
 // database: the handle's methods report wf.ErrNotFound for an unknown ID.
@@ -1235,6 +1325,24 @@ func TriggerStorageCleanup(ctx context.Context, c *wf.Client, at time.Time) (Sto
 		return StorageCleanupHandle{}, err
 	}
 	return GetStorageCleanup(c, id), nil
+}
+
+// AwaitAllStorageCleanup waits until every run of the StorageCleanup workflow in hs is
+// final, and returns their outputs in the order of hs. When some failed, it returns the
+// others' outputs (the zero value in place of each failed one) and an error joining the
+// failures (errors.Join), each as Result returns it.
+//
+// Call it from a workflow (ctx is the waiting workflow's), typically on the handles
+// GetStorageCleanup returned. It is one step however many handles it waits for: the
+// outcomes are checkpointed together, and a replay returns them at once. Awaiting each
+// handle in turn costs a step, and a commit, each. Like Await, it gives the worker slot
+// back while it waits longer than wf.Config.SuspendAfter.
+func AwaitAllStorageCleanup(ctx wf.Context, hs []StorageCleanupHandle) ([]CleanupSummary, error) {
+	inner := make([]*wf.Handle[CleanupSummary], len(hs))
+	for i, h := range hs {
+		inner[i] = h.handle
+	}
+	return wf.AwaitAll(ctx, inner)
 }
 
 // GetStorageCleanup returns the handle of the run of the StorageCleanup workflow with the
@@ -1449,6 +1557,24 @@ func DebounceDeleteObjects(ctx context.Context, c *wf.Client, key string, in Del
 		return DeleteObjectsHandle{}, err
 	}
 	return DeleteObjectsHandle{handle: h}, nil
+}
+
+// AwaitAllDeleteObjects waits until every run of the DeleteObjects workflow in hs is
+// final, and returns their outputs in the order of hs. When some failed, it returns the
+// others' outputs (the zero value in place of each failed one) and an error joining the
+// failures (errors.Join), each as Result returns it.
+//
+// Call it from a workflow (ctx is the waiting workflow's), typically on the handles
+// EnqueueChildrenDeleteObjects returned. It is one step however many handles it waits
+// for: the outcomes are checkpointed together, and a replay returns them at once.
+// Awaiting each handle in turn costs a step, and a commit, each. Like Await, it gives the
+// worker slot back while it waits longer than wf.Config.SuspendAfter.
+func AwaitAllDeleteObjects(ctx wf.Context, hs []DeleteObjectsHandle) ([]int, error) {
+	inner := make([]*wf.Handle[int], len(hs))
+	for i, h := range hs {
+		inner[i] = h.handle
+	}
+	return wf.AwaitAll(ctx, inner)
 }
 
 // GetDeleteObjects returns the handle of the run of the DeleteObjects workflow with the

@@ -142,12 +142,13 @@ func MonthlyReports(ctx wf.Context, tick wf.Tick) (ReportsSummary, error) {
 	if err != nil {
 		return ReportsSummary{}, err
 	}
+	// One step waits for every report, however many tenants there are.
+	reports, err := AwaitAllTenantReport(ctx, hs)
+	if err != nil {
+		return ReportsSummary{}, err
+	}
 	out := ReportsSummary{Month: month, Tenants: len(tenants)}
-	for _, h := range hs {
-		r, err := h.Await(ctx)
-		if err != nil {
-			return ReportsSummary{}, err
-		}
+	for _, r := range reports {
 		if r.Stored {
 			out.Stored++
 		}
@@ -193,11 +194,11 @@ func StorageCleanup(ctx wf.Context, tick wf.Tick) (CleanupSummary, error) {
 		after = keys[len(keys)-1]
 	}
 	out.Batches = len(hs)
-	for _, h := range hs {
-		n, err := h.Await(ctx)
-		if err != nil {
-			return CleanupSummary{}, err
-		}
+	deleted, err := AwaitAllDeleteObjects(ctx, hs)
+	if err != nil {
+		return CleanupSummary{}, err
+	}
+	for _, n := range deleted {
 		out.Deleted += n
 	}
 	return out, nil

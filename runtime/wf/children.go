@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/wfgen/wfgen/runtime/internal/checkpoint"
@@ -231,4 +232,167 @@ func (h *Handle[Out]) Await(ctx Context) (Out, error) {
 	}
 	x.submitStep(checkpoint.Step{WorkflowID: x.id, StepID: id, Name: name, Output: string(b), Attempt: x.attempt, Tries: 1, StartedAt: started})
 	return h.outcome(row)
+}
+
+// AwaitAll waits, inside the workflow whose context is ctx, until every workflow of hs is
+// final, and returns their outputs in the order of hs. When some failed, it returns the
+// outputs of the others (the zero value in place of each failed one) and an error joining
+// the failures (errors.Join), each as Result would return it; errors.As finds a
+// *WorkflowError among them.
+//
+// It is one step, however many handles: the outcomes are recorded together, and a replay
+// returns them without waiting again. Awaiting children one by one with Await costs a
+// checkpoint each, and so a commit each in turn; AwaitAll costs a read of the unfinished
+// ones per wake-up and one checkpoint. It gives the worker slot back as Await does, after
+// Config.SuspendAfter, and each child's completion wakes the parent to look again.
+//
+// A handle that refers to no workflow, or to one that does not exist, is an error at once,
+// and nothing is recorded.
+func AwaitAll[Out any](ctx Context, hs []*Handle[Out]) ([]Out, error) {
+	for _, h := range hs {
+		if h.refersToNothing() {
+			return nil, errNoWorkflow
+		}
+	}
+	x := ctx.execution()
+	// Every call is a step, even with no handles, so that the step IDs that follow do not
+	// depend on how many there were.
+	name := "wf.awaitAll"
+	if len(hs) > 0 {
+		name += ":" + hs[0].name
+	}
+	id, rec, err := x.openStep(name)
+	if err != nil {
+		return nil, err
+	}
+	outcomes := make([]awaitedOutcome, len(hs))
+	if rec != nil {
+		if err := json.Unmarshal(rec.Output, &outcomes); err != nil || len(outcomes) != len(hs) {
+			if err == nil {
+				err = fmt.Errorf("%d outcomes recorded for %d handles", len(outcomes), len(hs))
+			}
+			return nil, decodeFailure(fmt.Sprintf("recorded outcomes of step %q (ID %d)", name, id), "awaited outcomes",
+				"the step was recorded by another version of the workflow's code or of wfgen: the workflow must await the same handles when it replays", err)
+		}
+		return awaitedOutputs(hs, outcomes)
+	}
+
+	ids := make([]string, len(hs))
+	byID := make(map[string][]int, len(hs)) // a handle may appear more than once
+	for i, h := range hs {
+		ids[i] = h.id
+		byID[h.id] = append(byID[h.id], i)
+	}
+	pending := slices.Clone(ids)
+	slices.Sort(pending)
+	pending = slices.Compact(pending)
+	// unfinished reads the outcomes of the given workflows and returns those not final yet;
+	// with record, it stores the final ones' outcomes.
+	unfinished := func(ctx context.Context, q *db.Queries, of []string, record bool) ([]string, error) {
+		rows, err := q.GetResults(ctx, of)
+		if err != nil {
+			return nil, err
+		}
+		found := make(map[string]bool, len(rows))
+		var left []string
+		for _, r := range rows {
+			found[r.ID] = true
+			for _, i := range byID[r.ID] {
+				if r.Name != hs[i].name {
+					return nil, wrongWorkflow(r.ID, r.Name, hs[i].name)
+				}
+			}
+			if !State(r.State).Final() {
+				left = append(left, r.ID)
+				continue
+			}
+			if record {
+				for _, i := range byID[r.ID] {
+					outcomes[i] = awaitedOutcome{State: r.State, Output: r.Output, Error: r.Error}
+				}
+			}
+		}
+		for _, id := range of {
+			if !found[id] {
+				return nil, &notFoundError{id: id}
+			}
+		}
+		return left, nil
+	}
+	started := time.Now()
+	wake, stop := x.c.watchAll(pending)
+	defer stop()
+	var lookErr error
+	// Children completing in this process wake the wait at every checkpoint batch; reading
+	// thousands of pending outcomes at each would take the CPU the children need. So a look
+	// comes no sooner than four times the last one's duration after it ended.
+	var lastEnd time.Time
+	var lastTook time.Duration
+	look := func() (bool, error) {
+		if wait := time.Until(lastEnd.Add(4 * lastTook)); wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-x.ctx.Done():
+				t.Stop()
+				return false, nil // the wait sees the interruption
+			case <-t.C:
+			}
+		}
+		began := time.Now()
+		defer func() { lastEnd = time.Now(); lastTook = lastEnd.Sub(began) }()
+		left, err := unfinished(x.ctx, x.c.q, pending, true)
+		if err != nil {
+			var nf *notFoundError
+			if errors.As(err, &nf) {
+				lookErr = err
+				return true, nil
+			}
+			return false, err
+		}
+		pending = left
+		return len(pending) == 0, nil
+	}
+	ready := func(ctx context.Context, q *db.Queries) (bool, error) {
+		left, err := unfinished(ctx, q, pending, false)
+		return len(left) == 0, err
+	}
+	for {
+		done, err := x.waitOrSuspend(time.Now().Add(childWaitBackstop), waitingChild, look, wake, ready)
+		if err != nil {
+			x.endStep()
+			return nil, err
+		}
+		if done && (lookErr != nil || len(pending) == 0) {
+			break
+		}
+		// The suspending transaction found them all final after the last look: read their
+		// outcomes (on the next pass, at once).
+	}
+	if lookErr != nil {
+		x.endStep()
+		return nil, lookErr
+	}
+	b, err := json.Marshal(outcomes)
+	if err != nil {
+		x.endStep()
+		return nil, err
+	}
+	x.submitStep(checkpoint.Step{WorkflowID: x.id, StepID: id, Name: name, Output: string(b), Attempt: x.attempt, Tries: 1, StartedAt: started})
+	return awaitedOutputs(hs, outcomes)
+}
+
+// awaitedOutputs turns the outcomes AwaitAll recorded into outputs and a joined error.
+func awaitedOutputs[Out any](hs []*Handle[Out], outcomes []awaitedOutcome) ([]Out, error) {
+	outs := make([]Out, len(hs))
+	var errs []error
+	for i, h := range hs {
+		o := outcomes[i]
+		out, err := h.outcome(db.GetResultsRow{ID: h.id, Name: h.name, State: o.State, Output: o.Output, Error: o.Error})
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		outs[i] = out
+	}
+	return outs, errors.Join(errs...)
 }

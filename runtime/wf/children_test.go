@@ -288,3 +288,124 @@ func TestAChildCompletingAsItsParentSuspendsWakesTheParent(t *testing.T) {
 		require.Equal(t, i, out)
 	}
 }
+
+func TestAwaitAllWaitsForEveryChildInOneStep(t *testing.T) {
+	t.Parallel()
+	// One slot, held by nobody while the parent waits: the parent must give it back
+	// (suspend) for its children to run, and their completions must wake it.
+	b := setup(t, wf.Config{SuspendAfter: 20 * time.Millisecond})
+	child := wf.NewWorkflow("all-child", func(ctx wf.Context, n int) (int, error) {
+		if err := wf.Sleep(ctx, time.Duration(n%3)*10*time.Millisecond); err != nil {
+			return 0, err
+		}
+		if n < 0 {
+			return 0, fmt.Errorf("child %d refuses", n)
+		}
+		return n * n, nil
+	})
+	parent := wf.NewWorkflow("all-parent", func(ctx wf.Context, ns []int) ([]int, error) {
+		hs, err := child.EnqueueChildren(ctx, ns)
+		if err != nil {
+			return nil, err
+		}
+		outs, err := wf.AwaitAll(ctx, hs)
+		if err != nil {
+			return outs, err
+		}
+		// A wait after AwaitAll suspends the parent again: its replay must return the
+		// recorded outcomes without awaiting again.
+		if err := wf.Sleep(ctx, 30*time.Millisecond); err != nil {
+			return nil, err
+		}
+		return outs, nil
+	})
+	b.start(t, child, parent, wf.NewQueue(wf.DefaultQueue, wf.WorkerConcurrency(1), wf.GlobalConcurrency(1)))
+
+	ns := []int{1, 2, 3, 4, 5, 6, 7}
+	h, err := parent.Enqueue(b.ctx, b.client, ns, wf.WithID("all"))
+	require.NoError(t, err)
+	out, err := h.Result(b.ctx)
+	require.NoError(t, err)
+	require.Equal(t, []int{1, 4, 9, 16, 25, 36, 49}, out, "outputs in the order of the handles")
+	steps, err := b.client.Steps(b.ctx, "all")
+	require.NoError(t, err)
+	names := make([]string, len(steps))
+	for i, s := range steps {
+		names[i] = s.Name
+	}
+	require.Equal(t, []string{"wf.enqueueChild:all-child", "wf.awaitAll:all-child", "wf.sleep"}, names, "one step awaits every child")
+	st, err := h.Status(b.ctx)
+	require.NoError(t, err)
+	require.Greater(t, st.Attempt, 2, "the parent was suspended while its children ran, and after")
+
+	// Failures come back joined, each as Result returns it; the others' outputs with them.
+	bad, err := parent.Enqueue(b.ctx, b.client, []int{2, -1, 3, -4})
+	require.NoError(t, err)
+	_, err = bad.Result(b.ctx)
+	var we *wf.WorkflowError
+	require.ErrorAs(t, err, &we)
+	require.Contains(t, err.Error(), "child -1 refuses")
+	require.Contains(t, err.Error(), "child -4 refuses")
+}
+
+func TestAwaitAllOfAnUnknownWorkflowFailsAtOnce(t *testing.T) {
+	t.Parallel()
+	b := setup(t, wf.Config{})
+	other := wf.NewWorkflow("all-other", func(ctx wf.Context, n int) (int, error) { return n, nil })
+	parent := wf.NewWorkflow("all-unknown", func(ctx wf.Context, n int) (int, error) {
+		hs := []*wf.Handle[int]{other.Get(b.client, "no-such-workflow")}
+		_, err := wf.AwaitAll(ctx, hs)
+		return 0, err
+	})
+	b.start(t, other, parent)
+	h, err := parent.Enqueue(b.ctx, b.client, 0, wf.WithID("unknown-parent"))
+	require.NoError(t, err)
+	_, err = h.Result(b.ctx)
+	require.ErrorContains(t, err, `workflow "no-such-workflow" not found`)
+	steps, err := b.client.Steps(b.ctx, "unknown-parent")
+	require.NoError(t, err)
+	require.Empty(t, steps, "nothing is recorded for a wait on nothing")
+}
+
+func TestChildrenCompletingAsTheirParentSuspendsInAwaitAllWakeIt(t *testing.T) {
+	t.Parallel()
+	// As TestAChildCompletingAsItsParentSuspendsWakesTheParent, with several children per
+	// parent: the last completion may commit between the parent's last look and its
+	// suspension. Without the wake, a parent would sleep until its backstop, minutes later.
+	b := setup(t, wf.Config{SuspendAfter: 15 * time.Millisecond})
+	const parents, children = 20, 4
+	child := wf.NewWorkflow("racing-all-child", func(ctx wf.Context, n int) (int, error) {
+		if err := wf.Sleep(ctx, time.Duration(10+n%10)*time.Millisecond); err != nil {
+			return 0, err
+		}
+		return n, nil
+	})
+	parent := wf.NewWorkflow("racing-all-parent", func(ctx wf.Context, n int) (int, error) {
+		ins := make([]int, children)
+		for i := range ins {
+			ins[i] = n*children + i
+		}
+		hs, err := child.EnqueueChildren(ctx, ins)
+		if err != nil {
+			return 0, err
+		}
+		outs, err := wf.AwaitAll(ctx, hs)
+		sum := 0
+		for _, o := range outs {
+			sum += o
+		}
+		return sum, err
+	})
+	b.start(t, child, parent, wf.NewQueue(wf.DefaultQueue, wf.WorkerConcurrency(2*parents)))
+	ins := make([]int, parents)
+	for i := range ins {
+		ins[i] = i
+	}
+	hs, err := parent.EnqueueMany(b.ctx, b.client, ins)
+	require.NoError(t, err)
+	for i, h := range hs {
+		out, err := h.Result(b.ctx)
+		require.NoError(t, err)
+		require.Equal(t, children*children*i+children*(children-1)/2, out)
+	}
+}

@@ -19,6 +19,12 @@ type watchers struct {
 // watch returns a channel that receives after each change of workflow id, and the function
 // that stops watching. Changes that happen while nobody reads are merged into one.
 func (c *Client) watch(id string) (<-chan struct{}, func()) {
+	return c.watchAll([]string{id})
+}
+
+// watchAll is watch for several workflows at once: one channel receives after a change of
+// any of them.
+func (c *Client) watchAll(ids []string) (<-chan struct{}, func()) {
 	c.listen() // waits in a client that runs nothing must hear other processes too
 	ch := make(chan struct{}, 1)
 	w := &c.watchers
@@ -26,16 +32,20 @@ func (c *Client) watch(id string) (<-chan struct{}, func()) {
 	if w.m == nil {
 		w.m = map[string]map[chan struct{}]struct{}{}
 	}
-	if w.m[id] == nil {
-		w.m[id] = map[chan struct{}]struct{}{}
+	for _, id := range ids {
+		if w.m[id] == nil {
+			w.m[id] = map[chan struct{}]struct{}{}
+		}
+		w.m[id][ch] = struct{}{}
 	}
-	w.m[id][ch] = struct{}{}
 	w.mu.Unlock()
 	return ch, func() {
 		w.mu.Lock()
-		delete(w.m[id], ch)
-		if len(w.m[id]) == 0 {
-			delete(w.m, id)
+		for _, id := range ids {
+			delete(w.m[id], ch)
+			if len(w.m[id]) == 0 {
+				delete(w.m, id)
+			}
 		}
 		w.mu.Unlock()
 	}

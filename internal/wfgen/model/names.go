@@ -11,8 +11,8 @@ import (
 // Every name wfgen generates is defined in this file.
 //
 // Generated identifiers are exported when the annotated function is: every workflow F gets
-// the name constant FName, GetF, ListFRuns, the handle type FHandle and the list entry type
-// FRun. A workflow that is not scheduled also gets EnqueueF, EnqueueFTx, EnqueueManyF (when
+// the name constant FName, GetF, ListFRuns, AwaitAllF, the handle type FHandle and the list
+// entry type FRun. A workflow that is not scheduled also gets EnqueueF, EnqueueFTx, EnqueueManyF (when
 // it takes an input), StartF, EnqueueChildF, StartChildF, EnqueueChildrenF (when it takes
 // an input) and DebounceF; a scheduled one gets TriggerF instead, since its schedule starts
 // it. An unexported workflow f gets fName, getF, listFRuns, fHandle, fRun, enqueueF and so
@@ -94,6 +94,9 @@ func (w *Workflow) StartChildFunc() string { return exported(w.Func, "StartChild
 // EnqueueChildrenFunc enqueues one child per input; only workflows with an input have it.
 func (w *Workflow) EnqueueChildrenFunc() string { return exported(w.Func, "EnqueueChildren") }
 
+// AwaitAllFunc waits, in a workflow, for many runs of the workflow in one step.
+func (w *Workflow) AwaitAllFunc() string { return exported(w.Func, "AwaitAll") }
+
 // DebounceFunc enqueues the workflow after a quiet period per key.
 func (w *Workflow) DebounceFunc() string { return exported(w.Func, "Debounce") }
 
@@ -116,7 +119,7 @@ func (w *Workflow) ScheduleVar() string { return "wfgenSchedule" + upperFirst(w.
 
 // GeneratedNames lists the package-level identifiers generated for the workflow.
 func (w *Workflow) GeneratedNames() []string {
-	names := []string{w.NameConst(), w.GetFunc(), w.ListFunc(), w.HandleType(), w.RunType(), w.DefVar()}
+	names := []string{w.NameConst(), w.GetFunc(), w.ListFunc(), w.HandleType(), w.RunType(), w.DefVar(), w.AwaitAllFunc()}
 	if w.HasEnqueueFuncs() {
 		names = append(names, w.EnqueueFunc(), w.EnqueueTxFunc(), w.StartFunc())
 		if w.In != nil {
@@ -203,6 +206,7 @@ const (
 	RoleEnqueueChild
 	RoleStartChild
 	RoleEnqueueChildren
+	RoleAwaitAll
 	RoleStepWrapper
 )
 
@@ -225,6 +229,7 @@ func Roles(step bool, fn string) map[string]Role {
 		w.StartFunc(): RoleStart, w.DebounceFunc(): RoleDebounce, w.TriggerFunc(): RoleTrigger, w.ListFunc(): RoleList,
 		w.GetFunc(): RoleGet, w.HandleType(): RoleHandle, w.NameConst(): RoleName, w.RunType(): RoleRun,
 		w.EnqueueChildFunc(): RoleEnqueueChild, w.StartChildFunc(): RoleStartChild, w.EnqueueChildrenFunc(): RoleEnqueueChildren,
+		w.AwaitAllFunc(): RoleAwaitAll,
 	}
 }
 

@@ -238,7 +238,7 @@ func runtimeStepIDs(fn *types.Func) int {
 	}
 	switch recv + "." + fn.Name() {
 	case ".Sleep", "Event.Set", "Topic.SendFromWorkflow", "Stream.Append", "Stream.Close",
-		"Workflow.EnqueueChild", "Workflow.StartChild", "Workflow.EnqueueChildren", "Handle.Await":
+		"Workflow.EnqueueChild", "Workflow.StartChild", "Workflow.EnqueueChildren", "Handle.Await", ".AwaitAll":
 		return 1
 	case "Topic.Recv":
 		return 2
