@@ -5,6 +5,14 @@ FROM wfgen.steps
 WHERE workflow_id = @workflow_id
 ORDER BY step_id;
 
+-- name: LoadStepsOf :many
+-- LoadStepsOf is LoadSteps for the workflows one claim took to resume them: one round trip
+-- for all their histories instead of one each.
+SELECT workflow_id, step_id, name, output, error
+FROM wfgen.steps
+WHERE workflow_id = ANY(@workflow_ids::text[])
+ORDER BY workflow_id, step_id;
+
 -- name: ListSteps :many
 SELECT * FROM wfgen.steps WHERE workflow_id = @workflow_id ORDER BY step_id;
 

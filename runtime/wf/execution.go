@@ -125,7 +125,14 @@ func (x *execution) run() (o outcome) {
 			h.WorkflowEnded(x.wfctx.Context, ev, outcome, x.endErr)
 		}()
 	}
-	replaying := x.attempt > 1 // a first run has no history: nothing to read
+	// A first run has no history: nothing to read. A claim may have read it already, for
+	// every workflow it took at once (x.history set).
+	replaying := x.attempt > 1 && x.history == nil
+	if x.history != nil {
+		if cause := context.Cause(x.ctx); errors.Is(cause, ErrTimeout) {
+			return x.complete(StateFailed, "", cause) // as below: claimed after its deadline
+		}
+	}
 	for restarts := 0; ; restarts++ {
 		if replaying {
 			if err := x.loadHistory(); err != nil {

@@ -239,11 +239,41 @@ func (w *queueWorker) fetch(ctx context.Context, n int) (int, time.Time, error) 
 	slices.SortFunc(rows, func(a, b db.DequeueWorkflowsRow) int {
 		return cmp.Or(cmp.Compare(a.Priority, b.Priority), cmp.Compare(deref64(a.Seq), deref64(b.Seq)))
 	})
+	histories := w.c.prefetchHistories(ctx, rows)
 	for _, r := range rows {
 		w.running.Add(1)
-		w.c.launch(w.c.workflows[r.Name], r.ID, r.Attempt, r.Input, r.Deadline, w, r.Queue, r.AvailableAt, deref(r.TraceContext))
+		w.c.launch(w.c.workflows[r.Name], r.ID, r.Attempt, r.Input, r.Deadline, w, r.Queue, r.AvailableAt, deref(r.TraceContext), histories[r.ID])
 	}
 	return len(rows), roomAt, nil
+}
+
+// prefetchHistories reads the recorded steps of the claimed workflows that resume (attempt
+// above 1) in one statement, keyed by workflow ID: a thousand sleepers coming due together
+// are then one history read, not a thousand. It returns nil when there are none, or when
+// the read failed: each execution then reads its own, with retries.
+func (c *Client) prefetchHistories(ctx context.Context, rows []db.DequeueWorkflowsRow) map[string]map[int32]db.LoadStepsRow {
+	var ids []string
+	for _, r := range rows {
+		if r.Attempt > 1 {
+			ids = append(ids, r.ID)
+		}
+	}
+	if len(ids) < 2 {
+		return nil // one is read as well by its execution, concurrently with the others'
+	}
+	steps, err := c.q.LoadStepsOf(ctx, ids)
+	if err != nil {
+		c.log.Warn("wfgen: reading the histories of resumed workflows failed; each reads its own", "workflows", len(ids), "error", err)
+		return nil
+	}
+	histories := make(map[string]map[int32]db.LoadStepsRow, len(ids))
+	for _, id := range ids {
+		histories[id] = map[int32]db.LoadStepsRow{}
+	}
+	for _, s := range steps {
+		histories[s.WorkflowID][s.StepID] = db.LoadStepsRow{StepID: s.StepID, Name: s.Name, Output: s.Output, Error: s.Error}
+	}
+	return histories
 }
 
 // dequeueLimited dequeues from a queue with global limits: it locks the queue's row, counts
@@ -343,13 +373,13 @@ func (w *queueWorker) settled() {
 // (Stop waits for their fetch loops first). A direct start (w nil) is refused once Stop
 // began, and launch returns false.
 // queue, available (when the workflow could start) and traceContext are for Hooks.
-func (c *Client) launch(reg *registeredWorkflow, id string, attempt int32, input []byte, deadline *time.Time, w *queueWorker, queue string, available time.Time, traceContext string) bool {
+func (c *Client) launch(reg *registeredWorkflow, id string, attempt int32, input []byte, deadline *time.Time, w *queueWorker, queue string, available time.Time, traceContext string, history map[int32]db.LoadStepsRow) bool {
 	var release func()
 	if w != nil {
 		release = w.bodyDone
 	}
 	x := newExecution(c, reg, id, attempt, input, deadline, release)
-	x.queue, x.available, x.traceContext = queue, available, traceContext
+	x.queue, x.available, x.traceContext, x.history = queue, available, traceContext, history
 	c.mu.Lock()
 	if w == nil && c.phase != phaseStarted {
 		c.mu.Unlock()

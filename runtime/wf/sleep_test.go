@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -288,4 +289,51 @@ func TestAWorkflowAsleepInItsSlotWhenItsWorkerStopsIsHandedBackAndWakesOnce(t *t
 	var due time.Time
 	require.NoError(t, b.pool.QueryRow(b.ctx, fmt.Sprintf(`SELECT (output #>> '{}')::timestamptz FROM %s.steps WHERE workflow_id = $1 AND name = 'wf.sleep'`, b.schema), h.ID()).Scan(&due))
 	require.False(t, st.CompletedAt.Before(due), "completed at %s, before its wake-up time %s", st.CompletedAt, due)
+}
+
+func TestSleepersComingDueTogetherResumeFromTheirOwnHistories(t *testing.T) {
+	t.Parallel()
+	// Workflows that resume together are claimed together, and their histories read in one
+	// statement: each must replay its own steps, never run them again, and never another's.
+	b := setup(t, wf.Config{SuspendAfter: -1})
+	var mu sync.Mutex
+	calls := map[int]int{}
+	first := wf.NewStep[int]("before-nap")
+	second := wf.NewStep[string]("after-nap")
+	nap := wf.NewWorkflow("together-nap", func(ctx wf.Context, n int) (string, error) {
+		v, err := first.Run(ctx, func(context.Context) (int, error) {
+			mu.Lock()
+			calls[n]++
+			mu.Unlock()
+			return 10 * n, nil
+		})
+		if err != nil {
+			return "", err
+		}
+		if err := wf.Sleep(ctx, 300*time.Millisecond); err != nil {
+			return "", err
+		}
+		return second.Run(ctx, func(context.Context) (string, error) { return fmt.Sprintf("%d:%d", n, v), nil })
+	})
+	b.start(t, first, second, nap, wf.NewQueue(wf.DefaultQueue, wf.WorkerConcurrency(100)))
+	const n = 300
+	ins := make([]int, n)
+	for i := range ins {
+		ins[i] = i
+	}
+	hs, err := nap.EnqueueMany(b.ctx, b.client, ins)
+	require.NoError(t, err)
+	for i, h := range hs {
+		out, err := h.Result(b.ctx)
+		require.NoError(t, err)
+		require.Equal(t, fmt.Sprintf("%d:%d", i, 10*i), out)
+		st, err := h.Status(b.ctx)
+		require.NoError(t, err)
+		require.Equal(t, 2, st.Attempt, "workflow %d was suspended once and resumed once", i)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for i := range n {
+		require.Equal(t, 1, calls[i], "the step before the nap of workflow %d ran again", i)
+	}
 }
