@@ -10,7 +10,7 @@
 WITH owner AS (
     SELECT w.id
     FROM wfgen.workflows w
-    WHERE w.id = @workflow_id AND w.attempt = @attempt AND w.state = @owned_state::text
+    WHERE w.id = @workflow_id AND w.attempt = @attempt AND w.claim_token = @claim_token AND w.state = @owned_state::text
     FOR SHARE OF w
 ), step AS (
     INSERT INTO wfgen.steps (workflow_id, step_id, name, output, attempt, tries, started_at)

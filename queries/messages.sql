@@ -60,7 +60,7 @@ WITH msg AS MATERIALIZED (
 ), owner AS MATERIALIZED (
     SELECT w.id
     FROM wfgen.workflows w
-    WHERE w.id = @workflow_id AND w.attempt = @attempt AND w.state = @owned_state::text
+    WHERE w.id = @workflow_id AND w.attempt = @attempt AND w.claim_token = @claim_token AND w.state = @owned_state::text
       AND EXISTS (SELECT 1 FROM msg)
     FOR SHARE
 ), consumed AS (

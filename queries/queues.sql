@@ -20,7 +20,9 @@ SET concurrency = excluded.concurrency,
 -- the server noticed the lost connection, hours later with default TCP keepalives. After
 -- the timeout the server ends that session, which releases the lock.
 WITH bounded AS (
-    SELECT set_config('idle_in_transaction_session_timeout', sqlc.arg(idle_timeout_ms)::bigint::text, true)
+    SELECT set_config('idle_in_transaction_session_timeout', sqlc.arg(idle_timeout_ms)::bigint::text, true),
+           -- The claim commits asynchronously, as DequeueWorkflows says.
+           set_config('synchronous_commit', 'off', true)
 )
 SELECT q.name FROM wfgen.queues q, bounded WHERE q.name = @name FOR UPDATE OF q;
 
@@ -108,6 +110,7 @@ UPDATE wfgen.workflows w
 SET state = 'running',
     executor_id = @executor_id,
     attempt = w.attempt + 1,
+    claim_token = @claim_token,
     started_at = coalesce(w.started_at, now()),
     deadline = coalesce(w.deadline, now() + w.timeout_ms * interval '1 millisecond'),
     code_hash = coalesce(w.code_hash, NULLIF((@code_hashes::text[])[array_position(@names::text[], w.name)], '')),

@@ -45,6 +45,7 @@ WITH step_input AS (
            unnest(@step_outputs::text[])             AS output,
            unnest(@step_errors::text[])              AS error,
            unnest(@step_attempts::int[])             AS attempt,
+           unnest(@step_claim_tokens::bigint[])      AS claim_token,
            unnest(@step_tries::int[])                AS tries,
            unnest(@step_started_at::timestamptz[])   AS started_at,
            'running'::text                           AS owned_state
@@ -53,13 +54,15 @@ WITH step_input AS (
     SELECT s.workflow_id, s.step_id, s.name, NULLIF(s.output, '')::json, NULLIF(s.error, '')::jsonb,
            s.attempt, s.tries, s.started_at
     FROM step_input s
-    JOIN wfgen.workflows w ON w.id = s.workflow_id AND w.attempt = s.attempt AND w.state = s.owned_state
+    JOIN wfgen.workflows w ON w.id = s.workflow_id AND w.attempt = s.attempt AND w.claim_token = s.claim_token
+                          AND w.state = s.owned_state
     FOR SHARE OF w
     ON CONFLICT (workflow_id, step_id) DO NOTHING
     RETURNING workflow_id, step_id, attempt
 ), done_input AS MATERIALIZED (
     SELECT unnest(@done_ids::text[])        AS id,
            unnest(@done_attempts::int[])    AS attempt,
+           unnest(@done_claim_tokens::bigint[]) AS claim_token,
            unnest(@done_states::text[])     AS state,
            unnest(@done_outputs::text[])    AS output,
            unnest(@done_errors::text[])     AS error,
@@ -75,6 +78,7 @@ WITH step_input AS (
     FROM done_input d
     WHERE w.id = d.id
       AND w.attempt = d.attempt
+      AND w.claim_token = d.claim_token
       AND w.state = d.owned_state
       AND (d.after_step < 0 OR EXISTS (
           SELECT 1 FROM inserted i WHERE i.workflow_id = d.id AND i.step_id = d.after_step))
@@ -111,7 +115,7 @@ SELECT 'w'::text AS kind, id, 0 AS step_id, 0 AS attempt, queue FROM woken;
 -- because its step was recorded already; any other was fenced off. An attempt that has lost
 -- its workflow never owns it again, so reading this after the write cannot take a fenced
 -- checkpoint for a conflict.
-SELECT w.id, w.state, w.attempt
+SELECT w.id, w.state, w.attempt, w.claim_token
 FROM wfgen.workflows w
 WHERE w.id = ANY(@ids::text[]);
 
@@ -134,6 +138,7 @@ WITH input AS (
            @name::text                AS name,
            @output::text              AS output,
            @attempt::int              AS attempt,
+           @claim_token::bigint       AS claim_token,
            @tries::int                AS tries,
            @started_at::timestamptz   AS started_at,
            'running'::text            AS owned_state
@@ -141,6 +146,7 @@ WITH input AS (
 INSERT INTO wfgen.steps (workflow_id, step_id, name, output, error, attempt, tries, started_at)
 SELECT i.workflow_id, i.step_id, i.name, i.output::json, NULL, i.attempt, i.tries, i.started_at
 FROM input i
-JOIN wfgen.workflows w ON w.id = i.workflow_id AND w.attempt = i.attempt AND w.state = i.owned_state
+JOIN wfgen.workflows w ON w.id = i.workflow_id AND w.attempt = i.attempt AND w.claim_token = i.claim_token
+                        AND w.state = i.owned_state
 FOR SHARE OF w
 ON CONFLICT (workflow_id, step_id) DO NOTHING;

@@ -12,7 +12,7 @@
 WITH owner AS (
     SELECT w.id
     FROM wfgen.workflows w
-    WHERE w.id = @workflow_id AND w.attempt = @attempt AND w.state = @owned_state::text
+    WHERE w.id = @workflow_id AND w.attempt = @attempt AND w.claim_token = @claim_token AND w.state = @owned_state::text
     FOR SHARE OF w
 ), last AS (
     -- The stream's last row, through the primary key: a closing row is always the last.

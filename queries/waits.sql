@@ -7,7 +7,7 @@
 -- workflow. So no wake-up falls between the check and the suspension.
 SELECT w.id, w.queue
 FROM wfgen.workflows w
-WHERE w.id = @id AND w.attempt = @attempt AND w.state = @owned_state::text
+WHERE w.id = @id AND w.attempt = @attempt AND w.claim_token = @claim_token AND w.state = @owned_state::text
 FOR UPDATE;
 
 -- name: SuspendWorkflow :one
@@ -21,5 +21,5 @@ FOR UPDATE;
 UPDATE wfgen.workflows
 SET state = 'enqueued', executor_id = NULL, available_at = @available_at,
     waiting_for = @waiting_for::text, updated_at = now()
-WHERE id = @id AND attempt = @attempt AND state = @owned_state::text
+WHERE id = @id AND attempt = @attempt AND claim_token = @claim_token AND state = @owned_state::text
 RETURNING queue;

@@ -137,7 +137,13 @@ WHERE cancelled.id = @id::text;
 -- dequeuers hold. It claims only workflows the executor has registered, and a workflow that
 -- already ran only on an executor registered with the same code hash (name_hashes holds
 -- 'name:hash', or 'name:*' for a registration without a hash). Each claim increments the
--- workflow's attempt, the fencing token every later write of the claimer carries.
+-- workflow's attempt and gives it a new claim_token, the fencing token every later write of
+-- the claimer carries with the attempt.
+--
+-- The claim commits asynchronously (synchronous_commit off): a server crash may lose it,
+-- and then the workflow is claimed again under the same attempt, but never under the same
+-- claim_token, so nothing the lost claim's execution writes is accepted. Its first
+-- acknowledged write proves the claim durable: that commit's WAL flush covers the claim's.
 --
 -- Sleeping and delayed workflows wait in the same index as available ones, after them
 -- within their priority. One ordered scan over the whole queue would read every one of them
@@ -190,6 +196,7 @@ UPDATE wfgen.workflows w
 SET state = 'running',
     executor_id = @executor_id,
     attempt = w.attempt + 1,
+    claim_token = @claim_token,
     started_at = coalesce(w.started_at, now()),
     deadline = coalesce(w.deadline, now() + w.timeout_ms * interval '1 millisecond'),
     code_hash = coalesce(w.code_hash, NULLIF((@code_hashes::text[])[array_position(@names::text[], w.name)], '')),
@@ -198,6 +205,8 @@ SET state = 'running',
 -- By primary key, whatever the planner guesses of how many were claimed: a generic plan
 -- takes LIMIT @max_count for thousands and would hash-join them with every workflow.
 WHERE w.id = ANY(ARRAY(SELECT c.id FROM claimed c))
+  -- The claim commits without waiting for its WAL flush: see the claim_token column.
+  AND (SELECT set_config('synchronous_commit', 'off', true)) IS NOT NULL
 RETURNING w.id, w.name, w.input, w.attempt, w.deadline, w.priority, w.seq, w.queue, w.available_at, w.trace_context;
 
 -- name: RecoverWorkflows :many
@@ -246,12 +255,13 @@ SELECT recovered.id, recovered.state, recovered.executor_id FROM recovered CROSS
 -- while it runs under the attempt the executor claimed it with (reached by primary key,
 -- the state compared with an input value so that no partial index drives the plan).
 WITH input AS MATERIALIZED (
-    SELECT unnest(@ids::text[]) AS id, unnest(@attempts::int[]) AS attempt, 'running'::text AS owned_state
+    SELECT unnest(@ids::text[]) AS id, unnest(@attempts::int[]) AS attempt, unnest(@claim_tokens::bigint[]) AS claim_token,
+           'running'::text AS owned_state
 ), released AS (
     UPDATE wfgen.workflows w
     SET state = 'enqueued', executor_id = NULL, updated_at = now()
     FROM input i
-    WHERE w.id = i.id AND w.attempt = i.attempt AND w.state = i.owned_state
+    WHERE w.id = i.id AND w.attempt = i.attempt AND w.claim_token = i.claim_token AND w.state = i.owned_state
       AND w.executor_id = @executor_id::text
     RETURNING w.queue
 ), notified AS (

@@ -128,7 +128,7 @@ func (w *Workflow[In, Out]) startChild(ctx context.Context, x *execution, r inse
 			d := time.Now().Add(o.timeout)
 			deadline = &d
 		}
-		if !c.launch(reg, id, 1, []byte(r.input), deadline, nil, r.queue, time.Now(), r.traceContext, nil) {
+		if !c.launch(reg, id, claim{id: id, attempt: 1}, []byte(r.input), deadline, nil, r.queue, time.Now(), r.traceContext, nil) {
 			// Stopping: the child is stored as running here and resumes on recovery.
 			return nil, ErrStopped
 		}

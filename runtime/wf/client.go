@@ -199,6 +199,7 @@ type Client struct {
 	queues     map[string]*Queue
 	schedules  map[string]*Schedule  // by workflow name
 	executions map[string]*execution // running in this process, by workflow ID
+	claims     claimLog              // which claims are known durable
 	released   []claim               // interrupted workflows to hand back: by Stop, or after a lost lease
 
 	lease *lease.Lease // renews this executor's lease, from Start
@@ -387,7 +388,7 @@ func (c *Client) Start(ctx context.Context) error {
 		}
 		mustStart(c.runCtx, c.retention)
 	}
-	opts := checkpoint.Options{Logger: c.log, Completed: c.announcer.Completed, Woken: c.requeued}
+	opts := checkpoint.Options{Logger: c.log, Completed: c.announcer.Completed, Woken: c.requeued, Mark: c.claims.mark, Flushed: c.claims.flushed}
 	if c.cfg.Hooks != nil {
 		opts.Written = c.cfg.Hooks.CheckpointsWritten
 	}

@@ -83,9 +83,10 @@
 // # Ownership and fencing
 //
 // Every claim of a workflow (from its queue, or a direct Start) increments its attempt
-// (Context.Attempt, Status.Attempt): the fencing token. Each write an owner makes carries the
-// attempt it was made under, and PostgreSQL refuses it, in the same statement, unless the
-// workflow is still running under that attempt:
+// (Context.Attempt, Status.Attempt) and gives it a random claim token: together, the fencing
+// token. Each write an owner makes carries the attempt and token it was made under, and
+// PostgreSQL refuses it, in the same statement, unless the workflow is still running under
+// them:
 //
 //   - a claim takes work only while the claimer's lease is valid at the claim's own time,
 //     checked in the claim statement: an executor whose lease expired, declared dead or not
@@ -97,6 +98,18 @@
 //     of that execution returns ErrCancelled if the workflow was cancelled, ErrInterrupted
 //     otherwise, and the execution stops without writing anything more;
 //   - a completion, and a hand-back to the queue, apply only under the same condition.
+//
+// A claim from a queue commits without waiting for its WAL flush, which takes a flush (a
+// millisecond or more) out of every workflow's way to its first step. Its execution's first
+// synchronous write proves it durable (that commit's flush covers the claim's). A server
+// crash before that can lose the claim: the workflow is then claimed again under the same
+// attempt, but never under the same token, so the lost claim's execution can write nothing.
+// Its code could still run on, so when the notification listener's connection fails, as
+// every connection does when the server crashes, the executions whose claims are not yet
+// known durable are interrupted (their contexts end) and handed back to their queues once
+// the database is back. Every claim of the executor up to the last one made before one of
+// its checkpoint batches was sent is known durable once that batch commits; under load that
+// is about a millisecond after the claim.
 //
 // So a workflow's recorded steps and its result are always those of one attempt's view of
 // its history, and a workflow cancelled while its notification was lost still stops at its

@@ -75,7 +75,7 @@ func (e *Event[T]) Set(ctx Context, v T) error {
 	x := ctx.execution()
 	return x.writeStep("wf.event:"+e.key, what, typeName[T](), func(stepID int32, name string, started time.Time) (writeOutcome, error) {
 		row, err := x.c.q.SetEvent(x.ctx, db.SetEventParams{
-			WorkflowID: x.id, Attempt: x.attempt, OwnedState: string(StateRunning),
+			WorkflowID: x.id, Attempt: x.attempt, ClaimToken: x.claimToken, OwnedState: string(StateRunning),
 			StepID: stepID, StepName: name, StartedAt: started, Key: e.key, Value: value,
 		})
 		switch {

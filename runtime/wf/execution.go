@@ -52,6 +52,8 @@ type execution struct {
 	wf           *registeredWorkflow
 	id           string
 	attempt      int32
+	claimToken   int64  // with attempt, the fencing token of this execution's claim
+	claimSeq     uint64 // the claim's place in Client.claims
 	input        []byte
 	deadline     time.Time // zero without a timeout
 	queue        string    // for Hooks
@@ -73,11 +75,11 @@ type execution struct {
 	inStep      bool                      // a step function is running
 }
 
-func newExecution(c *Client, reg *registeredWorkflow, id string, attempt int32, input []byte, deadline *time.Time, release func()) *execution {
+func newExecution(c *Client, reg *registeredWorkflow, id string, cl claim, input []byte, deadline *time.Time, release func()) *execution {
 	if release == nil {
 		release = func() {}
 	}
-	x := &execution{c: c, wf: reg, id: id, attempt: attempt, input: input, release: sync.OnceFunc(release)}
+	x := &execution{c: c, wf: reg, id: id, attempt: cl.attempt, claimToken: cl.token, claimSeq: cl.seq, input: input, release: sync.OnceFunc(release)}
 	// Executions outlive Client.Stop's first phase (they may finish), so they do not derive
 	// from the client's run context; Stop interrupts them through cancel.
 	ctx, cancel := context.WithCancelCause(context.Background())
@@ -170,7 +172,7 @@ func (x *execution) interruptedOutcome() outcome {
 	switch cause := context.Cause(x.ctx); {
 	case cause == nil || cause == ErrInterrupted:
 		return handBack
-	case cause == errLeaseLost:
+	case cause == errLeaseLost || cause == errClaimMayBeLost:
 		return orphaned
 	}
 	return leftRunning
@@ -258,7 +260,7 @@ func (x *execution) complete(state State, output string, failure error) outcome 
 	after := x.pending
 	x.mu.Unlock()
 	p := x.c.writer.SubmitCompletion(checkpoint.Completion{
-		WorkflowID: x.id, Attempt: x.attempt, State: string(state), Output: output, Error: errJSON, After: after,
+		WorkflowID: x.id, Attempt: x.attempt, ClaimToken: x.claimToken, State: string(state), Output: output, Error: errJSON, After: after,
 	})
 	// The workflow's code is done: its slot can take the next workflow while the completion
 	// is written. The row stays running until then, so global limits and recovery still
@@ -416,6 +418,7 @@ func (x *execution) awaitCheckpoint() error {
 // submitStep hands a step checkpoint to the writer without waiting: the next step (or the
 // completion) waits for it.
 func (x *execution) submitStep(s checkpoint.Step) {
+	s.ClaimToken = x.claimToken
 	p := x.c.writer.SubmitStep(s)
 	x.mu.Lock()
 	x.pending = p

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"time"
 
@@ -173,11 +174,23 @@ func (c *Client) warnUnrunnable(ctx context.Context) {
 	}
 }
 
-// claim is a workflow this executor took, with the attempt (the fencing token) it took it
-// under.
+// claim is a workflow this executor took, with the attempt and the claim token (together,
+// the fencing token) it took it under.
 type claim struct {
 	id      string
 	attempt int32
+	token   int64
+	seq     uint64 // its place among this client's claims (claimLog); 0 for a direct start
+}
+
+// newClaimToken returns a random claim token: two claims of one workflow, even under the
+// same attempt after a lost commit, get different ones. 0 is a direct start's.
+func newClaimToken() int64 {
+	for {
+		if t := rand.Int64(); t != 0 {
+			return t
+		}
+	}
 }
 
 // handBack returns workflows this executor holds to their queues, for any executor to claim
@@ -191,6 +204,7 @@ func (c *Client) handBack(ctx context.Context, claims []claim) error {
 	for _, cl := range claims {
 		p.Ids = append(p.Ids, cl.id)
 		p.Attempts = append(p.Attempts, cl.attempt)
+		p.ClaimTokens = append(p.ClaimTokens, cl.token)
 	}
 	err := c.q.ReleaseWorkflows(ctx, p)
 	if err != nil {

@@ -207,7 +207,7 @@ func (t *Topic[T]) wait(x *execution, id int32, deadline time.Time) ([]byte, err
 	var stop error // ends the wait: the consumption was refused
 	look := func() (bool, error) {
 		r, err := x.c.q.ConsumeMessage(x.ctx, db.ConsumeMessageParams{
-			WorkflowID: x.id, Topic: t.name, Attempt: x.attempt, OwnedState: string(StateRunning),
+			WorkflowID: x.id, Topic: t.name, Attempt: x.attempt, ClaimToken: x.claimToken, OwnedState: string(StateRunning),
 			StepID: id, StepName: t.recvName, StartedAt: started,
 		})
 		var pgErr *pgconn.PgError

@@ -29,6 +29,7 @@ func (c *Client) newListener() (*notifier.Listener, error) {
 		},
 		Notify:    c.notified,
 		Connected: c.wakeAll,
+		Lost:      func(error) { c.claimsMayBeLost() },
 		Logger:    c.log,
 	})
 }

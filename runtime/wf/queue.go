@@ -225,11 +225,12 @@ func (w *queueWorker) fetch(ctx context.Context, n int) (int, time.Time, error) 
 	var rows []db.DequeueWorkflowsRow
 	var roomAt time.Time
 	var err error
+	token := newClaimToken()
 	if w.q.limited() {
-		rows, roomAt, err = w.dequeueLimited(ctx, n)
+		rows, roomAt, err = w.dequeueLimited(ctx, n, token)
 	} else {
 		p := w.params
-		p.MaxCount = int32(n)
+		p.MaxCount, p.ClaimToken = int32(n), token
 		rows, err = w.c.q.DequeueWorkflows(ctx, p)
 	}
 	if err != nil {
@@ -239,10 +240,11 @@ func (w *queueWorker) fetch(ctx context.Context, n int) (int, time.Time, error) 
 	slices.SortFunc(rows, func(a, b db.DequeueWorkflowsRow) int {
 		return cmp.Or(cmp.Compare(a.Priority, b.Priority), cmp.Compare(deref64(a.Seq), deref64(b.Seq)))
 	})
+	seq := w.c.claims.committed()
 	histories := w.c.prefetchHistories(ctx, rows)
 	for _, r := range rows {
 		w.running.Add(1)
-		w.c.launch(w.c.workflows[r.Name], r.ID, r.Attempt, r.Input, r.Deadline, w, r.Queue, r.AvailableAt, deref(r.TraceContext), histories[r.ID])
+		w.c.launch(w.c.workflows[r.Name], r.ID, claim{r.ID, r.Attempt, token, seq}, r.Input, r.Deadline, w, r.Queue, r.AvailableAt, deref(r.TraceContext), histories[r.ID])
 	}
 	return len(rows), roomAt, nil
 }
@@ -280,7 +282,7 @@ func (c *Client) prefetchHistories(ctx context.Context, rows []db.DequeueWorkflo
 // what the limits allow given what runs and what started, and claims that much, in one
 // transaction. Counting after the lock, in later statements, is what makes the limits hold
 // across replicas.
-func (w *queueWorker) dequeueLimited(ctx context.Context, n int) ([]db.DequeueWorkflowsRow, time.Time, error) {
+func (w *queueWorker) dequeueLimited(ctx context.Context, n int, token int64) ([]db.DequeueWorkflowsRow, time.Time, error) {
 	tx, err := w.c.pool.Begin(ctx)
 	if err != nil {
 		return nil, time.Time{}, err
@@ -319,7 +321,7 @@ func (w *queueWorker) dequeueLimited(ctx context.Context, n int) ([]db.DequeueWo
 		p := db.DequeuePartitionedParams{
 			ExecutorID: w.params.ExecutorID, CodeHashes: w.params.CodeHashes, Names: w.params.Names,
 			Queue: w.q.name, NameHashes: w.params.NameHashes, PartitionConcurrency: int32(w.q.partitionConcurrency),
-			ScanLimit: int32(max(partitionScan, 10*n)), MaxCount: int32(n),
+			ScanLimit: int32(max(partitionScan, 10*n)), MaxCount: int32(n), ClaimToken: token,
 		}
 		prows, err := q.DequeuePartitioned(ctx, p)
 		if err != nil {
@@ -330,7 +332,7 @@ func (w *queueWorker) dequeueLimited(ctx context.Context, n int) ([]db.DequeueWo
 		}
 	} else {
 		p := w.params
-		p.MaxCount = int32(n)
+		p.MaxCount, p.ClaimToken = int32(n), token
 		if rows, err = q.DequeueWorkflows(ctx, p); err != nil {
 			return nil, time.Time{}, err
 		}
@@ -373,12 +375,12 @@ func (w *queueWorker) settled() {
 // (Stop waits for their fetch loops first). A direct start (w nil) is refused once Stop
 // began, and launch returns false.
 // queue, available (when the workflow could start) and traceContext are for Hooks.
-func (c *Client) launch(reg *registeredWorkflow, id string, attempt int32, input []byte, deadline *time.Time, w *queueWorker, queue string, available time.Time, traceContext string, history map[int32]db.LoadStepsRow) bool {
+func (c *Client) launch(reg *registeredWorkflow, id string, cl claim, input []byte, deadline *time.Time, w *queueWorker, queue string, available time.Time, traceContext string, history map[int32]db.LoadStepsRow) bool {
 	var release func()
 	if w != nil {
 		release = w.bodyDone
 	}
-	x := newExecution(c, reg, id, attempt, input, deadline, release)
+	x := newExecution(c, reg, id, cl, input, deadline, release)
 	x.queue, x.available, x.traceContext, x.history = queue, available, traceContext, history
 	c.mu.Lock()
 	if w == nil && c.phase != phaseStarted {
@@ -388,7 +390,7 @@ func (c *Client) launch(reg *registeredWorkflow, id string, attempt int32, input
 	if !c.lease.Held() {
 		// Claimed while the lease was valid, but this executor can no longer be sure it
 		// holds it: run nothing, and hand the workflow back once the lease is renewed.
-		c.released = append(c.released, claim{id, attempt})
+		c.released = append(c.released, cl)
 		c.mu.Unlock()
 		x.release()
 		if w != nil {
@@ -416,15 +418,15 @@ func (c *Client) launch(reg *registeredWorkflow, id string, attempt int32, input
 		switch {
 		case o == handBack && stopping, o == orphaned:
 			// Stop, or the next successful heartbeat, hands them back together.
-			c.released = append(c.released, claim{id, attempt})
+			c.released = append(c.released, cl)
 		}
 		c.mu.Unlock()
 		if o == handBack && !stopping {
 			ctx, cancel := context.WithTimeout(context.Background(), handBackTimeout)
-			if c.handBack(ctx, []claim{{id, attempt}}) != nil {
+			if c.handBack(ctx, []claim{cl}) != nil {
 				// The next successful heartbeat tries again.
 				c.mu.Lock()
-				c.released = append(c.released, claim{id, attempt})
+				c.released = append(c.released, cl)
 				c.mu.Unlock()
 			}
 			cancel()

@@ -84,7 +84,7 @@ func (s *Stream[T]) write(ctx Context, step, what string, value []byte) error {
 	x := ctx.execution()
 	return x.writeStep(step, what, typeName[T](), func(stepID int32, name string, started time.Time) (writeOutcome, error) {
 		row, err := x.c.q.AppendStream(x.ctx, db.AppendStreamParams{
-			WorkflowID: x.id, Attempt: x.attempt, OwnedState: string(StateRunning), Stream: s.name,
+			WorkflowID: x.id, Attempt: x.attempt, ClaimToken: x.claimToken, OwnedState: string(StateRunning), Stream: s.name,
 			StepID: stepID, StepName: name, StartedAt: started, Value: value, Close: value == nil,
 		})
 		switch {

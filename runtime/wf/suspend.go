@@ -76,7 +76,7 @@ func (x *execution) suspend(until time.Time, waitingFor string, ready readyCheck
 	suspend := func(q *db.Queries) error {
 		var err error
 		queue, err = q.SuspendWorkflow(x.ctx, db.SuspendWorkflowParams{
-			ID: x.id, Attempt: x.attempt, OwnedState: string(StateRunning), AvailableAt: until, WaitingFor: waitingFor,
+			ID: x.id, Attempt: x.attempt, ClaimToken: x.claimToken, OwnedState: string(StateRunning), AvailableAt: until, WaitingFor: waitingFor,
 		})
 		if errors.Is(err, pgx.ErrNoRows) {
 			return x.fencedNow()
@@ -90,7 +90,7 @@ func (x *execution) suspend(until time.Time, waitingFor string, ready readyCheck
 	} else {
 		err = pgx.BeginFunc(x.ctx, x.c.pool, func(tx pgx.Tx) error {
 			q := db.New(x.c.rw.Wrap(tx))
-			_, err := q.LockOwnedWorkflow(x.ctx, db.LockOwnedWorkflowParams{ID: x.id, Attempt: x.attempt, OwnedState: string(StateRunning)})
+			_, err := q.LockOwnedWorkflow(x.ctx, db.LockOwnedWorkflowParams{ID: x.id, Attempt: x.attempt, ClaimToken: x.claimToken, OwnedState: string(StateRunning)})
 			if errors.Is(err, pgx.ErrNoRows) {
 				return x.fencedNow()
 			}

@@ -106,7 +106,7 @@ func (s *Step[T]) txAttempt(ctx context.Context, x *execution, id, try int32, st
 		return zero, err
 	}
 	n, err := db.New(x.c.rw.Wrap(tx)).RecordStepInTx(ctx, db.RecordStepInTxParams{
-		WorkflowID: x.id, StepID: id, Name: s.name, Output: output, Attempt: x.attempt, Tries: try, StartedAt: started,
+		WorkflowID: x.id, StepID: id, Name: s.name, Output: output, Attempt: x.attempt, ClaimToken: x.claimToken, Tries: try, StartedAt: started,
 	})
 	if err != nil {
 		return zero, fmt.Errorf("wf: recording the step's checkpoint in its transaction: %w", err)
@@ -133,7 +133,7 @@ func (x *execution) refusedInTx(id int32) error {
 	case err != nil:
 		// Unknown: replay the recorded history, which tells.
 		x.abort = errRestart
-	case len(owners) == 1 && owners[0].State == string(StateRunning) && owners[0].Attempt == x.attempt:
+	case len(owners) == 1 && owners[0].State == string(StateRunning) && owners[0].Attempt == x.attempt && owners[0].ClaimToken == x.claimToken:
 		x.abort = errRestart
 	default:
 		state := ""

@@ -231,7 +231,7 @@ func (w *Workflow[In, Out]) Start(ctx context.Context, c *Client, in In, opts ..
 			d := time.Now().Add(o.timeout)
 			deadline = &d
 		}
-		if !c.launch(reg, id, 1, []byte(r.input), deadline, nil, r.queue, time.Now(), r.traceContext, nil) {
+		if !c.launch(reg, id, claim{id: id, attempt: 1}, []byte(r.input), deadline, nil, r.queue, time.Now(), r.traceContext, nil) {
 			// Stop began meanwhile: the workflow is stored as running here and resumes
 			// when this executor (or, after its lease, another) recovers it.
 			return nil, ErrStopped

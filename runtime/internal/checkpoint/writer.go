@@ -59,6 +59,7 @@ type Step struct {
 	Output     string // JSON; "" when the step failed
 	Error      string // JSON; "" when the step succeeded
 	Attempt    int32
+	ClaimToken int64 // the claim's fencing token, with Attempt
 	Tries      int32
 	StartedAt  time.Time
 }
@@ -67,6 +68,7 @@ type Step struct {
 type Completion struct {
 	WorkflowID string
 	Attempt    int32
+	ClaimToken int64 // the claim's fencing token, with Attempt
 	State      string
 	Output     string // JSON or ""
 	Error      string // JSON or ""
@@ -125,6 +127,11 @@ type Options struct {
 	// Written, when set, is told after each statement how many checkpoints it carried, how
 	// long it took and its error.
 	Written func(n int, took time.Duration, err error)
+	// Mark, when set, is called before each statement is sent, and Flushed with its value
+	// after the statement committed: what committed on the same server before the mark was
+	// taken is durable then (a synchronous commit flushes the WAL up to its own record).
+	Mark    func() uint64
+	Flushed func(mark uint64)
 }
 
 // Writer batches checkpoints. Create it with New, then call Run in a goroutine.
@@ -134,6 +141,8 @@ type Writer struct {
 	log       *slog.Logger
 	completed func(ids, queues []string)
 	woken     func(queues []string)
+	mark      func() uint64
+	flushed   func(uint64)
 	written   func(n int, took time.Duration, err error)
 
 	in       chan *Pending
@@ -159,6 +168,8 @@ func New(q Querier, opts Options) *Writer {
 		completed: opts.Completed,
 		woken:     opts.Woken,
 		written:   opts.Written,
+		mark:      opts.Mark,
+		flushed:   opts.Flushed,
 		in:        make(chan *Pending, 4*opts.MaxBatch),
 		closeNow:  make(chan struct{}),
 		stopped:   make(chan struct{}),
@@ -243,12 +254,19 @@ func (w *Writer) write(batch []*Pending) {
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		began := time.Now()
+		var mark uint64
+		if w.mark != nil {
+			mark = w.mark()
+		}
 		rows, err := w.q.WriteCheckpoints(ctx, params)
 		cancel()
 		if w.written != nil {
 			w.written(len(included), time.Since(began), err)
 		}
 		if err == nil {
+			if w.flushed != nil {
+				w.flushed(mark)
+			}
 			w.resolve(included, rows)
 			return
 		}
@@ -292,6 +310,7 @@ func (w *Writer) params(batch []*Pending) (db.WriteCheckpointsParams, []*Pending
 			p.StepOutputs = append(p.StepOutputs, s.Output)
 			p.StepErrors = append(p.StepErrors, s.Error)
 			p.StepAttempts = append(p.StepAttempts, s.Attempt)
+			p.StepClaimTokens = append(p.StepClaimTokens, s.ClaimToken)
 			p.StepTries = append(p.StepTries, s.Tries)
 			p.StepStartedAt = append(p.StepStartedAt, s.StartedAt)
 			included = append(included, pd)
@@ -310,6 +329,7 @@ func (w *Writer) params(batch []*Pending) (db.WriteCheckpointsParams, []*Pending
 		}
 		p.DoneIds = append(p.DoneIds, c.WorkflowID)
 		p.DoneAttempts = append(p.DoneAttempts, c.Attempt)
+		p.DoneClaimTokens = append(p.DoneClaimTokens, c.ClaimToken)
 		p.DoneStates = append(p.DoneStates, c.State)
 		p.DoneOutputs = append(p.DoneOutputs, c.Output)
 		p.DoneErrors = append(p.DoneErrors, c.Error)
@@ -392,7 +412,7 @@ func (w *Writer) resolveRefused(refused []*Pending) {
 	for _, p := range refused {
 		s := p.step
 		o, ok := now[s.WorkflowID]
-		if ok && o.State == "running" && o.Attempt == s.Attempt {
+		if ok && o.State == "running" && o.Attempt == s.Attempt && o.ClaimToken == s.ClaimToken {
 			p.resolve(false, nil) // recorded already, by an earlier execution
 			continue
 		}

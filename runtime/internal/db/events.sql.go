@@ -41,17 +41,17 @@ const setEvent = `-- name: SetEvent :one
 WITH owner AS (
     SELECT w.id
     FROM wfgen.workflows w
-    WHERE w.id = $1 AND w.attempt = $2 AND w.state = $3::text
+    WHERE w.id = $1 AND w.attempt = $2 AND w.claim_token = $3 AND w.state = $4::text
     FOR SHARE OF w
 ), step AS (
     INSERT INTO wfgen.steps (workflow_id, step_id, name, output, attempt, tries, started_at)
-    SELECT o.id, $4, $5, '{}'::json, $2, 1, $6
+    SELECT o.id, $5, $6, '{}'::json, $2, 1, $7
     FROM owner o
     ON CONFLICT (workflow_id, step_id) DO NOTHING
     RETURNING workflow_id
 ), event AS (
     INSERT INTO wfgen.events AS e (workflow_id, key, value)
-    SELECT s.workflow_id, $7, $8::jsonb
+    SELECT s.workflow_id, $8, $9::jsonb
     FROM step s
     ON CONFLICT (workflow_id, key) DO UPDATE
     SET value = excluded.value, version = e.version + 1, updated_at = now()
@@ -64,6 +64,7 @@ SELECT EXISTS (SELECT 1 FROM owner) AS owned,
 type SetEventParams struct {
 	WorkflowID string
 	Attempt    int32
+	ClaimToken int64
 	OwnedState string
 	StepID     int32
 	StepName   string
@@ -89,6 +90,7 @@ func (q *Queries) SetEvent(ctx context.Context, arg SetEventParams) (SetEventRow
 	row := q.db.QueryRow(ctx, setEvent,
 		arg.WorkflowID,
 		arg.Attempt,
+		arg.ClaimToken,
 		arg.OwnedState,
 		arg.StepID,
 		arg.StepName,

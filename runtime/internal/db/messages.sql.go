@@ -21,18 +21,18 @@ WITH msg AS MATERIALIZED (
 ), owner AS MATERIALIZED (
     SELECT w.id
     FROM wfgen.workflows w
-    WHERE w.id = $1 AND w.attempt = $3 AND w.state = $4::text
+    WHERE w.id = $1 AND w.attempt = $3 AND w.claim_token = $4 AND w.state = $5::text
       AND EXISTS (SELECT 1 FROM msg)
     FOR SHARE
 ), consumed AS (
     UPDATE wfgen.messages m
-    SET consumed_at = now(), consumed_step = $5::int
+    SET consumed_at = now(), consumed_step = $6::int
     FROM msg, owner
     WHERE m.seq = msg.seq
     RETURNING m.seq, json_build_object('seq', m.seq, 'message', m.payload) AS output
 ), recorded AS (
     INSERT INTO wfgen.steps (workflow_id, step_id, name, output, attempt, tries, started_at)
-    SELECT $1, $5::int, $6::text, c.output, $3, 1, $7
+    SELECT $1, $6::int, $7::text, c.output, $3, 1, $8
     FROM consumed c
     RETURNING output
 )
@@ -45,6 +45,7 @@ type ConsumeMessageParams struct {
 	WorkflowID string
 	Topic      string
 	Attempt    int32
+	ClaimToken int64
 	OwnedState string
 	StepID     int32
 	StepName   string
@@ -74,6 +75,7 @@ func (q *Queries) ConsumeMessage(ctx context.Context, arg ConsumeMessageParams) 
 		arg.WorkflowID,
 		arg.Topic,
 		arg.Attempt,
+		arg.ClaimToken,
 		arg.OwnedState,
 		arg.StepID,
 		arg.StepName,

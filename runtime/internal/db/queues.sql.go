@@ -70,13 +70,13 @@ const dequeuePartitioned = `-- name: DequeuePartitioned :many
 WITH RECURSIVE priorities AS (
     (SELECT p.priority
      FROM wfgen.workflows p
-     WHERE p.queue = $4 AND p.state = 'enqueued'
+     WHERE p.queue = $5 AND p.state = 'enqueued'
      ORDER BY p.priority
      LIMIT 1)
     UNION ALL
     SELECT (SELECT p.priority
             FROM wfgen.workflows p
-            WHERE p.queue = $4 AND p.state = 'enqueued' AND p.priority > pr.priority
+            WHERE p.queue = $5 AND p.state = 'enqueued' AND p.priority > pr.priority
             ORDER BY p.priority
             LIMIT 1)
     FROM priorities pr
@@ -87,46 +87,47 @@ WITH RECURSIVE priorities AS (
     CROSS JOIN LATERAL (
         SELECT q.id, q.partition_key, q.priority, q.available_at, q.seq
         FROM wfgen.workflows q
-        WHERE q.queue = $4
+        WHERE q.queue = $5
           AND q.state = 'enqueued'
           AND q.priority = pr.priority
           AND q.available_at <= now()
-          AND q.name = ANY($3::text[])
+          AND q.name = ANY($4::text[])
           AND (q.code_hash IS NULL
-               OR (q.name || ':' || q.code_hash) = ANY($5::text[])
-               OR (q.name || ':*') = ANY($5::text[]))
+               OR (q.name || ':' || q.code_hash) = ANY($6::text[])
+               OR (q.name || ':*') = ANY($6::text[]))
           -- As in DequeueWorkflows: the claimer's lease must be valid now.
           AND EXISTS (SELECT 1 FROM wfgen.executors e
                       WHERE e.id = $1 AND e.stopped_at IS NULL AND e.lease_expires_at > clock_timestamp())
           AND (q.partition_key IS NULL OR (
               SELECT count(*) FROM wfgen.workflows r
-              WHERE r.queue = $4 AND r.state = 'running' AND r.partition_key = q.partition_key
-          ) < $6::int)
+              WHERE r.queue = $5 AND r.state = 'running' AND r.partition_key = q.partition_key
+          ) < $7::int)
         ORDER BY q.available_at, q.seq
-        LIMIT $7::int
+        LIMIT $8::int
     ) c
     WHERE pr.priority IS NOT NULL
-    LIMIT $7::int
+    LIMIT $8::int
 ), ranked AS (
     SELECT c.id, c.partition_key, c.priority, c.available_at, c.seq,
            row_number() OVER (PARTITION BY c.partition_key ORDER BY c.priority, c.available_at, c.seq) AS rank_in_partition,
            (SELECT count(*) FROM wfgen.workflows r
-            WHERE r.queue = $4 AND r.state = 'running' AND r.partition_key = c.partition_key) AS running
+            WHERE r.queue = $5 AND r.state = 'running' AND r.partition_key = c.partition_key) AS running
     FROM candidates c
 ), chosen AS (
     SELECT ranked.id
     FROM ranked
-    WHERE ranked.partition_key IS NULL OR ranked.rank_in_partition + ranked.running <= $6::int
+    WHERE ranked.partition_key IS NULL OR ranked.rank_in_partition + ranked.running <= $7::int
     ORDER BY ranked.priority, ranked.available_at, ranked.seq
-    LIMIT $8::int
+    LIMIT $9::int
 )
 UPDATE wfgen.workflows w
 SET state = 'running',
     executor_id = $1,
     attempt = w.attempt + 1,
+    claim_token = $2,
     started_at = coalesce(w.started_at, now()),
     deadline = coalesce(w.deadline, now() + w.timeout_ms * interval '1 millisecond'),
-    code_hash = coalesce(w.code_hash, NULLIF(($2::text[])[array_position($3::text[], w.name)], '')),
+    code_hash = coalesce(w.code_hash, NULLIF(($3::text[])[array_position($4::text[], w.name)], '')),
     waiting_for = NULL,
     updated_at = now()
 WHERE w.id = ANY(ARRAY(SELECT chosen.id FROM chosen))
@@ -135,6 +136,7 @@ RETURNING w.id, w.name, w.input, w.attempt, w.deadline, w.priority, w.seq, w.que
 
 type DequeuePartitionedParams struct {
 	ExecutorID           *string
+	ClaimToken           int64
 	CodeHashes           []string
 	Names                []string
 	Queue                string
@@ -168,6 +170,7 @@ type DequeuePartitionedRow struct {
 func (q *Queries) DequeuePartitioned(ctx context.Context, arg DequeuePartitionedParams) ([]DequeuePartitionedRow, error) {
 	rows, err := q.db.Query(ctx, dequeuePartitioned,
 		arg.ExecutorID,
+		arg.ClaimToken,
 		arg.CodeHashes,
 		arg.Names,
 		arg.Queue,
@@ -218,7 +221,9 @@ func (q *Queries) Listen(ctx context.Context) error {
 
 const lockQueue = `-- name: LockQueue :exec
 WITH bounded AS (
-    SELECT set_config('idle_in_transaction_session_timeout', $2::bigint::text, true)
+    SELECT set_config('idle_in_transaction_session_timeout', $2::bigint::text, true),
+           -- The claim commits asynchronously, as DequeueWorkflows says.
+           set_config('synchronous_commit', 'off', true)
 )
 SELECT q.name FROM wfgen.queues q, bounded WHERE q.name = $1 FOR UPDATE OF q
 `

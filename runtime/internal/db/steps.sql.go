@@ -166,14 +166,16 @@ WITH input AS (
            $3::text                AS name,
            $4::text              AS output,
            $5::int              AS attempt,
-           $6::int                AS tries,
-           $7::timestamptz   AS started_at,
+           $6::bigint       AS claim_token,
+           $7::int                AS tries,
+           $8::timestamptz   AS started_at,
            'running'::text            AS owned_state
 )
 INSERT INTO wfgen.steps (workflow_id, step_id, name, output, error, attempt, tries, started_at)
 SELECT i.workflow_id, i.step_id, i.name, i.output::json, NULL, i.attempt, i.tries, i.started_at
 FROM input i
-JOIN wfgen.workflows w ON w.id = i.workflow_id AND w.attempt = i.attempt AND w.state = i.owned_state
+JOIN wfgen.workflows w ON w.id = i.workflow_id AND w.attempt = i.attempt AND w.claim_token = i.claim_token
+                        AND w.state = i.owned_state
 FOR SHARE OF w
 ON CONFLICT (workflow_id, step_id) DO NOTHING
 `
@@ -184,6 +186,7 @@ type RecordStepInTxParams struct {
 	Name       string
 	Output     string
 	Attempt    int32
+	ClaimToken int64
 	Tries      int32
 	StartedAt  time.Time
 }
@@ -202,6 +205,7 @@ func (q *Queries) RecordStepInTx(ctx context.Context, arg RecordStepInTxParams) 
 		arg.Name,
 		arg.Output,
 		arg.Attempt,
+		arg.ClaimToken,
 		arg.Tries,
 		arg.StartedAt,
 	)
@@ -212,15 +216,16 @@ func (q *Queries) RecordStepInTx(ctx context.Context, arg RecordStepInTxParams) 
 }
 
 const stepOwners = `-- name: StepOwners :many
-SELECT w.id, w.state, w.attempt
+SELECT w.id, w.state, w.attempt, w.claim_token
 FROM wfgen.workflows w
 WHERE w.id = ANY($1::text[])
 `
 
 type StepOwnersRow struct {
-	ID      string
-	State   string
-	Attempt int32
+	ID         string
+	State      string
+	Attempt    int32
+	ClaimToken int64
 }
 
 // StepOwners tells, for workflows whose step checkpoints WriteCheckpoints refused, their
@@ -237,7 +242,12 @@ func (q *Queries) StepOwners(ctx context.Context, ids []string) ([]StepOwnersRow
 	var items []StepOwnersRow
 	for rows.Next() {
 		var i StepOwnersRow
-		if err := rows.Scan(&i.ID, &i.State, &i.Attempt); err != nil {
+		if err := rows.Scan(
+			&i.ID,
+			&i.State,
+			&i.Attempt,
+			&i.ClaimToken,
+		); err != nil {
 			return nil, err
 		}
 		items = append(items, i)
@@ -256,25 +266,28 @@ WITH step_input AS (
            unnest($4::text[])             AS output,
            unnest($5::text[])              AS error,
            unnest($6::int[])             AS attempt,
-           unnest($7::int[])                AS tries,
-           unnest($8::timestamptz[])   AS started_at,
+           unnest($7::bigint[])      AS claim_token,
+           unnest($8::int[])                AS tries,
+           unnest($9::timestamptz[])   AS started_at,
            'running'::text                           AS owned_state
 ), inserted AS (
     INSERT INTO wfgen.steps (workflow_id, step_id, name, output, error, attempt, tries, started_at)
     SELECT s.workflow_id, s.step_id, s.name, NULLIF(s.output, '')::json, NULLIF(s.error, '')::jsonb,
            s.attempt, s.tries, s.started_at
     FROM step_input s
-    JOIN wfgen.workflows w ON w.id = s.workflow_id AND w.attempt = s.attempt AND w.state = s.owned_state
+    JOIN wfgen.workflows w ON w.id = s.workflow_id AND w.attempt = s.attempt AND w.claim_token = s.claim_token
+                          AND w.state = s.owned_state
     FOR SHARE OF w
     ON CONFLICT (workflow_id, step_id) DO NOTHING
     RETURNING workflow_id, step_id, attempt
 ), done_input AS MATERIALIZED (
-    SELECT unnest($9::text[])        AS id,
-           unnest($10::int[])    AS attempt,
-           unnest($11::text[])     AS state,
-           unnest($12::text[])    AS output,
-           unnest($13::text[])     AS error,
-           unnest($14::int[]) AS after_step,
+    SELECT unnest($10::text[])        AS id,
+           unnest($11::int[])    AS attempt,
+           unnest($12::bigint[]) AS claim_token,
+           unnest($13::text[])     AS state,
+           unnest($14::text[])    AS output,
+           unnest($15::text[])     AS error,
+           unnest($16::int[]) AS after_step,
            'running'::text                  AS owned_state
 ), completed AS (
     UPDATE wfgen.workflows w
@@ -286,6 +299,7 @@ WITH step_input AS (
     FROM done_input d
     WHERE w.id = d.id
       AND w.attempt = d.attempt
+      AND w.claim_token = d.claim_token
       AND w.state = d.owned_state
       AND (d.after_step < 0 OR EXISTS (
           SELECT 1 FROM inserted i WHERE i.workflow_id = d.id AND i.step_id = d.after_step))
@@ -324,10 +338,12 @@ type WriteCheckpointsParams struct {
 	StepOutputs     []string
 	StepErrors      []string
 	StepAttempts    []int32
+	StepClaimTokens []int64
 	StepTries       []int32
 	StepStartedAt   []time.Time
 	DoneIds         []string
 	DoneAttempts    []int32
+	DoneClaimTokens []int64
 	DoneStates      []string
 	DoneOutputs     []string
 	DoneErrors      []string
@@ -371,10 +387,12 @@ func (q *Queries) WriteCheckpoints(ctx context.Context, arg WriteCheckpointsPara
 		arg.StepOutputs,
 		arg.StepErrors,
 		arg.StepAttempts,
+		arg.StepClaimTokens,
 		arg.StepTries,
 		arg.StepStartedAt,
 		arg.DoneIds,
 		arg.DoneAttempts,
+		arg.DoneClaimTokens,
 		arg.DoneStates,
 		arg.DoneOutputs,
 		arg.DoneErrors,

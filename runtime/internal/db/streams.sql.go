@@ -14,13 +14,13 @@ const appendStream = `-- name: AppendStream :one
 WITH owner AS (
     SELECT w.id
     FROM wfgen.workflows w
-    WHERE w.id = $1 AND w.attempt = $2 AND w.state = $3::text
+    WHERE w.id = $1 AND w.attempt = $2 AND w.claim_token = $3 AND w.state = $4::text
     FOR SHARE OF w
 ), last AS (
     -- The stream's last row, through the primary key: a closing row is always the last.
     SELECT s."offset", s.closed
     FROM wfgen.streams s
-    WHERE s.workflow_id = $1 AND s.stream = $4
+    WHERE s.workflow_id = $1 AND s.stream = $5
     ORDER BY s."offset" DESC
     LIMIT 1
 ), tail AS (
@@ -29,14 +29,14 @@ WITH owner AS (
     FROM last l
 ), step AS (
     INSERT INTO wfgen.steps (workflow_id, step_id, name, output, attempt, tries, started_at)
-    SELECT o.id, $5, $6, json_build_object('offset', t.next_offset), $2, 1, $7
+    SELECT o.id, $6, $7, json_build_object('offset', t.next_offset), $2, 1, $8
     FROM owner o, tail t
     WHERE NOT t.closed
     ON CONFLICT (workflow_id, step_id) DO NOTHING
     RETURNING workflow_id
 ), appended AS (
     INSERT INTO wfgen.streams (workflow_id, stream, "offset", value, closed, step_id)
-    SELECT s.workflow_id, $4, t.next_offset, $8::jsonb, $9::bool, $5
+    SELECT s.workflow_id, $5, t.next_offset, $9::jsonb, $10::bool, $6
     FROM step s, tail t
     RETURNING "offset"
 )
@@ -48,6 +48,7 @@ SELECT EXISTS (SELECT 1 FROM owner) AS owned,
 type AppendStreamParams struct {
 	WorkflowID string
 	Attempt    int32
+	ClaimToken int64
 	OwnedState string
 	Stream     string
 	StepID     int32
@@ -77,6 +78,7 @@ func (q *Queries) AppendStream(ctx context.Context, arg AppendStreamParams) (App
 	row := q.db.QueryRow(ctx, appendStream,
 		arg.WorkflowID,
 		arg.Attempt,
+		arg.ClaimToken,
 		arg.OwnedState,
 		arg.Stream,
 		arg.StepID,

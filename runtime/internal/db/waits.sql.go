@@ -13,13 +13,14 @@ import (
 const lockOwnedWorkflow = `-- name: LockOwnedWorkflow :one
 SELECT w.id, w.queue
 FROM wfgen.workflows w
-WHERE w.id = $1 AND w.attempt = $2 AND w.state = $3::text
+WHERE w.id = $1 AND w.attempt = $2 AND w.claim_token = $3 AND w.state = $4::text
 FOR UPDATE
 `
 
 type LockOwnedWorkflowParams struct {
 	ID         string
 	Attempt    int32
+	ClaimToken int64
 	OwnedState string
 }
 
@@ -35,7 +36,12 @@ type LockOwnedWorkflowRow struct {
 // completion that commits meanwhile waits for this lock and then wakes the suspended
 // workflow. So no wake-up falls between the check and the suspension.
 func (q *Queries) LockOwnedWorkflow(ctx context.Context, arg LockOwnedWorkflowParams) (LockOwnedWorkflowRow, error) {
-	row := q.db.QueryRow(ctx, lockOwnedWorkflow, arg.ID, arg.Attempt, arg.OwnedState)
+	row := q.db.QueryRow(ctx, lockOwnedWorkflow,
+		arg.ID,
+		arg.Attempt,
+		arg.ClaimToken,
+		arg.OwnedState,
+	)
 	var i LockOwnedWorkflowRow
 	err := row.Scan(&i.ID, &i.Queue)
 	return i, err
@@ -45,7 +51,7 @@ const suspendWorkflow = `-- name: SuspendWorkflow :one
 UPDATE wfgen.workflows
 SET state = 'enqueued', executor_id = NULL, available_at = $1,
     waiting_for = $2::text, updated_at = now()
-WHERE id = $3 AND attempt = $4 AND state = $5::text
+WHERE id = $3 AND attempt = $4 AND claim_token = $5 AND state = $6::text
 RETURNING queue
 `
 
@@ -54,6 +60,7 @@ type SuspendWorkflowParams struct {
 	WaitingFor  string
 	ID          string
 	Attempt     int32
+	ClaimToken  int64
 	OwnedState  string
 }
 
@@ -70,6 +77,7 @@ func (q *Queries) SuspendWorkflow(ctx context.Context, arg SuspendWorkflowParams
 		arg.WaitingFor,
 		arg.ID,
 		arg.Attempt,
+		arg.ClaimToken,
 		arg.OwnedState,
 	)
 	var queue string

@@ -78,13 +78,13 @@ const dequeueWorkflows = `-- name: DequeueWorkflows :many
 WITH RECURSIVE priorities AS (
     (SELECT p.priority
      FROM wfgen.workflows p
-     WHERE p.queue = $4 AND p.state = 'enqueued'
+     WHERE p.queue = $5 AND p.state = 'enqueued'
      ORDER BY p.priority
      LIMIT 1)
     UNION ALL
     SELECT (SELECT p.priority
             FROM wfgen.workflows p
-            WHERE p.queue = $4 AND p.state = 'enqueued' AND p.priority > pr.priority
+            WHERE p.queue = $5 AND p.state = 'enqueued' AND p.priority > pr.priority
             ORDER BY p.priority
             LIMIT 1)
     FROM priorities pr
@@ -95,41 +95,45 @@ WITH RECURSIVE priorities AS (
     CROSS JOIN LATERAL (
         SELECT q.id
         FROM wfgen.workflows q
-        WHERE q.queue = $4
+        WHERE q.queue = $5
           AND q.state = 'enqueued'
           AND q.priority = pr.priority
           AND q.available_at <= now()
-          AND q.name = ANY($3::text[])
+          AND q.name = ANY($4::text[])
           AND (q.code_hash IS NULL
-               OR (q.name || ':' || q.code_hash) = ANY($5::text[])
-               OR (q.name || ':*') = ANY($5::text[]))
+               OR (q.name || ':' || q.code_hash) = ANY($6::text[])
+               OR (q.name || ':*') = ANY($6::text[]))
           -- The claimer's lease must be valid now (at the claim itself, not its transaction's
           -- start, which may lie before a lock wait): an executor whose lease expired may have
           -- had its workflows taken over, and must not take more.
           AND EXISTS (SELECT 1 FROM wfgen.executors e
                       WHERE e.id = $1 AND e.stopped_at IS NULL AND e.lease_expires_at > clock_timestamp())
         ORDER BY q.available_at, q.seq
-        LIMIT $6
+        LIMIT $7
         FOR UPDATE SKIP LOCKED
     ) c
     WHERE pr.priority IS NOT NULL
-    LIMIT $6
+    LIMIT $7
 )
 UPDATE wfgen.workflows w
 SET state = 'running',
     executor_id = $1,
     attempt = w.attempt + 1,
+    claim_token = $2,
     started_at = coalesce(w.started_at, now()),
     deadline = coalesce(w.deadline, now() + w.timeout_ms * interval '1 millisecond'),
-    code_hash = coalesce(w.code_hash, NULLIF(($2::text[])[array_position($3::text[], w.name)], '')),
+    code_hash = coalesce(w.code_hash, NULLIF(($3::text[])[array_position($4::text[], w.name)], '')),
     waiting_for = NULL,
     updated_at = now()
 WHERE w.id = ANY(ARRAY(SELECT c.id FROM claimed c))
+  -- The claim commits without waiting for its WAL flush: see the claim_token column.
+  AND (SELECT set_config('synchronous_commit', 'off', true)) IS NOT NULL
 RETURNING w.id, w.name, w.input, w.attempt, w.deadline, w.priority, w.seq, w.queue, w.available_at, w.trace_context
 `
 
 type DequeueWorkflowsParams struct {
 	ExecutorID *string
+	ClaimToken int64
 	CodeHashes []string
 	Names      []string
 	Queue      string
@@ -155,7 +159,13 @@ type DequeueWorkflowsRow struct {
 // dequeuers hold. It claims only workflows the executor has registered, and a workflow that
 // already ran only on an executor registered with the same code hash (name_hashes holds
 // 'name:hash', or 'name:*' for a registration without a hash). Each claim increments the
-// workflow's attempt, the fencing token every later write of the claimer carries.
+// workflow's attempt and gives it a new claim_token, the fencing token every later write of
+// the claimer carries with the attempt.
+//
+// The claim commits asynchronously (synchronous_commit off): a server crash may lose it,
+// and then the workflow is claimed again under the same attempt, but never under the same
+// claim_token, so nothing the lost claim's execution writes is accepted. Its first
+// acknowledged write proves the claim durable: that commit's WAL flush covers the claim's.
 //
 // Sleeping and delayed workflows wait in the same index as available ones, after them
 // within their priority. One ordered scan over the whole queue would read every one of them
@@ -169,6 +179,7 @@ type DequeueWorkflowsRow struct {
 func (q *Queries) DequeueWorkflows(ctx context.Context, arg DequeueWorkflowsParams) ([]DequeueWorkflowsRow, error) {
 	rows, err := q.db.Query(ctx, dequeueWorkflows,
 		arg.ExecutorID,
+		arg.ClaimToken,
 		arg.CodeHashes,
 		arg.Names,
 		arg.Queue,
@@ -556,26 +567,28 @@ func (q *Queries) RecoverWorkflows(ctx context.Context, arg RecoverWorkflowsPara
 
 const releaseWorkflows = `-- name: ReleaseWorkflows :exec
 WITH input AS MATERIALIZED (
-    SELECT unnest($1::text[]) AS id, unnest($2::int[]) AS attempt, 'running'::text AS owned_state
+    SELECT unnest($1::text[]) AS id, unnest($2::int[]) AS attempt, unnest($3::bigint[]) AS claim_token,
+           'running'::text AS owned_state
 ), released AS (
     UPDATE wfgen.workflows w
     SET state = 'enqueued', executor_id = NULL, updated_at = now()
     FROM input i
-    WHERE w.id = i.id AND w.attempt = i.attempt AND w.state = i.owned_state
-      AND w.executor_id = $3::text
+    WHERE w.id = i.id AND w.attempt = i.attempt AND w.claim_token = i.claim_token AND w.state = i.owned_state
+      AND w.executor_id = $4::text
     RETURNING w.queue
 ), notified AS (
-    SELECT count(pg_notify($4::text, json_build_object('k', 'e' /* notifier.KindEnqueued */, 'q', q.queue, 'd', 0)::text)) AS n
+    SELECT count(pg_notify($5::text, json_build_object('k', 'e' /* notifier.KindEnqueued */, 'q', q.queue, 'd', 0)::text)) AS n
     FROM (SELECT DISTINCT queue FROM released) q
 )
 SELECT n FROM notified
 `
 
 type ReleaseWorkflowsParams struct {
-	Ids        []string
-	Attempts   []int32
-	ExecutorID string
-	Channel    string
+	Ids         []string
+	Attempts    []int32
+	ClaimTokens []int64
+	ExecutorID  string
+	Channel     string
 }
 
 // ReleaseWorkflows hands workflows a stopping executor interrupted back to their queues at
@@ -587,6 +600,7 @@ func (q *Queries) ReleaseWorkflows(ctx context.Context, arg ReleaseWorkflowsPara
 	_, err := q.db.Exec(ctx, releaseWorkflows,
 		arg.Ids,
 		arg.Attempts,
+		arg.ClaimTokens,
 		arg.ExecutorID,
 		arg.Channel,
 	)

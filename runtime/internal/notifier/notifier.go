@@ -48,6 +48,9 @@ type Config struct {
 	// Connected runs after each successful (re)connect, on the listener's goroutine. Nil:
 	// nothing runs.
 	Connected func()
+	// Lost runs when a connection that listened fails, on the listener's goroutine, before
+	// the backoff: the server may have restarted. Nil: nothing runs.
+	Lost func(err error)
 	// Clock is the time source of the backoff. Default clock.Real{}.
 	Clock clock.Clock
 	// Logger receives lost connections and malformed payloads. Default slog.Default().
@@ -111,6 +114,9 @@ func (l *Listener) run(ctx context.Context) {
 			// A connection that worked and was lost starts the backoff over: the server
 			// is likely back, and notifications are missed while we wait.
 			backoff = MinReconnectBackoff
+			if l.cfg.Lost != nil {
+				l.cfg.Lost(err)
+			}
 		}
 		l.cfg.Logger.Warn("wfgen: notification listener lost its connection; reconnecting (workers poll meanwhile)", "retry_in", backoff, "error", err)
 		select {

@@ -1,0 +1,189 @@
+package wf_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/wfgen/wfgen/runtime/internal/checkpoint"
+	"github.com/wfgen/wfgen/runtime/wf"
+	"github.com/wfgen/wfgen/runtime/wftest"
+)
+
+// A claim commits without waiting for its WAL flush, so a server crash can lose it; the
+// workflow is then claimed again under the same attempt. These tests make that happen
+// without a crash: they put the workflow's row back as it was before the claim.
+
+func TestAClaimLostWithTheServerIsTakenAgainAndTheLostOnesExecutionWritesNothing(t *testing.T) {
+	t.Parallel()
+	b := setup(t, wf.Config{})
+	type run struct{ entered, release chan struct{} }
+	first, second := wf.NewStep[string]("first"), wf.NewStep[string]("second")
+	var mu sync.Mutex
+	var seen error // what the lost claim's execution saw at its second step
+	var w *wf.Workflow[int, string]
+	defs := func(label string, r run, lost bool) []wf.Definition {
+		def := wf.NewWorkflow("claim-lost", func(ctx wf.Context, n int) (string, error) {
+			a, err := first.Run(ctx, func(context.Context) (string, error) {
+				if lost {
+					close(r.entered)
+					<-r.release // not the step's context: it finishes whatever happens
+				}
+				return label, nil
+			})
+			if err != nil {
+				return "", err
+			}
+			b, err := second.Run(ctx, func(context.Context) (string, error) {
+				if !lost {
+					close(r.entered)
+					<-r.release
+				}
+				return label, nil
+			})
+			if lost {
+				mu.Lock()
+				seen = err
+				mu.Unlock()
+			}
+			return a + "+" + b, err
+		})
+		if lost {
+			w = def
+		}
+		// One slot: the executor whose claim is lost cannot take the workflow again itself.
+		return []wf.Definition{def, first, second, wf.NewQueue(wf.DefaultQueue, wf.WorkerConcurrency(1))}
+	}
+	e1 := run{make(chan struct{}), make(chan struct{})}
+	b.start(t, defs("e1", e1, true)...)
+	h, err := w.Enqueue(b.ctx, b.client, 1, wf.WithID("claimed-twice"))
+	require.NoError(t, err)
+	<-e1.entered
+
+	// The claim is lost: the row is as it was before it, and e1 does not know.
+	b.exec(t, `UPDATE %s.workflows SET state = 'enqueued', attempt = attempt - 1, claim_token = 0,
+	           executor_id = NULL, started_at = NULL, deadline = NULL WHERE id = 'claimed-twice'`)
+	// e2 claims it again, under the same attempt, and holds it in its second step.
+	e2 := run{make(chan struct{}), make(chan struct{})}
+	c2 := wftest.NewClient(t, wf.Config{Schema: b.schema})
+	require.NoError(t, c2.Register(defs("e2", e2, false)...))
+	wftest.Start(t, c2)
+	<-e2.entered
+	st, err := h.Status(b.ctx)
+	require.NoError(t, err)
+	require.Equal(t, 1, st.Attempt, "claimed again under the attempt of the lost claim")
+	require.Equal(t, c2.ExecutorID(), st.ExecutorID)
+
+	// e1's step returns: its checkpoint carries the same attempt, and is refused.
+	close(e1.release)
+	require.Eventually(t, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return seen != nil
+	}, 30*time.Second, 5*time.Millisecond, "e1's execution went on")
+	require.ErrorIs(t, seen, wf.ErrInterrupted)
+	var fenced *checkpoint.FencedError
+	require.True(t, errors.As(seen, &fenced), "e1 was fenced off: %v", seen)
+
+	close(e2.release)
+	out, err := h.Result(b.ctx)
+	require.NoError(t, err)
+	require.Equal(t, "e2+e2", out, "only the second claim's execution wrote")
+	steps, err := b.client.Steps(b.ctx, h.ID())
+	require.NoError(t, err)
+	require.Len(t, steps, 2)
+	require.Equal(t, `"e2"`, steps[0].Output, "the lost claim's step was not recorded")
+}
+
+// terminateListener ends the backend of the client's notification listener, as a server
+// crash would (it ends every connection at once).
+func terminateListener(t *testing.T, b *bundle) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		return b.count(t, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+		                   WHERE pid <> pg_backend_pid() AND position('LISTEN' in query) > 0 AND position('%s' in query) > 0`) == 1
+	}, 10*time.Second, 10*time.Millisecond, "no listener to terminate")
+}
+
+func TestALostConnectionInterruptsTheWorkflowsWhoseClaimsAreNotYetDurable(t *testing.T) {
+	t.Parallel()
+	b := setup(t, wf.Config{})
+	entered := make(chan struct{}, 2)
+	var mu sync.Mutex
+	var interrupted error
+	first, second := wf.NewStep[int]("first"), wf.NewStep[int]("second")
+	w := wf.NewWorkflow("young-claim", func(ctx wf.Context, n int) (int, error) {
+		v, err := first.Run(ctx, func(sctx context.Context) (int, error) {
+			if ctx.Attempt() == 1 {
+				entered <- struct{}{}
+				<-sctx.Done() // only an interruption ends the first attempt's first step
+				mu.Lock()
+				interrupted = context.Cause(sctx)
+				mu.Unlock()
+				return 0, context.Cause(sctx)
+			}
+			return 1, nil
+		})
+		if err != nil {
+			return 0, err
+		}
+		return second.Run(ctx, func(context.Context) (int, error) { return v + 1, nil })
+	})
+	b.start(t, w, first, second)
+	h, err := w.Enqueue(b.ctx, b.client, 0)
+	require.NoError(t, err)
+	<-entered
+	// Nothing of this client has committed synchronously since the claim: it is not known
+	// durable, and a server crash now could lose it.
+	terminateListener(t, b)
+	out, err := h.Result(b.ctx)
+	require.NoError(t, err)
+	require.Equal(t, 2, out)
+	mu.Lock()
+	require.ErrorIs(t, interrupted, wf.ErrInterrupted, "the execution was interrupted")
+	mu.Unlock()
+	st, err := h.Status(b.ctx)
+	require.NoError(t, err)
+	require.Equal(t, 2, st.Attempt, "handed back to its queue, and claimed again")
+}
+
+func TestALostConnectionLeavesTheWorkflowsWhoseClaimsAreDurable(t *testing.T) {
+	t.Parallel()
+	b := setup(t, wf.Config{})
+	entered, release := make(chan struct{}), make(chan struct{})
+	first, second := wf.NewStep[int]("first"), wf.NewStep[int]("second")
+	w := wf.NewWorkflow("durable-claim", func(ctx wf.Context, n int) (int, error) {
+		v, err := first.Run(ctx, func(context.Context) (int, error) { return 1, nil })
+		if err != nil {
+			return 0, err
+		}
+		// The first step's checkpoint committed synchronously after the claim: the claim is
+		// durable.
+		return second.Run(ctx, func(sctx context.Context) (int, error) {
+			close(entered)
+			select {
+			case <-release:
+				return v + 1, nil
+			case <-sctx.Done():
+				return 0, context.Cause(sctx)
+			}
+		})
+	})
+	b.start(t, w, first, second)
+	h, err := w.Enqueue(b.ctx, b.client, 0)
+	require.NoError(t, err)
+	<-entered
+	terminateListener(t, b)
+	time.Sleep(200 * time.Millisecond) // room for a wrong interruption to happen
+	close(release)
+	out, err := h.Result(b.ctx)
+	require.NoError(t, err)
+	require.Equal(t, 2, out)
+	st, err := h.Status(b.ctx)
+	require.NoError(t, err)
+	require.Equal(t, 1, st.Attempt, "a durable claim's execution runs on through a lost connection")
+}
