@@ -95,20 +95,32 @@ func (e *env) wfgenSucceededQuery() string {
 // seedSQL fills the seeded schema: finished one-step workflows with their step, completed
 // between two days and about a day and a half ago (in completion order, 50 ms apart), and
 // workflows queued in the benchmark's queue that become available only a day from now
-// (the last statement, whose $1 is the queued count).
+// (the last statement, whose $1 is the queued count). Their IDs are UUIDv7 of their creation
+// time, as wfgen generates them (seedID): older than the measured workflows', so that the
+// measured ones are added at the right end of the ID indexes, as in production, and not in
+// the middle of a million rows with IDs of another form.
 // They use the measured workflows' name and queue: the dequeue walks the same index
 // entries as it would in production, but claims the measured work first (it is available
 // earlier) and never claims these during the run.
 var seedSQL = []string{
 	`INSERT INTO %[1]s.workflows (id, name, state, queue, input, output, max_recoveries, attempt, executor_id, created_at, available_at, started_at, updated_at, completed_at)
-	 SELECT 'seed-done-' || i, 'bench_steps', 'succeeded', '` + wfgenQueue + `', '{"seq": 0}', '{}', 10, 1, 'bench-seed', t, t, t, t, t
+	 SELECT ` + seedID("t", "i") + `, 'bench_steps', 'succeeded', '` + wfgenQueue + `', '{"seq": 0}', '{}', 10, 1, 'bench-seed', t, t, t, t, t
 	 FROM generate_series(1, $1) i, LATERAL (SELECT now() - interval '2 days' + i * interval '50 ms' AS t) ts`,
 	`INSERT INTO %[1]s.steps (workflow_id, step_id, name, output, attempt, tries, started_at, completed_at)
-	 SELECT 'seed-done-' || i, 1, 'noop', '{}', 1, 1, t, t
+	 SELECT ` + seedID("t", "i") + `, 1, 'noop', '{}', 1, 1, t, t
 	 FROM generate_series(1, $1) i, LATERAL (SELECT now() - interval '2 days' + i * interval '50 ms' AS t) ts`,
 	`INSERT INTO %[1]s.workflows (id, name, state, queue, input, max_recoveries, created_at, available_at, updated_at)
-	 SELECT 'seed-queued-' || i, 'bench_steps', 'enqueued', '` + wfgenQueue + `', '{"seq": 0}', 10, now() - interval '1 day', now() + interval '1 day', now() - interval '1 day'
+	 SELECT ` + seedID("now() - interval '1 day' + i * interval '1 microsecond'", "-i") + `, 'bench_steps', 'enqueued', '` + wfgenQueue + `', '{"seq": 0}', 10, now() - interval '1 day', now() + interval '1 day', now() - interval '1 day'
 	 FROM generate_series(1, $1) i`,
+}
+
+// seedID is SQL for a UUIDv7 string of the time at, in wfgen's form (lowercase, hyphens): its
+// first 48 bits are at's Unix milliseconds; the rest is a hash of n, so that IDs of one
+// millisecond differ.
+func seedID(at, n string) string {
+	ms := "lpad(to_hex((extract(epoch FROM " + at + ") * 1000)::bigint), 12, '0')"
+	h := "md5((" + n + ")::text)"
+	return "(substr(" + ms + ", 1, 8) || '-' || substr(" + ms + ", 9, 4) || '-7' || substr(" + h + ", 1, 3) || '-8' || substr(" + h + ", 4, 3) || '-' || substr(" + h + ", 7, 12))"
 }
 
 // seed creates scaledSchema with wfgen's tables (a client's Migrate) and fills it, then
