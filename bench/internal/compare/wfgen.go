@@ -218,6 +218,9 @@ type latencies struct {
 // client and through a separate client on its own pool that never starts. The first step
 // records the time since the Enqueue call began, which the input carries.
 func wfgenLatency(ctx context.Context, e *env) (latencies, error) {
+	// As the work phases do: a checkpoint of what earlier phases (or the seeding of -scale)
+	// left dirty must not fall into the samples.
+	e.settle(ctx)
 	var lat latencies
 	type start struct {
 		seq     int
