@@ -10,6 +10,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/wfgen/wfgen/runtime/internal/checkpoint"
+	"github.com/wfgen/wfgen/runtime/internal/db"
+	"github.com/wfgen/wfgen/runtime/internal/dbschema"
 	"github.com/wfgen/wfgen/runtime/wf"
 	"github.com/wfgen/wfgen/runtime/wftest"
 )
@@ -186,4 +188,33 @@ func TestALostConnectionLeavesTheWorkflowsWhoseClaimsAreDurable(t *testing.T) {
 	st, err := h.Status(b.ctx)
 	require.NoError(t, err)
 	require.Equal(t, 1, st.Attempt, "a durable claim's execution runs on through a lost connection")
+}
+
+func TestClaimsRunWithJITOffAndTheSettingEndsWithThem(t *testing.T) {
+	t.Parallel()
+	// Claims go through dbschema.Prefixed(pool, DisableJIT): JIT would compile them anew at
+	// every execution once their estimated cost is high, as it is over large tables.
+	ctx := context.Background()
+	pool := wftest.Pool(t)
+	q := dbschema.Prefixed(pool, db.DisableJITSQL)
+	var before string
+	require.NoError(t, pool.QueryRow(ctx, "SELECT current_setting('jit')").Scan(&before))
+	for range 3 { // and on the connection each lands on, nothing stays set
+		rows, err := q.Query(ctx, "SELECT current_setting('jit'), current_setting('jit_above_cost')")
+		require.NoError(t, err)
+		var jit, cost string
+		require.True(t, rows.Next())
+		require.NoError(t, rows.Scan(&jit, &cost))
+		require.False(t, rows.Next())
+		require.NoError(t, rows.Err())
+		rows.Close()
+		require.Equal(t, "off", jit)
+
+		var after string
+		require.NoError(t, pool.QueryRow(ctx, "SELECT current_setting('jit')").Scan(&after))
+		require.Equal(t, before, after, "the setting is local to the prefixed query's transaction")
+	}
+	// An error of the query is the query's.
+	_, err := q.Query(ctx, "SELECT * FROM no_such_table_here")
+	require.ErrorContains(t, err, "no_such_table_here")
 }

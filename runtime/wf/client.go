@@ -179,11 +179,14 @@ func (c *Config) validate() error {
 // (outside the pool) to listen for notifications. Call Stop when done, also on a client that
 // only enqueues: it releases that connection.
 type Client struct {
-	pool    *pgxpool.Pool
-	cfg     Config
-	log     *slog.Logger
-	rw      *dbschema.Rewriter
-	q       *db.Queries
+	pool *pgxpool.Pool
+	cfg  Config
+	log  *slog.Logger
+	rw   *dbschema.Rewriter
+	q    *db.Queries
+	// claimQ sends each query with JIT off (DisableJIT): for the claims and the look at
+	// queues' heads, whose plans over large tables are estimated dear enough for JIT.
+	claimQ  *db.Queries
 	channel string // the notification channel: named like the schema
 
 	waiter    *resultWaiter
@@ -251,6 +254,7 @@ func NewClient(pool *pgxpool.Pool, cfg Config) (*Client, error) {
 		log:              cfg.Logger,
 		rw:               rw,
 		q:                db.New(rw.Wrap(pool)),
+		claimQ:           db.New(rw.Wrap(dbschema.Prefixed(pool, db.DisableJITSQL))),
 		channel:          cfg.Schema,
 		workflows:        map[string]*registeredWorkflow{},
 		steps:            map[string]registeredStep{},

@@ -231,7 +231,7 @@ func (w *queueWorker) fetch(ctx context.Context, n int) (int, time.Time, error) 
 	} else {
 		p := w.params
 		p.MaxCount, p.ClaimToken = int32(n), token
-		rows, err = w.c.q.DequeueWorkflows(ctx, p)
+		rows, err = w.c.claimQ.DequeueWorkflows(ctx, p)
 	}
 	if err != nil {
 		return 0, time.Time{}, w.c.dbError("dequeueing", err)
