@@ -14,7 +14,7 @@ import (
 // its steps' code, though, at the same time as the new claim's execution. So a claim counts
 // as durable only once a synchronous commit that began after the claim's commit returned has
 // committed too (the checkpoint writer's batches, Mark and Flushed): its flush covers the
-// claim's. When the connection to the server is lost (the server may have crashed), the
+// claim's. When a connection to the server is lost (the server may have crashed), the
 // executions of claims not yet known durable are interrupted, before the server can be back
 // to let anyone claim their workflows again, and handed back once it is.
 type claimLog struct {
@@ -49,8 +49,9 @@ func (l *claimLog) isDurable(seq uint64) bool { return seq <= l.durable.Load() }
 var errClaimMayBeLost = fmt.Errorf("%w: the connection to the database was lost before this workflow's claim was known durable", ErrInterrupted)
 
 // claimsMayBeLost interrupts the executions whose claims are not known durable. The
-// notification listener calls it when its connection fails: a server crash breaks every
-// connection at once, and that one is always reading.
+// notification listener calls it when its connection fails (a server crash breaks every
+// connection at once, and that one is always reading), and the lease when a renewal fails
+// (for the times the listener is not connected).
 func (c *Client) claimsMayBeLost() {
 	c.mu.Lock()
 	var unsure []*execution

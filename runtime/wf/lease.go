@@ -55,8 +55,14 @@ func (c *Client) newLease() (*lease.Lease, error) {
 		Register:   c.registerExecutor,
 		Renew: func(ctx context.Context) error {
 			_, err := c.q.Heartbeat(ctx, db.HeartbeatParams{ID: c.cfg.ExecutorID, LeaseMs: c.cfg.LeaseDuration.Milliseconds()})
-			if errors.Is(err, pgx.ErrNoRows) {
+			switch {
+			case errors.Is(err, pgx.ErrNoRows):
 				return lease.ErrDeclaredDead
+			case err != nil && !errors.Is(err, context.Canceled): // not a Stop
+				// The server may have crashed, and with it claims not yet durable: the
+				// listener says so at once when it is connected; this covers the times
+				// it is not.
+				c.claimsMayBeLost()
 			}
 			return err
 		},
