@@ -348,6 +348,7 @@ func (c *Client) Start(ctx context.Context) error {
 		}
 	}
 	queues := c.servedQueues()
+	c.warnSmallPool(len(queues))
 	workers := make([]*queueWorker, len(queues))
 	for i, q := range queues {
 		var err error
@@ -502,4 +503,20 @@ func (c *Client) started() error {
 		return ErrStopped
 	}
 	return nil
+}
+
+// warnSmallPool warns when the pool is too small for a worker: the lease's renewals, the
+// checkpoint writer, each queue's claims and the steps' own statements share it, and a
+// renewal that waits behind steps for a connection can let the lease expire (pgxpool's
+// default is the larger of 4 and the number of CPUs).
+func (c *Client) warnSmallPool(queues int) {
+	if queues == 0 {
+		return
+	}
+	need := int32(queues + 4) // a claim per queue, the writer, a renewal, an announcement, a step
+	if have := c.pool.Config().MaxConns; have < need {
+		c.log.Warn("wfgen: the pool is small for a worker: renewals of the lease may wait behind steps for a connection, and the lease expire",
+			"max_conns", have, "at_least", need, "queues", queues,
+			"fix", "raise pgxpool.Config.MaxConns (pool_max_conns in the URL), say to the sum of the queues' WorkerConcurrency plus a few, or give the worker a pool of its own")
+	}
 }

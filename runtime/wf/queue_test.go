@@ -4,12 +4,14 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/wfgen/wfgen/runtime/wf"
@@ -453,4 +455,28 @@ func TestAWorkflowsQueueThatNoRegisteredQueueDeclaresIsWarnedAboutOnce(t *testin
 	require.NoError(t, err)
 	_, err = h.Result(b.ctx)
 	require.NoError(t, err)
+}
+
+func TestAWorkerOnASmallPoolIsWarned(t *testing.T) {
+	t.Parallel()
+	start := func(maxConns int32) []map[string]string {
+		cfg, err := pgxpool.ParseConfig(os.Getenv("DATABASE_URL"))
+		require.NoError(t, err)
+		cfg.MaxConns = maxConns
+		pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+		require.NoError(t, err)
+		t.Cleanup(pool.Close)
+		logger, logs := recordLogs(t)
+		c, err := wf.NewClient(pool, wf.Config{Schema: wftest.Schema(t), Logger: logger})
+		require.NoError(t, err)
+		w := wf.NewWorkflow("small-pool", func(ctx wf.Context, n int) (int, error) { return n, nil })
+		require.NoError(t, c.Register(w, wf.NewQueue("other"), wf.NewWorkflow("other-queue", func(ctx wf.Context, n int) (int, error) { return n, nil }, wf.WorkflowQueue("other"))))
+		wftest.Start(t, c)
+		return logs.find(slog.LevelWarn, "wfgen: the pool is small for a worker: renewals of the lease may wait behind steps for a connection, and the lease expire")
+	}
+	warned := start(4) // pgxpool's default on a machine of up to four CPUs
+	require.Len(t, warned, 1)
+	require.Equal(t, "4", warned[0]["max_conns"])
+	require.Equal(t, "6", warned[0]["at_least"], "two queues, and the runtime's own")
+	require.Empty(t, start(20))
 }
