@@ -194,12 +194,7 @@ func (h *Handle[Out]) Await(ctx Context) (Out, error) {
 	look := func() (bool, error) {
 		r, done, err := final(x.ctx, x.c.q)
 		if err != nil {
-			var nf *notFoundError
-			if errors.As(err, &nf) {
-				lookErr = err
-				return true, nil
-			}
-			return false, err
+			return endsOnNotFound(err, &lookErr)
 		}
 		row = r
 		return done, nil
@@ -342,12 +337,7 @@ func AwaitAll[Out any](ctx Context, hs []*Handle[Out]) ([]Out, error) {
 		defer func() { lastEnd = time.Now(); lastTook = lastEnd.Sub(began) }()
 		left, err := unfinished(x.ctx, x.c.q, pending, true)
 		if err != nil {
-			var nf *notFoundError
-			if errors.As(err, &nf) {
-				lookErr = err
-				return true, nil
-			}
-			return false, err
+			return endsOnNotFound(err, &lookErr)
 		}
 		pending = left
 		return len(pending) == 0, nil
@@ -379,6 +369,18 @@ func AwaitAll[Out any](ctx Context, hs []*Handle[Out]) ([]Out, error) {
 	}
 	x.submitStep(checkpoint.Step{WorkflowID: x.id, StepID: id, Name: name, Output: string(b), Attempt: x.attempt, Tries: 1, StartedAt: started})
 	return awaitedOutputs(hs, outcomes)
+}
+
+// endsOnNotFound is what a wait's look does with its error: a workflow that does not exist
+// (or is another workflow) ends the wait, the error kept in *ended for the caller to return;
+// any other error is logged and retried by the wait.
+func endsOnNotFound(err error, ended *error) (bool, error) {
+	var nf *notFoundError
+	if errors.As(err, &nf) {
+		*ended = err
+		return true, nil
+	}
+	return false, err
 }
 
 // awaitedOutputs turns the outcomes AwaitAll recorded into outputs and a joined error.
