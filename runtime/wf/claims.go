@@ -8,15 +8,16 @@ import (
 // claimLog tells which of this client's claims are known to be durable.
 //
 // A claim commits without waiting for its WAL flush (see DequeueWorkflows): that takes a
-// flush, a millisecond or more, out of every workflow's way to its first step. A server crash
-// can lose such a claim; the workflow is then claimed again under the same attempt but a
-// different claim token, so the lost claim's execution can write nothing. It could still run
-// its steps' code, though, at the same time as the new claim's execution. So a claim counts
-// as durable only once a synchronous commit that began after the claim's commit returned has
-// committed too (the checkpoint writer's batches, Mark and Flushed): its flush covers the
-// claim's. When a connection to the server is lost (the server may have crashed), the
-// executions of claims not yet known durable are interrupted, before the server can be back
-// to let anyone claim their workflows again, and handed back once it is.
+// flush (a fraction of a millisecond on a local disk, a millisecond or more on a network
+// volume) out of every workflow's way to its first step. A server crash can lose such a
+// claim; the workflow is then claimed again under the same attempt but a different claim
+// token, so the lost claim's execution can write nothing. It could still run its steps'
+// code, though, at the same time as the new claim's execution. So a claim counts as durable
+// only once a synchronous commit that began after the claim's commit returned has committed
+// too (the checkpoint writer's batches, Mark and Flushed): its flush covers the claim's.
+// When a connection to the server is lost (the server may have crashed), the executions of
+// claims not yet known durable are interrupted, before the server can be back to let anyone
+// claim their workflows again, and handed back once it is.
 type claimLog struct {
 	last    atomic.Uint64 // the latest claim whose commit returned
 	durable atomic.Uint64 // every claim up to this one is durable

@@ -99,19 +99,19 @@
 //     otherwise, and the execution stops without writing anything more;
 //   - a completion, and a hand-back to the queue, apply only under the same condition.
 //
-// A claim from a queue commits without waiting for its WAL flush, which takes a flush (a
-// millisecond or more) out of every workflow's way to its first step. Its execution's first
-// synchronous write proves it durable (that commit's flush covers the claim's). A server
-// crash before that can lose the claim: the workflow is then claimed again under the same
-// attempt, but never under the same token, so the lost claim's execution can write nothing.
-// Its code could still run on, so when the notification listener's connection fails (as
-// every connection does when the server crashes) or a lease renewal fails, the executions
-// whose claims are not yet known durable are interrupted (their contexts end) and handed
-// back to their queues once the database is back. Every claim of the executor up to the
-// last one made before one of its checkpoint batches was sent is known durable once that
-// batch commits; under load that is about a millisecond after the claim. (The first
-// synchronous write of the execution itself would prove it too, but the runtime counts
-// only the checkpoint writer's.)
+// A claim from a queue commits without waiting for its WAL flush, which takes a flush (from
+// a fraction of a millisecond to several, by disk) out of every workflow's way to its first
+// step. Its execution's first synchronous write proves it durable (that commit's flush
+// covers the claim's). A server crash before that can lose the claim: the workflow is then
+// claimed again under the same attempt, but never under the same token, so the lost claim's
+// execution can write nothing. Its code could still run on, so when the notification
+// listener's connection fails (as every connection does when the server crashes) or a lease
+// renewal fails, the executions whose claims are not yet known durable are interrupted
+// (their contexts end) and handed back to their queues once the database is back. Every
+// claim of the executor up to the last one made before one of its checkpoint batches was
+// sent is known durable once that batch commits; under load that is about a millisecond
+// after the claim. (The first synchronous write of the execution itself would prove it too,
+// but the runtime counts only the checkpoint writer's.)
 //
 // So a workflow's recorded steps and its result are always those of one attempt's view of
 // its history, and a workflow cancelled while its notification was lost still stops at its
