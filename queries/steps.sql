@@ -131,7 +131,10 @@ WHERE workflow_id = @workflow_id AND step_id = @step_id;
 -- is checked, and the checkpoint applies only while the workflow runs under the attempt
 -- that wrote it. It affects no row when refused: the step ID was recorded already, or the
 -- attempt no longer owns the workflow (StepOwners tells which). The state is compared with
--- a value of the input, not a constant, for the reason WriteCheckpoints gives.
+-- a value of the input, not a constant, for the reason WriteCheckpoints gives. It bounds
+-- how long the transaction may sit idle after it (idle_timeout_ms), until its commit, as
+-- LockQueue does: the row it locks in share mode would otherwise block every takeover while
+-- an executor cut off from the server cannot commit.
 WITH input AS (
     SELECT @workflow_id::text         AS workflow_id,
            @step_id::int              AS step_id,
@@ -141,7 +144,8 @@ WITH input AS (
            @claim_token::bigint       AS claim_token,
            @tries::int                AS tries,
            @started_at::timestamptz   AS started_at,
-           'running'::text            AS owned_state
+           'running'::text            AS owned_state,
+           set_config('idle_in_transaction_session_timeout', sqlc.arg(idle_timeout_ms)::bigint::text, true) AS bounded
 )
 INSERT INTO wfgen.steps (workflow_id, step_id, name, output, error, attempt, tries, started_at)
 SELECT i.workflow_id, i.step_id, i.name, i.output::json, NULL, i.attempt, i.tries, i.started_at

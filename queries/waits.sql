@@ -5,10 +5,17 @@
 -- while it waited) whether what it waits for has come; a message send or a child's
 -- completion that commits meanwhile waits for this lock and then wakes the suspended
 -- workflow. So no wake-up falls between the check and the suspension.
+--
+-- It bounds how long the transaction may then sit idle (idle_timeout_ms), as LockQueue does:
+-- an executor cut off from the server mid-transaction would otherwise keep the row locked,
+-- and every takeover (RecoverWorkflows) waiting on it, until TCP keepalives give up.
+WITH bounded AS (
+    SELECT set_config('idle_in_transaction_session_timeout', sqlc.arg(idle_timeout_ms)::bigint::text, true)
+)
 SELECT w.id, w.queue
-FROM wfgen.workflows w
+FROM wfgen.workflows w, bounded
 WHERE w.id = @id AND w.attempt = @attempt AND w.claim_token = @claim_token AND w.state = @owned_state::text
-FOR UPDATE;
+FOR UPDATE OF w;
 
 -- name: SuspendWorkflow :one
 -- SuspendWorkflow hands a workflow whose code waits (a durable sleep, a Recv, a child's

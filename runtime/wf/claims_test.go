@@ -218,3 +218,48 @@ func TestClaimsRunWithJITOffAndTheSettingEndsWithThem(t *testing.T) {
 	_, err := q.Query(ctx, "SELECT * FROM no_such_table_here")
 	require.ErrorContains(t, err, "no_such_table_here")
 }
+
+func TestTheRuntimesLockingTransactionsCannotSitIdleForever(t *testing.T) {
+	t.Parallel()
+	// An executor cut off from the server in the middle of one of these transactions would
+	// hold its locks (a queue's row, a workflow's row) and stall every other replica's
+	// claims or takeovers until TCP keepalives gave up. Each bounds its idleness: after
+	// idle_timeout_ms the server ends the session.
+	b := setup(t, wf.Config{}) // a migrated schema; no executor runs, so nothing moves the rows
+	rw := dbschema.NewRewriter(b.schema)
+	_, err := b.pool.Exec(b.ctx, rw.SQL(`INSERT INTO wfgen.queues (name, concurrency) VALUES ('default', 1)`))
+	require.NoError(t, err)
+	const bound = 200 // ms
+	for name, lock := range map[string]func(q *db.Queries) error{
+		"LockQueue": func(q *db.Queries) error {
+			return q.LockQueue(b.ctx, db.LockQueueParams{Name: wf.DefaultQueue, IdleTimeoutMs: bound})
+		},
+		"LockOwnedWorkflow": func(q *db.Queries) error {
+			// A workflow running under attempt 3 and claim token 7, locked by its owner.
+			var id string
+			var attempt int32
+			var token int64
+			require.NoError(t, b.pool.QueryRow(b.ctx, rw.SQL(`INSERT INTO wfgen.workflows (id, name, state, queue, input, max_recoveries, attempt, claim_token, executor_id)
+				VALUES ('idle-bound-running', 'idle-bound', 'running', 'default', '1', 1, 3, 7, 'nobody') RETURNING id, attempt, claim_token`)).Scan(&id, &attempt, &token))
+			_, err := q.LockOwnedWorkflow(b.ctx, db.LockOwnedWorkflowParams{ID: id, Attempt: attempt, ClaimToken: token, OwnedState: "running", IdleTimeoutMs: bound})
+			return err
+		},
+		"RecordStepInTx": func(q *db.Queries) error {
+			_, err := q.RecordStepInTx(b.ctx, db.RecordStepInTxParams{WorkflowID: "no-such", StepID: 1, Name: "s", Output: "1", Attempt: 1, Tries: 1, StartedAt: time.Now(), IdleTimeoutMs: bound})
+			return err
+		},
+	} {
+		conn, err := b.pool.Acquire(b.ctx)
+		require.NoError(t, err, name)
+		tx, err := conn.Begin(b.ctx)
+		require.NoError(t, err, name)
+		require.NoError(t, lock(db.New(rw.Wrap(tx))), name)
+		var setting string
+		require.NoError(t, tx.QueryRow(b.ctx, "SELECT current_setting('idle_in_transaction_session_timeout')").Scan(&setting), name)
+		require.Equal(t, "200ms", setting, name)
+		time.Sleep(3 * bound * time.Millisecond) // idle in the transaction past the bound
+		err = tx.Commit(b.ctx)
+		require.Error(t, err, "%s: the server kept a session idle in its transaction past the bound", name)
+		conn.Release()
+	}
+}

@@ -132,13 +132,16 @@
 // PostgreSQL restart shorter than LeaseDuration minus HeartbeatInterval costs waiting only: checkpoints and completions
 // are retried until they are written, heartbeats resume, and nothing is interrupted.
 //
-// A dequeue from a queue with global limits (GlobalConcurrency, RateLimit) locks the queue's
-// row for its short transaction. An executor cut off from the server in the middle of it (a
-// network partition, a frozen VM) cannot release that lock, and the server would notice the
-// lost connection only when TCP keepalives give up, hours later by default: the transaction
-// sets idle_in_transaction_session_timeout to half of LeaseDuration, after which the server
-// ends the session and the other replicas' dequeues of the queue go on. Transactions of your
-// own (transactional steps, EnqueueTx) are yours to bound the same way, or with the server's
+// Three of the runtime's transactions lock rows that other executors need: a dequeue from a
+// queue with global limits (GlobalConcurrency, RateLimit) locks the queue's row, the check
+// before a suspension (Recv, Await) locks the workflow's row, and a transactional step's
+// checkpoint locks it in share mode until the step's commit. An executor cut off from the
+// server in the middle of one (a network partition, a frozen VM) cannot release its locks,
+// and the server would notice the lost connection only when TCP keepalives give up, hours
+// later by default, while the others' claims of that queue, or every takeover, waited. Each
+// of these transactions sets idle_in_transaction_session_timeout to half of LeaseDuration,
+// after which the server ends the session. The rest of a transactional step's transaction,
+// and EnqueueTx's, are yours to bound the same way, or with the server's
 // tcp_keepalives_idle.
 //
 // A worker stops claiming while the completions it has handed to the checkpoint writer but

@@ -233,3 +233,11 @@ func hostname() string {
 	h, _ := os.Hostname()
 	return h
 }
+
+// idleBoundMs bounds, in milliseconds, how long the runtime's transactions that lock rows
+// other executors need (a limited queue's claim, a suspension's check, a transactional
+// step's checkpoint) may sit idle between statements: an executor cut off from the server
+// mid-transaction would otherwise hold the locks until TCP keepalives give up, and the
+// others' claims or takeovers with them. Half the lease leaves the others time to take over
+// once the server has ended the session.
+func (c *Client) idleBoundMs() int64 { return max(1, c.cfg.LeaseDuration.Milliseconds()/2) }

@@ -289,9 +289,7 @@ func (w *queueWorker) dequeueLimited(ctx context.Context, n int, token int64) ([
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // a no-op after Commit
 	q := db.New(w.c.rw.Wrap(tx))
-	// The lock must not outlive this executor's lease by much if it is cut off from the
-	// server mid-transaction: half the lease leaves the others time to take over.
-	lock := db.LockQueueParams{Name: w.q.name, IdleTimeoutMs: max(1, w.c.cfg.LeaseDuration.Milliseconds()/2)}
+	lock := db.LockQueueParams{Name: w.q.name, IdleTimeoutMs: w.c.idleBoundMs()}
 	if err := q.LockQueue(ctx, lock); err != nil {
 		return nil, time.Time{}, err
 	}

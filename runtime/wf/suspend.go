@@ -90,7 +90,7 @@ func (x *execution) suspend(until time.Time, waitingFor string, ready readyCheck
 	} else {
 		err = pgx.BeginFunc(x.ctx, x.c.pool, func(tx pgx.Tx) error {
 			q := db.New(x.c.rw.Wrap(tx))
-			_, err := q.LockOwnedWorkflow(x.ctx, db.LockOwnedWorkflowParams{ID: x.id, Attempt: x.attempt, ClaimToken: x.claimToken, OwnedState: string(StateRunning)})
+			_, err := q.LockOwnedWorkflow(x.ctx, db.LockOwnedWorkflowParams{ID: x.id, Attempt: x.attempt, ClaimToken: x.claimToken, OwnedState: string(StateRunning), IdleTimeoutMs: x.c.idleBoundMs()})
 			if errors.Is(err, pgx.ErrNoRows) {
 				return x.fencedNow()
 			}

@@ -107,6 +107,7 @@ func (s *Step[T]) txAttempt(ctx context.Context, x *execution, id, try int32, st
 	}
 	n, err := db.New(x.c.rw.Wrap(tx)).RecordStepInTx(ctx, db.RecordStepInTxParams{
 		WorkflowID: x.id, StepID: id, Name: s.name, Output: output, Attempt: x.attempt, ClaimToken: x.claimToken, Tries: try, StartedAt: started,
+		IdleTimeoutMs: x.c.idleBoundMs(),
 	})
 	if err != nil {
 		return zero, fmt.Errorf("wf: recording the step's checkpoint in its transaction: %w", err)

@@ -169,7 +169,8 @@ WITH input AS (
            $6::bigint       AS claim_token,
            $7::int                AS tries,
            $8::timestamptz   AS started_at,
-           'running'::text            AS owned_state
+           'running'::text            AS owned_state,
+           set_config('idle_in_transaction_session_timeout', $9::bigint::text, true) AS bounded
 )
 INSERT INTO wfgen.steps (workflow_id, step_id, name, output, error, attempt, tries, started_at)
 SELECT i.workflow_id, i.step_id, i.name, i.output::json, NULL, i.attempt, i.tries, i.started_at
@@ -181,14 +182,15 @@ ON CONFLICT (workflow_id, step_id) DO NOTHING
 `
 
 type RecordStepInTxParams struct {
-	WorkflowID string
-	StepID     int32
-	Name       string
-	Output     string
-	Attempt    int32
-	ClaimToken int64
-	Tries      int32
-	StartedAt  time.Time
+	WorkflowID    string
+	StepID        int32
+	Name          string
+	Output        string
+	Attempt       int32
+	ClaimToken    int64
+	Tries         int32
+	StartedAt     time.Time
+	IdleTimeoutMs int64
 }
 
 // RecordStepInTx records the checkpoint of a transactional step inside the step's own
@@ -197,7 +199,10 @@ type RecordStepInTxParams struct {
 // is checked, and the checkpoint applies only while the workflow runs under the attempt
 // that wrote it. It affects no row when refused: the step ID was recorded already, or the
 // attempt no longer owns the workflow (StepOwners tells which). The state is compared with
-// a value of the input, not a constant, for the reason WriteCheckpoints gives.
+// a value of the input, not a constant, for the reason WriteCheckpoints gives. It bounds
+// how long the transaction may sit idle after it (idle_timeout_ms), until its commit, as
+// LockQueue does: the row it locks in share mode would otherwise block every takeover while
+// an executor cut off from the server cannot commit.
 func (q *Queries) RecordStepInTx(ctx context.Context, arg RecordStepInTxParams) (int64, error) {
 	result, err := q.db.Exec(ctx, recordStepInTx,
 		arg.WorkflowID,
@@ -208,6 +213,7 @@ func (q *Queries) RecordStepInTx(ctx context.Context, arg RecordStepInTxParams) 
 		arg.ClaimToken,
 		arg.Tries,
 		arg.StartedAt,
+		arg.IdleTimeoutMs,
 	)
 	if err != nil {
 		return 0, err

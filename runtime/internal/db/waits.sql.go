@@ -11,17 +11,21 @@ import (
 )
 
 const lockOwnedWorkflow = `-- name: LockOwnedWorkflow :one
+WITH bounded AS (
+    SELECT set_config('idle_in_transaction_session_timeout', $5::bigint::text, true)
+)
 SELECT w.id, w.queue
-FROM wfgen.workflows w
+FROM wfgen.workflows w, bounded
 WHERE w.id = $1 AND w.attempt = $2 AND w.claim_token = $3 AND w.state = $4::text
-FOR UPDATE
+FOR UPDATE OF w
 `
 
 type LockOwnedWorkflowParams struct {
-	ID         string
-	Attempt    int32
-	ClaimToken int64
-	OwnedState string
+	ID            string
+	Attempt       int32
+	ClaimToken    int64
+	OwnedState    string
+	IdleTimeoutMs int64
 }
 
 type LockOwnedWorkflowRow struct {
@@ -35,12 +39,17 @@ type LockOwnedWorkflowRow struct {
 // while it waited) whether what it waits for has come; a message send or a child's
 // completion that commits meanwhile waits for this lock and then wakes the suspended
 // workflow. So no wake-up falls between the check and the suspension.
+//
+// It bounds how long the transaction may then sit idle (idle_timeout_ms), as LockQueue does:
+// an executor cut off from the server mid-transaction would otherwise keep the row locked,
+// and every takeover (RecoverWorkflows) waiting on it, until TCP keepalives give up.
 func (q *Queries) LockOwnedWorkflow(ctx context.Context, arg LockOwnedWorkflowParams) (LockOwnedWorkflowRow, error) {
 	row := q.db.QueryRow(ctx, lockOwnedWorkflow,
 		arg.ID,
 		arg.Attempt,
 		arg.ClaimToken,
 		arg.OwnedState,
+		arg.IdleTimeoutMs,
 	)
 	var i LockOwnedWorkflowRow
 	err := row.Scan(&i.ID, &i.Queue)
