@@ -57,12 +57,18 @@ WITH msg AS MATERIALIZED (
     ORDER BY m.seq
     LIMIT 1
     FOR UPDATE SKIP LOCKED
+), fence AS MATERIALIZED (
+    -- The owner's fence as values the planner does not see, so that the workflow is reached
+    -- through its primary key, never through the partial index of running workflows that
+    -- stale statistics can make look cheap (see WriteCheckpoints).
+    SELECT @workflow_id::text AS id, @attempt::int AS attempt, @claim_token::bigint AS claim_token,
+           @owned_state::text AS state
 ), owner AS MATERIALIZED (
     SELECT w.id
-    FROM wfgen.workflows w
-    WHERE w.id = @workflow_id AND w.attempt = @attempt AND w.claim_token = @claim_token AND w.state = @owned_state::text
+    FROM wfgen.workflows w, fence f
+    WHERE w.id = f.id AND w.attempt = f.attempt AND w.claim_token = f.claim_token AND w.state = f.state
       AND EXISTS (SELECT 1 FROM msg)
-    FOR SHARE
+    FOR SHARE OF w
 ), consumed AS (
     UPDATE wfgen.messages m
     SET consumed_at = now(), consumed_step = @step_id::int

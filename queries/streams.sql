@@ -9,10 +9,16 @@
 --
 -- owned is false when the write was fenced off; was_closed is true when the stream had been
 -- closed; "offset" is -1 when nothing was written.
-WITH owner AS (
+WITH fence AS MATERIALIZED (
+    -- The owner's fence as values the planner does not see, so that the workflow is reached
+    -- through its primary key, never through the partial index of running workflows that
+    -- stale statistics can make look cheap (see WriteCheckpoints).
+    SELECT @workflow_id::text AS id, @attempt::int AS attempt, @claim_token::bigint AS claim_token,
+           @owned_state::text AS state
+), owner AS (
     SELECT w.id
-    FROM wfgen.workflows w
-    WHERE w.id = @workflow_id AND w.attempt = @attempt AND w.claim_token = @claim_token AND w.state = @owned_state::text
+    FROM wfgen.workflows w, fence f
+    WHERE w.id = f.id AND w.attempt = f.attempt AND w.claim_token = f.claim_token AND w.state = f.state
     FOR SHARE OF w
 ), last AS (
     -- The stream's last row, through the primary key: a closing row is always the last.

@@ -9,12 +9,17 @@
 -- It bounds how long the transaction may then sit idle (idle_timeout_ms), as LockQueue does:
 -- an executor cut off from the server mid-transaction would otherwise keep the row locked,
 -- and every takeover (RecoverWorkflows) waiting on it, until TCP keepalives give up.
-WITH bounded AS (
-    SELECT set_config('idle_in_transaction_session_timeout', sqlc.arg(idle_timeout_ms)::bigint::text, true)
+--
+-- The fence's values are in a materialized CTE, which the planner does not see into, so that
+-- the row is reached through its primary key (see WriteCheckpoints).
+WITH fence AS MATERIALIZED (
+    SELECT @id::text AS id, @attempt::int AS attempt, @claim_token::bigint AS claim_token,
+           @owned_state::text AS state,
+           set_config('idle_in_transaction_session_timeout', sqlc.arg(idle_timeout_ms)::bigint::text, true) AS bounded
 )
 SELECT w.id, w.queue
-FROM wfgen.workflows w, bounded
-WHERE w.id = @id AND w.attempt = @attempt AND w.claim_token = @claim_token AND w.state = @owned_state::text
+FROM wfgen.workflows w, fence f
+WHERE w.id = f.id AND w.attempt = f.attempt AND w.claim_token = f.claim_token AND w.state = f.state
 FOR UPDATE OF w;
 
 -- name: SuspendWorkflow :one
@@ -25,8 +30,14 @@ FOR UPDATE OF w;
 -- A wait that something else can end (a message, a child's completion) runs it in the
 -- transaction of LockOwnedWorkflow, after checking that it has not ended; a sleep runs it
 -- alone, one round trip.
-UPDATE wfgen.workflows
+-- Its fence is reached as LockOwnedWorkflow's is.
+WITH fence AS MATERIALIZED (
+    SELECT @id::text AS id, @attempt::int AS attempt, @claim_token::bigint AS claim_token,
+           @owned_state::text AS state
+)
+UPDATE wfgen.workflows w
 SET state = 'enqueued', executor_id = NULL, available_at = @available_at,
     waiting_for = @waiting_for::text, updated_at = now()
-WHERE id = @id AND attempt = @attempt AND claim_token = @claim_token AND state = @owned_state::text
-RETURNING queue;
+FROM fence f
+WHERE w.id = f.id AND w.attempt = f.attempt AND w.claim_token = f.claim_token AND w.state = f.state
+RETURNING w.queue;

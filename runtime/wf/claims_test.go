@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/wfgen/wfgen/runtime/internal/checkpoint"
@@ -214,8 +215,18 @@ func TestClaimsRunWithJITOffAndTheSettingEndsWithThem(t *testing.T) {
 		require.NoError(t, pool.QueryRow(ctx, "SELECT current_setting('jit')").Scan(&after))
 		require.Equal(t, before, after, "the setting is local to the prefixed query's transaction")
 	}
+	// QueryRow and Exec are prefixed too.
+	var jit string
+	require.NoError(t, q.QueryRow(ctx, "SELECT current_setting('jit')").Scan(&jit))
+	require.Equal(t, "off", jit)
+	require.ErrorIs(t, q.QueryRow(ctx, "SELECT 1 WHERE false").Scan(&jit), pgx.ErrNoRows)
+	tag, err := q.Exec(ctx, "SELECT set_config('application_name', current_setting('jit'), true)")
+	require.NoError(t, err)
+	require.Equal(t, "SELECT 1", tag.String())
 	// An error of the query is the query's.
-	_, err := q.Query(ctx, "SELECT * FROM no_such_table_here")
+	_, err = q.Query(ctx, "SELECT * FROM no_such_table_here")
+	require.ErrorContains(t, err, "no_such_table_here")
+	_, err = q.Exec(ctx, "DELETE FROM no_such_table_here")
 	require.ErrorContains(t, err, "no_such_table_here")
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/wfgen/wfgen/runtime/internal/db"
@@ -134,6 +135,7 @@ func TestHotStatementsReachWorkflowsThroughTheirKeysWhateverTheStatistics(t *tes
 
 	ids := make([]string, 500)
 	attempts := make([]int32, 500)
+	tokens := make([]int64, 500) // the seeded rows' claim token, 0
 	for i := range ids {
 		ids[i], attempts[i] = fmt.Sprintf("done-%d", i+1), 1
 	}
@@ -154,14 +156,38 @@ func TestHotStatementsReachWorkflowsThroughTheirKeysWhateverTheStatistics(t *tes
 			started := make([]time.Time, len(ids))
 			_, err := q.WriteCheckpoints(b.ctx, db.WriteCheckpointsParams{
 				StepWorkflowIds: ids, StepIds: stepIDs, StepNames: strs("s"), StepOutputs: strs("1"), StepErrors: strs(""),
-				StepAttempts: attempts, StepTries: attempts, StepStartedAt: started,
-				DoneIds: ids, DoneAttempts: attempts, DoneStates: strs("succeeded"), DoneOutputs: strs("1"), DoneErrors: strs(""),
+				StepAttempts: attempts, StepClaimTokens: tokens, StepTries: attempts, StepStartedAt: started,
+				DoneIds: ids, DoneAttempts: attempts, DoneClaimTokens: tokens, DoneStates: strs("succeeded"), DoneOutputs: strs("1"), DoneErrors: strs(""),
 				DoneAfterSteps: stepIDs,
 			})
 			return err
 		}, "workflows_pkey"},
 		"ReleaseWorkflows": {func() error {
-			return q.ReleaseWorkflows(b.ctx, db.ReleaseWorkflowsParams{Ids: ids, Attempts: attempts, ExecutorID: executor, Channel: "c"})
+			return q.ReleaseWorkflows(b.ctx, db.ReleaseWorkflowsParams{Ids: ids, Attempts: attempts, ClaimTokens: tokens, ExecutorID: executor, Channel: "c"})
+		}, "workflows_pkey"},
+		"LockOwnedWorkflow": {func() error {
+			_, err := q.LockOwnedWorkflow(b.ctx, db.LockOwnedWorkflowParams{ID: "done-1", Attempt: 1, OwnedState: "running", IdleTimeoutMs: 1000})
+			return err
+		}, "workflows_pkey"},
+		"SuspendWorkflow": {func() error {
+			_, err := q.SuspendWorkflow(b.ctx, db.SuspendWorkflowParams{ID: "done-1", Attempt: 1, OwnedState: "running", AvailableAt: time.Now(), WaitingFor: "sleep"})
+			return err
+		}, "workflows_pkey"},
+		"SetEvent": {func() error {
+			_, err := q.SetEvent(b.ctx, db.SetEventParams{WorkflowID: "done-1", Attempt: 1, OwnedState: "running", StepID: 1, StepName: "e", StartedAt: time.Now(), Key: "k", Value: []byte("1")})
+			return err
+		}, "workflows_pkey"},
+		"ConsumeMessage": {func() error {
+			_, err := q.ConsumeMessage(b.ctx, db.ConsumeMessageParams{WorkflowID: "done-1", Topic: "t", Attempt: 1, OwnedState: "running", StepID: 1, StepName: "r", StartedAt: time.Now()})
+			return err
+		}, "workflows_pkey"},
+		"AppendStream": {func() error {
+			_, err := q.AppendStream(b.ctx, db.AppendStreamParams{WorkflowID: "done-1", Attempt: 1, OwnedState: "running", Stream: "s", StepID: 1, StepName: "a", StartedAt: time.Now(), Value: []byte("1")})
+			return err
+		}, "workflows_pkey"},
+		"RecordStepInTx": {func() error {
+			_, err := q.RecordStepInTx(b.ctx, db.RecordStepInTxParams{WorkflowID: "done-1", StepID: 1, Name: "s", Output: "1", Attempt: 1, Tries: 1, StartedAt: time.Now(), IdleTimeoutMs: 1000})
+			return err
 		}, "workflows_pkey"},
 		"CancelWorkflow": {func() error {
 			_, err := q.CancelWorkflow(b.ctx, db.CancelWorkflowParams{ID: "done-1", Error: []byte(`{}`), ChildError: []byte(`{}`), Channel: "c"})
@@ -197,9 +223,9 @@ func TestHotStatementsReachWorkflowsThroughTheirKeysWhateverTheStatistics(t *tes
 			require.NotEmpty(t, scans, "%s (%s) does not read workflows?", name, mode)
 			for _, idx := range scans {
 				if s.want != "" {
-					require.Contains(t, strings.Split(s.want, "|"), idx, "%s (%s) reads workflows through %q:\n%s", name, mode, idx, ex.plan)
+					assert.Contains(t, strings.Split(s.want, "|"), idx, "%s (%s) reads workflows through %q:\n%s", name, mode, idx, ex.plan)
 				} else {
-					require.Contains(t, []string{"workflows_pkey", "workflows_dequeue"}, idx, "%s (%s) reads workflows through %q:\n%s", name, mode, idx, ex.plan)
+					assert.Contains(t, []string{"workflows_pkey", "workflows_dequeue"}, idx, "%s (%s) reads workflows through %q:\n%s", name, mode, idx, ex.plan)
 				}
 			}
 		}

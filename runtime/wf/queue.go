@@ -240,6 +240,9 @@ func (w *queueWorker) fetch(ctx context.Context, n int) (int, time.Time, error) 
 	slices.SortFunc(rows, func(a, b db.DequeueWorkflowsRow) int {
 		return cmp.Or(cmp.Compare(a.Priority, b.Priority), cmp.Compare(deref64(a.Seq), deref64(b.Seq)))
 	})
+	if len(rows) == 0 {
+		return 0, roomAt, nil
+	}
 	seq := w.c.claims.committed()
 	histories := w.c.prefetchHistories(ctx, rows)
 	for _, r := range rows {

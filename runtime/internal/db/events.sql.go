@@ -38,10 +38,16 @@ func (q *Queries) GetEvent(ctx context.Context, arg GetEventParams) (GetEventRow
 }
 
 const setEvent = `-- name: SetEvent :one
-WITH owner AS (
+WITH fence AS MATERIALIZED (
+    -- The owner's fence as values the planner does not see, so that the workflow is reached
+    -- through its primary key, never through the partial index of running workflows that
+    -- stale statistics can make look cheap (see WriteCheckpoints).
+    SELECT $1::text AS id, $2::int AS attempt, $3::bigint AS claim_token,
+           $4::text AS state
+), owner AS (
     SELECT w.id
-    FROM wfgen.workflows w
-    WHERE w.id = $1 AND w.attempt = $2 AND w.claim_token = $3 AND w.state = $4::text
+    FROM wfgen.workflows w, fence f
+    WHERE w.id = f.id AND w.attempt = f.attempt AND w.claim_token = f.claim_token AND w.state = f.state
     FOR SHARE OF w
 ), step AS (
     INSERT INTO wfgen.steps (workflow_id, step_id, name, output, attempt, tries, started_at)

@@ -18,12 +18,18 @@ WITH msg AS MATERIALIZED (
     ORDER BY m.seq
     LIMIT 1
     FOR UPDATE SKIP LOCKED
+), fence AS MATERIALIZED (
+    -- The owner's fence as values the planner does not see, so that the workflow is reached
+    -- through its primary key, never through the partial index of running workflows that
+    -- stale statistics can make look cheap (see WriteCheckpoints).
+    SELECT $1::text AS id, $3::int AS attempt, $4::bigint AS claim_token,
+           $5::text AS state
 ), owner AS MATERIALIZED (
     SELECT w.id
-    FROM wfgen.workflows w
-    WHERE w.id = $1 AND w.attempt = $3 AND w.claim_token = $4 AND w.state = $5::text
+    FROM wfgen.workflows w, fence f
+    WHERE w.id = f.id AND w.attempt = f.attempt AND w.claim_token = f.claim_token AND w.state = f.state
       AND EXISTS (SELECT 1 FROM msg)
-    FOR SHARE
+    FOR SHARE OF w
 ), consumed AS (
     UPDATE wfgen.messages m
     SET consumed_at = now(), consumed_step = $6::int

@@ -11,12 +11,14 @@ import (
 )
 
 const lockOwnedWorkflow = `-- name: LockOwnedWorkflow :one
-WITH bounded AS (
-    SELECT set_config('idle_in_transaction_session_timeout', $5::bigint::text, true)
+WITH fence AS MATERIALIZED (
+    SELECT $1::text AS id, $2::int AS attempt, $3::bigint AS claim_token,
+           $4::text AS state,
+           set_config('idle_in_transaction_session_timeout', $5::bigint::text, true) AS bounded
 )
 SELECT w.id, w.queue
-FROM wfgen.workflows w, bounded
-WHERE w.id = $1 AND w.attempt = $2 AND w.claim_token = $3 AND w.state = $4::text
+FROM wfgen.workflows w, fence f
+WHERE w.id = f.id AND w.attempt = f.attempt AND w.claim_token = f.claim_token AND w.state = f.state
 FOR UPDATE OF w
 `
 
@@ -43,6 +45,9 @@ type LockOwnedWorkflowRow struct {
 // It bounds how long the transaction may then sit idle (idle_timeout_ms), as LockQueue does:
 // an executor cut off from the server mid-transaction would otherwise keep the row locked,
 // and every takeover (RecoverWorkflows) waiting on it, until TCP keepalives give up.
+//
+// The fence's values are in a materialized CTE, which the planner does not see into, so that
+// the row is reached through its primary key (see WriteCheckpoints).
 func (q *Queries) LockOwnedWorkflow(ctx context.Context, arg LockOwnedWorkflowParams) (LockOwnedWorkflowRow, error) {
 	row := q.db.QueryRow(ctx, lockOwnedWorkflow,
 		arg.ID,
@@ -57,11 +62,16 @@ func (q *Queries) LockOwnedWorkflow(ctx context.Context, arg LockOwnedWorkflowPa
 }
 
 const suspendWorkflow = `-- name: SuspendWorkflow :one
-UPDATE wfgen.workflows
+WITH fence AS MATERIALIZED (
+    SELECT $3::text AS id, $4::int AS attempt, $5::bigint AS claim_token,
+           $6::text AS state
+)
+UPDATE wfgen.workflows w
 SET state = 'enqueued', executor_id = NULL, available_at = $1,
     waiting_for = $2::text, updated_at = now()
-WHERE id = $3 AND attempt = $4 AND claim_token = $5 AND state = $6::text
-RETURNING queue
+FROM fence f
+WHERE w.id = f.id AND w.attempt = f.attempt AND w.claim_token = f.claim_token AND w.state = f.state
+RETURNING w.queue
 `
 
 type SuspendWorkflowParams struct {
@@ -80,6 +90,7 @@ type SuspendWorkflowParams struct {
 // A wait that something else can end (a message, a child's completion) runs it in the
 // transaction of LockOwnedWorkflow, after checking that it has not ended; a sleep runs it
 // alone, one round trip.
+// Its fence is reached as LockOwnedWorkflow's is.
 func (q *Queries) SuspendWorkflow(ctx context.Context, arg SuspendWorkflowParams) (string, error) {
 	row := q.db.QueryRow(ctx, suspendWorkflow,
 		arg.AvailableAt,

@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // Batcher sends batches: pools, connections and transactions do.
@@ -13,9 +14,9 @@ type Batcher interface {
 	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
 }
 
-// Prefixed returns conn with every Query preceded by the statement prefix, in one batch:
-// one round trip, and one implicit transaction (or the caller's), so that a prefix such as
-// set_config(..., true) applies to that query alone. Exec and QueryRow go to conn unchanged.
+// Prefixed returns conn with every statement (Exec, Query, QueryRow) preceded by the
+// statement prefix, in one batch: one round trip, and one implicit transaction (or the
+// caller's), so that a prefix such as set_config(..., true) applies to that statement alone.
 // Wrap a Rewriter around it, not the other way round: the prefix is sent as written.
 func Prefixed(conn Batcher, prefix string) DBTX {
 	return prefixed{Batcher: conn, prefix: prefix}
@@ -40,6 +41,47 @@ func (p prefixed) Query(ctx context.Context, sql string, args ...any) (pgx.Rows,
 		return nil, errors.Join(err, br.Close())
 	}
 	return &batchRows{Rows: rows, br: br}, nil
+}
+
+func (p prefixed) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	b := &pgx.Batch{}
+	b.Queue(p.prefix)
+	b.Queue(sql, args...)
+	br := p.SendBatch(ctx, b)
+	if _, err := br.Exec(); err != nil {
+		return pgconn.CommandTag{}, errors.Join(err, br.Close())
+	}
+	tag, err := br.Exec()
+	return tag, errors.Join(err, br.Close())
+}
+
+func (p prefixed) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
+	rows, err := p.Query(ctx, sql, args...)
+	return batchRow{rows: rows, err: err}
+}
+
+// batchRow is QueryRow's row: the first of the rows, as pgx's own is.
+type batchRow struct {
+	rows pgx.Rows
+	err  error
+}
+
+func (r batchRow) Scan(dest ...any) error {
+	if r.err != nil {
+		return r.err
+	}
+	defer r.rows.Close()
+	if !r.rows.Next() {
+		if err := r.rows.Err(); err != nil {
+			return err
+		}
+		return pgx.ErrNoRows
+	}
+	if err := r.rows.Scan(dest...); err != nil {
+		return err
+	}
+	r.rows.Close()
+	return r.rows.Err()
 }
 
 // batchRows are the rows of a batch's last query. Closing the batch ends the implicit
