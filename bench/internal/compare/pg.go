@@ -28,13 +28,11 @@ type env struct {
 }
 
 // Schemas, one per system: each phase drops and recreates its system's schema.
-// LEAD NOTE (uncommitted, do not commit): two helpers run the benchmark on one dev server at
-// once, and each run drops the bench_* schemas; this worktree uses its own names meanwhile.
 const (
-	wfgenSchema = "benchscale_wfgen"
-	riverSchema = "benchscale_river"
-	dbosSchema  = "benchscale_dbos"
-	gowfSchema  = "benchscale_gowf"
+	wfgenSchema = "bench_wfgen"
+	riverSchema = "bench_river"
+	dbosSchema  = "bench_dbos"
+	gowfSchema  = "bench_gowf"
 )
 
 // newPool opens a pool of exactly size connections, all opened before it returns, with a

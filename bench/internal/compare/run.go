@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"runtime"
 	"slices"
 	"strings"
@@ -57,6 +58,7 @@ type config struct {
 	checkpoint   bool
 	out          string
 	verbose      bool
+	cpuProfile   string
 
 	scale scaleConfig
 	extra extraConfig // wfgen's scale phases (extras.go)
@@ -114,6 +116,7 @@ Flags:
 	fs.BoolVar(&c.checkpoint, "checkpoint", true, "run CHECKPOINT before each timed phase (needs a superuser or pg_checkpoint)")
 	fs.StringVar(&c.out, "out", "", "directory to write the JSON report to, as <UTC time>.json (empty: no report)")
 	fs.BoolVar(&c.verbose, "v", false, "also print the statements each phase sent per unit of work")
+	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a Go CPU profile of the whole run to this file (go tool pprof)")
 	addScaleFlags(fs, &c.scale)
 	addExtraFlags(fs, &c.extra)
 	if err := fs.Parse(args); err != nil {
@@ -164,6 +167,17 @@ func Run(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if cfg.cpuProfile != "" {
+		f, err := os.Create(cfg.cpuProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(stderr, "compare: -cpuprofile:", err)
+			return 2
+		}
+		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	}
 	if err := run(ctx, cfg, stdout, stderr); err != nil {
 		fmt.Fprintln(stderr, "compare:", err)
 		return 1
