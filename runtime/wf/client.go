@@ -17,6 +17,7 @@ import (
 	"github.com/wfgen/wfgen/runtime/internal/checkpoint"
 	"github.com/wfgen/wfgen/runtime/internal/db"
 	"github.com/wfgen/wfgen/runtime/internal/dbschema"
+	"github.com/wfgen/wfgen/runtime/internal/gopool"
 	"github.com/wfgen/wfgen/runtime/internal/lease"
 	"github.com/wfgen/wfgen/runtime/internal/migrate"
 	"github.com/wfgen/wfgen/runtime/internal/notifier"
@@ -223,6 +224,9 @@ type Client struct {
 	retention *retention.Service   // nil when Config.Retention is negative
 	writing   sync.WaitGroup       // the checkpoint writer
 	running   sync.WaitGroup       // executions
+	// goroutines runs the executions, reusing the goroutines (and their grown stacks) of
+	// finished ones.
+	goroutines *gopool.Pool
 }
 
 // registeredStep is a registered step definition.
@@ -262,6 +266,7 @@ func NewClient(pool *pgxpool.Pool, cfg Config) (*Client, error) {
 		queues:           map[string]*Queue{},
 		schedules:        map[string]*Schedule{},
 		executions:       map[string]*execution{},
+		goroutines:       gopool.New(),
 		warnedUnrunnable: map[string]bool{},
 	}
 	c.waiter = newResultWaiter(c)
@@ -475,6 +480,7 @@ func (c *Client) Stop(ctx context.Context) error {
 			stuck = true
 		}
 	}
+	c.goroutines.Close()
 	c.writer.Close(ctx)
 	c.writing.Wait()
 

@@ -371,7 +371,8 @@ func (w *queueWorker) settled() {
 	w.loop.Kick()
 }
 
-// launch runs an execution in its own goroutine. An execution a queue worker claimed (w set)
+// launch runs an execution on a goroutine of its own (one that ran an earlier execution,
+// when one is idle). An execution a queue worker claimed (w set)
 // takes one of its slots until its code returns; workers always launch what they claimed
 // (Stop waits for their fetch loops first). A direct start (w nil) is refused once Stop
 // began, and launch returns false.
@@ -405,7 +406,7 @@ func (c *Client) launch(reg *registeredWorkflow, id string, cl claim, input []by
 	c.executions[id] = x
 	c.running.Add(1)
 	c.mu.Unlock()
-	go func() {
+	c.goroutines.Go(func() {
 		defer c.running.Done()
 		o := x.run()
 		if w != nil {
@@ -432,7 +433,7 @@ func (c *Client) launch(reg *registeredWorkflow, id string, cl claim, input []by
 			}
 			cancel()
 		}
-	}()
+	})
 	return true
 }
 

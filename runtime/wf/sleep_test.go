@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
+	"github.com/wfgen/wfgen/runtime/internal/gopool"
 	"github.com/wfgen/wfgen/runtime/wf"
 )
 
@@ -184,8 +185,9 @@ func TestTenThousandSleepingWorkflowsHoldNoSlotAndNoGoroutine(t *testing.T) {
 }
 
 // goroutinesSettled counts goroutines once the count stops falling (finished executions and
-// timers unwind).
+// timers unwind, and the goroutines kept for the next executions exit idle).
 func goroutinesSettled() int {
+	time.Sleep(gopool.IdleTimeout)
 	n := runtime.NumGoroutine()
 	for range 50 {
 		time.Sleep(20 * time.Millisecond)
