@@ -157,6 +157,7 @@ func wfgenEnqueueSingle(ctx context.Context, e *env, n, clients int) (outcome, e
 	if err != nil {
 		return outcome{}, err
 	}
+	defer c.Stop(context.WithoutCancel(ctx)) //nolint:errcheck // sends the last announcements before the pool closes
 	if _, err := c.Migrate(ctx); err != nil {
 		return outcome{}, err
 	}
@@ -251,6 +252,7 @@ func wfgenLatency(ctx context.Context, e *env) (latencies, error) {
 	if err != nil {
 		return lat, err
 	}
+	defer api.Stop(context.WithoutCancel(ctx)) //nolint:errcheck // sends the last announcements before the pool closes
 
 	deadline := time.Now().Add(e.cfg.latencyBudget)
 	for seq := 0; len(lat.sameClient) < e.cfg.latencyN || len(lat.apiClient) < e.cfg.latencyN; seq++ {
