@@ -310,6 +310,7 @@ func procsWork(ctx context.Context, e *env, procs, n int) (o procsOutcome, err e
 	if err != nil {
 		return o, err
 	}
+	defer c.Stop(context.WithoutCancel(ctx)) //nolint:errcheck // sends the last announcements before the pool closes
 	if _, err := c.Migrate(ctx); err != nil {
 		return o, err
 	}
