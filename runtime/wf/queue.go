@@ -374,9 +374,8 @@ func (w *queueWorker) settled() {
 // launch runs an execution on a goroutine of its own (one that ran an earlier execution,
 // when one is idle). An execution a queue worker claimed (w set) takes one of its slots
 // until its code returns; workers always launch what they claimed (Stop waits for their
-// fetch loops first). A direct start (w nil) is refused once Stop
-// began, and launch returns false.
-// queue, available (when the workflow could start) and traceContext are for Hooks.
+// fetch loops first). A direct start (w nil) is refused once Stop began, and launch returns
+// false. queue, available (when the workflow could start) and traceContext are for Hooks.
 func (c *Client) launch(reg *registeredWorkflow, id string, cl claim, input []byte, deadline *time.Time, w *queueWorker, queue string, available time.Time, traceContext string, history map[int32]db.LoadStepsRow) bool {
 	var release func()
 	if w != nil {
