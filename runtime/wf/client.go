@@ -15,6 +15,7 @@ import (
 
 	"github.com/wfgen/wfgen/runtime/internal/announcer"
 	"github.com/wfgen/wfgen/runtime/internal/checkpoint"
+	"github.com/wfgen/wfgen/runtime/internal/clock"
 	"github.com/wfgen/wfgen/runtime/internal/db"
 	"github.com/wfgen/wfgen/runtime/internal/dbschema"
 	"github.com/wfgen/wfgen/runtime/internal/gopool"
@@ -266,7 +267,7 @@ func NewClient(pool *pgxpool.Pool, cfg Config) (*Client, error) {
 		queues:           map[string]*Queue{},
 		schedules:        map[string]*Schedule{},
 		executions:       map[string]*execution{},
-		goroutines:       gopool.New(),
+		goroutines:       gopool.New(clock.Real{}),
 		warnedUnrunnable: map[string]bool{},
 	}
 	c.waiter = newResultWaiter(c)

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/wfgen/wfgen/runtime/internal/clock"
 )
 
 // IdleTimeout is how long a goroutine waits for another function before it exits: long
@@ -23,17 +25,16 @@ type Pool struct {
 	work    chan func()
 	quit    chan struct{}
 	once    sync.Once
-	idle    time.Duration
+	clock   clock.Clock
 	started atomic.Int64 // goroutines started, for tests
 	live    atomic.Int64 // goroutines not yet exited, for tests
 	waiting atomic.Int64 // goroutines idle, for tests
 }
 
-// New returns a pool with no goroutine yet, whose goroutines exit after IdleTimeout idle.
-func New() *Pool { return newPool(IdleTimeout) }
-
-func newPool(idle time.Duration) *Pool {
-	return &Pool{work: make(chan func()), quit: make(chan struct{}), idle: idle}
+// New returns a pool with no goroutine yet, whose goroutines exit after IdleTimeout idle on
+// clk (clock.Real{} but in tests).
+func New(clk clock.Clock) *Pool {
+	return &Pool{work: make(chan func()), quit: make(chan struct{}), clock: clk}
 }
 
 // Go runs f on an idle goroutine of the pool, or on a new one when none is idle. It never
@@ -55,20 +56,20 @@ func (p *Pool) Close() {
 
 func (p *Pool) loop(f func()) {
 	defer p.live.Add(-1)
-	var idle *time.Timer
+	var idle clock.Timer
 	for {
 		f()
 		f = nil // let f's captures go while idle
 		if idle == nil {
-			idle = time.NewTimer(p.idle)
+			idle = p.clock.NewTimer(IdleTimeout)
 		} else {
-			idle.Reset(p.idle)
+			idle.Reset(IdleTimeout)
 		}
 		p.waiting.Add(1)
 		select {
 		case f = <-p.work:
 			p.waiting.Add(-1)
-		case <-idle.C:
+		case <-idle.C():
 			p.waiting.Add(-1)
 			return
 		case <-p.quit:
