@@ -62,6 +62,10 @@ func describe(err error) failure {
 	return f
 }
 
+// suspendingSleep is a sleep that suspends a workflow (with SuspendAfter -1) however busy
+// the machine: see its uses.
+const suspendingSleep = 500 * time.Millisecond
+
 func TestAFinalErrorStopsRetriesAtOnceAndStaysFinalOnReplay(t *testing.T) {
 	t.Parallel()
 	// Every wait suspends: the sleep after the step makes the workflow replay it.
@@ -81,7 +85,10 @@ func TestAFinalErrorStopsRetriesAtOnceAndStaysFinalOnReplay(t *testing.T) {
 		if ctx.Attempt() == 1 {
 			firstRun, live = describe(err), err
 		}
-		if err := wf.Sleep(ctx, time.Millisecond); err != nil {
+		// Long enough that the wait is always reached before its end, so that it suspends
+		// (SuspendAfter -1) and the rest runs as a replay: a wait already over returns at
+		// once, and with 1 ms a busy machine could get there late.
+		if err := wf.Sleep(ctx, suspendingSleep); err != nil {
 			return failure{}, err
 		}
 		if ctx.Attempt() == 1 {
@@ -207,7 +214,10 @@ func TestAnUnregisteredCodedErrorKeepsItsCodeAndMessage(t *testing.T) {
 	step := wf.NewStep[int]("quota")
 	w := wf.NewWorkflow("quota", func(ctx wf.Context, _ struct{}) (failure, error) {
 		_, err := step.Run(ctx, func(context.Context) (int, error) { return 0, fmt.Errorf("upload: %w", quotaError{left: 0}) })
-		if err := wf.Sleep(ctx, time.Millisecond); err != nil {
+		// Long enough that the wait is always reached before its end, so that it suspends
+		// (SuspendAfter -1) and the rest runs as a replay: a wait already over returns at
+		// once, and with 1 ms a busy machine could get there late.
+		if err := wf.Sleep(ctx, suspendingSleep); err != nil {
 			return failure{}, err
 		}
 		if ctx.Attempt() == 1 {
