@@ -481,7 +481,7 @@ func TestAMessageSentWhileItsReceiverSuspendsIsNeverLost(t *testing.T) {
 	hs, err := w.EnqueueMany(b.ctx, b.client, slices.Repeat([]int{each}, workflows))
 	require.NoError(t, err)
 	var wg sync.WaitGroup
-	for _, h := range hs {
+	for k, h := range hs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -489,6 +489,12 @@ func TestAMessageSentWhileItsReceiverSuspendsIsNeverLost(t *testing.T) {
 				// Each message goes once the previous one is received: while the Recv that
 				// waits for it looks, suspends, or sleeps suspended.
 				for b.count(t, `SELECT count(*) FROM %s.messages WHERE destination_id = $1 AND consumed_at IS NOT NULL`, h.ID()) < i {
+					time.Sleep(time.Millisecond)
+				}
+				// Every other one waits until its Recv has suspended: on a fast machine the
+				// sends would otherwise always come before the receivers look, and no Recv
+				// would suspend.
+				for (k+i)%2 == 0 && b.count(t, `SELECT count(*) FROM %s.workflows WHERE id = $1 AND state = 'enqueued' AND waiting_for = 'recv:pokes'`, h.ID()) == 0 {
 					time.Sleep(time.Millisecond)
 				}
 				require.NoError(t, pokes.Send(b.ctx, b.client, h.ID(), i+1))
