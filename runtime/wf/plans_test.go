@@ -383,3 +383,66 @@ func TestAClaimReadsNoneOfTheWorkflowsThatAreNotYetAvailable(t *testing.T) {
 	}
 	require.Equal(t, []string{"due-p0", "due-p0-later", "due-p2"}, ids, "claimed in queue order")
 }
+
+// A claim makes its workflows' entries in the dequeue index dead, and they stay there until
+// VACUUM: a claim that read a busy queue from its head would walk the entries of every
+// workflow claimed since. A worker that keeps finding full batches claims from the queue
+// position of the last workflow it claimed instead, and reads the same few buffers however
+// many were claimed before it.
+func TestAClaimFromTheLastPositionSkipsTheWorkflowsClaimedSinceTheLastVacuum(t *testing.T) {
+	t.Parallel()
+	b := setup(t, wf.Config{})
+	b.exec(t, `ALTER TABLE %s.workflows SET (autovacuum_enabled = off)`)
+	b.exec(t, `INSERT INTO %s.executors (id, hostname, pid, lease_expires_at) VALUES ('claimer', 'h', 1, now() + interval '1 hour')`)
+	b.exec(t, `INSERT INTO %s.workflows (id, name, state, queue, input, max_recoveries, available_at)
+		SELECT 'claimed-' || i, 'w', 'enqueued', 'q', '{}', 1, now() - interval '2 minutes' FROM generate_series(1, 100000) i`)
+	b.exec(t, `INSERT INTO %s.workflows (id, name, state, queue, input, max_recoveries, available_at)
+		SELECT 'waiting-' || i, 'w', 'enqueued', 'q', '{}', 1, now() - interval '1 minute' FROM generate_series(1, 200) i`)
+	b.exec(t, `ANALYZE %s.workflows`)
+	// Claimed and finished since the last VACUUM, as a busy worker leaves them.
+	b.exec(t, `UPDATE %s.workflows SET state = 'succeeded', attempt = 1, completed_at = now() WHERE id LIKE 'claimed-%%'`)
+
+	var last struct {
+		at  time.Time
+		seq int64
+	}
+	require.NoError(t, b.pool.QueryRow(b.ctx, fmt.Sprintf(`SELECT available_at, seq FROM %s.workflows WHERE id LIKE 'claimed-%%' ORDER BY available_at DESC, seq DESC LIMIT 1`, b.schema)).Scan(&last.at, &last.seq))
+
+	executor := "claimer"
+	fromHead := db.DequeueWorkflowsParams{ExecutorID: &executor, Queue: "q", Names: []string{"w"}, CodeHashes: []string{""}, NameHashes: []string{"w:*"}, MaxCount: 100}
+	fromLast := fromHead
+	fromLast.AfterAt, fromLast.AfterSeq = last.at, last.seq
+	conn, err := b.pool.Acquire(b.ctx)
+	require.NoError(t, err)
+	defer conn.Release()
+	a := &analyzer{conn: conn}
+	q := db.New(dbschema.NewRewriter(b.schema).Wrap(a))
+	for _, mode := range []string{"force_custom_plan", "force_generic_plan"} {
+		_, err := conn.Exec(b.ctx, "SET plan_cache_mode = "+mode)
+		require.NoError(t, err)
+
+		_, err = q.DequeueWorkflows(b.ctx, fromHead)
+		require.ErrorIs(t, err, errExplained)
+		head := buffers(t, a.plan, "CTE claimed")
+		_, err = q.DequeueWorkflows(b.ctx, fromLast)
+		require.ErrorIs(t, err, errExplained)
+		read := buffers(t, a.plan, "CTE claimed")
+		t.Logf("%s: a claim of 100 read %d buffers from the queue's head, %d from the last position", mode, head, read)
+		// About one buffer per claimed workflow (its row lock), and a few of the index.
+		require.Less(t, read, 200, "%s: the claim from the last position read %d buffers:\n%s", mode, read, a.plan)
+		require.Greater(t, head, 5*read, "%s: the head of the queue holds the dead entries of 100,000 claims", mode)
+		for _, idx := range workflowScans(t, a.plan) {
+			require.Contains(t, []string{"workflows_pkey", "workflows_dequeue"}, idx, "%s: the claim reads workflows through %q:\n%s", mode, idx, a.plan)
+		}
+	}
+	_, err = conn.Exec(b.ctx, "RESET plan_cache_mode")
+	require.NoError(t, err)
+
+	// Both claim the same workflows, in queue order.
+	claimed, err := db.New(dbschema.NewRewriter(b.schema).Wrap(b.pool)).DequeueWorkflows(b.ctx, fromLast)
+	require.NoError(t, err)
+	require.Len(t, claimed, 100)
+	for _, c := range claimed {
+		require.Regexp(t, `^waiting-`, c.ID)
+	}
+}

@@ -25,7 +25,12 @@ const partitionScan = 1000
 // with the defaults.
 //
 // Workflows leave a queue in order: lower priority first, then by the time they became
-// available (enqueue time, or the end of their delay), then in enqueue order. The limits are:
+// available (enqueue time, or the end of their delay), then in enqueue order. Under a
+// backlog, a worker claims from just after the last workflow it claimed (a claim from the
+// queue's head would walk the index entries of every workflow claimed since the last
+// VACUUM): a workflow that becomes available behind that position, such as one handed back
+// keeping its place, waits at most Config.PollInterval for the claim that reads the queue
+// from its head. The limits are:
 //
 //   - WorkerConcurrency: per process, in memory;
 //   - GlobalConcurrency: across all replicas, counted in PostgreSQL;
@@ -180,6 +185,52 @@ type queueWorker struct {
 	running   atomic.Int32 // executions whose workflow code runs
 	unwritten atomic.Int32 // executions whose code returned, until their completion is written
 	loop      *fetcher.Fetcher
+
+	// Where the next claim reads the queue from, and when a claim last read it from its
+	// head (see claim). Only the fetch loop uses them.
+	from     queuePosition
+	fromHead time.Time
+}
+
+// queuePosition is a workflow's place in its queue's order. The zero position is before
+// every workflow of priority 0 or more.
+type queuePosition struct {
+	priority int32
+	at       time.Time
+	seq      int64
+}
+
+func (p queuePosition) after(o queuePosition) bool {
+	return cmp.Or(cmp.Compare(p.priority, o.priority), p.at.Compare(o.at), cmp.Compare(p.seq, o.seq)) > 0
+}
+
+// claim claims up to n workflows with DequeueWorkflows, read from just after the last one
+// the previous claim took while claims keep finding as many as they ask for: the entries of
+// the workflows claimed before stay in the dequeue index until VACUUM, and a claim that
+// read the queue from its head would walk all of them. It reads from the head again when a
+// claim finds fewer than it asked for (the queue is drained up to where the workflows are
+// not yet due: nothing is left behind) and at least once per poll interval, which bounds
+// how long a workflow that becomes available behind the position waits under a backlog.
+func (w *queueWorker) claim(ctx context.Context, q *db.Queries, n int, token int64) ([]db.DequeueWorkflowsRow, error) {
+	now := time.Now()
+	if w.from == (queuePosition{}) || now.Sub(w.fromHead) >= w.c.cfg.PollInterval {
+		w.from, w.fromHead = queuePosition{}, now
+	}
+	p := w.params
+	p.MaxCount, p.ClaimToken = int32(n), token
+	p.AfterPriority, p.AfterAt, p.AfterSeq = w.from.priority, w.from.at, w.from.seq
+	rows, err := q.DequeueWorkflows(ctx, p)
+	if err != nil || len(rows) < n {
+		w.from = queuePosition{}
+		return rows, err
+	}
+	// RETURNING has no order: the position is the last claimed in queue order.
+	for i, r := range rows {
+		if pos := (queuePosition{r.Priority, r.AvailableAt, deref64(r.Seq)}); i == 0 || pos.after(w.from) {
+			w.from = pos
+		}
+	}
+	return rows, nil
 }
 
 func newQueueWorker(c *Client, q *Queue) (*queueWorker, error) {
@@ -229,9 +280,7 @@ func (w *queueWorker) fetch(ctx context.Context, n int) (int, time.Time, error) 
 	if w.q.limited() {
 		rows, roomAt, err = w.dequeueLimited(ctx, n, token)
 	} else {
-		p := w.params
-		p.MaxCount, p.ClaimToken = int32(n), token
-		rows, err = w.c.claimQ.DequeueWorkflows(ctx, p)
+		rows, err = w.claim(ctx, w.c.claimQ, n, token)
 	}
 	if err != nil {
 		return 0, time.Time{}, w.c.dbError("dequeueing", err)
@@ -331,12 +380,8 @@ func (w *queueWorker) dequeueLimited(ctx context.Context, n int, token int64) ([
 		for _, r := range prows {
 			rows = append(rows, db.DequeueWorkflowsRow(r))
 		}
-	} else {
-		p := w.params
-		p.MaxCount, p.ClaimToken = int32(n), token
-		if rows, err = q.DequeueWorkflows(ctx, p); err != nil {
-			return nil, time.Time{}, err
-		}
+	} else if rows, err = w.claim(ctx, q, n, token); err != nil {
+		return nil, time.Time{}, err
 	}
 	if w.q.rateLimit > 0 && len(rows) > 0 {
 		if err := q.RecordStarts(ctx, db.RecordStartsParams{Queue: w.q.name, N: int32(len(rows)), PeriodMs: w.q.ratePeriod.Milliseconds()}); err != nil {

@@ -480,3 +480,71 @@ func TestAWorkerOnASmallPoolIsWarned(t *testing.T) {
 	require.Equal(t, "6", warned[0]["at_least"], "two queues, and the runtime's own")
 	require.Empty(t, start(20))
 }
+
+// Under a backlog a worker claims from just after the last workflow it claimed, not from
+// the queue's head (see DequeueWorkflows). A more urgent workflow is still claimed at once,
+// and one that becomes available behind that position (here: enqueued by a transaction that
+// began before the backlog) is claimed by the head read of the next poll interval, long
+// before the backlog is done.
+func TestABusyWorkerStillClaimsWhatIsUrgentAtOnceAndWhatIsBehindItWithinAPollInterval(t *testing.T) {
+	t.Parallel()
+	b := setup(t, wf.Config{PollInterval: 200 * time.Millisecond})
+	var mu sync.Mutex
+	var started []string
+	step := wf.NewStep[struct{}]("work")
+	w := wf.NewWorkflow("job", func(ctx wf.Context, name string) (struct{}, error) {
+		return step.Run(ctx, func(context.Context) (struct{}, error) {
+			mu.Lock()
+			started = append(started, name)
+			mu.Unlock()
+			time.Sleep(10 * time.Millisecond)
+			return struct{}{}, nil
+		})
+	}, wf.WorkflowQueue("busy"))
+	const backlog = 300
+	startedCount := func() int { mu.Lock(); defer mu.Unlock(); return len(started) }
+
+	// A transaction that begins now enqueues at its start time, before the backlog's.
+	early, err := b.pool.Begin(b.ctx)
+	require.NoError(t, err)
+	defer early.Rollback(b.ctx) //nolint:errcheck // a no-op after Commit
+	_, err = early.Exec(b.ctx, "SELECT now()")
+	require.NoError(t, err)
+	time.Sleep(5 * time.Millisecond)
+
+	names := make([]string, backlog)
+	for i := range names {
+		names[i] = fmt.Sprintf("backlog-%03d", i)
+	}
+	hs, err := w.EnqueueMany(b.ctx, b.client, names, wf.WithPriority(5))
+	require.NoError(t, err)
+	b.start(t, w, step, wf.NewQueue("busy", wf.WorkerConcurrency(2)))
+	require.Eventually(t, func() bool { return startedCount() >= 10 }, 30*time.Second, time.Millisecond)
+
+	// Urgent: a lower priority number than the backlog's. Whatever was claimed before its
+	// commit may still start first: one claim in flight and the slots' launches, two each.
+	before := startedCount()
+	urgent, err := w.Enqueue(b.ctx, b.client, "urgent", wf.WithPriority(0))
+	require.NoError(t, err)
+	_, err = urgent.Result(b.ctx)
+	require.NoError(t, err)
+	mu.Lock()
+	at := slices.Index(started, "urgent")
+	mu.Unlock()
+	require.LessOrEqual(t, at-before, 4, "backlog workflows started between the urgent one's enqueue and its start")
+
+	// Behind: the early transaction's workflow, of the backlog's priority, comes before all
+	// of the backlog in queue order, but after the worker's claim position.
+	behind, err := w.EnqueueTx(b.ctx, b.client, early, "behind", wf.WithPriority(5))
+	require.NoError(t, err)
+	require.NoError(t, early.Commit(b.ctx))
+	_, err = behind.Result(b.ctx)
+	require.NoError(t, err)
+	require.Less(t, startedCount(), backlog, "the workflow behind the claim position waited for the whole backlog")
+
+	for _, h := range hs {
+		_, err := h.Result(b.ctx)
+		require.NoError(t, err)
+	}
+	require.Len(t, started, backlog+2)
+}
