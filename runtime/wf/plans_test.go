@@ -332,20 +332,11 @@ func TestAClaimReadsNoneOfTheWorkflowsThatAreNotYetAvailable(t *testing.T) {
 		       ('due-p0', 'w', 'enqueued', 'q', '{}', 1, 0, now() - interval '1 minute')`)
 	b.exec(t, `VACUUM (ANALYZE) %s.workflows`)
 
-	executor := "claimer"
-	params := db.DequeueWorkflowsParams{ExecutorID: &executor, Queue: "q", Names: []string{"w"}, CodeHashes: []string{""}, NameHashes: []string{"w:*"}, MaxCount: 100}
-	conn, err := b.pool.Acquire(b.ctx)
-	require.NoError(t, err)
-	defer conn.Release()
-	a := &analyzer{conn: conn}
-	q := db.New(dbschema.NewRewriter(b.schema).Wrap(a))
+	a, q, params := claimExplainer(t, b)
 	// A prepared statement gets a generic plan after a few runs, which knows neither the
 	// queue nor how many to claim: both kinds of plan must stay on the keys.
-	for _, mode := range []string{"force_custom_plan", "force_generic_plan"} {
-		_, err := conn.Exec(b.ctx, "SET plan_cache_mode = "+mode)
-		require.NoError(t, err)
-
-		_, err = q.DequeueWorkflows(b.ctx, params)
+	inPlanModes(t, b, a.conn, func(mode string) {
+		_, err := q.DequeueWorkflows(b.ctx, params)
 		require.ErrorIs(t, err, errExplained)
 		read := buffers(t, a.plan, "CTE claimed")
 		t.Logf("%s: the claim found its workflows in %d buffers", mode, read)
@@ -355,7 +346,7 @@ func TestAClaimReadsNoneOfTheWorkflowsThatAreNotYetAvailable(t *testing.T) {
 		}
 
 		_, err = q.DequeuePartitioned(b.ctx, db.DequeuePartitionedParams{
-			ExecutorID: &executor, Queue: "q", Names: params.Names, CodeHashes: params.CodeHashes, NameHashes: params.NameHashes,
+			ExecutorID: params.ExecutorID, Queue: "q", Names: params.Names, CodeHashes: params.CodeHashes, NameHashes: params.NameHashes,
 			PartitionConcurrency: 1, ScanLimit: 1000, MaxCount: 100})
 		require.ErrorIs(t, err, errExplained)
 		read = buffers(t, a.plan, "CTE candidates")
@@ -364,16 +355,13 @@ func TestAClaimReadsNoneOfTheWorkflowsThatAreNotYetAvailable(t *testing.T) {
 		for _, idx := range workflowScans(t, a.plan) {
 			require.Contains(t, []string{"workflows_pkey", "workflows_dequeue", "workflows_running"}, idx, "%s: the partitioned claim reads workflows through %q:\n%s", mode, idx, a.plan)
 		}
-	}
+	})
 	// The periodic look for workflows nobody can run reads the queue's head the same way.
-	_, err = q.UnrunnableWorkflows(b.ctx, db.UnrunnableWorkflowsParams{Queues: []string{"q"}, ScanLimit: 1000})
+	_, err := q.UnrunnableWorkflows(b.ctx, db.UnrunnableWorkflowsParams{Queues: []string{"q"}, ScanLimit: 1000})
 	require.ErrorIs(t, err, errExplained)
 	read := buffers(t, a.plan, "")
 	t.Logf("the look for unrunnable workflows read the queue's head in %d buffers", read)
 	require.Less(t, read, 100, "the look for unrunnable workflows read the queue's head in %d buffers:\n%s", read, a.plan)
-
-	_, err = conn.Exec(b.ctx, "RESET plan_cache_mode")
-	require.NoError(t, err)
 
 	claimed, err := db.New(dbschema.NewRewriter(b.schema).Wrap(b.pool)).DequeueWorkflows(b.ctx, params)
 	require.NoError(t, err)
@@ -408,20 +396,11 @@ func TestAClaimFromTheLastPositionSkipsTheWorkflowsClaimedSinceTheLastVacuum(t *
 	}
 	require.NoError(t, b.pool.QueryRow(b.ctx, fmt.Sprintf(`SELECT available_at, seq FROM %s.workflows WHERE id LIKE 'claimed-%%' ORDER BY available_at DESC, seq DESC LIMIT 1`, b.schema)).Scan(&last.at, &last.seq))
 
-	executor := "claimer"
-	fromHead := db.DequeueWorkflowsParams{ExecutorID: &executor, Queue: "q", Names: []string{"w"}, CodeHashes: []string{""}, NameHashes: []string{"w:*"}, MaxCount: 100}
+	a, q, fromHead := claimExplainer(t, b)
 	fromLast := fromHead
 	fromLast.AfterAt, fromLast.AfterSeq = last.at, last.seq
-	conn, err := b.pool.Acquire(b.ctx)
-	require.NoError(t, err)
-	defer conn.Release()
-	a := &analyzer{conn: conn}
-	q := db.New(dbschema.NewRewriter(b.schema).Wrap(a))
-	for _, mode := range []string{"force_custom_plan", "force_generic_plan"} {
-		_, err := conn.Exec(b.ctx, "SET plan_cache_mode = "+mode)
-		require.NoError(t, err)
-
-		_, err = q.DequeueWorkflows(b.ctx, fromHead)
+	inPlanModes(t, b, a.conn, func(mode string) {
+		_, err := q.DequeueWorkflows(b.ctx, fromHead)
 		require.ErrorIs(t, err, errExplained)
 		head := buffers(t, a.plan, "CTE claimed")
 		_, err = q.DequeueWorkflows(b.ctx, fromLast)
@@ -434,15 +413,39 @@ func TestAClaimFromTheLastPositionSkipsTheWorkflowsClaimedSinceTheLastVacuum(t *
 		for _, idx := range workflowScans(t, a.plan) {
 			require.Contains(t, []string{"workflows_pkey", "workflows_dequeue"}, idx, "%s: the claim reads workflows through %q:\n%s", mode, idx, a.plan)
 		}
-	}
-	_, err = conn.Exec(b.ctx, "RESET plan_cache_mode")
-	require.NoError(t, err)
+	})
 
-	// Both claim the same workflows, in queue order.
+	// The claim from the position takes the workflows after it, in queue order.
 	claimed, err := db.New(dbschema.NewRewriter(b.schema).Wrap(b.pool)).DequeueWorkflows(b.ctx, fromLast)
 	require.NoError(t, err)
 	require.Len(t, claimed, 100)
 	for _, c := range claimed {
 		require.Regexp(t, `^waiting-`, c.ID)
 	}
+}
+
+// claimExplainer returns queries that explain their statement instead of running it (on a
+// connection of their own, for the test), and the parameters of a claim of up to 100
+// workflows of queue "q" by executor "claimer".
+func claimExplainer(t *testing.T, b *bundle) (*analyzer, *db.Queries, db.DequeueWorkflowsParams) {
+	t.Helper()
+	executor := "claimer"
+	params := db.DequeueWorkflowsParams{ExecutorID: &executor, Queue: "q", Names: []string{"w"}, CodeHashes: []string{""}, NameHashes: []string{"w:*"}, MaxCount: 100}
+	conn, err := b.pool.Acquire(b.ctx)
+	require.NoError(t, err)
+	t.Cleanup(conn.Release)
+	a := &analyzer{conn: conn}
+	return a, db.New(dbschema.NewRewriter(b.schema).Wrap(a)), params
+}
+
+// inPlanModes runs check under custom plans, then under generic plans, on conn.
+func inPlanModes(t *testing.T, b *bundle, conn *pgxpool.Conn, check func(mode string)) {
+	t.Helper()
+	for _, mode := range []string{"force_custom_plan", "force_generic_plan"} {
+		_, err := conn.Exec(b.ctx, "SET plan_cache_mode = "+mode)
+		require.NoError(t, err)
+		check(mode)
+	}
+	_, err := conn.Exec(b.ctx, "RESET plan_cache_mode")
+	require.NoError(t, err)
 }
