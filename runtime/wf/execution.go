@@ -444,6 +444,9 @@ func (x *execution) interruption() error {
 // isFenced reports whether err is (or wraps) a write the database refused because this
 // execution's attempt no longer owns its workflow.
 func isFenced(err error) bool {
+	if err == nil {
+		return false // without the allocation errors.As's target costs: this runs per workflow
+	}
 	var f *checkpoint.FencedError
 	return errors.As(err, &f)
 }
