@@ -283,6 +283,9 @@ func (w *queueWorker) fetch(ctx context.Context, n int) (int, time.Time, error) 
 		rows, err = w.claim(ctx, w.c.claimQ, n, token)
 	}
 	if err != nil {
+		// The claim's transaction may have failed after the claim moved the position (a
+		// limited queue's): its workflows are not claimed, and lie behind it.
+		w.from = queuePosition{}
 		return 0, time.Time{}, w.c.dbError("dequeueing", err)
 	}
 	// RETURNING has no order: start them in queue order.
