@@ -63,7 +63,8 @@ func describe(err error) failure {
 }
 
 // suspendingSleep is a sleep that suspends a workflow (with SuspendAfter -1) however busy
-// the machine: see its uses.
+// the machine, so that what follows it runs as a replay: a wait already over when reached
+// returns at once, and with 1 ms a busy machine could get there late.
 const suspendingSleep = 500 * time.Millisecond
 
 func TestAFinalErrorStopsRetriesAtOnceAndStaysFinalOnReplay(t *testing.T) {
@@ -85,9 +86,6 @@ func TestAFinalErrorStopsRetriesAtOnceAndStaysFinalOnReplay(t *testing.T) {
 		if ctx.Attempt() == 1 {
 			firstRun, live = describe(err), err
 		}
-		// Long enough that the wait is always reached before its end, so that it suspends
-		// (SuspendAfter -1) and the rest runs as a replay: a wait already over returns at
-		// once, and with 1 ms a busy machine could get there late.
 		if err := wf.Sleep(ctx, suspendingSleep); err != nil {
 			return failure{}, err
 		}
@@ -214,9 +212,6 @@ func TestAnUnregisteredCodedErrorKeepsItsCodeAndMessage(t *testing.T) {
 	step := wf.NewStep[int]("quota")
 	w := wf.NewWorkflow("quota", func(ctx wf.Context, _ struct{}) (failure, error) {
 		_, err := step.Run(ctx, func(context.Context) (int, error) { return 0, fmt.Errorf("upload: %w", quotaError{left: 0}) })
-		// Long enough that the wait is always reached before its end, so that it suspends
-		// (SuspendAfter -1) and the rest runs as a replay: a wait already over returns at
-		// once, and with 1 ms a busy machine could get there late.
 		if err := wf.Sleep(ctx, suspendingSleep); err != nil {
 			return failure{}, err
 		}

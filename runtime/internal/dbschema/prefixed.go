@@ -27,13 +27,22 @@ type prefixed struct {
 	prefix string
 }
 
-func (p prefixed) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+// send sends the prefix and sql in one batch, and reads the prefix's result.
+func (p prefixed) send(ctx context.Context, sql string, args []any) (pgx.BatchResults, error) {
 	b := &pgx.Batch{}
 	b.Queue(p.prefix)
 	b.Queue(sql, args...)
 	br := p.SendBatch(ctx, b)
 	if _, err := br.Exec(); err != nil {
 		return nil, errors.Join(err, br.Close())
+	}
+	return br, nil
+}
+
+func (p prefixed) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	br, err := p.send(ctx, sql, args)
+	if err != nil {
+		return nil, err
 	}
 	rows, err := br.Query()
 	if err != nil {
@@ -44,12 +53,9 @@ func (p prefixed) Query(ctx context.Context, sql string, args ...any) (pgx.Rows,
 }
 
 func (p prefixed) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
-	b := &pgx.Batch{}
-	b.Queue(p.prefix)
-	b.Queue(sql, args...)
-	br := p.SendBatch(ctx, b)
-	if _, err := br.Exec(); err != nil {
-		return pgconn.CommandTag{}, errors.Join(err, br.Close())
+	br, err := p.send(ctx, sql, args)
+	if err != nil {
+		return pgconn.CommandTag{}, err
 	}
 	tag, err := br.Exec()
 	return tag, errors.Join(err, br.Close())
