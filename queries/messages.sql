@@ -37,53 +37,18 @@ SELECT EXISTS (SELECT 1 FROM dest)::bool AS found,
        EXISTS (SELECT 1 FROM inserted)::bool AS stored,
        coalesce((SELECT queue FROM woken), '')::text AS woken_queue;
 
--- name: ConsumeMessage :one
--- ConsumeMessage is a Recv that finds a message: it takes the oldest unconsumed message of
--- the topic, marks it consumed by the receiving step, and records that step's checkpoint
--- with the message as its output, all in one statement, so that a message is delivered
--- exactly once: after a crash either both are written (the replay returns the recorded
--- message) or neither (the message waits for the next Recv).
---
--- The write is fenced like every checkpoint: the workflow's row is locked in share mode and
--- must run under the receiving attempt. The row is locked only when a message is there, so
--- that looking while none is costs a read and writes nothing. found says a message was
--- there, owned that the attempt still owns the workflow; output is the recorded step
--- output, {"seq": ..., "message": ...}, empty unless both. A step already recorded at
--- step_id makes the statement fail with a unique violation, and nothing is consumed.
-WITH msg AS MATERIALIZED (
-    SELECT m.seq, m.payload
-    FROM wfgen.messages m
-    WHERE m.destination_id = @workflow_id AND m.topic = @topic::text AND m.consumed_at IS NULL
-    ORDER BY m.seq
-    LIMIT 1
-    FOR UPDATE SKIP LOCKED
-), fence AS MATERIALIZED (
-    -- The owner's fence as values the planner does not see, so that the workflow is reached
-    -- through its primary key, never through the partial index of running workflows that
-    -- stale statistics can make look cheap (see WriteCheckpoints).
-    SELECT @workflow_id::text AS id, @attempt::int AS attempt, @claim_token::bigint AS claim_token,
-           @owned_state::text AS state
-), owner AS MATERIALIZED (
-    SELECT w.id
-    FROM wfgen.workflows w, fence f
-    WHERE w.id = f.id AND w.attempt = f.attempt AND w.claim_token = f.claim_token AND w.state = f.state
-      AND EXISTS (SELECT 1 FROM msg)
-    FOR SHARE OF w
-), consumed AS (
-    UPDATE wfgen.messages m
-    SET consumed_at = now(), consumed_step = @step_id::int
-    FROM msg, owner
-    WHERE m.seq = msg.seq
-    RETURNING m.seq, json_build_object('seq', m.seq, 'message', m.payload) AS output
-), recorded AS (
-    INSERT INTO wfgen.steps (workflow_id, step_id, name, output, attempt, tries, started_at)
-    SELECT @workflow_id, @step_id::int, @step_name::text, c.output, @attempt, 1, @started_at
-    FROM consumed c
-    RETURNING output
-)
-SELECT EXISTS (SELECT 1 FROM msg)::bool AS found,
-       EXISTS (SELECT 1 FROM owner)::bool AS owned,
-       coalesce((SELECT output::text FROM recorded), '')::text AS output;
+-- name: PeekMessage :one
+-- PeekMessage is a Recv looking for a message: the oldest unconsumed message of the topic,
+-- as the receiving step's output ({"seq": ..., "message": ...}). It only reads: the step's
+-- checkpoint marks the message consumed, in the checkpoint writer's statement (see
+-- WriteCheckpoints), and a Recv that finds nothing writes nothing. A send holds the
+-- destination's row lock until it commits, so no older message of the topic is
+-- uncommitted when a newer one is seen.
+SELECT m.seq, json_build_object('seq', m.seq, 'message', m.payload)::text AS output
+FROM wfgen.messages m
+WHERE m.destination_id = @workflow_id AND m.topic = @topic::text AND m.consumed_at IS NULL
+ORDER BY m.seq
+LIMIT 1;
 
 -- name: HasUnconsumedMessage :one
 -- HasUnconsumedMessage tells a Recv about to suspend whether a message of its topic is

@@ -35,6 +35,14 @@ SELECT * FROM wfgen.steps WHERE workflow_id = @workflow_id ORDER BY step_id;
 -- its ID was recorded already, or its attempt no longer owns the workflow; StepOwners tells
 -- which.
 --
+-- A Recv's step consumes the message it records (step_consumes holds its seq, 0 for every
+-- other step): the step is inserted only if the message is still unconsumed, locked as it
+-- is checked, and the message is marked consumed by the step in the same statement, so
+-- that a message is delivered exactly once: after a crash either both are written (the
+-- replay returns the recorded message) or neither (the message waits for the next Recv).
+-- Under the fence nothing else consumes the workflow's messages meanwhile; the check is
+-- there so that the two writes can never part.
+--
 -- Rows are reached through their primary key only: the fence compares the state with a
 -- value of the input rather than a constant, so that no partial index on state can drive
 -- the plan, however few running rows the statistics claim.
@@ -48,7 +56,20 @@ WITH step_input AS (
            unnest(@step_claim_tokens::bigint[])      AS claim_token,
            unnest(@step_tries::int[])                AS tries,
            unnest(@step_started_at::timestamptz[])   AS started_at,
+           unnest(@step_consumes::bigint[])          AS consumes,
+           NULL::timestamptz                         AS unconsumed,
            'running'::text                           AS owned_state
+), consumable AS MATERIALIZED (
+    -- The messages that Recv steps consume, locked as the UPDATE below locks them, while
+    -- unconsumed (tested in their locked version). They are reached by primary key: the
+    -- test compares consumed_at with a value of the input rather than IS NULL, so that the
+    -- partial index of pending messages, which would read every pending message of the
+    -- destination, cannot drive the plan.
+    SELECT m.seq
+    FROM step_input s
+    JOIN wfgen.messages m ON m.seq = s.consumes AND m.destination_id = s.workflow_id
+    WHERE s.consumes > 0 AND m.consumed_at IS NOT DISTINCT FROM s.unconsumed
+    FOR UPDATE OF m
 ), inserted AS (
     INSERT INTO wfgen.steps (workflow_id, step_id, name, output, error, attempt, tries, started_at)
     SELECT s.workflow_id, s.step_id, s.name, NULLIF(s.output, '')::json, NULLIF(s.error, '')::jsonb,
@@ -56,9 +77,16 @@ WITH step_input AS (
     FROM step_input s
     JOIN wfgen.workflows w ON w.id = s.workflow_id AND w.attempt = s.attempt AND w.claim_token = s.claim_token
                           AND w.state = s.owned_state
+    WHERE s.consumes = 0 OR s.consumes IN (SELECT seq FROM consumable)
     FOR SHARE OF w
     ON CONFLICT (workflow_id, step_id) DO NOTHING
     RETURNING workflow_id, step_id, attempt
+), consumed AS (
+    UPDATE wfgen.messages m
+    SET consumed_at = now(), consumed_step = i.step_id
+    FROM inserted i
+    JOIN step_input s ON s.workflow_id = i.workflow_id AND s.step_id = i.step_id AND s.attempt = i.attempt
+    WHERE m.seq = s.consumes AND s.consumes > 0
 ), done_input AS MATERIALIZED (
     SELECT unnest(@done_ids::text[])        AS id,
            unnest(@done_attempts::int[])    AS attempt,

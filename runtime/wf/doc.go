@@ -289,9 +289,10 @@
 //
 // Each message is received exactly once. Recv takes two step IDs: the first records its
 // deadline, so a workflow resuming after a crash waits only what is left of the timeout;
-// the second is written by the statement that consumes the message (fenced by the
-// workflow's attempt, like every checkpoint), so the message and the step that received it
-// are recorded together or not at all, and a replay returns the recorded message. A timeout
+// the second is written by the statement that consumes the message (the checkpoint
+// writer's, fenced by the workflow's attempt like every checkpoint), so the message and the
+// step that received it are recorded together or not at all, and a replay returns the
+// recorded message. A timeout
 // is recorded too, and replays as one. SendFromWorkflow is a step whose message is stored
 // under an idempotency key made of the sender's workflow ID and step ID: a send step that
 // runs again after a crash stores nothing twice. Clients get the same with
@@ -304,8 +305,10 @@
 // one workflow are serialized by that lock, which also keeps their order.
 //
 // Costs: Send, one round trip (its wake-up notification is sent after the commit, batched
-// with others). Recv with a message waiting, two: the deadline's checkpoint, then the
-// consuming statement. While it waits, Recv looks again at every change notification about
+// with others). Recv with a message waiting: an indexed read, and two checkpoints that the
+// checkpoint writer commits together with other executions' (Recv returns the message
+// without waiting for the second; the next step waits for it, as for any step's
+// checkpoint). While it waits, Recv looks again at every change notification about
 // the workflow and otherwise polls, from 10ms up to a second, each look one indexed read;
 // after Config.SuspendAfter it suspends (one short transaction) and the send that wakes it
 // costs the resumption a claim and a read of its history.

@@ -71,6 +71,63 @@ func TestTheCheckpointWriterReportsExactlyWhichWritesWereRefused(t *testing.T) {
 	require.Equal(t, 1, b.count(t, `SELECT count(*) FROM %s.workflows WHERE id = 'owned' AND state = 'running'`))
 }
 
+// A Recv's step checkpoint consumes its message in the checkpoint writer's statement: the
+// two are written together or not at all, in one batch with other executions' checkpoints.
+func TestARecvsCheckpointConsumesItsMessageOnlyWhenTheStepIsRecorded(t *testing.T) {
+	t.Parallel()
+	b := setup(t, wf.Config{})
+	// "owner" runs under attempt 1; "lost" was claimed again (attempt 2); "taken" received
+	// its message 1 at step 1 already.
+	b.exec(t, `INSERT INTO %s.workflows (id, name, state, queue, input, max_recoveries, attempt) VALUES
+		('owner', 'w', 'running', 'q', '{}', 1, 1),
+		('lost', 'w', 'running', 'q', '{}', 1, 2),
+		('taken', 'w', 'running', 'q', '{}', 1, 1)`)
+	seq := func(to string) int64 {
+		var s int64
+		require.NoError(t, b.pool.QueryRow(b.ctx, fmt.Sprintf(`INSERT INTO %s.messages (destination_id, topic, payload) VALUES ($1, 't', '"m"') RETURNING seq`, b.schema), to).Scan(&s))
+		return s
+	}
+	mine, lostOnes, takenOnes, othersMessage := seq("owner"), seq("lost"), seq("taken"), seq("lost")
+	b.exec(t, `UPDATE %s.messages SET consumed_at = now(), consumed_step = 1 WHERE seq = $1`, takenOnes)
+
+	w := checkpoint.New(b.queries(), checkpoint.Options{})
+	recv := func(id string, stepID, attempt int32, consumes int64) *checkpoint.Pending {
+		return w.SubmitStep(checkpoint.Step{WorkflowID: id, StepID: stepID, Name: "wf.recv:t", Output: `{}`, Attempt: attempt, Tries: 1, StartedAt: time.Now(), Consumes: consumes})
+	}
+	// All in one batch, beside a step that consumes nothing.
+	received := recv("owner", 1, 1, mine)
+	plain := w.SubmitStep(checkpoint.Step{WorkflowID: "owner", StepID: 2, Name: "s", Output: `1`, Attempt: 1, Tries: 1, StartedAt: time.Now()})
+	fenced := recv("lost", 1, 1, lostOnes)
+	again := recv("taken", 2, 1, takenOnes)
+	notItsOwn := recv("taken", 3, 1, othersMessage)
+	go w.Run()
+	t.Cleanup(func() { w.Close(context.Background()) })
+
+	for _, p := range []*checkpoint.Pending{received, plain} {
+		applied, err := p.Wait(b.ctx)
+		require.NoError(t, err)
+		require.True(t, applied)
+	}
+	require.Equal(t, 1, b.count(t, `SELECT count(*) FROM %s.messages WHERE seq = $1 AND consumed_step = 1 AND consumed_at IS NOT NULL`, mine),
+		"the owner's Recv consumed its message with its step")
+
+	var f *checkpoint.FencedError
+	applied, err := fenced.Wait(b.ctx)
+	require.False(t, applied)
+	require.ErrorAs(t, err, &f, "a stale attempt's Recv is refused")
+	require.Equal(t, 0, b.count(t, `SELECT count(*) FROM %s.messages WHERE destination_id = 'lost' AND consumed_at IS NOT NULL`),
+		"and consumes nothing: the message waits for the owner's Recv")
+
+	for _, p := range []*checkpoint.Pending{again, notItsOwn} {
+		applied, err = p.Wait(b.ctx)
+		require.NoError(t, err)
+		require.False(t, applied, "a Recv of a message consumed already, or sent to another workflow, is not recorded: its execution replays")
+	}
+	require.Equal(t, 0, b.count(t, `SELECT count(*) FROM %s.steps WHERE workflow_id IN ('lost', 'taken')`))
+	require.Equal(t, 2, b.count(t, `SELECT count(*) FROM %s.steps WHERE workflow_id = 'owner'`))
+	require.Equal(t, 2, b.count(t, `SELECT count(*) FROM %s.messages WHERE consumed_at IS NOT NULL`), "the owner's, and the one consumed before")
+}
+
 func TestAnExecutorClaimsNothingOnceItsLeaseExpired(t *testing.T) {
 	t.Parallel()
 	b := setup(t, wf.Config{})

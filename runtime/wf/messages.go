@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/wfgen/wfgen/runtime/internal/checkpoint"
@@ -181,50 +182,41 @@ func (t *Topic[T]) Recv(ctx Context, timeout time.Duration) (msg T, ok bool, err
 	case rec != nil:
 		return t.decodeRecord(id, rec.Output)
 	}
-	output, err := t.wait(x, id, deadline)
+	started := time.Now()
+	m, err := t.wait(x, deadline)
 	if err != nil {
 		x.endStep()
 		return msg, false, err
 	}
-	if output == nil {
+	if m.Seq == 0 {
 		// Timed out: recorded like any step, so that a replay times out too.
-		x.submitStep(checkpoint.Step{WorkflowID: x.id, StepID: id, Name: t.recvName, Output: "{}", Attempt: x.attempt, Tries: 1, StartedAt: time.Now()})
+		x.submitStep(checkpoint.Step{WorkflowID: x.id, StepID: id, Name: t.recvName, Output: "{}", Attempt: x.attempt, Tries: 1, StartedAt: started})
 		return msg, false, nil
 	}
-	x.endStep() // the consuming statement recorded it
-	return t.decodeRecord(id, output)
+	// The checkpoint consumes the message: recorded in the writer's next batch, with other
+	// executions' checkpoints (one commit for many), and awaited before the next step runs,
+	// as any step's is. Refused (the attempt lost the workflow), it consumes nothing.
+	x.submitStep(checkpoint.Step{WorkflowID: x.id, StepID: id, Name: t.recvName, Output: m.Output, Attempt: x.attempt, Tries: 1, StartedAt: started, Consumes: m.Seq})
+	return t.decodeRecord(id, []byte(m.Output))
 }
 
-// wait waits for a message and consumes it, returning the recorded step output, or nil at
-// the deadline.
-func (t *Topic[T]) wait(x *execution, id int32, deadline time.Time) ([]byte, error) {
+// wait waits for a message of the topic, returning the oldest unconsumed one (its seq and
+// the receiving step's output), or the zero row at the deadline.
+func (t *Topic[T]) wait(x *execution, deadline time.Time) (db.PeekMessageRow, error) {
 	until := deadline
 	if until.IsZero() {
 		until = suspendForever
 	}
-	started := time.Now()
-	var output []byte
-	var stop error // ends the wait: the consumption was refused
+	var found db.PeekMessageRow
 	look := func() (bool, error) {
-		r, err := x.c.q.ConsumeMessage(x.ctx, db.ConsumeMessageParams{
-			WorkflowID: x.id, Topic: t.name, Attempt: x.attempt, ClaimToken: x.claimToken, OwnedState: string(StateRunning),
-			StepID: id, StepName: t.recvName, StartedAt: started,
-		})
-		var pgErr *pgconn.PgError
+		m, err := x.c.q.PeekMessage(x.ctx, db.PeekMessageParams{WorkflowID: x.id, Topic: t.name})
 		switch {
-		case errors.As(err, &pgErr) && pgErr.Code == "23505":
-			// Another execution of this attempt recorded this step: replay its history.
-			stop = errRestart
-			return true, nil
+		case errors.Is(err, pgx.ErrNoRows):
+			return false, nil
 		case err != nil:
 			return false, err
-		case r.Found && !r.Owned:
-			stop = fenceError(x.fencedNow())
-			return true, nil
-		case r.Output == "":
-			return false, nil
 		}
-		output = []byte(r.Output)
+		found = m
 		return true, nil
 	}
 	ready := func(ctx context.Context, q *db.Queries) (bool, error) {
@@ -235,17 +227,12 @@ func (t *Topic[T]) wait(x *execution, id int32, deadline time.Time) ([]byte, err
 	for {
 		got, err := x.waitOrSuspend(until, waitingRecv+t.name, look, wake, ready)
 		switch {
-		case stop != nil:
-			x.mu.Lock()
-			x.abort = stop
-			x.mu.Unlock()
-			return nil, stop
 		case err != nil:
-			return nil, err
-		case output != nil:
-			return output, nil
+			return db.PeekMessageRow{}, err
+		case found.Seq != 0:
+			return found, nil
 		case !got:
-			return nil, nil
+			return db.PeekMessageRow{}, nil
 		}
 		// The suspension found a message that came meanwhile: go and take it.
 	}

@@ -92,25 +92,32 @@ func (r errRow) Scan(...any) error { return r.err }
 // it ("" for a sequential scan).
 func workflowScans(t *testing.T, plan []byte) []string {
 	t.Helper()
+	return relationScans(t, plan, "workflows")
+}
+
+// relationScans returns the index of each scan of the table in the plan ("" for a
+// sequential scan).
+func relationScans(t *testing.T, plan []byte, table string) []string {
+	t.Helper()
 	var root []struct{ Plan map[string]any }
 	require.NoError(t, json.Unmarshal(plan, &root))
 	var scans []string
-	var walk func(n map[string]any, onWorkflows bool)
-	walk = func(n map[string]any, onWorkflows bool) {
+	var walk func(n map[string]any, onTable bool)
+	walk = func(n map[string]any, onTable bool) {
 		switch {
-		case n["Node Type"] == "Bitmap Heap Scan" && n["Relation Name"] == "workflows":
-			onWorkflows = true // its bitmap index scans below name the index
+		case n["Node Type"] == "Bitmap Heap Scan" && n["Relation Name"] == table:
+			onTable = true // its bitmap index scans below name the index
 		case n["Node Type"] == "Bitmap Index Scan":
-			if onWorkflows {
+			if onTable {
 				scans = append(scans, n["Index Name"].(string))
 			}
-		case n["Relation Name"] == "workflows" && n["Node Type"] != "ModifyTable":
+		case n["Relation Name"] == table && n["Node Type"] != "ModifyTable":
 			idx, _ := n["Index Name"].(string)
 			scans = append(scans, idx)
 		}
 		children, _ := n["Plans"].([]any)
 		for _, c := range children {
-			walk(c.(map[string]any), onWorkflows && n["Node Type"] != "Bitmap Heap Scan" || n["Node Type"] == "Bitmap Heap Scan" && onWorkflows)
+			walk(c.(map[string]any), onTable && n["Node Type"] != "Bitmap Heap Scan" || n["Node Type"] == "Bitmap Heap Scan" && onTable)
 		}
 	}
 	walk(root[0].Plan, false)
@@ -129,7 +136,10 @@ func TestHotStatementsReachWorkflowsThroughTheirKeysWhateverTheStatistics(t *tes
 	b.exec(t, `INSERT INTO %s.workflows (id, name, state, queue, input, max_recoveries)
 		SELECT 'queued-' || i, 'w', 'enqueued', 'idle', '{}', 1 FROM generate_series(1, 5000) i`)
 	b.exec(t, `ANALYZE %s.workflows`)
+	b.exec(t, `ANALYZE %s.messages`) // empty: stale once the messages below are sent
 	b.exec(t, `UPDATE %s.workflows SET state = 'running', completed_at = NULL WHERE id IN (SELECT 'done-' || i FROM generate_series(1, 3000) i)`)
+	b.exec(t, `INSERT INTO %s.messages (destination_id, topic, payload)
+		SELECT 'done-' || (i %% 3000 + 1), 't', '{}' FROM generate_series(1, 100000) i`)
 
 	conn, err := b.pool.Acquire(b.ctx)
 	require.NoError(t, err)
@@ -158,9 +168,13 @@ func TestHotStatementsReachWorkflowsThroughTheirKeysWhateverTheStatistics(t *tes
 		"WriteCheckpoints": {func() error {
 			stepIDs := make([]int32, len(ids))
 			started := make([]time.Time, len(ids))
+			consumes := make([]int64, len(ids)) // every other step a Recv's, of a message by its seq
+			for i := range consumes {
+				consumes[i] = int64(i+1) * int64(i%2)
+			}
 			_, err := q.WriteCheckpoints(b.ctx, db.WriteCheckpointsParams{
 				StepWorkflowIds: ids, StepIds: stepIDs, StepNames: strs("s"), StepOutputs: strs("1"), StepErrors: strs(""),
-				StepAttempts: attempts, StepClaimTokens: tokens, StepTries: attempts, StepStartedAt: started,
+				StepAttempts: attempts, StepClaimTokens: tokens, StepTries: attempts, StepStartedAt: started, StepConsumes: consumes,
 				DoneIds: ids, DoneAttempts: attempts, DoneClaimTokens: tokens, DoneStates: strs("succeeded"), DoneOutputs: strs("1"), DoneErrors: strs(""),
 				DoneAfterSteps: stepIDs,
 			})
@@ -179,10 +193,6 @@ func TestHotStatementsReachWorkflowsThroughTheirKeysWhateverTheStatistics(t *tes
 		}, "workflows_pkey"},
 		"SetEvent": {func() error {
 			_, err := q.SetEvent(b.ctx, db.SetEventParams{WorkflowID: "done-1", Attempt: 1, OwnedState: "running", StepID: 1, StepName: "e", StartedAt: time.Now(), Key: "k", Value: []byte("1")})
-			return err
-		}, "workflows_pkey"},
-		"ConsumeMessage": {func() error {
-			_, err := q.ConsumeMessage(b.ctx, db.ConsumeMessageParams{WorkflowID: "done-1", Topic: "t", Attempt: 1, OwnedState: "running", StepID: 1, StepName: "r", StartedAt: time.Now()})
 			return err
 		}, "workflows_pkey"},
 		"AppendStream": {func() error {
@@ -248,6 +258,15 @@ func TestHotStatementsReachWorkflowsThroughTheirKeysWhateverTheStatistics(t *tes
 					assert.Contains(t, strings.Split(s.want, "|"), idx, "%s (%s) reads workflows through %q:\n%s", name, mode, idx, ex.plan)
 				} else {
 					assert.Contains(t, []string{"workflows_pkey", "workflows_dequeue"}, idx, "%s (%s) reads workflows through %q:\n%s", name, mode, idx, ex.plan)
+				}
+			}
+			if name == "WriteCheckpoints" {
+				// The messages that Recv steps consume, by their key, however few messages
+				// the statistics say there are.
+				scans := relationScans(t, ex.plan, "messages")
+				require.NotEmpty(t, scans, "WriteCheckpoints (%s) does not read messages?", mode)
+				for _, idx := range scans {
+					assert.Equal(t, "messages_pkey", idx, "WriteCheckpoints (%s) reads messages through %q:\n%s", mode, idx, ex.plan)
 				}
 			}
 		}

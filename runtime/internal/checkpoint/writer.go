@@ -62,6 +62,9 @@ type Step struct {
 	ClaimToken int64 // the claim's fencing token, with Attempt
 	Tries      int32
 	StartedAt  time.Time
+	// Consumes is the seq of the message a Recv's step received (0 for other steps): the
+	// step is recorded only if the message is unconsumed, and marks it consumed.
+	Consumes int64
 }
 
 // Completion is the final state of one workflow execution.
@@ -88,7 +91,8 @@ type Pending struct {
 }
 
 // Wait blocks until the checkpoint is written, or ctx ends. applied is false when the write
-// took no effect: a step whose ID was already recorded (err nil), a step whose workflow no
+// took no effect: a step whose ID was already recorded, or whose message (Step.Consumes)
+// was consumed already (err nil for both), a step whose workflow no
 // longer runs under the submitter's attempt (err a *FencedError), or a completion whose
 // workflow no longer runs under the submitter's attempt (or whose After step did not apply).
 func (p *Pending) Wait(ctx context.Context) (applied bool, err error) {
@@ -313,6 +317,7 @@ func (w *Writer) params(batch []*Pending) (db.WriteCheckpointsParams, []*Pending
 			p.StepClaimTokens = append(p.StepClaimTokens, s.ClaimToken)
 			p.StepTries = append(p.StepTries, s.Tries)
 			p.StepStartedAt = append(p.StepStartedAt, s.StartedAt)
+			p.StepConsumes = append(p.StepConsumes, s.Consumes)
 			included = append(included, pd)
 			continue
 		}

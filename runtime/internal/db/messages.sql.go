@@ -7,90 +7,7 @@ package db
 
 import (
 	"context"
-	"time"
 )
-
-const consumeMessage = `-- name: ConsumeMessage :one
-WITH msg AS MATERIALIZED (
-    SELECT m.seq, m.payload
-    FROM wfgen.messages m
-    WHERE m.destination_id = $1 AND m.topic = $2::text AND m.consumed_at IS NULL
-    ORDER BY m.seq
-    LIMIT 1
-    FOR UPDATE SKIP LOCKED
-), fence AS MATERIALIZED (
-    -- The owner's fence as values the planner does not see, so that the workflow is reached
-    -- through its primary key, never through the partial index of running workflows that
-    -- stale statistics can make look cheap (see WriteCheckpoints).
-    SELECT $1::text AS id, $3::int AS attempt, $4::bigint AS claim_token,
-           $5::text AS state
-), owner AS MATERIALIZED (
-    SELECT w.id
-    FROM wfgen.workflows w, fence f
-    WHERE w.id = f.id AND w.attempt = f.attempt AND w.claim_token = f.claim_token AND w.state = f.state
-      AND EXISTS (SELECT 1 FROM msg)
-    FOR SHARE OF w
-), consumed AS (
-    UPDATE wfgen.messages m
-    SET consumed_at = now(), consumed_step = $6::int
-    FROM msg, owner
-    WHERE m.seq = msg.seq
-    RETURNING m.seq, json_build_object('seq', m.seq, 'message', m.payload) AS output
-), recorded AS (
-    INSERT INTO wfgen.steps (workflow_id, step_id, name, output, attempt, tries, started_at)
-    SELECT $1, $6::int, $7::text, c.output, $3, 1, $8
-    FROM consumed c
-    RETURNING output
-)
-SELECT EXISTS (SELECT 1 FROM msg)::bool AS found,
-       EXISTS (SELECT 1 FROM owner)::bool AS owned,
-       coalesce((SELECT output::text FROM recorded), '')::text AS output
-`
-
-type ConsumeMessageParams struct {
-	WorkflowID string
-	Topic      string
-	Attempt    int32
-	ClaimToken int64
-	OwnedState string
-	StepID     int32
-	StepName   string
-	StartedAt  time.Time
-}
-
-type ConsumeMessageRow struct {
-	Found  bool
-	Owned  bool
-	Output string
-}
-
-// ConsumeMessage is a Recv that finds a message: it takes the oldest unconsumed message of
-// the topic, marks it consumed by the receiving step, and records that step's checkpoint
-// with the message as its output, all in one statement, so that a message is delivered
-// exactly once: after a crash either both are written (the replay returns the recorded
-// message) or neither (the message waits for the next Recv).
-//
-// The write is fenced like every checkpoint: the workflow's row is locked in share mode and
-// must run under the receiving attempt. The row is locked only when a message is there, so
-// that looking while none is costs a read and writes nothing. found says a message was
-// there, owned that the attempt still owns the workflow; output is the recorded step
-// output, {"seq": ..., "message": ...}, empty unless both. A step already recorded at
-// step_id makes the statement fail with a unique violation, and nothing is consumed.
-func (q *Queries) ConsumeMessage(ctx context.Context, arg ConsumeMessageParams) (ConsumeMessageRow, error) {
-	row := q.db.QueryRow(ctx, consumeMessage,
-		arg.WorkflowID,
-		arg.Topic,
-		arg.Attempt,
-		arg.ClaimToken,
-		arg.OwnedState,
-		arg.StepID,
-		arg.StepName,
-		arg.StartedAt,
-	)
-	var i ConsumeMessageRow
-	err := row.Scan(&i.Found, &i.Owned, &i.Output)
-	return i, err
-}
 
 const hasUnconsumedMessage = `-- name: HasUnconsumedMessage :one
 SELECT EXISTS (
@@ -111,6 +28,37 @@ func (q *Queries) HasUnconsumedMessage(ctx context.Context, arg HasUnconsumedMes
 	var pending bool
 	err := row.Scan(&pending)
 	return pending, err
+}
+
+const peekMessage = `-- name: PeekMessage :one
+SELECT m.seq, json_build_object('seq', m.seq, 'message', m.payload)::text AS output
+FROM wfgen.messages m
+WHERE m.destination_id = $1 AND m.topic = $2::text AND m.consumed_at IS NULL
+ORDER BY m.seq
+LIMIT 1
+`
+
+type PeekMessageParams struct {
+	WorkflowID string
+	Topic      string
+}
+
+type PeekMessageRow struct {
+	Seq    int64
+	Output string
+}
+
+// PeekMessage is a Recv looking for a message: the oldest unconsumed message of the topic,
+// as the receiving step's output ({"seq": ..., "message": ...}). It only reads: the step's
+// checkpoint marks the message consumed, in the checkpoint writer's statement (see
+// WriteCheckpoints), and a Recv that finds nothing writes nothing. A send holds the
+// destination's row lock until it commits, so no older message of the topic is
+// uncommitted when a newer one is seen.
+func (q *Queries) PeekMessage(ctx context.Context, arg PeekMessageParams) (PeekMessageRow, error) {
+	row := q.db.QueryRow(ctx, peekMessage, arg.WorkflowID, arg.Topic)
+	var i PeekMessageRow
+	err := row.Scan(&i.Seq, &i.Output)
+	return i, err
 }
 
 const sendMessage = `-- name: SendMessage :one

@@ -275,7 +275,20 @@ WITH step_input AS (
            unnest($7::bigint[])      AS claim_token,
            unnest($8::int[])                AS tries,
            unnest($9::timestamptz[])   AS started_at,
+           unnest($10::bigint[])          AS consumes,
+           NULL::timestamptz                         AS unconsumed,
            'running'::text                           AS owned_state
+), consumable AS MATERIALIZED (
+    -- The messages that Recv steps consume, locked as the UPDATE below locks them, while
+    -- unconsumed (tested in their locked version). They are reached by primary key: the
+    -- test compares consumed_at with a value of the input rather than IS NULL, so that the
+    -- partial index of pending messages, which would read every pending message of the
+    -- destination, cannot drive the plan.
+    SELECT m.seq
+    FROM step_input s
+    JOIN wfgen.messages m ON m.seq = s.consumes AND m.destination_id = s.workflow_id
+    WHERE s.consumes > 0 AND m.consumed_at IS NOT DISTINCT FROM s.unconsumed
+    FOR UPDATE OF m
 ), inserted AS (
     INSERT INTO wfgen.steps (workflow_id, step_id, name, output, error, attempt, tries, started_at)
     SELECT s.workflow_id, s.step_id, s.name, NULLIF(s.output, '')::json, NULLIF(s.error, '')::jsonb,
@@ -283,17 +296,24 @@ WITH step_input AS (
     FROM step_input s
     JOIN wfgen.workflows w ON w.id = s.workflow_id AND w.attempt = s.attempt AND w.claim_token = s.claim_token
                           AND w.state = s.owned_state
+    WHERE s.consumes = 0 OR s.consumes IN (SELECT seq FROM consumable)
     FOR SHARE OF w
     ON CONFLICT (workflow_id, step_id) DO NOTHING
     RETURNING workflow_id, step_id, attempt
+), consumed AS (
+    UPDATE wfgen.messages m
+    SET consumed_at = now(), consumed_step = i.step_id
+    FROM inserted i
+    JOIN step_input s ON s.workflow_id = i.workflow_id AND s.step_id = i.step_id AND s.attempt = i.attempt
+    WHERE m.seq = s.consumes AND s.consumes > 0
 ), done_input AS MATERIALIZED (
-    SELECT unnest($10::text[])        AS id,
-           unnest($11::int[])    AS attempt,
-           unnest($12::bigint[]) AS claim_token,
-           unnest($13::text[])     AS state,
-           unnest($14::text[])    AS output,
-           unnest($15::text[])     AS error,
-           unnest($16::int[]) AS after_step,
+    SELECT unnest($11::text[])        AS id,
+           unnest($12::int[])    AS attempt,
+           unnest($13::bigint[]) AS claim_token,
+           unnest($14::text[])     AS state,
+           unnest($15::text[])    AS output,
+           unnest($16::text[])     AS error,
+           unnest($17::int[]) AS after_step,
            'running'::text                  AS owned_state
 ), completed AS (
     UPDATE wfgen.workflows w
@@ -347,6 +367,7 @@ type WriteCheckpointsParams struct {
 	StepClaimTokens []int64
 	StepTries       []int32
 	StepStartedAt   []time.Time
+	StepConsumes    []int64
 	DoneIds         []string
 	DoneAttempts    []int32
 	DoneClaimTokens []int64
@@ -382,6 +403,14 @@ type WriteCheckpointsRow struct {
 // its ID was recorded already, or its attempt no longer owns the workflow; StepOwners tells
 // which.
 //
+// A Recv's step consumes the message it records (step_consumes holds its seq, 0 for every
+// other step): the step is inserted only if the message is still unconsumed, locked as it
+// is checked, and the message is marked consumed by the step in the same statement, so
+// that a message is delivered exactly once: after a crash either both are written (the
+// replay returns the recorded message) or neither (the message waits for the next Recv).
+// Under the fence nothing else consumes the workflow's messages meanwhile; the check is
+// there so that the two writes can never part.
+//
 // Rows are reached through their primary key only: the fence compares the state with a
 // value of the input rather than a constant, so that no partial index on state can drive
 // the plan, however few running rows the statistics claim.
@@ -396,6 +425,7 @@ func (q *Queries) WriteCheckpoints(ctx context.Context, arg WriteCheckpointsPara
 		arg.StepClaimTokens,
 		arg.StepTries,
 		arg.StepStartedAt,
+		arg.StepConsumes,
 		arg.DoneIds,
 		arg.DoneAttempts,
 		arg.DoneClaimTokens,
