@@ -49,11 +49,3 @@ FROM wfgen.messages m
 WHERE m.destination_id = @workflow_id AND m.topic = @topic::text AND m.consumed_at IS NULL
 ORDER BY m.seq
 LIMIT 1;
-
--- name: HasUnconsumedMessage :one
--- HasUnconsumedMessage tells a Recv about to suspend whether a message of its topic is
--- waiting: it runs in the suspending transaction, after the workflow's row is locked.
-SELECT EXISTS (
-    SELECT 1 FROM wfgen.messages
-    WHERE destination_id = @workflow_id AND topic = @topic::text AND consumed_at IS NULL
-)::bool AS pending;

@@ -38,10 +38,14 @@ SELECT * FROM wfgen.steps WHERE workflow_id = @workflow_id ORDER BY step_id;
 -- the same fence, and only if the step it follows (after_step, -1 for none) was inserted by
 -- this same statement.
 --
--- It returns the steps it inserted ('s'), the workflows it completed ('c') and the suspended
--- parents their children's completion woke ('w'), the last two with their queues for the
--- announcements the caller sends after the commit: no notification here, it would
--- serialize these commits, see Announce. A step missing from the result was refused:
+-- Sleeping workflows are suspended in it too, fenced as completions are: a thousand
+-- workflows going to sleep together cost a statement, not a thousand commits.
+--
+-- It returns the steps it inserted ('s'), the workflows it completed ('c'), the suspended
+-- parents their children's completion woke ('w') and the workflows it suspended ('z'), the
+-- last three with their queues for the announcements the caller sends after the commit: no
+-- notification here, it would serialize these commits, see Announce. A step missing from
+-- the result was refused:
 -- its ID was recorded already, or its attempt no longer owns the workflow; StepOwners tells
 -- which.
 --
@@ -145,12 +149,31 @@ WITH step_input AS (
     FROM parents l
     WHERE p.id = l.id AND l.state = 'enqueued' AND l.waiting_for = 'child'
     RETURNING p.id, p.queue
+), suspend_input AS MATERIALIZED (
+    SELECT unnest(@suspend_ids::text[])                  AS id,
+           unnest(@suspend_attempts::int[])              AS attempt,
+           unnest(@suspend_claim_tokens::bigint[])       AS claim_token,
+           unnest(@suspend_available_at::timestamptz[])  AS available_at,
+           unnest(@suspend_waiting_for::text[])          AS waiting_for,
+           'running'::text                               AS owned_state
+), suspended AS (
+    -- Sleeps that suspend: SuspendWorkflow's write, under the same fence. (A wait that
+    -- something else can end checks for it under the row's lock first, in a transaction
+    -- of its own: see SuspendWorkflow.)
+    UPDATE wfgen.workflows w
+    SET state = 'enqueued', executor_id = NULL, available_at = s.available_at,
+        waiting_for = s.waiting_for, updated_at = now()
+    FROM suspend_input s
+    WHERE w.id = s.id AND w.attempt = s.attempt AND w.claim_token = s.claim_token AND w.state = s.owned_state
+    RETURNING w.id, w.attempt, w.queue
 )
 SELECT 's'::text AS kind, workflow_id AS id, step_id, attempt, ''::text AS queue FROM inserted
 UNION ALL
 SELECT 'c'::text AS kind, id, 0 AS step_id, 0 AS attempt, queue FROM completed
 UNION ALL
-SELECT 'w'::text AS kind, id, 0 AS step_id, 0 AS attempt, queue FROM woken;
+SELECT 'w'::text AS kind, id, 0 AS step_id, 0 AS attempt, queue FROM woken
+UNION ALL
+SELECT 'z'::text AS kind, id, 0 AS step_id, attempt, queue FROM suspended;
 
 -- name: StepOwners :many
 -- StepOwners tells, for workflows whose step checkpoints WriteCheckpoints refused, their

@@ -134,7 +134,7 @@
 //
 // Three of the runtime's transactions lock rows that other executors need: a dequeue from a
 // queue with global limits (GlobalConcurrency, RateLimit) locks the queue's row, the check
-// before a suspension (Recv, Await) locks the workflow's row, and a transactional step's
+// before an Await's suspension locks the workflow's row, and a transactional step's
 // checkpoint locks it in share mode until the step's commit. An executor cut off from the
 // server in the middle of one (a network partition, a frozen VM) cannot release its locks,
 // and the server would notice the lost connection only when TCP keepalives give up, hours
@@ -310,7 +310,8 @@
 // without waiting for the second; the next step waits for it, as for any step's
 // checkpoint). While it waits, Recv looks again at every change notification about
 // the workflow and otherwise polls, from 10ms up to a second, each look one indexed read;
-// after Config.SuspendAfter it suspends (one short transaction) and the send that wakes it
+// after Config.SuspendAfter it suspends (one round trip: the row's lock, then the suspension
+// unless a message came meanwhile, in one batch) and the send that wakes it
 // costs the resumption a claim and a read of its history.
 //
 // # Retention

@@ -128,6 +128,45 @@ func TestARecvsCheckpointConsumesItsMessageOnlyWhenTheStepIsRecorded(t *testing.
 	require.Equal(t, 2, b.count(t, `SELECT count(*) FROM %s.messages WHERE consumed_at IS NOT NULL`), "the owner's, and the one consumed before")
 }
 
+// A sleep's suspension goes through the checkpoint writer: fenced like a completion, in
+// one batch with other executions' writes.
+func TestASuspensionInACheckpointBatchAppliesOnlyToTheOwnersAttempt(t *testing.T) {
+	t.Parallel()
+	b := setup(t, wf.Config{})
+	b.exec(t, `INSERT INTO %s.workflows (id, name, state, queue, input, max_recoveries, attempt, executor_id) VALUES
+		('sleeper', 'w', 'running', 'q', '{}', 1, 2, 'e'),
+		('other', 'w', 'running', 'q2', '{}', 1, 1, 'e')`)
+	w := checkpoint.New(b.queries(), checkpoint.Options{})
+	until := time.Now().Add(time.Hour).Truncate(time.Millisecond)
+	suspend := func(id string, attempt int32) *checkpoint.Pending {
+		return w.SubmitSuspension(checkpoint.Suspension{WorkflowID: id, Attempt: attempt, AvailableAt: until, WaitingFor: "sleep"})
+	}
+	stale := suspend("sleeper", 1)
+	owner := suspend("sleeper", 2)
+	step := w.SubmitStep(checkpoint.Step{WorkflowID: "other", StepID: 1, Name: "s", Output: `1`, Attempt: 1, Tries: 1, StartedAt: time.Now()})
+	gone := suspend("nobody", 1)
+	go w.Run()
+	t.Cleanup(func() { w.Close(context.Background()) })
+
+	applied, err := owner.Wait(b.ctx)
+	require.NoError(t, err)
+	require.True(t, applied)
+	require.Equal(t, "q", owner.Queue(), "the queue to announce the suspended workflow on")
+	applied, err = step.Wait(b.ctx)
+	require.NoError(t, err)
+	require.True(t, applied, "a step in the same batch")
+	for _, p := range []*checkpoint.Pending{stale, gone} {
+		applied, err = p.Wait(b.ctx)
+		require.NoError(t, err)
+		require.False(t, applied, "a stale attempt, or a workflow that is gone, suspends nothing")
+	}
+	var available time.Time
+	require.NoError(t, b.pool.QueryRow(b.ctx, fmt.Sprintf(`SELECT available_at FROM %s.workflows
+		WHERE id = 'sleeper' AND state = 'enqueued' AND waiting_for = 'sleep' AND executor_id IS NULL AND attempt = 2`, b.schema)).Scan(&available))
+	require.True(t, until.Equal(available), "due at %v, not %v", until, available)
+	require.Equal(t, 1, b.count(t, `SELECT count(*) FROM %s.workflows WHERE id = 'other' AND state = 'running'`))
+}
+
 func TestAnExecutorClaimsNothingOnceItsLeaseExpired(t *testing.T) {
 	t.Parallel()
 	b := setup(t, wf.Config{})

@@ -219,13 +219,12 @@ func (t *Topic[T]) wait(x *execution, deadline time.Time) (db.PeekMessageRow, er
 		found = m
 		return true, nil
 	}
-	ready := func(ctx context.Context, q *db.Queries) (bool, error) {
-		return q.HasUnconsumedMessage(ctx, db.HasUnconsumedMessageParams{WorkflowID: x.id, Topic: t.name})
-	}
 	wake, unwatch := x.c.watch(x.id)
 	defer unwatch()
 	for {
-		got, err := x.waitOrSuspend(until, waitingRecv+t.name, look, wake, ready)
+		// No ready check: suspend checks for a message of the topic itself (see
+		// suspendUnlessMessage).
+		got, err := x.waitOrSuspend(until, waitingRecv+t.name, look, wake, nil)
 		switch {
 		case err != nil:
 			return db.PeekMessageRow{}, err

@@ -13,8 +13,11 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/wfgen/wfgen/runtime/internal/db"
+	"github.com/wfgen/wfgen/runtime/internal/dbschema"
 	"github.com/wfgen/wfgen/runtime/wf"
 	"github.com/wfgen/wfgen/runtime/wftest"
 )
@@ -508,6 +511,66 @@ func TestAMessageSentWhileItsReceiverSuspendsIsNeverLost(t *testing.T) {
 		require.Equal(t, each*(each+1)/2, sum)
 	}
 	require.Positive(t, b.count(t, `SELECT count(*) FROM %s.workflows WHERE attempt > 1`), "no Recv suspended: the test tested nothing")
+}
+
+// The protocol that keeps a send from falling between a Recv's last look and its
+// suspension, statement by statement: the suspension locks the workflow's row and only then
+// checks for a message, in a later statement of its one-round-trip batch. A send that holds
+// the row's lock when the suspension comes has its message seen; a send that comes after
+// the suspension wakes the workflow. Deterministic, unlike racing real sends.
+func TestARecvSuspensionAndASendNeverMissEachOther(t *testing.T) {
+	t.Parallel()
+	b := setup(t, wf.Config{})
+	b.exec(t, `INSERT INTO %s.workflows (id, name, state, queue, input, max_recoveries, attempt, claim_token) VALUES
+		('receiver', 'w', 'running', 'q', '{}', 1, 1, 7)`)
+	rw := dbschema.NewRewriter(b.schema)
+	suspend := func() (db.SuspendUnlessMessageRow, error) {
+		lock := db.LockOwnedWorkflowParams{ID: "receiver", Attempt: 1, ClaimToken: 7, OwnedState: "running", IdleTimeoutMs: 10000}
+		q := db.New(rw.Wrap(dbschema.Prefixed(b.pool, rw.SQL(db.LockOwnedWorkflowSQL), db.LockOwnedWorkflowArgs(lock)...)))
+		return q.SuspendUnlessMessage(b.ctx, db.SuspendUnlessMessageParams{
+			ID: "receiver", Attempt: 1, ClaimToken: 7, OwnedState: "running", Topic: "t", AvailableAt: time.Now().Add(time.Hour),
+		})
+	}
+
+	// A send holds the row's lock, uncommitted, when the suspension comes: the suspension
+	// waits for it, then sees its message, and does not suspend.
+	tx, err := b.pool.Begin(b.ctx)
+	require.NoError(t, err)
+	defer tx.Rollback(b.ctx) //nolint:errcheck // a no-op after Commit
+	sent, err := db.New(rw.Wrap(tx)).SendMessage(b.ctx, db.SendMessageParams{DestinationID: "receiver", Topic: "t", Payload: []byte(`1`)})
+	require.NoError(t, err)
+	require.True(t, sent.Stored)
+	require.Empty(t, sent.WokenQueue, "the receiver runs: nothing to wake")
+	result := make(chan db.SuspendUnlessMessageRow, 1)
+	go func() {
+		r, err := suspend()
+		assert.NoError(t, err)
+		result <- r
+	}()
+	require.Eventually(t, func() bool {
+		return b.count(t, `SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%%LockOwnedWorkflow%%' AND query LIKE '%%%s%%'`) == 1
+	}, 10*time.Second, 5*time.Millisecond, "the suspension never waited for the send's lock")
+	require.NoError(t, tx.Commit(b.ctx))
+	r := <-result
+	require.Equal(t, db.SuspendUnlessMessageRow{Owned: true, MessageWaiting: true}, r, "the suspension saw the message the send committed while it waited")
+	require.Equal(t, 1, b.count(t, `SELECT count(*) FROM %s.workflows WHERE id = 'receiver' AND state = 'running'`))
+
+	// Received, the message is consumed; the suspension then suspends, and the next send
+	// wakes the workflow.
+	b.exec(t, `UPDATE %s.messages SET consumed_at = now(), consumed_step = 1`)
+	r, err = suspend()
+	require.NoError(t, err)
+	require.Equal(t, db.SuspendUnlessMessageRow{Owned: true, Queue: "q"}, r)
+	require.Equal(t, 1, b.count(t, `SELECT count(*) FROM %s.workflows WHERE id = 'receiver' AND state = 'enqueued' AND waiting_for = 'recv:t' AND available_at > now() + interval '50 minutes'`))
+	sent, err = db.New(rw.Wrap(b.pool)).SendMessage(b.ctx, db.SendMessageParams{DestinationID: "receiver", Topic: "t", Payload: []byte(`2`)})
+	require.NoError(t, err)
+	require.Equal(t, "q", sent.WokenQueue, "a send after the suspension wakes the workflow")
+	require.Equal(t, 1, b.count(t, `SELECT count(*) FROM %s.workflows WHERE id = 'receiver' AND available_at <= now()`))
+
+	// A suspension by an attempt that no longer owns the workflow writes nothing.
+	r, err = suspend()
+	require.NoError(t, err)
+	require.False(t, r.Owned)
 }
 
 // BenchmarkSendRecv measures a message's trip from a client's Send to a running workflow's

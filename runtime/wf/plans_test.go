@@ -204,6 +204,10 @@ func TestHotStatementsReachWorkflowsThroughTheirKeysWhateverTheStatistics(t *tes
 			_, err := q.SuspendWorkflow(b.ctx, db.SuspendWorkflowParams{ID: "done-1", Attempt: 1, OwnedState: "running", AvailableAt: time.Now(), WaitingFor: "sleep"})
 			return err
 		}, "workflows_pkey", nil},
+		"SuspendUnlessMessage": {func() error {
+			_, err := q.SuspendUnlessMessage(b.ctx, db.SuspendUnlessMessageParams{ID: "done-1", Attempt: 1, OwnedState: "running", Topic: "t", AvailableAt: time.Now()})
+			return err
+		}, "workflows_pkey", map[string]string{"messages": "messages_pending"}},
 		"SetEvent": {func() error {
 			_, err := q.SetEvent(b.ctx, db.SetEventParams{WorkflowID: "done-1", Attempt: 1, OwnedState: "running", StepID: 1, StepName: "e", StartedAt: time.Now(), Key: "k", Value: []byte("1")})
 			return err

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/wfgen/wfgen/runtime/internal/checkpoint"
 	"github.com/wfgen/wfgen/runtime/internal/db"
+	"github.com/wfgen/wfgen/runtime/internal/dbschema"
 )
 
 // What a suspended workflow waits for (the waiting_for column): the statements that can wake
@@ -63,6 +65,11 @@ type readyCheck func(ctx context.Context, q *db.Queries) (bool, error)
 // goes back to its queue until until (or until what waitingFor names wakes it), and the
 // execution ends with a *SuspendedError. The previous step's checkpoint is made durable
 // first. ready reports true when the wait turned out to be over; the execution goes on.
+//
+// A sleep (no ready check) is suspended by the checkpoint writer, with other executions'
+// writes; a Recv (waitingFor "recv:topic") in one round trip that checks for a message of
+// the topic itself (suspendUnlessMessage); any other wait in a transaction that locks the
+// workflow's row, runs ready, and suspends.
 func (x *execution) suspend(until time.Time, waitingFor string, ready readyCheck) (bool, error) {
 	if err := x.awaitCheckpoint(); err != nil {
 		return false, err
@@ -84,9 +91,12 @@ func (x *execution) suspend(until time.Time, waitingFor string, ready readyCheck
 		return err
 	}
 	var err error
-	if ready == nil {
-		// Nothing but time ends the wait: one statement.
-		err = suspend(x.c.q)
+	if topic, ok := strings.CutPrefix(waitingFor, waitingRecv); ok {
+		queue, resumed, err = x.suspendUnlessMessage(until, topic)
+	} else if ready == nil {
+		// Nothing but time ends the wait: the checkpoint writer suspends it, with the
+		// other executions' checkpoints and suspensions, in one commit.
+		queue, err = x.suspendByWriter(until, waitingFor)
 	} else {
 		err = pgx.BeginFunc(x.ctx, x.c.pool, func(tx pgx.Tx) error {
 			q := db.New(x.c.rw.Wrap(tx))
@@ -129,6 +139,47 @@ func (x *execution) suspend(until time.Time, waitingFor string, ready readyCheck
 		return false, x.abort
 	}
 	return false, err
+}
+
+// suspendUnlessMessage suspends a Recv's workflow unless a message of the topic is waiting
+// (resumed), in one round trip: LockOwnedWorkflow, then SuspendUnlessMessage, in one batch.
+func (x *execution) suspendUnlessMessage(until time.Time, topic string) (queue string, resumed bool, err error) {
+	lock := db.LockOwnedWorkflowParams{ID: x.id, Attempt: x.attempt, ClaimToken: x.claimToken, OwnedState: string(StateRunning), IdleTimeoutMs: x.c.idleBoundMs()}
+	q := db.New(x.c.rw.Wrap(dbschema.Prefixed(x.c.pool, x.c.rw.SQL(db.LockOwnedWorkflowSQL), db.LockOwnedWorkflowArgs(lock)...)))
+	r, err := q.SuspendUnlessMessage(x.ctx, db.SuspendUnlessMessageParams{
+		ID: x.id, Attempt: x.attempt, ClaimToken: x.claimToken, OwnedState: string(StateRunning), Topic: topic, AvailableAt: until,
+	})
+	switch {
+	case err != nil:
+		return "", false, err
+	case !r.Owned:
+		return "", false, x.fencedNow()
+	case r.MessageWaiting:
+		return "", true, nil
+	}
+	return r.Queue, false, nil
+}
+
+// suspendByWriter suspends the workflow through the checkpoint writer and returns its queue.
+// The writer retries a failed write until it succeeds or is closed; the wait ends early
+// when the execution is stopped.
+func (x *execution) suspendByWriter(until time.Time, waitingFor string) (string, error) {
+	p := x.c.writer.SubmitSuspension(checkpoint.Suspension{
+		WorkflowID: x.id, Attempt: x.attempt, ClaimToken: x.claimToken, AvailableAt: until, WaitingFor: waitingFor,
+	})
+	applied, err := p.Wait(x.ctx)
+	switch {
+	case errors.Is(err, checkpoint.ErrClosed):
+		x.mu.Lock()
+		x.interrupted = true
+		x.mu.Unlock()
+		return "", ErrInterrupted
+	case err != nil:
+		return "", err
+	case !applied:
+		return "", x.fencedNow()
+	}
+	return p.Queue(), nil
 }
 
 // fencedNow builds the refusal of a write of this execution's attempt, with the workflow's

@@ -53,6 +53,7 @@ type waitsOutcome struct {
 	allRan           time.Duration // from the instant until the step after the wait ran in every workflow
 	allDone          time.Duration // from the instant until Postgres shows all n succeeded
 	sends            time.Duration // from the instant until the last Send returned
+	sleep            cost          // from the enqueue's return until all suspended (when they all were)
 	wake             cost          // from the instant to allDone
 	waits            *waitSamples  // what the worker's connections waited for, from the instant to allDone
 }
@@ -118,6 +119,10 @@ func waits(ctx context.Context, e *env, n int) (o waitsOutcome, err error) {
 		return o, fmt.Errorf("enqueueing: %w", err)
 	}
 	o.enqueue = time.Since(start)
+	s0, err := e.probe.read(ctx, w.stmts)
+	if err != nil {
+		return o, err
+	}
 	// Keep only the IDs the sends need, so that the memory read below is the runtime's.
 	sendTo := make([]string, 0, n/4+1)
 	for i, h := range hs {
@@ -139,6 +144,12 @@ func waits(ctx context.Context, e *env, n int) (o waitsOutcome, err error) {
 		o.suspended = got
 		if got == n {
 			o.allWaiting = time.Since(start)
+			s1, err := e.probe.read(ctx, w.stmts)
+			if err != nil {
+				return o, err
+			}
+			o.sleep = s1.since(s0)
+			o.sleep.wall = o.allWaiting - o.enqueue
 			break
 		}
 		if time.Until(at) < 2*time.Second {
@@ -150,7 +161,7 @@ func waits(ctx context.Context, e *env, n int) (o waitsOutcome, err error) {
 		select {
 		case <-ctx.Done():
 			return o, ctx.Err()
-		case <-time.After(100 * time.Millisecond):
+		case <-time.After(250 * time.Millisecond): // the count reads every row: not too often
 		}
 	}
 	if o.allWaiting > 0 {
@@ -276,6 +287,9 @@ func runWaits(ctx context.Context, e *env, res *results) error {
 	add("all_done_s", "waits: instant → all succeeded", "s", o.allDone.Seconds())
 	add("wake_per_s", "waits: workflows woken and finished per second", "workflows/s", float64(o.n)/o.allDone.Seconds())
 	addShares(res, "waits_wake", o.waits)
+	if o.allWaiting > 0 {
+		res.addCost(costPhase{"wfgen", "waits_sleep", "going to sleep (claim, run to the wait, suspend)", "workflow"}, o.sleep, o.n)
+	}
 	res.addCost(costPhase{"wfgen", "waits_wake", "waking at one instant", "workflow"}, o.wake, o.n)
 	return nil
 }

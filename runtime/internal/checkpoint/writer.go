@@ -79,10 +79,22 @@ type Completion struct {
 	After *Pending
 }
 
+// Suspension hands a sleeping workflow back to its queue until AvailableAt (see the
+// runtime's Sleep): fenced like a completion, and, like one, the end of its execution.
+type Suspension struct {
+	WorkflowID  string
+	Attempt     int32
+	ClaimToken  int64
+	AvailableAt time.Time
+	WaitingFor  string
+}
+
 // Pending is a submitted checkpoint. Wait returns once it has been written (or has failed).
 type Pending struct {
 	step       *Step
 	completion *Completion
+	suspension *Suspension
+	queue      string // a suspended workflow's queue, once applied
 
 	batch   uint64 // the batch that carried it; set by the writer goroutine
 	done    chan struct{}
@@ -103,6 +115,9 @@ func (p *Pending) Wait(ctx context.Context) (applied bool, err error) {
 		return false, context.Cause(ctx)
 	}
 }
+
+// Queue is the queue of a suspension's workflow, once Wait reported it applied.
+func (p *Pending) Queue() string { return p.queue }
 
 func (p *Pending) resolve(applied bool, err error) {
 	p.applied, p.err = applied, err
@@ -188,6 +203,12 @@ func (w *Writer) SubmitStep(s Step) *Pending {
 // SubmitCompletion queues a workflow completion.
 func (w *Writer) SubmitCompletion(c Completion) *Pending {
 	return w.submit(&Pending{completion: &c, done: make(chan struct{})})
+}
+
+// SubmitSuspension queues a suspension. Submit it once the execution's last step checkpoint
+// is written: it names no step to follow.
+func (w *Writer) SubmitSuspension(s Suspension) *Pending {
+	return w.submit(&Pending{suspension: &s, done: make(chan struct{})})
 }
 
 func (w *Writer) submit(p *Pending) *Pending {
@@ -321,6 +342,15 @@ func (w *Writer) params(batch []*Pending) (db.WriteCheckpointsParams, []*Pending
 			included = append(included, pd)
 			continue
 		}
+		if s := pd.suspension; s != nil {
+			p.SuspendIds = append(p.SuspendIds, s.WorkflowID)
+			p.SuspendAttempts = append(p.SuspendAttempts, s.Attempt)
+			p.SuspendClaimTokens = append(p.SuspendClaimTokens, s.ClaimToken)
+			p.SuspendAvailableAt = append(p.SuspendAvailableAt, s.AvailableAt)
+			p.SuspendWaitingFor = append(p.SuspendWaitingFor, s.WaitingFor)
+			included = append(included, pd)
+			continue
+		}
 		c := pd.completion
 		after := int32(-1)
 		if c.After != nil {
@@ -356,6 +386,7 @@ type stepKey struct {
 func (w *Writer) resolve(batch []*Pending, rows []db.WriteCheckpointsRow) {
 	inserted := make(map[stepKey]bool, len(rows))
 	completed := make(map[string]bool)
+	var suspended map[stepKey]string // workflow ID and attempt (step 0) -> queue
 	var ids, queues, woken []string
 	for _, r := range rows {
 		switch r.Kind {
@@ -366,6 +397,11 @@ func (w *Writer) resolve(batch []*Pending, rows []db.WriteCheckpointsRow) {
 			ids, queues = append(ids, r.ID), append(queues, r.Queue)
 		case "w":
 			woken = append(woken, r.Queue)
+		case "z":
+			if suspended == nil {
+				suspended = make(map[stepKey]string)
+			}
+			suspended[stepKey{r.ID, 0, r.Attempt}] = r.Queue
 		}
 	}
 	if len(ids) > 0 && w.completed != nil {
@@ -377,6 +413,10 @@ func (w *Writer) resolve(batch []*Pending, rows []db.WriteCheckpointsRow) {
 	var refused []*Pending
 	for _, p := range batch {
 		switch s := p.step; {
+		case p.suspension != nil:
+			queue, ok := suspended[stepKey{p.suspension.WorkflowID, 0, p.suspension.Attempt}]
+			p.queue = queue
+			p.resolve(ok, nil)
 		case s == nil:
 			p.resolve(completed[p.completion.WorkflowID], nil)
 		case inserted[stepKey{s.WorkflowID, s.StepID, s.Attempt}]:

@@ -5,3 +5,13 @@ package db
 
 // DisableJITSQL is the statement of DisableJIT.
 const DisableJITSQL = disableJIT
+
+// LockOwnedWorkflowSQL is the statement of LockOwnedWorkflow, and LockOwnedWorkflowArgs its
+// arguments in the order the statement takes them: a Recv that suspends sends it before
+// SuspendUnlessMessage, in one batch.
+const LockOwnedWorkflowSQL = lockOwnedWorkflow
+
+// LockOwnedWorkflowArgs returns arg as LockOwnedWorkflow passes it.
+func LockOwnedWorkflowArgs(arg LockOwnedWorkflowParams) []any {
+	return []any{arg.ID, arg.Attempt, arg.ClaimToken, arg.OwnedState, arg.IdleTimeoutMs}
+}

@@ -9,27 +9,6 @@ import (
 	"context"
 )
 
-const hasUnconsumedMessage = `-- name: HasUnconsumedMessage :one
-SELECT EXISTS (
-    SELECT 1 FROM wfgen.messages
-    WHERE destination_id = $1 AND topic = $2::text AND consumed_at IS NULL
-)::bool AS pending
-`
-
-type HasUnconsumedMessageParams struct {
-	WorkflowID string
-	Topic      string
-}
-
-// HasUnconsumedMessage tells a Recv about to suspend whether a message of its topic is
-// waiting: it runs in the suspending transaction, after the workflow's row is locked.
-func (q *Queries) HasUnconsumedMessage(ctx context.Context, arg HasUnconsumedMessageParams) (bool, error) {
-	row := q.db.QueryRow(ctx, hasUnconsumedMessage, arg.WorkflowID, arg.Topic)
-	var pending bool
-	err := row.Scan(&pending)
-	return pending, err
-}
-
 const peekMessage = `-- name: PeekMessage :one
 SELECT m.seq, json_build_object('seq', m.seq, 'message', m.payload)::text AS output
 FROM wfgen.messages m

@@ -364,32 +364,56 @@ WITH step_input AS (
     FROM parents l
     WHERE p.id = l.id AND l.state = 'enqueued' AND l.waiting_for = 'child'
     RETURNING p.id, p.queue
+), suspend_input AS MATERIALIZED (
+    SELECT unnest($18::text[])                  AS id,
+           unnest($19::int[])              AS attempt,
+           unnest($20::bigint[])       AS claim_token,
+           unnest($21::timestamptz[])  AS available_at,
+           unnest($22::text[])          AS waiting_for,
+           'running'::text                               AS owned_state
+), suspended AS (
+    -- Sleeps that suspend: SuspendWorkflow's write, under the same fence. (A wait that
+    -- something else can end checks for it under the row's lock first, in a transaction
+    -- of its own: see SuspendWorkflow.)
+    UPDATE wfgen.workflows w
+    SET state = 'enqueued', executor_id = NULL, available_at = s.available_at,
+        waiting_for = s.waiting_for, updated_at = now()
+    FROM suspend_input s
+    WHERE w.id = s.id AND w.attempt = s.attempt AND w.claim_token = s.claim_token AND w.state = s.owned_state
+    RETURNING w.id, w.attempt, w.queue
 )
 SELECT 's'::text AS kind, workflow_id AS id, step_id, attempt, ''::text AS queue FROM inserted
 UNION ALL
 SELECT 'c'::text AS kind, id, 0 AS step_id, 0 AS attempt, queue FROM completed
 UNION ALL
 SELECT 'w'::text AS kind, id, 0 AS step_id, 0 AS attempt, queue FROM woken
+UNION ALL
+SELECT 'z'::text AS kind, id, 0 AS step_id, attempt, queue FROM suspended
 `
 
 type WriteCheckpointsParams struct {
-	StepWorkflowIds []string
-	StepIds         []int32
-	StepNames       []string
-	StepOutputs     []string
-	StepErrors      []string
-	StepAttempts    []int32
-	StepClaimTokens []int64
-	StepTries       []int32
-	StepStartedAt   []time.Time
-	StepConsumes    []int64
-	DoneIds         []string
-	DoneAttempts    []int32
-	DoneClaimTokens []int64
-	DoneStates      []string
-	DoneOutputs     []string
-	DoneErrors      []string
-	DoneAfterSteps  []int32
+	StepWorkflowIds    []string
+	StepIds            []int32
+	StepNames          []string
+	StepOutputs        []string
+	StepErrors         []string
+	StepAttempts       []int32
+	StepClaimTokens    []int64
+	StepTries          []int32
+	StepStartedAt      []time.Time
+	StepConsumes       []int64
+	DoneIds            []string
+	DoneAttempts       []int32
+	DoneClaimTokens    []int64
+	DoneStates         []string
+	DoneOutputs        []string
+	DoneErrors         []string
+	DoneAfterSteps     []int32
+	SuspendIds         []string
+	SuspendAttempts    []int32
+	SuspendClaimTokens []int64
+	SuspendAvailableAt []time.Time
+	SuspendWaitingFor  []string
 }
 
 type WriteCheckpointsRow struct {
@@ -411,10 +435,14 @@ type WriteCheckpointsRow struct {
 // the same fence, and only if the step it follows (after_step, -1 for none) was inserted by
 // this same statement.
 //
-// It returns the steps it inserted ('s'), the workflows it completed ('c') and the suspended
-// parents their children's completion woke ('w'), the last two with their queues for the
-// announcements the caller sends after the commit: no notification here, it would
-// serialize these commits, see Announce. A step missing from the result was refused:
+// Sleeping workflows are suspended in it too, fenced as completions are: a thousand
+// workflows going to sleep together cost a statement, not a thousand commits.
+//
+// It returns the steps it inserted ('s'), the workflows it completed ('c'), the suspended
+// parents their children's completion woke ('w') and the workflows it suspended ('z'), the
+// last three with their queues for the announcements the caller sends after the commit: no
+// notification here, it would serialize these commits, see Announce. A step missing from
+// the result was refused:
 // its ID was recorded already, or its attempt no longer owns the workflow; StepOwners tells
 // which.
 //
@@ -448,6 +476,11 @@ func (q *Queries) WriteCheckpoints(ctx context.Context, arg WriteCheckpointsPara
 		arg.DoneOutputs,
 		arg.DoneErrors,
 		arg.DoneAfterSteps,
+		arg.SuspendIds,
+		arg.SuspendAttempts,
+		arg.SuspendClaimTokens,
+		arg.SuspendAvailableAt,
+		arg.SuspendWaitingFor,
 	)
 	if err != nil {
 		return nil, err

@@ -15,22 +15,25 @@ type Batcher interface {
 }
 
 // Prefixed returns conn with every statement (Exec, Query, QueryRow) preceded by the
-// statement prefix, in one batch: one round trip, and one implicit transaction (or the
-// caller's), so that a prefix such as set_config(..., true) applies to that statement alone.
+// statement prefix (with args), in one batch: one round trip, and one implicit transaction
+// (or the caller's), so that a prefix such as set_config(..., true) applies to that
+// statement alone, and a row lock the prefix takes is held when the statement takes its
+// snapshot. The prefix's result is read and dropped; an error in it fails the statement.
 // Wrap a Rewriter around it, not the other way round: the prefix is sent as written.
-func Prefixed(conn Batcher, prefix string) DBTX {
-	return prefixed{Batcher: conn, prefix: prefix}
+func Prefixed(conn Batcher, prefix string, args ...any) DBTX {
+	return prefixed{Batcher: conn, prefix: prefix, args: args}
 }
 
 type prefixed struct {
 	Batcher
 	prefix string
+	args   []any
 }
 
 // send sends the prefix and sql in one batch, and reads the prefix's result.
 func (p prefixed) send(ctx context.Context, sql string, args []any) (pgx.BatchResults, error) {
 	b := &pgx.Batch{}
-	b.Queue(p.prefix)
+	b.Queue(p.prefix, p.args...)
 	b.Queue(sql, args...)
 	br := p.SendBatch(ctx, b)
 	if _, err := br.Exec(); err != nil {
