@@ -38,12 +38,15 @@ SELECT * FROM wfgen.steps WHERE workflow_id = @workflow_id ORDER BY step_id;
 -- the same fence, and only if the step it follows (after_step, -1 for none) was inserted by
 -- this same statement.
 --
--- Sleeping workflows are suspended in it too, fenced as completions are: a thousand
--- workflows going to sleep together cost a statement, not a thousand commits.
+-- Waiting workflows are suspended in it too, fenced as completions are: a thousand
+-- workflows going to sleep together cost a statement, not a thousand commits. A Recv's
+-- suspension (suspend_topics holds its topic, '' for a sleep) applies only if no message
+-- of the topic is waiting, and only in a batch that LockSuspending began (see waiting).
 --
 -- It returns the steps it inserted ('s'), the workflows it completed ('c'), the suspended
--- parents their children's completion woke ('w') and the workflows it suspended ('z'), the
--- last three with their queues for the announcements the caller sends after the commit: no
+-- parents their children's completion woke ('w'), the workflows it suspended ('z') and the
+-- Recvs it did not suspend because a message is waiting ('m'), the second to fourth with
+-- their queues for the announcements the caller sends after the commit: no
 -- notification here, it would serialize these commits, see Announce. A step missing from
 -- the result was refused:
 -- its ID was recorded already, or its attempt no longer owns the workflow; StepOwners tells
@@ -155,16 +158,27 @@ WITH step_input AS (
            unnest(@suspend_claim_tokens::bigint[])       AS claim_token,
            unnest(@suspend_available_at::timestamptz[])  AS available_at,
            unnest(@suspend_waiting_for::text[])          AS waiting_for,
+           unnest(@suspend_topics::text[])               AS topic,
            'running'::text                               AS owned_state
+), waiting AS MATERIALIZED (
+    -- The Recvs (topic set) that must not suspend: a message of their topic is waiting.
+    -- Their rows were locked by LockSuspending, in an earlier statement of this
+    -- transaction, so this statement's snapshot has every message whose send held the lock.
+    SELECT s.id, s.attempt
+    FROM suspend_input s
+    JOIN wfgen.workflows w ON w.id = s.id AND w.attempt = s.attempt AND w.claim_token = s.claim_token
+                          AND w.state = s.owned_state
+    WHERE s.topic <> '' AND EXISTS (
+        SELECT 1 FROM wfgen.messages m
+        WHERE m.destination_id = s.id AND m.topic = s.topic AND m.consumed_at IS NULL)
 ), suspended AS (
-    -- Sleeps that suspend: SuspendWorkflow's write, under the same fence. (A wait that
-    -- something else can end checks for it under the row's lock first, in a transaction
-    -- of its own: see SuspendWorkflow.)
+    -- SuspendWorkflow's write, under the same fence, unless a message is waiting.
     UPDATE wfgen.workflows w
     SET state = 'enqueued', executor_id = NULL, available_at = s.available_at,
         waiting_for = s.waiting_for, updated_at = now()
     FROM suspend_input s
     WHERE w.id = s.id AND w.attempt = s.attempt AND w.claim_token = s.claim_token AND w.state = s.owned_state
+      AND NOT EXISTS (SELECT 1 FROM waiting x WHERE x.id = s.id AND x.attempt = s.attempt)
     RETURNING w.id, w.attempt, w.queue
 )
 SELECT 's'::text AS kind, workflow_id AS id, step_id, attempt, ''::text AS queue FROM inserted
@@ -173,7 +187,9 @@ SELECT 'c'::text AS kind, id, 0 AS step_id, 0 AS attempt, queue FROM completed
 UNION ALL
 SELECT 'w'::text AS kind, id, 0 AS step_id, 0 AS attempt, queue FROM woken
 UNION ALL
-SELECT 'z'::text AS kind, id, 0 AS step_id, attempt, queue FROM suspended;
+SELECT 'z'::text AS kind, id, 0 AS step_id, attempt, queue FROM suspended
+UNION ALL
+SELECT 'm'::text AS kind, id, 0 AS step_id, attempt, ''::text AS queue FROM waiting;
 
 -- name: StepOwners :many
 -- StepOwners tells, for workflows whose step checkpoints WriteCheckpoints refused, their
@@ -220,3 +236,18 @@ JOIN wfgen.workflows w ON w.id = i.workflow_id AND w.attempt = i.attempt AND w.c
                         AND w.state = i.owned_state
 FOR SHARE OF w
 ON CONFLICT (workflow_id, step_id) DO NOTHING;
+
+-- name: LockSuspending :exec
+-- LockSuspending begins a WriteCheckpoints batch that suspends Recvs: in one round trip and
+-- one implicit transaction (dbschema.Prefixed), it locks their rows, fenced, as a send
+-- locks its destination's. A send that held a lock has committed when WriteCheckpoints
+-- takes its snapshot, which sees its message; a send that comes later waits for the
+-- commit and wakes the suspended workflow. So no message falls between a Recv's last look
+-- and its suspension. Locked in ID order, as WriteCheckpoints locks parents.
+SELECT w.id
+FROM (SELECT unnest(@ids::text[]) AS id, unnest(@attempts::int[]) AS attempt,
+             unnest(@claim_tokens::bigint[]) AS claim_token, 'running'::text AS owned_state) s
+JOIN wfgen.workflows w ON w.id = s.id AND w.attempt = s.attempt AND w.claim_token = s.claim_token
+                      AND w.state = s.owned_state
+ORDER BY w.id
+FOR NO KEY UPDATE OF w;

@@ -41,36 +41,3 @@ SET state = 'enqueued', executor_id = NULL, available_at = @available_at,
 FROM fence f
 WHERE w.id = f.id AND w.attempt = f.attempt AND w.claim_token = f.claim_token AND w.state = f.state
 RETURNING w.queue;
-
--- name: SuspendUnlessMessage :one
--- SuspendUnlessMessage is a Recv's suspension: SuspendWorkflow's write, unless a message of
--- the topic is waiting. It is sent in one batch after LockOwnedWorkflow (one round trip,
--- one implicit transaction), so its snapshot is taken once the workflow's row is locked: a
--- send that held the row's lock has committed by then and its message is seen here, and a
--- send that comes later waits for this commit and wakes the suspended workflow. So no
--- wake-up falls between the check and the suspension. owned is false when the attempt no
--- longer owns the workflow; message_waiting says the Recv should look again instead of
--- suspending; queue is the suspended workflow's.
-WITH fence AS MATERIALIZED (
-    SELECT @id::text AS id, @attempt::int AS attempt, @claim_token::bigint AS claim_token,
-           @owned_state::text AS state
-), owner AS MATERIALIZED (
-    SELECT w.id
-    FROM wfgen.workflows w, fence f
-    WHERE w.id = f.id AND w.attempt = f.attempt AND w.claim_token = f.claim_token AND w.state = f.state
-), pending AS MATERIALIZED (
-    SELECT EXISTS (
-        SELECT 1 FROM wfgen.messages m
-        WHERE m.destination_id = @id AND m.topic = @topic::text AND m.consumed_at IS NULL
-    ) AS found
-), suspended AS (
-    UPDATE wfgen.workflows w
-    SET state = 'enqueued', executor_id = NULL, available_at = @available_at,
-        waiting_for = 'recv:' || @topic::text, updated_at = now()
-    FROM owner o, pending p
-    WHERE w.id = o.id AND NOT p.found
-    RETURNING w.queue
-)
-SELECT EXISTS (SELECT 1 FROM owner)::bool AS owned,
-       (SELECT found FROM pending)::bool AS message_waiting,
-       coalesce((SELECT queue FROM suspended), '')::text AS queue;

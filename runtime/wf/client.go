@@ -400,6 +400,9 @@ func (c *Client) Start(ctx context.Context) error {
 		mustStart(c.runCtx, c.retention)
 	}
 	opts := checkpoint.Options{Logger: c.log, Completed: c.announcer.Completed, Woken: c.requeued, Mark: c.claims.mark, Flushed: c.claims.flushed}
+	opts.LockFirst = func(lock db.LockSuspendingParams) checkpoint.Querier {
+		return db.New(c.rw.Wrap(dbschema.Prefixed(c.pool, c.rw.SQL(db.LockSuspendingSQL), db.LockSuspendingArgs(lock)...)))
+	}
 	if c.cfg.Hooks != nil {
 		opts.Written = c.cfg.Hooks.CheckpointsWritten
 	}

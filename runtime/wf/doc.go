@@ -310,8 +310,8 @@
 // without waiting for the second; the next step waits for it, as for any step's
 // checkpoint). While it waits, Recv looks again at every change notification about
 // the workflow and otherwise polls, from 10ms up to a second, each look one indexed read;
-// after Config.SuspendAfter it suspends (one round trip: the row's lock, then the suspension
-// unless a message came meanwhile, in one batch) and the send that wakes it
+// after Config.SuspendAfter it suspends (in the checkpoint writer's batch, which locks the
+// row first and suspends only if no message came meanwhile) and the send that wakes it
 // costs the resumption a claim and a read of its history.
 //
 // # Retention

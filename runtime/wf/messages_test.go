@@ -13,9 +13,9 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/wfgen/wfgen/runtime/internal/checkpoint"
 	"github.com/wfgen/wfgen/runtime/internal/db"
 	"github.com/wfgen/wfgen/runtime/internal/dbschema"
 	"github.com/wfgen/wfgen/runtime/wf"
@@ -514,21 +514,25 @@ func TestAMessageSentWhileItsReceiverSuspendsIsNeverLost(t *testing.T) {
 }
 
 // The protocol that keeps a send from falling between a Recv's last look and its
-// suspension, statement by statement: the suspension locks the workflow's row and only then
-// checks for a message, in a later statement of its one-round-trip batch. A send that holds
-// the row's lock when the suspension comes has its message seen; a send that comes after
-// the suspension wakes the workflow. Deterministic, unlike racing real sends.
+// suspension, statement by statement: the checkpoint writer's batch locks the workflow's
+// row (LockSuspending) and only then checks for a message, in WriteCheckpoints, whose
+// snapshot follows the lock. A send that holds the row's lock when the suspension comes has
+// its message seen; a send that comes after the suspension wakes the workflow.
+// Deterministic, unlike racing real sends.
 func TestARecvSuspensionAndASendNeverMissEachOther(t *testing.T) {
 	t.Parallel()
 	b := setup(t, wf.Config{})
 	b.exec(t, `INSERT INTO %s.workflows (id, name, state, queue, input, max_recoveries, attempt, claim_token) VALUES
 		('receiver', 'w', 'running', 'q', '{}', 1, 1, 7)`)
 	rw := dbschema.NewRewriter(b.schema)
-	suspend := func() (db.SuspendUnlessMessageRow, error) {
-		lock := db.LockOwnedWorkflowParams{ID: "receiver", Attempt: 1, ClaimToken: 7, OwnedState: "running", IdleTimeoutMs: 10000}
-		q := db.New(rw.Wrap(dbschema.Prefixed(b.pool, rw.SQL(db.LockOwnedWorkflowSQL), db.LockOwnedWorkflowArgs(lock)...)))
-		return q.SuspendUnlessMessage(b.ctx, db.SuspendUnlessMessageParams{
-			ID: "receiver", Attempt: 1, ClaimToken: 7, OwnedState: "running", Topic: "t", AvailableAt: time.Now().Add(time.Hour),
+	w := checkpoint.New(b.queries(), checkpoint.Options{LockFirst: func(lock db.LockSuspendingParams) checkpoint.Querier {
+		return db.New(rw.Wrap(dbschema.Prefixed(b.pool, rw.SQL(db.LockSuspendingSQL), db.LockSuspendingArgs(lock)...)))
+	}})
+	go w.Run()
+	t.Cleanup(func() { w.Close(context.Background()) })
+	suspend := func(attempt int32) *checkpoint.Pending {
+		return w.SubmitSuspension(checkpoint.Suspension{
+			WorkflowID: "receiver", Attempt: attempt, ClaimToken: 7, AvailableAt: time.Now().Add(time.Hour), WaitingFor: "recv:t", Topic: "t",
 		})
 	}
 
@@ -541,36 +545,42 @@ func TestARecvSuspensionAndASendNeverMissEachOther(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, sent.Stored)
 	require.Empty(t, sent.WokenQueue, "the receiver runs: nothing to wake")
-	result := make(chan db.SuspendUnlessMessageRow, 1)
-	go func() {
-		r, err := suspend()
-		assert.NoError(t, err)
-		result <- r
-	}()
+	p := suspend(1)
+	var sender int
+	require.NoError(t, tx.QueryRow(b.ctx, "SELECT pg_backend_pid()").Scan(&sender))
 	require.Eventually(t, func() bool {
-		return b.count(t, `SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%%LockOwnedWorkflow%%' AND query LIKE '%%%s%%'`) == 1
+		return b.count(t, `SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid)) /* %s */`, sender) == 1
 	}, 10*time.Second, 5*time.Millisecond, "the suspension never waited for the send's lock")
 	require.NoError(t, tx.Commit(b.ctx))
-	r := <-result
-	require.Equal(t, db.SuspendUnlessMessageRow{Owned: true, MessageWaiting: true}, r, "the suspension saw the message the send committed while it waited")
+	applied, err := p.Wait(b.ctx)
+	require.NoError(t, err)
+	require.False(t, applied)
+	require.True(t, p.MessageWaiting(), "the suspension saw the message the send committed while it waited")
 	require.Equal(t, 1, b.count(t, `SELECT count(*) FROM %s.workflows WHERE id = 'receiver' AND state = 'running'`))
 
 	// Received, the message is consumed; the suspension then suspends, and the next send
 	// wakes the workflow.
 	b.exec(t, `UPDATE %s.messages SET consumed_at = now(), consumed_step = 1`)
-	r, err = suspend()
+	p = suspend(1)
+	applied, err = p.Wait(b.ctx)
 	require.NoError(t, err)
-	require.Equal(t, db.SuspendUnlessMessageRow{Owned: true, Queue: "q"}, r)
+	require.True(t, applied)
+	require.False(t, p.MessageWaiting())
+	require.Equal(t, "q", p.Queue())
 	require.Equal(t, 1, b.count(t, `SELECT count(*) FROM %s.workflows WHERE id = 'receiver' AND state = 'enqueued' AND waiting_for = 'recv:t' AND available_at > now() + interval '50 minutes'`))
 	sent, err = db.New(rw.Wrap(b.pool)).SendMessage(b.ctx, db.SendMessageParams{DestinationID: "receiver", Topic: "t", Payload: []byte(`2`)})
 	require.NoError(t, err)
 	require.Equal(t, "q", sent.WokenQueue, "a send after the suspension wakes the workflow")
 	require.Equal(t, 1, b.count(t, `SELECT count(*) FROM %s.workflows WHERE id = 'receiver' AND available_at <= now()`))
 
-	// A suspension by an attempt that no longer owns the workflow writes nothing.
-	r, err = suspend()
+	// A suspension of an attempt that no longer owns the workflow writes nothing, even with
+	// a message waiting, and does not say that one is.
+	b.exec(t, `UPDATE %s.workflows SET state = 'running', attempt = 2 WHERE id = 'receiver'`)
+	p = suspend(1)
+	applied, err = p.Wait(b.ctx)
 	require.NoError(t, err)
-	require.False(t, r.Owned)
+	require.False(t, applied)
+	require.False(t, p.MessageWaiting())
 }
 
 // BenchmarkSendRecv measures a message's trip from a client's Send to a running workflow's

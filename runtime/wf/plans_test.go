@@ -182,17 +182,22 @@ func TestHotStatementsReachWorkflowsThroughTheirKeysWhateverTheStatistics(t *tes
 			stepIDs := make([]int32, len(ids))
 			started := make([]time.Time, len(ids))
 			consumes := make([]int64, len(ids)) // every other step a Recv's, of a message by its seq
+			topics := make([]string, len(ids))
 			for i := range consumes {
 				consumes[i] = int64(i+1) * int64(i%2)
+				topics[i] = []string{"", "t"}[i%2]
 			}
 			_, err := q.WriteCheckpoints(b.ctx, db.WriteCheckpointsParams{
 				StepWorkflowIds: ids, StepIds: stepIDs, StepNames: strs("s"), StepOutputs: strs("1"), StepErrors: strs(""),
 				StepAttempts: attempts, StepClaimTokens: tokens, StepTries: attempts, StepStartedAt: started, StepConsumes: consumes,
 				DoneIds: ids, DoneAttempts: attempts, DoneClaimTokens: tokens, DoneStates: strs("succeeded"), DoneOutputs: strs("1"), DoneErrors: strs(""),
 				DoneAfterSteps: stepIDs,
+				// And as many suspensions, every other one a Recv's.
+				SuspendIds: ids, SuspendAttempts: attempts, SuspendClaimTokens: tokens, SuspendAvailableAt: started,
+				SuspendWaitingFor: strs("recv:t"), SuspendTopics: topics,
 			})
 			return err
-		}, "workflows_pkey", map[string]string{"messages": "messages_pkey"}}, // and the messages that Recv steps consume
+		}, "workflows_pkey", map[string]string{"messages": "messages_pkey|messages_pending"}}, // and the messages that Recvs consume, or that keep them from suspending
 		"ReleaseWorkflows": {func() error {
 			return q.ReleaseWorkflows(b.ctx, db.ReleaseWorkflowsParams{Ids: ids, Attempts: attempts, ClaimTokens: tokens, ExecutorID: executor, Channel: "c"})
 		}, "workflows_pkey", nil},
@@ -204,10 +209,9 @@ func TestHotStatementsReachWorkflowsThroughTheirKeysWhateverTheStatistics(t *tes
 			_, err := q.SuspendWorkflow(b.ctx, db.SuspendWorkflowParams{ID: "done-1", Attempt: 1, OwnedState: "running", AvailableAt: time.Now(), WaitingFor: "sleep"})
 			return err
 		}, "workflows_pkey", nil},
-		"SuspendUnlessMessage": {func() error {
-			_, err := q.SuspendUnlessMessage(b.ctx, db.SuspendUnlessMessageParams{ID: "done-1", Attempt: 1, OwnedState: "running", Topic: "t", AvailableAt: time.Now()})
-			return err
-		}, "workflows_pkey", map[string]string{"messages": "messages_pending"}},
+		"LockSuspending": {func() error {
+			return q.LockSuspending(b.ctx, db.LockSuspendingParams{Ids: ids, Attempts: attempts, ClaimTokens: tokens})
+		}, "workflows_pkey", nil},
 		"SetEvent": {func() error {
 			_, err := q.SetEvent(b.ctx, db.SetEventParams{WorkflowID: "done-1", Attempt: 1, OwnedState: "running", StepID: 1, StepName: "e", StartedAt: time.Now(), Key: "k", Value: []byte("1")})
 			return err

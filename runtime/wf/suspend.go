@@ -11,7 +11,6 @@ import (
 
 	"github.com/wfgen/wfgen/runtime/internal/checkpoint"
 	"github.com/wfgen/wfgen/runtime/internal/db"
-	"github.com/wfgen/wfgen/runtime/internal/dbschema"
 )
 
 // What a suspended workflow waits for (the waiting_for column): the statements that can wake
@@ -66,10 +65,10 @@ type readyCheck func(ctx context.Context, q *db.Queries) (bool, error)
 // execution ends with a *SuspendedError. The previous step's checkpoint is made durable
 // first. ready reports true when the wait turned out to be over; the execution goes on.
 //
-// A sleep (no ready check) is suspended by the checkpoint writer, with other executions'
-// writes; a Recv (waitingFor "recv:topic") in one round trip that checks for a message of
-// the topic itself (suspendUnlessMessage); any other wait in a transaction that locks the
-// workflow's row, runs ready, and suspends.
+// A sleep (no ready check) and a Recv (waitingFor "recv:topic", whose ready check the
+// writer's statement makes: see WriteCheckpoints) are suspended by the checkpoint writer,
+// with other executions' writes; any other wait in a transaction that locks the workflow's
+// row, runs ready, and suspends.
 func (x *execution) suspend(until time.Time, waitingFor string, ready readyCheck) (bool, error) {
 	if err := x.awaitCheckpoint(); err != nil {
 		return false, err
@@ -91,12 +90,10 @@ func (x *execution) suspend(until time.Time, waitingFor string, ready readyCheck
 		return err
 	}
 	var err error
-	if topic, ok := strings.CutPrefix(waitingFor, waitingRecv); ok {
-		queue, resumed, err = x.suspendUnlessMessage(until, topic)
-	} else if ready == nil {
-		// Nothing but time ends the wait: the checkpoint writer suspends it, with the
-		// other executions' checkpoints and suspensions, in one commit.
-		queue, err = x.suspendByWriter(until, waitingFor)
+	if topic, isRecv := strings.CutPrefix(waitingFor, waitingRecv); isRecv || ready == nil {
+		// The checkpoint writer suspends it, with the other executions' checkpoints and
+		// suspensions, in one commit; a Recv unless a message of its topic is waiting.
+		queue, resumed, err = x.suspendByWriter(until, waitingFor, topic)
 	} else {
 		err = pgx.BeginFunc(x.ctx, x.c.pool, func(tx pgx.Tx) error {
 			q := db.New(x.c.rw.Wrap(tx))
@@ -141,31 +138,13 @@ func (x *execution) suspend(until time.Time, waitingFor string, ready readyCheck
 	return false, err
 }
 
-// suspendUnlessMessage suspends a Recv's workflow unless a message of the topic is waiting
-// (resumed), in one round trip: LockOwnedWorkflow, then SuspendUnlessMessage, in one batch.
-func (x *execution) suspendUnlessMessage(until time.Time, topic string) (queue string, resumed bool, err error) {
-	lock := db.LockOwnedWorkflowParams{ID: x.id, Attempt: x.attempt, ClaimToken: x.claimToken, OwnedState: string(StateRunning), IdleTimeoutMs: x.c.idleBoundMs()}
-	q := db.New(x.c.rw.Wrap(dbschema.Prefixed(x.c.pool, x.c.rw.SQL(db.LockOwnedWorkflowSQL), db.LockOwnedWorkflowArgs(lock)...)))
-	r, err := q.SuspendUnlessMessage(x.ctx, db.SuspendUnlessMessageParams{
-		ID: x.id, Attempt: x.attempt, ClaimToken: x.claimToken, OwnedState: string(StateRunning), Topic: topic, AvailableAt: until,
-	})
-	switch {
-	case err != nil:
-		return "", false, err
-	case !r.Owned:
-		return "", false, x.fencedNow()
-	case r.MessageWaiting:
-		return "", true, nil
-	}
-	return r.Queue, false, nil
-}
-
-// suspendByWriter suspends the workflow through the checkpoint writer and returns its queue.
-// The writer retries a failed write until it succeeds or is closed; the wait ends early
-// when the execution is stopped.
-func (x *execution) suspendByWriter(until time.Time, waitingFor string) (string, error) {
+// suspendByWriter suspends the workflow through the checkpoint writer and returns its
+// queue; a Recv's (topic set) only if no message of the topic is waiting (resumed). The
+// writer retries a failed write until it succeeds or is closed; the wait ends early when
+// the execution is stopped.
+func (x *execution) suspendByWriter(until time.Time, waitingFor, topic string) (queue string, resumed bool, err error) {
 	p := x.c.writer.SubmitSuspension(checkpoint.Suspension{
-		WorkflowID: x.id, Attempt: x.attempt, ClaimToken: x.claimToken, AvailableAt: until, WaitingFor: waitingFor,
+		WorkflowID: x.id, Attempt: x.attempt, ClaimToken: x.claimToken, AvailableAt: until, WaitingFor: waitingFor, Topic: topic,
 	})
 	applied, err := p.Wait(x.ctx)
 	switch {
@@ -173,13 +152,15 @@ func (x *execution) suspendByWriter(until time.Time, waitingFor string) (string,
 		x.mu.Lock()
 		x.interrupted = true
 		x.mu.Unlock()
-		return "", ErrInterrupted
+		return "", false, ErrInterrupted
 	case err != nil:
-		return "", err
+		return "", false, err
+	case p.MessageWaiting():
+		return "", true, nil
 	case !applied:
-		return "", x.fencedNow()
+		return "", false, x.fencedNow()
 	}
-	return p.Queue(), nil
+	return p.Queue(), false, nil
 }
 
 // fencedNow builds the refusal of a write of this execution's attempt, with the workflow's

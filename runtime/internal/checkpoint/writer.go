@@ -79,14 +79,18 @@ type Completion struct {
 	After *Pending
 }
 
-// Suspension hands a sleeping workflow back to its queue until AvailableAt (see the
-// runtime's Sleep): fenced like a completion, and, like one, the end of its execution.
+// Suspension hands a waiting workflow back to its queue until AvailableAt (see the
+// runtime's Sleep and Recv): fenced like a completion, and, like one, the end of its
+// execution.
 type Suspension struct {
 	WorkflowID  string
 	Attempt     int32
 	ClaimToken  int64
 	AvailableAt time.Time
 	WaitingFor  string
+	// Topic, for a Recv, is the topic whose waiting message cancels the suspension
+	// (Pending.MessageWaiting): the batch then locks the workflow's row first.
+	Topic string
 }
 
 // Pending is a submitted checkpoint. Wait returns once it has been written (or has failed).
@@ -95,6 +99,7 @@ type Pending struct {
 	completion *Completion
 	suspension *Suspension
 	queue      string // a suspended workflow's queue, once applied
+	message    bool   // a Recv's suspension not applied: a message of its topic is waiting
 
 	batch   uint64 // the batch that carried it; set by the writer goroutine
 	done    chan struct{}
@@ -118,6 +123,10 @@ func (p *Pending) Wait(ctx context.Context) (applied bool, err error) {
 
 // Queue is the queue of a suspension's workflow, once Wait reported it applied.
 func (p *Pending) Queue() string { return p.queue }
+
+// MessageWaiting reports, for a Recv's suspension that Wait reported not applied, that it
+// was not refused: a message of its topic is waiting, and the Recv should take it.
+func (p *Pending) MessageWaiting() bool { return p.message }
 
 func (p *Pending) resolve(applied bool, err error) {
 	p.applied, p.err = applied, err
@@ -146,6 +155,10 @@ type Options struct {
 	// Written, when set, is told after each statement how many checkpoints it carried, how
 	// long it took and its error.
 	Written func(n int, took time.Duration, err error)
+	// LockFirst returns a Querier whose WriteCheckpoints runs after LockSuspending(lock),
+	// in the same round trip and transaction: the writer uses it for batches that suspend
+	// Recvs. Required to submit such suspensions.
+	LockFirst func(lock db.LockSuspendingParams) Querier
 	// Mark, when set, is called before each statement is sent, and Flushed with its value
 	// after the statement committed: what committed on the same server before the mark was
 	// taken is durable then (a synchronous commit flushes the WAL up to its own record).
@@ -163,6 +176,7 @@ type Writer struct {
 	mark      func() uint64
 	flushed   func(uint64)
 	written   func(n int, took time.Duration, err error)
+	lockFirst func(db.LockSuspendingParams) Querier
 
 	in       chan *Pending
 	mu       sync.RWMutex // guards closed against sends on in
@@ -189,6 +203,7 @@ func New(q Querier, opts Options) *Writer {
 		written:   opts.Written,
 		mark:      opts.Mark,
 		flushed:   opts.Flushed,
+		lockFirst: opts.LockFirst,
 		in:        make(chan *Pending, 4*opts.MaxBatch),
 		closeNow:  make(chan struct{}),
 		stopped:   make(chan struct{}),
@@ -271,9 +286,13 @@ func (w *Writer) Run() {
 // retrying cannot fix (say, an output Postgres rejects) is split so that one bad checkpoint
 // fails alone.
 func (w *Writer) write(batch []*Pending) {
-	params, included := w.params(batch)
+	params, lock, included := w.params(batch)
 	if len(included) == 0 {
 		return
+	}
+	q := w.q
+	if len(lock.Ids) > 0 {
+		q = w.lockFirst(lock)
 	}
 	backoff := 10 * time.Millisecond
 	for {
@@ -283,7 +302,7 @@ func (w *Writer) write(batch []*Pending) {
 		if w.mark != nil {
 			mark = w.mark()
 		}
-		rows, err := w.q.WriteCheckpoints(ctx, params)
+		rows, err := q.WriteCheckpoints(ctx, params)
 		cancel()
 		if w.written != nil {
 			w.written(len(included), time.Since(began), err)
@@ -322,10 +341,12 @@ func (w *Writer) write(batch []*Pending) {
 	}
 }
 
-// params builds the statement's arrays. Completions whose After step went in an earlier
-// batch and did not apply are resolved at once as not applied.
-func (w *Writer) params(batch []*Pending) (db.WriteCheckpointsParams, []*Pending) {
+// params builds the statement's arrays, and those of the LockSuspending that must precede
+// it (none unless Recvs suspend). Completions whose After step went in an earlier batch and
+// did not apply are resolved at once as not applied.
+func (w *Writer) params(batch []*Pending) (db.WriteCheckpointsParams, db.LockSuspendingParams, []*Pending) {
 	var p db.WriteCheckpointsParams
+	var lock db.LockSuspendingParams
 	included := batch[:0:0]
 	for _, pd := range batch {
 		if s := pd.step; s != nil {
@@ -348,6 +369,12 @@ func (w *Writer) params(batch []*Pending) (db.WriteCheckpointsParams, []*Pending
 			p.SuspendClaimTokens = append(p.SuspendClaimTokens, s.ClaimToken)
 			p.SuspendAvailableAt = append(p.SuspendAvailableAt, s.AvailableAt)
 			p.SuspendWaitingFor = append(p.SuspendWaitingFor, s.WaitingFor)
+			p.SuspendTopics = append(p.SuspendTopics, s.Topic)
+			if s.Topic != "" {
+				lock.Ids = append(lock.Ids, s.WorkflowID)
+				lock.Attempts = append(lock.Attempts, s.Attempt)
+				lock.ClaimTokens = append(lock.ClaimTokens, s.ClaimToken)
+			}
 			included = append(included, pd)
 			continue
 		}
@@ -371,7 +398,7 @@ func (w *Writer) params(batch []*Pending) (db.WriteCheckpointsParams, []*Pending
 		p.DoneAfterSteps = append(p.DoneAfterSteps, after)
 		included = append(included, pd)
 	}
-	return p, included
+	return p, lock, included
 }
 
 type stepKey struct {
@@ -387,6 +414,7 @@ func (w *Writer) resolve(batch []*Pending, rows []db.WriteCheckpointsRow) {
 	inserted := make(map[stepKey]bool, len(rows))
 	completed := make(map[string]bool)
 	var suspended map[stepKey]string // workflow ID and attempt (step 0) -> queue
+	var messages map[stepKey]bool    // the same, for Recvs not suspended: a message waits
 	var ids, queues, woken []string
 	for _, r := range rows {
 		switch r.Kind {
@@ -402,6 +430,11 @@ func (w *Writer) resolve(batch []*Pending, rows []db.WriteCheckpointsRow) {
 				suspended = make(map[stepKey]string)
 			}
 			suspended[stepKey{r.ID, 0, r.Attempt}] = r.Queue
+		case "m":
+			if messages == nil {
+				messages = make(map[stepKey]bool)
+			}
+			messages[stepKey{r.ID, 0, r.Attempt}] = true
 		}
 	}
 	if len(ids) > 0 && w.completed != nil {
@@ -414,8 +447,9 @@ func (w *Writer) resolve(batch []*Pending, rows []db.WriteCheckpointsRow) {
 	for _, p := range batch {
 		switch s := p.step; {
 		case p.suspension != nil:
-			queue, ok := suspended[stepKey{p.suspension.WorkflowID, 0, p.suspension.Attempt}]
-			p.queue = queue
+			key := stepKey{p.suspension.WorkflowID, 0, p.suspension.Attempt}
+			queue, ok := suspended[key]
+			p.queue, p.message = queue, messages[key]
 			p.resolve(ok, nil)
 		case s == nil:
 			p.resolve(completed[p.completion.WorkflowID], nil)

@@ -6,12 +6,12 @@ package db
 // DisableJITSQL is the statement of DisableJIT.
 const DisableJITSQL = disableJIT
 
-// LockOwnedWorkflowSQL is the statement of LockOwnedWorkflow, and LockOwnedWorkflowArgs its
-// arguments in the order the statement takes them: a Recv that suspends sends it before
-// SuspendUnlessMessage, in one batch.
-const LockOwnedWorkflowSQL = lockOwnedWorkflow
+// LockSuspendingSQL is the statement of LockSuspending, and LockSuspendingArgs its
+// arguments in the order the statement takes them: the checkpoint writer sends it before
+// WriteCheckpoints, in one batch, when the batch suspends Recvs.
+const LockSuspendingSQL = lockSuspending
 
-// LockOwnedWorkflowArgs returns arg as LockOwnedWorkflow passes it.
-func LockOwnedWorkflowArgs(arg LockOwnedWorkflowParams) []any {
-	return []any{arg.ID, arg.Attempt, arg.ClaimToken, arg.OwnedState, arg.IdleTimeoutMs}
+// LockSuspendingArgs returns arg as LockSuspending passes it.
+func LockSuspendingArgs(arg LockSuspendingParams) []any {
+	return []any{arg.Ids, arg.Attempts, arg.ClaimTokens}
 }

@@ -61,69 +61,6 @@ func (q *Queries) LockOwnedWorkflow(ctx context.Context, arg LockOwnedWorkflowPa
 	return i, err
 }
 
-const suspendUnlessMessage = `-- name: SuspendUnlessMessage :one
-WITH fence AS MATERIALIZED (
-    SELECT $1::text AS id, $2::int AS attempt, $3::bigint AS claim_token,
-           $4::text AS state
-), owner AS MATERIALIZED (
-    SELECT w.id
-    FROM wfgen.workflows w, fence f
-    WHERE w.id = f.id AND w.attempt = f.attempt AND w.claim_token = f.claim_token AND w.state = f.state
-), pending AS MATERIALIZED (
-    SELECT EXISTS (
-        SELECT 1 FROM wfgen.messages m
-        WHERE m.destination_id = $1 AND m.topic = $5::text AND m.consumed_at IS NULL
-    ) AS found
-), suspended AS (
-    UPDATE wfgen.workflows w
-    SET state = 'enqueued', executor_id = NULL, available_at = $6,
-        waiting_for = 'recv:' || $5::text, updated_at = now()
-    FROM owner o, pending p
-    WHERE w.id = o.id AND NOT p.found
-    RETURNING w.queue
-)
-SELECT EXISTS (SELECT 1 FROM owner)::bool AS owned,
-       (SELECT found FROM pending)::bool AS message_waiting,
-       coalesce((SELECT queue FROM suspended), '')::text AS queue
-`
-
-type SuspendUnlessMessageParams struct {
-	ID          string
-	Attempt     int32
-	ClaimToken  int64
-	OwnedState  string
-	Topic       string
-	AvailableAt time.Time
-}
-
-type SuspendUnlessMessageRow struct {
-	Owned          bool
-	MessageWaiting bool
-	Queue          string
-}
-
-// SuspendUnlessMessage is a Recv's suspension: SuspendWorkflow's write, unless a message of
-// the topic is waiting. It is sent in one batch after LockOwnedWorkflow (one round trip,
-// one implicit transaction), so its snapshot is taken once the workflow's row is locked: a
-// send that held the row's lock has committed by then and its message is seen here, and a
-// send that comes later waits for this commit and wakes the suspended workflow. So no
-// wake-up falls between the check and the suspension. owned is false when the attempt no
-// longer owns the workflow; message_waiting says the Recv should look again instead of
-// suspending; queue is the suspended workflow's.
-func (q *Queries) SuspendUnlessMessage(ctx context.Context, arg SuspendUnlessMessageParams) (SuspendUnlessMessageRow, error) {
-	row := q.db.QueryRow(ctx, suspendUnlessMessage,
-		arg.ID,
-		arg.Attempt,
-		arg.ClaimToken,
-		arg.OwnedState,
-		arg.Topic,
-		arg.AvailableAt,
-	)
-	var i SuspendUnlessMessageRow
-	err := row.Scan(&i.Owned, &i.MessageWaiting, &i.Queue)
-	return i, err
-}
-
 const suspendWorkflow = `-- name: SuspendWorkflow :one
 WITH fence AS MATERIALIZED (
     SELECT $3::text AS id, $4::int AS attempt, $5::bigint AS claim_token,
