@@ -190,7 +190,10 @@ type LockSuspendingParams struct {
 // locks its destination's. A send that held a lock has committed when WriteCheckpoints
 // takes its snapshot, which sees its message; a send that comes later waits for the
 // commit and wakes the suspended workflow. So no message falls between a Recv's last look
-// and its suspension. Locked in ID order, as WriteCheckpoints locks parents.
+// and its suspension. Locked in ID order, as WriteCheckpoints locks parents. (Two
+// processes' batches can still deadlock, rarely: each locks a Recv's row here that the
+// other's completions wake as a parent. PostgreSQL breaks the cycle after deadlock_timeout
+// and the writer retries the failed batch.)
 func (q *Queries) LockSuspending(ctx context.Context, arg LockSuspendingParams) error {
 	_, err := q.db.Exec(ctx, lockSuspending, arg.Ids, arg.Attempts, arg.ClaimTokens)
 	return err
