@@ -296,6 +296,45 @@ func TestHotStatementsReachWorkflowsThroughTheirKeysWhateverTheStatistics(t *tes
 	}
 }
 
+// With fresh statistics the planner weighs a sequential scan against the key lookups of a
+// checkpoint batch: among 2,000 workflows (the benchmark's plans phase) it reads the table
+// whole, 1 to 3 ms a batch, which is left to it; among 20,000 the write must reach its rows
+// by key, for a batch of one and of 64, in both plan modes.
+func TestTheCheckpointWriteReachesWorkflowsByKeyAmongTwentyThousand(t *testing.T) {
+	t.Parallel()
+	b := setup(t, wf.Config{})
+	b.exec(t, `INSERT INTO %s.workflows (id, name, state, queue, input, max_recoveries, attempt)
+		SELECT 'w-' || i, 'w', 'running', 'q', '{}', 1, 1 FROM generate_series(1, 20000) i`)
+	b.exec(t, `ANALYZE %s.workflows`)
+	conn, err := b.pool.Acquire(b.ctx)
+	require.NoError(t, err)
+	defer conn.Release()
+	ex := &explainer{conn: conn}
+	q := db.New(dbschema.NewRewriter(b.schema).Wrap(ex))
+	for _, n := range []int{1, 64} {
+		ids := make([]string, n)
+		ones := make([]int32, n)
+		zeros := make([]int64, n)
+		strs := make([]string, n)
+		times := make([]time.Time, n)
+		for i := range ids {
+			ids[i], ones[i], strs[i] = fmt.Sprintf("w-%d", i+1), 1, "1"
+		}
+		inPlanModes(t, b, conn, func(mode string) {
+			_, err := q.WriteCheckpoints(b.ctx, db.WriteCheckpointsParams{
+				StepWorkflowIds: ids, StepIds: ones, StepNames: strs, StepOutputs: strs, StepErrors: make([]string, n),
+				StepAttempts: ones, StepClaimTokens: zeros, StepTries: ones, StepStartedAt: times, StepConsumes: zeros,
+				DoneIds: ids, DoneAttempts: ones, DoneClaimTokens: zeros, DoneStates: strs, DoneOutputs: strs, DoneErrors: make([]string, n),
+				DoneAfterSteps: ones,
+			})
+			require.ErrorIs(t, err, errExplained)
+			for _, idx := range workflowScans(t, ex.plan) {
+				require.Equal(t, "workflows_pkey", idx, "a batch of %d (%s) reads workflows through %q:\n%s", n, mode, idx, ex.plan)
+			}
+		})
+	}
+}
+
 // A new installation's tables have no statistics until autovacuum's first ANALYZE: the
 // planner then takes a claim's hundred histories for half of the steps table. They must
 // still be read by key.
