@@ -222,8 +222,8 @@ func (t *Topic[T]) wait(x *execution, deadline time.Time) (db.PeekMessageRow, er
 	wake, unwatch := x.c.watch(x.id)
 	defer unwatch()
 	for {
-		// No ready check: suspend checks for a message of the topic itself (see
-		// suspendUnlessMessage).
+		// No ready check: the checkpoint writer's suspension of a Recv checks for a
+		// message of the topic itself, under the workflow's row lock (see suspend).
 		got, err := x.waitOrSuspend(until, waitingRecv+t.name, look, wake, nil)
 		switch {
 		case err != nil:
