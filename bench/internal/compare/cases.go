@@ -109,6 +109,9 @@ func runWfgenLatency(ctx context.Context, e *env, res *results, round int) error
 	add(latencyAPIp50, "enqueue-to-start p50, another client", percentile(lat.apiClient, 50))
 	add("latency_api_client_p99_ms", "enqueue-to-start p99, another client", percentile(lat.apiClient, 99))
 	add("enqueue_call_p50_ms", "Enqueue call p50 (insert and commit)", percentile(lat.call, 50))
+	add("enqueue_call_p99_ms", "Enqueue call p99 (insert and commit)", percentile(lat.call, 99))
+	add("latency_api_wake_p50_ms", "Enqueue's return → first step p50, another client", percentile(lat.apiWake, 50))
+	add("latency_api_wake_p99_ms", "Enqueue's return → first step p99, another client", percentile(lat.apiWake, 99))
 	res.add("wfgen", spec{name: "latency_samples", unit: "samples"}, float64(len(lat.sameClient)+len(lat.apiClient)))
 	res.add("wfgen", spec{name: "latency_timeouts", unit: "samples", lower: true}, float64(lat.timeouts))
 	return nil

@@ -211,6 +211,7 @@ type latencies struct {
 	sameClient []time.Duration // enqueued through the worker's own client
 	apiClient  []time.Duration // enqueued through another client, as an API server does
 	call       []time.Duration // the Enqueue calls themselves (insert and commit)
+	apiWake    []time.Duration // another client's samples from the Enqueue's return: the wake-up path
 	timeouts   int
 }
 
@@ -267,7 +268,8 @@ func wfgenLatency(ctx context.Context, e *env) (latencies, error) {
 		if _, err := flow.Enqueue(ctx, c, benchInput{Seq: seq, EnqueuedAt: begin.UnixNano()}); err != nil {
 			return lat, err
 		}
-		lat.call = append(lat.call, time.Since(begin))
+		call := time.Since(begin)
+		lat.call = append(lat.call, call)
 		timeout := time.After(e.cfg.latencyTimeout)
 	wait:
 		for {
@@ -275,6 +277,9 @@ func wfgenLatency(ctx context.Context, e *env) (latencies, error) {
 			case s := <-started:
 				if s.seq == seq {
 					*samples = append(*samples, s.latency)
+					if c == api {
+						lat.apiWake = append(lat.apiWake, s.latency-call)
+					}
 					break wait
 				}
 			case <-timeout:
