@@ -209,6 +209,10 @@ func TestHotStatementsReachWorkflowsThroughTheirKeysWhateverTheStatistics(t *tes
 			_, err := q.SuspendWorkflow(b.ctx, db.SuspendWorkflowParams{ID: "done-1", Attempt: 1, OwnedState: "running", AvailableAt: time.Now(), WaitingFor: "sleep"})
 			return err
 		}, "workflows_pkey", nil},
+		"PeekMessage": {func() error {
+			_, err := q.PeekMessage(b.ctx, db.PeekMessageParams{WorkflowID: "done-1", Topic: "t"})
+			return err
+		}, "-", map[string]string{"messages": "messages_pending"}},
 		"LockSuspending": {func() error {
 			return q.LockSuspending(b.ctx, db.LockSuspendingParams{Ids: ids, Attempts: attempts, ClaimTokens: tokens})
 		}, "workflows_pkey", nil},
