@@ -204,8 +204,12 @@ type Client struct {
 	queues     map[string]*Queue
 	schedules  map[string]*Schedule  // by workflow name
 	executions map[string]*execution // running in this process, by workflow ID
-	claims     claimLog              // which claims are known durable
-	released   []claim               // interrupted workflows to hand back: by Stop, or after a lost lease
+	// Cancellations of workflows this executor had claimed that arrived before their
+	// executions were launched (the claim's transaction commits before launch registers
+	// the execution): launch cancels the execution of that attempt at once.
+	earlyCancels map[claimedAttempt]time.Time
+	claims       claimLog // which claims are known durable
+	released     []claim  // interrupted workflows to hand back: by Stop, or after a lost lease
 
 	lease *lease.Lease // renews this executor's lease, from Start
 
@@ -267,6 +271,7 @@ func NewClient(pool *pgxpool.Pool, cfg Config) (*Client, error) {
 		queues:           map[string]*Queue{},
 		schedules:        map[string]*Schedule{},
 		executions:       map[string]*execution{},
+		earlyCancels:     map[claimedAttempt]time.Time{},
 		goroutines:       gopool.New(clock.Real{}),
 		warnedUnrunnable: map[string]bool{},
 	}

@@ -115,7 +115,9 @@
 //
 // So a workflow's recorded steps and its result are always those of one attempt's view of
 // its history, and a workflow cancelled while its notification was lost still stops at its
-// next step: the refused checkpoint carries the cancellation.
+// next step: the refused checkpoint carries the cancellation. A cancellation whose
+// notification reaches the executor between the workflow's claim and its launch (the claim
+// commits first) is kept for that attempt, and the execution starts cancelled.
 //
 // An executor trusts its lease for LeaseDuration minus HeartbeatInterval, counted from when
 // it sent its last successful renewal. Once that window ends without a renewal (the database

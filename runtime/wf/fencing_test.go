@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/wfgen/wfgen/runtime/internal/db"
 	"github.com/wfgen/wfgen/runtime/internal/dbschema"
 	"github.com/wfgen/wfgen/runtime/wf"
+	"github.com/wfgen/wfgen/runtime/wftest"
 )
 
 // queries returns the runtime's queries on the test's schema, for tests that drive the
@@ -165,6 +167,63 @@ func TestASuspensionInACheckpointBatchAppliesOnlyToTheOwnersAttempt(t *testing.T
 		WHERE id = 'sleeper' AND state = 'enqueued' AND waiting_for = 'sleep' AND executor_id IS NULL AND attempt = 2`, b.schema)).Scan(&available))
 	require.True(t, until.Equal(available), "due at %v, not %v", until, available)
 	require.Equal(t, 1, b.count(t, `SELECT count(*) FROM %s.workflows WHERE id = 'other' AND state = 'running'`))
+}
+
+// A cancellation that reaches the executor between a workflow's claim and its launch (the
+// claim commits first, and a notification can overtake the launch) still interrupts it:
+// the executor remembers it for the claimed attempt. Here the launch is held back by a
+// lock on the steps table, which the claim's read of the resumed workflows' histories
+// waits for.
+func TestACancellationArrivingBeforeItsClaimIsLaunchedStillInterruptsIt(t *testing.T) {
+	t.Parallel()
+	var started atomic.Int32
+	blocked := wf.NewStep[int]("until-cancelled")
+	flow := wf.NewWorkflow("cancelled-early", func(ctx wf.Context, n int) (int, error) {
+		return blocked.Run(ctx, func(sctx context.Context) (int, error) {
+			started.Add(1)
+			<-sctx.Done()
+			return 0, sctx.Err()
+		})
+	})
+	b := setup(t, wf.Config{ExecutorID: "first"})
+	b.start(t, flow, blocked)
+	// Two, so that the next claim reads their histories together, before launching them.
+	hs, err := flow.EnqueueMany(b.ctx, b.client, []int{1, 2})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return started.Load() == 2 }, 10*time.Second, 5*time.Millisecond)
+	stopCtx, cancel := context.WithTimeout(b.ctx, 50*time.Millisecond)
+	defer cancel()
+	require.Error(t, b.client.Stop(stopCtx), "both interrupted and handed back, to resume under attempt 2")
+
+	tx, err := b.pool.Begin(b.ctx)
+	require.NoError(t, err)
+	defer tx.Rollback(b.ctx) //nolint:errcheck // a no-op after Commit
+	_, err = tx.Exec(b.ctx, fmt.Sprintf(`LOCK TABLE %s.steps IN ACCESS EXCLUSIVE MODE`, b.schema))
+	require.NoError(t, err)
+	var locker int
+	require.NoError(t, tx.QueryRow(b.ctx, "SELECT pg_backend_pid()").Scan(&locker))
+
+	second, err := wf.NewClient(b.pool, wf.Config{Schema: b.schema, ExecutorID: "second", Logger: wftest.Logger(t)})
+	require.NoError(t, err)
+	require.NoError(t, second.Register(flow, blocked))
+	require.NoError(t, second.Start(b.ctx))
+	// It claimed both, and waits for their histories behind the lock.
+	require.Eventually(t, func() bool {
+		return b.count(t, `SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid)) /* %s */`, locker) == 1
+	}, 10*time.Second, 5*time.Millisecond)
+	require.Equal(t, 2, b.count(t, `SELECT count(*) FROM %s.workflows WHERE executor_id = 'second' AND state = 'running' AND attempt = 2`))
+	require.NoError(t, hs[0].Cancel(b.ctx))
+	// Time for the notification to arrive before the launch: the test checks less, never
+	// wrongly, if it comes later (it then finds the execution).
+	time.Sleep(200 * time.Millisecond)
+	require.NoError(t, tx.Commit(b.ctx))
+
+	require.Eventually(t, func() bool { return started.Load() >= 3 }, 10*time.Second, 5*time.Millisecond, "the other one resumed")
+	require.NoError(t, hs[1].Cancel(b.ctx))
+	stopCtx, cancel = context.WithTimeout(b.ctx, 5*time.Second)
+	defer cancel()
+	require.NoError(t, second.Stop(stopCtx), "no execution was left running: the early cancellation interrupted its workflow")
+	require.Equal(t, int32(3), started.Load(), "the workflow cancelled before its launch ran no step")
 }
 
 func TestAnExecutorClaimsNothingOnceItsLeaseExpired(t *testing.T) {

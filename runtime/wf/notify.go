@@ -82,6 +82,9 @@ func (c *Client) notified(n notifier.Notification) {
 		if n.Executor == c.cfg.ExecutorID {
 			c.mu.Lock()
 			x := c.executions[n.Workflow]
+			if x == nil && n.Attempt > 0 {
+				c.rememberEarlyCancel(claimedAttempt{n.Workflow, n.Attempt})
+			}
 			c.mu.Unlock()
 			if x != nil {
 				x.cancel(ErrCancelled)
@@ -125,4 +128,27 @@ func (c *Client) requeued(queues []string) {
 		c.announcer.Enqueued(q, 0)
 		c.wakeQueue(q)
 	}
+}
+
+// claimedAttempt names one claim of a workflow: each claim increments the attempt.
+type claimedAttempt struct {
+	id      string
+	attempt int32
+}
+
+// earlyCancelMemory is how long a cancellation that found no execution is kept for launch
+// (see Client.earlyCancels); a claim is launched within milliseconds of its commit.
+const earlyCancelMemory = time.Minute
+
+// rememberEarlyCancel keeps a cancellation of an attempt this executor claimed but has not
+// launched yet (or has already ended: then no launch matches it, since a new claim is a
+// new attempt, and it is forgotten after earlyCancelMemory). c.mu is held.
+func (c *Client) rememberEarlyCancel(a claimedAttempt) {
+	now := time.Now()
+	for k, at := range c.earlyCancels {
+		if now.Sub(at) > earlyCancelMemory {
+			delete(c.earlyCancels, k)
+		}
+	}
+	c.earlyCancels[a] = now
 }

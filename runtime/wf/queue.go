@@ -451,8 +451,14 @@ func (c *Client) launch(reg *registeredWorkflow, id string, cl claim, input []by
 		old.cancel(errSuperseded)
 	}
 	c.executions[id] = x
+	_, cancelled := c.earlyCancels[claimedAttempt{id, cl.attempt}]
+	delete(c.earlyCancels, claimedAttempt{id, cl.attempt})
 	c.running.Add(1)
 	c.mu.Unlock()
+	if cancelled {
+		// Cancelled between its claim and now: its code sees ErrCancelled at once.
+		x.cancel(ErrCancelled)
+	}
 	c.goroutines.Go(func() {
 		defer c.running.Done()
 		o := x.run()

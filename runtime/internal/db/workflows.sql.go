@@ -23,7 +23,7 @@ WITH RECURSIVE tree AS (
         completed_at = now(), updated_at = now()
     FROM tree
     WHERE w.id = tree.id AND w.state IN ('enqueued', 'running')
-    RETURNING w.id, w.executor_id, w.parent_id
+    RETURNING w.id, w.executor_id, w.parent_id, w.attempt
 ), parents AS MATERIALIZED (
     -- Locked, and tested in their locked version, as in WriteCheckpoints.
     SELECT p.id, p.state, p.waiting_for
@@ -39,7 +39,7 @@ WITH RECURSIVE tree AS (
     WHERE p.id = l.id AND l.state = 'enqueued' AND l.waiting_for = 'child'
     RETURNING p.queue
 ), notified AS (
-    SELECT count(pg_notify($4::text, json_build_object('k', 'x' /* notifier.KindCancelled */, 'id', id, 'x', executor_id)::text)) AS n
+    SELECT count(pg_notify($4::text, json_build_object('k', 'x' /* notifier.KindCancelled */, 'id', id, 'x', executor_id, 'a', attempt)::text)) AS n
     FROM cancelled
 ), notified_woken AS (
     SELECT count(pg_notify($4::text, json_build_object('k', 'e' /* notifier.KindEnqueued */, 'q', q.queue, 'd', 0)::text)) AS n

@@ -37,4 +37,5 @@ type Notification struct {
 	Queues   []string `json:"qs,omitempty"`  // KindCompleted: their queues
 	Workflow string   `json:"id,omitempty"`  // KindCancelled: the cancelled workflow; KindChanged: the changed one
 	Executor string   `json:"x,omitempty"`   // KindCancelled: the executor that was running it
+	Attempt  int32    `json:"a,omitempty"`   // KindCancelled: the attempt it was running under
 }
