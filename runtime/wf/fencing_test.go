@@ -226,6 +226,49 @@ func TestACancellationArrivingBeforeItsClaimIsLaunchedStillInterruptsIt(t *testi
 	require.Equal(t, int32(3), started.Load(), "the workflow cancelled before its launch ran no step")
 }
 
+// Cancelling locks a workflow tree row by row; a writer that locks the same rows in
+// another order can deadlock with it, and when PostgreSQL aborts the cancellation, Cancel
+// tries again rather than failing. The deadlock is made here by a transaction that holds
+// the child's row, then asks for the parent's, which the cancellation holds.
+func TestACancellationThatDeadlocksIsTriedAgain(t *testing.T) {
+	t.Parallel()
+	b := setup(t, wf.Config{})
+	b.exec(t, `INSERT INTO %s.workflows (id, name, state, queue, input, max_recoveries, attempt, parent_id) VALUES
+		('parent', 'w', 'running', 'q', '{}', 1, 1, NULL),
+		('child', 'w', 'running', 'q', '{}', 1, 1, 'parent')`)
+	tx, err := b.pool.Begin(b.ctx)
+	require.NoError(t, err)
+	defer tx.Rollback(b.ctx) //nolint:errcheck // a no-op after Commit
+	// This transaction waits long before looking for deadlocks, so that the cancellation
+	// (the server's default, 1 s) is the one PostgreSQL aborts.
+	_, err = tx.Exec(b.ctx, `SET LOCAL deadlock_timeout = '30s'`)
+	require.NoError(t, err)
+	lock := func(id string, mode string) error {
+		_, err := tx.Exec(b.ctx, fmt.Sprintf(`SELECT 1 FROM %s.workflows WHERE id = $1 FOR NO KEY UPDATE %s`, b.schema, mode), id)
+		return err
+	}
+	require.NoError(t, lock("child", ""))
+	var holder int
+	require.NoError(t, tx.QueryRow(b.ctx, "SELECT pg_backend_pid()").Scan(&holder))
+
+	done := make(chan error, 1)
+	go func() { done <- b.client.CancelWorkflow(b.ctx, "parent") }()
+	require.Eventually(t, func() bool {
+		return b.count(t, `SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid)) /* %s */`, holder) == 1
+	}, 10*time.Second, 5*time.Millisecond, "the cancellation never waited for the child's row")
+	_, err = tx.Exec(b.ctx, "SAVEPOINT nowait")
+	require.NoError(t, err)
+	require.Error(t, lock("parent", "NOWAIT"), "the cancellation holds the parent's row while it waits for the child's")
+	_, err = tx.Exec(b.ctx, "ROLLBACK TO SAVEPOINT nowait")
+	require.NoError(t, err)
+	// The cycle: PostgreSQL aborts the cancellation's statement, and this lock is granted.
+	require.NoError(t, lock("parent", ""))
+	require.NoError(t, tx.Commit(b.ctx))
+
+	require.NoError(t, <-done, "the deadlocked cancellation was tried again")
+	require.Equal(t, 2, b.count(t, `SELECT count(*) FROM %s.workflows WHERE state = 'cancelled'`))
+}
+
 func TestAnExecutorClaimsNothingOnceItsLeaseExpired(t *testing.T) {
 	t.Parallel()
 	b := setup(t, wf.Config{})

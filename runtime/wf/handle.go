@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/wfgen/wfgen/runtime/internal/db"
 	"github.com/wfgen/wfgen/runtime/internal/dbschema"
@@ -180,7 +182,9 @@ func (h *Handle[Out]) outcome(r db.GetResultsRow) (Out, error) {
 
 // Cancel cancels the workflow if it is enqueued or running, together with its unfinished
 // child workflows (and theirs). A running workflow stops at its next step: the step returns
-// ErrCancelled, and no step starts after it. Cancelling a final workflow does nothing.
+// ErrCancelled, and no step starts after it. Cancelling a final workflow does nothing. A
+// cancellation that PostgreSQL rolls back to break a deadlock (with a checkpoint batch
+// locking the same workflows in another order) is tried again, up to five times.
 func (h *Handle[Out]) Cancel(ctx context.Context) error {
 	if h.refersToNothing() {
 		return errNoWorkflow
@@ -189,7 +193,19 @@ func (h *Handle[Out]) Cancel(ctx context.Context) error {
 }
 
 func (c *Client) cancel(ctx context.Context, id string) error {
-	if err := c.cancelThrough(ctx, c.rw.Wrap(c.pool), id); err != nil {
+	// The statement locks the workflow's tree row by row, in its own order; a checkpoint
+	// batch locking some of those rows in another order can deadlock with it, and PostgreSQL
+	// may abort either. Cancelling is idempotent: try again (in the caller's transaction,
+	// CancelWorkflowTx, the error is the caller's to handle).
+	var err error
+	for try := 1; ; try++ {
+		err = c.cancelThrough(ctx, c.rw.Wrap(c.pool), id)
+		if !isTransactionRollback(err) || try == cancelTries || ctx.Err() != nil {
+			break
+		}
+		c.log.Debug("wfgen: cancelling a workflow deadlocked; trying again", "workflow_id", id, "error", err)
+	}
+	if err != nil {
 		return err
 	}
 	c.mu.Lock()
@@ -200,6 +216,16 @@ func (c *Client) cancel(ctx context.Context, id string) error {
 	}
 	c.waiter.completedElsewhere([]string{id})
 	return nil
+}
+
+// cancelTries bounds the attempts of a cancellation that PostgreSQL rolls back (a deadlock).
+const cancelTries = 5
+
+// isTransactionRollback reports whether PostgreSQL rolled back err's statement to resolve a
+// conflict (a deadlock, a serialization failure): running it again may succeed.
+func isTransactionRollback(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && strings.HasPrefix(pgErr.Code, "40")
 }
 
 // cancelThrough cancels workflow id and its unfinished descendants through conn; the
