@@ -2,6 +2,7 @@ package wf_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -280,6 +281,82 @@ func TestWorkflowsSurviveTheirDatabaseConnectionsBeingKilled(t *testing.T) {
 			require.LessOrEqual(t, runs, 2, "step %d of %s", s.ID, h.ID())
 		}
 	}
+}
+
+// Every message is received exactly once, in order, while the receivers' database
+// connections are killed: each Recv's consume rides in a checkpoint batch (retried when its
+// connection dies, and found recorded when the commit got through unseen), and every wait
+// suspends at once, so that the batches that suspend Recvs are cut too.
+func TestMessagesAreReceivedOnceWhileTheReceiversConnectionsAreKilled(t *testing.T) {
+	t.Parallel()
+	b := setup(t, wf.Config{})
+	cfg := b.pool.Config().Copy()
+	victim := "victim_" + b.schema
+	cfg.ConnConfig.RuntimeParams["application_name"] = victim
+	pool, err := pgxpool.NewWithConfig(b.ctx, cfg)
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	c, err := wf.NewClient(pool, wf.Config{Schema: b.schema, PollInterval: 20 * time.Millisecond, SuspendAfter: -1, Logger: wftest.Logger(t)})
+	require.NoError(t, err)
+
+	const workflows, messages = 20, 10
+	numbers := wf.NewTopic[int]("numbers")
+	w := wf.NewWorkflow("receiver", func(ctx wf.Context, _ int) ([]int, error) {
+		var got []int
+		for range messages {
+			v, ok, err := numbers.Recv(ctx, time.Hour)
+			if err != nil {
+				return nil, err
+			}
+			if !ok {
+				return nil, errors.New("timed out")
+			}
+			got = append(got, v)
+		}
+		return got, nil
+	})
+	require.NoError(t, c.Register(w, numbers))
+	wftest.Start(t, c)
+	hs, err := w.EnqueueMany(b.ctx, c, make([]int, workflows))
+	require.NoError(t, err)
+
+	// The sends go through the test's own client, whose connections live.
+	var wg sync.WaitGroup
+	for _, h := range hs {
+		wg.Go(func() {
+			for i := range messages {
+				require.NoError(t, numbers.Send(b.ctx, b.client, h.ID(), i))
+				time.Sleep(2 * time.Millisecond)
+			}
+		})
+	}
+	// Kill the receivers' connections every 50 ms until they are all done.
+	total, rounds := 0, 0
+	for b.count(t, `SELECT count(*) FROM %s.workflows WHERE state = 'succeeded'`) < workflows && rounds < 200 {
+		time.Sleep(50 * time.Millisecond)
+		var killed int
+		require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+			WHERE application_name = $1`, victim).Scan(&killed))
+		total += killed
+		rounds++
+	}
+	wg.Wait()
+	require.Positive(t, total, "no connection was killed: the test tested nothing")
+	t.Logf("%d connections killed in %d rounds", total, rounds)
+
+	want := make([]int, messages)
+	for i := range want {
+		want[i] = i
+	}
+	for _, h := range hs {
+		got, err := h.Result(b.ctx)
+		require.NoError(t, err)
+		require.Equal(t, want, got, "every message once, in send order")
+	}
+	require.Equal(t, workflows*messages, b.count(t, `SELECT count(*) FROM %s.messages WHERE consumed_at IS NOT NULL`))
+	require.Equal(t, workflows*messages, b.count(t, `SELECT count(DISTINCT (destination_id, consumed_step)) FROM %s.messages`),
+		"each message consumed by a step of its own")
+	require.Equal(t, workflows*messages, b.count(t, `SELECT count(*) FROM %s.steps WHERE name = 'wf.recv:numbers'`))
 }
 
 func TestAStartedWorkflowResumesOnlyOnCodeWithItsHash(t *testing.T) {
