@@ -37,6 +37,53 @@ SELECT EXISTS (SELECT 1 FROM dest)::bool AS found,
        EXISTS (SELECT 1 FROM inserted)::bool AS stored,
        coalesce((SELECT queue FROM woken), '')::text AS woken_queue;
 
+-- name: SendMessages :many
+-- SendMessages stores messages of one topic for workflows, all or none, in one statement: a
+-- batch of SendMessage. Each destination is locked as SendMessage locks it, in ID order,
+-- so that two batches (and LockSuspending, which locks in that order too) queue up rather
+-- than deadlock. When any destination does not exist, nothing is stored and the missing
+-- IDs are returned ('missing' rows). Otherwise the messages are stored in the order given
+-- (so that one workflow receives its messages in that order), but for those whose
+-- idempotency key its destination has stored already, including earlier in the batch; the
+-- destinations that got a message are returned ('stored' rows), and the queues of those
+-- woken from a Recv of the topic ('woken' rows, one per queue).
+WITH input AS (
+    SELECT unnest(@destination_ids::text[])  AS destination_id,
+           unnest(@payloads::text[])         AS payload,
+           unnest(@idempotency_keys::text[]) AS idempotency_key,
+           generate_series(1, cardinality(@destination_ids::text[])) AS ord
+), dest AS MATERIALIZED (
+    SELECT w.id, w.state, w.waiting_for
+    FROM wfgen.workflows w
+    WHERE w.id = ANY(@destination_ids::text[])
+    ORDER BY w.id
+    FOR NO KEY UPDATE
+), missing AS (
+    SELECT DISTINCT i.destination_id
+    FROM input i
+    WHERE NOT EXISTS (SELECT 1 FROM dest d WHERE d.id = i.destination_id)
+), inserted AS (
+    INSERT INTO wfgen.messages (destination_id, topic, payload, idempotency_key)
+    SELECT i.destination_id, @topic::text, i.payload::jsonb, NULLIF(i.idempotency_key, '')
+    FROM input i
+    WHERE NOT EXISTS (SELECT 1 FROM missing)
+    ORDER BY i.ord
+    ON CONFLICT (destination_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+    RETURNING destination_id
+), woken AS (
+    UPDATE wfgen.workflows w
+    SET available_at = now(), updated_at = now()
+    FROM dest d
+    WHERE w.id = d.id AND d.state = 'enqueued' AND d.waiting_for = 'recv:' || @topic::text
+      AND d.id IN (SELECT destination_id FROM inserted)
+    RETURNING w.queue
+)
+SELECT 'missing'::text AS kind, destination_id::text AS value FROM missing
+UNION ALL
+SELECT DISTINCT 'stored'::text, destination_id::text FROM inserted
+UNION ALL
+SELECT DISTINCT 'woken'::text, queue::text FROM woken;
+
 -- name: PeekMessage :one
 -- PeekMessage is a Recv looking for a message: the oldest unconsumed message of the topic,
 -- as the receiving step's output ({"seq": ..., "message": ...}). It only reads: the step's

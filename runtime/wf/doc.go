@@ -304,10 +304,14 @@
 // the workflow if it is suspended in a Recv of the topic. A Recv that suspends locks the
 // same row and checks for a message before suspending, so a send either comes before the
 // check, which finds it, or after the suspension, which it wakes: never between. Sends to
-// one workflow are serialized by that lock, which also keeps their order.
+// one workflow are serialized by that lock, which also keeps their order. Topic.SendMany
+// is Send for a batch, in one statement: it locks its destinations in ID order (so that
+// batches queue up rather than deadlock; one that PostgreSQL aborts to break a deadlock
+// with a checkpoint batch is tried again), and stores all the messages or, when a
+// destination does not exist, none.
 //
 // Costs: Send, one round trip (its wake-up notification is sent after the commit, batched
-// with others). Recv with a message waiting: an indexed read, and two checkpoints that the
+// with others); SendMany, one round trip for the whole batch. Recv with a message waiting: an indexed read, and two checkpoints that the
 // checkpoint writer commits together with other executions' (Recv returns the message
 // without waiting for the second; the next step waits for it, as for any step's
 // checkpoint). While it waits, Recv looks again at every change notification about

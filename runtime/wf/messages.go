@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -91,6 +92,105 @@ func (t *Topic[T]) Send(ctx context.Context, c *Client, to string, msg T, opts .
 		return fmt.Errorf("wf: Send on topic %q: idempotency key %q starts with %q, which is reserved for sends from workflows: choose another key", t.name, o.idempotencyKey, workflowSendKeyPrefix)
 	}
 	return t.send(ctx, c, to, msg, o.idempotencyKey)
+}
+
+// Outgoing is one message of a SendMany: the workflow it goes to, the message, and an
+// optional idempotency key, which works as WithIdempotencyKey does for Send.
+type Outgoing[T any] struct {
+	To             string
+	Msg            T
+	IdempotencyKey string
+}
+
+// sendManyTries bounds the attempts of a SendMany that PostgreSQL rolls back (a deadlock
+// with a checkpoint batch that locks some of its destinations in another order).
+const sendManyTries = 5
+
+// SendMany sends messages of the topic, each to its workflow, from outside any workflow, in
+// one statement and one commit: all or none. It is Send for many messages at once (to one
+// workflow or to many), at the cost of one round trip rather than one per message. It
+// returns an error wrapping ErrNotFound, and stores nothing, when any destination does not
+// exist; the error names the missing IDs. Messages to one workflow are received in the
+// order given. Workflows suspended in a Recv of the topic are woken at once.
+//
+// A message whose IdempotencyKey its destination has stored already (by an earlier Send or
+// SendMany, or earlier in msgs) is not stored again, so a caller that retries a SendMany
+// whose outcome it does not know, with a key on every message, sends each at most once.
+func (t *Topic[T]) SendMany(ctx context.Context, c *Client, msgs []Outgoing[T]) error {
+	if len(msgs) == 0 {
+		return nil
+	}
+	what := fmt.Sprintf("messages on topic %q", t.name)
+	p := db.SendMessagesParams{Topic: t.name}
+	for i, m := range msgs {
+		if strings.HasPrefix(m.IdempotencyKey, workflowSendKeyPrefix) {
+			return fmt.Errorf("wf: SendMany on topic %q: message %d: idempotency key %q starts with %q, which is reserved for sends from workflows: choose another key; nothing was sent", t.name, i, m.IdempotencyKey, workflowSendKeyPrefix)
+		}
+		payload, err := json.Marshal(m.Msg)
+		if err != nil {
+			return encodeFailure(fmt.Sprintf("message %d on topic %q (nothing was sent)", i, t.name), typeName[T](), err)
+		}
+		p.DestinationIds = append(p.DestinationIds, m.To)
+		p.Payloads = append(p.Payloads, string(payload))
+		p.IdempotencyKeys = append(p.IdempotencyKeys, m.IdempotencyKey)
+	}
+	var rows []db.SendMessagesRow
+	var err error
+	for try := 1; ; try++ {
+		rows, err = c.q.SendMessages(ctx, p)
+		if !isTransactionRollback(err) || try == sendManyTries || ctx.Err() != nil {
+			break
+		}
+		c.log.Debug("wfgen: a SendMany deadlocked; trying again", "topic", t.name, "error", err)
+	}
+	if err != nil {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && strings.HasPrefix(pgErr.Code, "22") {
+			return encodeFailure(what+" (nothing was sent)", typeName[T](), err)
+		}
+		return c.dbError(fmt.Sprintf("sending %d %s", len(msgs), what), err)
+	}
+	var missing, woken []string
+	for _, r := range rows {
+		switch r.Kind {
+		case "missing":
+			missing = append(missing, r.Value)
+		case "stored":
+			c.changed(r.Value)
+		case "woken":
+			woken = append(woken, r.Value)
+		}
+	}
+	if len(missing) > 0 {
+		slices.Sort(missing)
+		why := fmt.Sprintf("none of the %d %s was sent", len(msgs), what)
+		if len(missing) > 1 {
+			why += ": " + missingList(missing)
+		}
+		return &notFoundError{id: missing[0], why: why}
+	}
+	if len(woken) > 0 {
+		c.requeued(woken)
+	}
+	return nil
+}
+
+// missingList names the workflows a SendMany found missing, the first few of them.
+func missingList(ids []string) string {
+	const shown = 5
+	list := strings.Join(quoteAll(ids[:min(len(ids), shown)]), ", ")
+	if len(ids) > shown {
+		list += fmt.Sprintf(" and %d more", len(ids)-shown)
+	}
+	return fmt.Sprintf("%d destinations do not exist (%s)", len(ids), list)
+}
+
+func quoteAll(ss []string) []string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = strconv.Quote(s)
+	}
+	return out
 }
 
 // SendFromWorkflow sends msg to workflow to from inside a workflow, exactly once: it is a

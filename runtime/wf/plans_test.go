@@ -213,6 +213,10 @@ func TestHotStatementsReachWorkflowsThroughTheirKeysWhateverTheStatistics(t *tes
 			_, err := q.PeekMessage(b.ctx, db.PeekMessageParams{WorkflowID: "done-1", Topic: "t"})
 			return err
 		}, "-", map[string]string{"messages": "messages_pending"}},
+		"SendMessages": {func() error {
+			_, err := q.SendMessages(b.ctx, db.SendMessagesParams{DestinationIds: ids, Payloads: strs("1"), IdempotencyKeys: strs(""), Topic: "t"})
+			return err
+		}, "workflows_pkey", nil}, // a batch of sends locks and wakes its destinations by key
 		"LockSuspending": {func() error {
 			return q.LockSuspending(b.ctx, db.LockSuspendingParams{Ids: ids, Attempts: attempts, ClaimTokens: tokens})
 		}, "workflows_pkey", nil},

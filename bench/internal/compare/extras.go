@@ -21,6 +21,7 @@ type extraConfig struct {
 	waitsN            int
 	waitsLead         time.Duration
 	waitsSuspendAfter time.Duration
+	waitsSendBatch    int
 	fanoutN           int
 	procs             []int
 	procsN            int
@@ -34,6 +35,7 @@ func (x extraConfig) on() bool { return x.waitsN > 0 || x.fanoutN > 0 || len(x.p
 func addExtraFlags(fs *flag.FlagSet, x *extraConfig) {
 	fs.IntVar(&x.waitsN, "waits", 0, "wfgen only, once after the rounds: N workflows waiting together (half in Sleep, half in Recv) until one instant, then waking (0: off; the issue's size is 100000)")
 	fs.DurationVar(&x.waitsLead, "waits-lead", 0, "time from the enqueue of the -waits workflows to the instant they wait for (0: 30s plus 0.9 ms per workflow)")
+	fs.IntVar(&x.waitsSendBatch, "waits-send-batch", 500, "messages per Topic.SendMany call that wakes the -waits workflows waiting for one (1: a Send per message)")
 	fs.DurationVar(&x.waitsSuspendAfter, "waits-suspend-after", -1, "wfgen Config.SuspendAfter in the -waits phase (negative: every wait suspends at once; wfgen's default, 1s, keeps each waiting workflow in its slot for a second first)")
 	fs.IntVar(&x.fanoutN, "fanout", 0, "wfgen only, once after the rounds: one workflow starting N children and awaiting them all (0: off; the issue's size is 10000)")
 	fs.Func("procs", "wfgen only, once after the rounds: one-step work by 1, 2, ... worker processes, e.g. 1,2,3 (empty: off)", func(s string) error {

@@ -194,18 +194,31 @@ func waits(ctx context.Context, e *env, n int) (o waitsOutcome, err error) {
 		return o, err
 	}
 	defer stopSampling()
-	// Wake the third kind, from 10 goroutines through the worker's own client.
+	// Wake the third kind, from 10 goroutines through the worker's own client: each takes
+	// the next -waits-send-batch messages and sends them with one SendMany (or, for a batch
+	// of 1, one Send).
+	batch := max(e.cfg.extra.waitsSendBatch, 1)
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	sendErrs := make([]error, 10)
 	for g := range sendErrs {
 		wg.Go(func() {
 			for {
-				i := int(next.Add(1)) - 1
-				if i >= len(sendTo) {
+				from := int(next.Add(int64(batch))) - batch
+				if from >= len(sendTo) {
 					return
 				}
-				if err := topic.Send(ctx, w.c, sendTo[i], i); err != nil {
+				var err error
+				if batch == 1 {
+					err = topic.Send(ctx, w.c, sendTo[from], from)
+				} else {
+					msgs := make([]wf.Outgoing[int], 0, batch)
+					for i := from; i < min(from+batch, len(sendTo)); i++ {
+						msgs = append(msgs, wf.Outgoing[int]{To: sendTo[i], Msg: i})
+					}
+					err = topic.SendMany(ctx, w.c, msgs)
+				}
+				if err != nil {
 					sendErrs[g] = err
 					return
 				}
@@ -256,9 +269,9 @@ func runWaits(ctx context.Context, e *env, res *results) error {
 	for k := range waitKinds {
 		all = append(all, o.late[k]...)
 	}
-	fmt.Fprintf(e.log, "waits: %d woke: lateness min %s, p50 %s, p99 %s, max %s; the step after the wait ran in all %s after the instant, all succeeded after %s (%.0f workflows/s); sends done after %s\n",
+	fmt.Fprintf(e.log, "waits: %d woke: lateness min %s, p50 %s, p99 %s, max %s; the step after the wait ran in all %s after the instant, all succeeded after %s (%.0f workflows/s); sends (%d messages per call) done after %s\n",
 		o.n, slices.Min(all).Round(time.Millisecond), percentile(all, 50).Round(time.Millisecond), percentile(all, 99).Round(time.Millisecond), percentile(all, 100).Round(time.Millisecond),
-		o.allRan.Round(time.Millisecond), o.allDone.Round(time.Millisecond), float64(o.n)/o.allDone.Seconds(), o.sends.Round(time.Millisecond))
+		o.allRan.Round(time.Millisecond), o.allDone.Round(time.Millisecond), float64(o.n)/o.allDone.Seconds(), max(e.cfg.extra.waitsSendBatch, 1), o.sends.Round(time.Millisecond))
 	fmt.Fprintf(e.log, "waits: while waking, active worker connections %.1f on average: %s\n", o.waits.mean(), o.waits.top(5))
 	add := func(name, label, unit string, v float64) {
 		res.add("wfgen", spec{name: "waits_" + name, label: label, unit: unit, lower: unit != "workflows/s"}, v)

@@ -104,3 +104,88 @@ func (q *Queries) SendMessage(ctx context.Context, arg SendMessageParams) (SendM
 	err := row.Scan(&i.Found, &i.Stored, &i.WokenQueue)
 	return i, err
 }
+
+const sendMessages = `-- name: SendMessages :many
+WITH input AS (
+    SELECT unnest($1::text[])  AS destination_id,
+           unnest($2::text[])         AS payload,
+           unnest($3::text[]) AS idempotency_key,
+           generate_series(1, cardinality($1::text[])) AS ord
+), dest AS MATERIALIZED (
+    SELECT w.id, w.state, w.waiting_for
+    FROM wfgen.workflows w
+    WHERE w.id = ANY($1::text[])
+    ORDER BY w.id
+    FOR NO KEY UPDATE
+), missing AS (
+    SELECT DISTINCT i.destination_id
+    FROM input i
+    WHERE NOT EXISTS (SELECT 1 FROM dest d WHERE d.id = i.destination_id)
+), inserted AS (
+    INSERT INTO wfgen.messages (destination_id, topic, payload, idempotency_key)
+    SELECT i.destination_id, $4::text, i.payload::jsonb, NULLIF(i.idempotency_key, '')
+    FROM input i
+    WHERE NOT EXISTS (SELECT 1 FROM missing)
+    ORDER BY i.ord
+    ON CONFLICT (destination_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+    RETURNING destination_id
+), woken AS (
+    UPDATE wfgen.workflows w
+    SET available_at = now(), updated_at = now()
+    FROM dest d
+    WHERE w.id = d.id AND d.state = 'enqueued' AND d.waiting_for = 'recv:' || $4::text
+      AND d.id IN (SELECT destination_id FROM inserted)
+    RETURNING w.queue
+)
+SELECT 'missing'::text AS kind, destination_id::text AS value FROM missing
+UNION ALL
+SELECT DISTINCT 'stored'::text, destination_id::text FROM inserted
+UNION ALL
+SELECT DISTINCT 'woken'::text, queue::text FROM woken
+`
+
+type SendMessagesParams struct {
+	DestinationIds  []string
+	Payloads        []string
+	IdempotencyKeys []string
+	Topic           string
+}
+
+type SendMessagesRow struct {
+	Kind  string
+	Value string
+}
+
+// SendMessages stores messages of one topic for workflows, all or none, in one statement: a
+// batch of SendMessage. Each destination is locked as SendMessage locks it, in ID order,
+// so that two batches (and LockSuspending, which locks in that order too) queue up rather
+// than deadlock. When any destination does not exist, nothing is stored and the missing
+// IDs are returned ('missing' rows). Otherwise the messages are stored in the order given
+// (so that one workflow receives its messages in that order), but for those whose
+// idempotency key its destination has stored already, including earlier in the batch; the
+// destinations that got a message are returned ('stored' rows), and the queues of those
+// woken from a Recv of the topic ('woken' rows, one per queue).
+func (q *Queries) SendMessages(ctx context.Context, arg SendMessagesParams) ([]SendMessagesRow, error) {
+	rows, err := q.db.Query(ctx, sendMessages,
+		arg.DestinationIds,
+		arg.Payloads,
+		arg.IdempotencyKeys,
+		arg.Topic,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []SendMessagesRow
+	for rows.Next() {
+		var i SendMessagesRow
+		if err := rows.Scan(&i.Kind, &i.Value); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}

@@ -1,0 +1,167 @@
+package wf_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/wfgen/wfgen/runtime/wf"
+)
+
+func TestSendManyWakesEverySuspendedReceiverAndKeepsEachOnesOrder(t *testing.T) {
+	t.Parallel()
+	b := setup(t, wf.Config{SuspendAfter: -1})
+	notes := wf.NewTopic[string]("notes")
+	w := wf.NewWorkflow("collector", func(ctx wf.Context, n int) ([]string, error) {
+		var got []string
+		for range n {
+			msg, ok, err := notes.Recv(ctx, 0)
+			if err != nil {
+				return nil, err
+			}
+			if !ok {
+				return nil, fmt.Errorf("a Recv without timeout returned no message")
+			}
+			got = append(got, msg)
+		}
+		return got, nil
+	})
+	b.start(t, w, notes)
+	var hs []*wf.Handle[[]string]
+	for range 5 {
+		h, err := w.Enqueue(b.ctx, b.client, 3)
+		require.NoError(t, err)
+		hs = append(hs, h)
+	}
+	require.Eventually(t, func() bool {
+		return b.count(t, `SELECT count(*) FROM %s.workflows WHERE state = 'enqueued' AND waiting_for = 'recv:notes'`) == len(hs)
+	}, 20*time.Second, 5*time.Millisecond, "every receiver suspends in its Recv")
+
+	// Interleaved: each workflow's three messages are apart in the batch.
+	var msgs []wf.Outgoing[string]
+	for i := range 3 {
+		for j, h := range hs {
+			msgs = append(msgs, wf.Outgoing[string]{To: h.ID(), Msg: fmt.Sprintf("w%d-m%d", j, i)})
+		}
+	}
+	require.NoError(t, notes.SendMany(b.ctx, b.client, msgs))
+	for j, h := range hs {
+		got, err := h.Result(b.ctx)
+		require.NoError(t, err)
+		require.Equal(t, []string{fmt.Sprintf("w%d-m0", j), fmt.Sprintf("w%d-m1", j), fmt.Sprintf("w%d-m2", j)}, got, "workflow %d receives its messages in the batch's order", j)
+	}
+	require.Equal(t, 15, b.count(t, `SELECT count(*) FROM %s.messages WHERE consumed_at IS NOT NULL`), "each message received once")
+	require.Zero(t, b.count(t, `SELECT count(*) FROM %s.messages WHERE consumed_at IS NULL`))
+}
+
+func TestSendManyStoresNothingWhenADestinationIsMissingAndNamesIt(t *testing.T) {
+	t.Parallel()
+	b := setup(t, wf.Config{})
+	notes := wf.NewTopic[string]("notes")
+	b.exec(t, `INSERT INTO %s.workflows (id, name, state, queue, input, max_recoveries) VALUES
+		('here', 'w', 'enqueued', 'q', '{}', 1), ('also-here', 'w', 'enqueued', 'q', '{}', 1)`)
+	err := notes.SendMany(b.ctx, b.client, []wf.Outgoing[string]{
+		{To: "here", Msg: "a"}, {To: "gone", Msg: "b"}, {To: "also-here", Msg: "c"}, {To: "away", Msg: "d"}, {To: "gone", Msg: "e"},
+	})
+	require.ErrorIs(t, err, wf.ErrNotFound)
+	require.ErrorContains(t, err, `none of the 5 messages on topic "notes" was sent`)
+	require.ErrorContains(t, err, `2 destinations do not exist ("away", "gone")`)
+	require.Zero(t, b.count(t, `SELECT count(*) FROM %s.messages`), "all or none")
+
+	err = notes.SendMany(b.ctx, b.client, []wf.Outgoing[string]{{To: "here", Msg: "a"}, {To: "nobody", Msg: "b"}})
+	require.ErrorIs(t, err, wf.ErrNotFound)
+	require.ErrorContains(t, err, `workflow "nobody" not found: none of the 2 messages on topic "notes" was sent`)
+	require.Zero(t, b.count(t, `SELECT count(*) FROM %s.messages`))
+
+	require.NoError(t, notes.SendMany(b.ctx, b.client, nil), "an empty batch sends nothing")
+	require.NoError(t, notes.SendMany(b.ctx, b.client, []wf.Outgoing[string]{{To: "here", Msg: "a"}, {To: "also-here", Msg: "b"}}))
+	require.Equal(t, 2, b.count(t, `SELECT count(*) FROM %s.messages`))
+}
+
+func TestSendManyStoresAnIdempotencyKeyOncePerDestination(t *testing.T) {
+	t.Parallel()
+	b := setup(t, wf.Config{})
+	notes := wf.NewTopic[string]("notes")
+	b.exec(t, `INSERT INTO %s.workflows (id, name, state, queue, input, max_recoveries) VALUES
+		('a', 'w', 'enqueued', 'q', '{}', 1), ('b', 'w', 'enqueued', 'q', '{}', 1)`)
+	require.NoError(t, notes.Send(b.ctx, b.client, "a", "sent before", wf.WithIdempotencyKey("k0")))
+	batch := []wf.Outgoing[string]{
+		{To: "a", Msg: "again", IdempotencyKey: "k0"}, // stored by the Send
+		{To: "a", Msg: "first", IdempotencyKey: "k1"},
+		{To: "a", Msg: "twice in the batch", IdempotencyKey: "k1"},
+		{To: "b", Msg: "same key, another workflow", IdempotencyKey: "k1"},
+		{To: "b", Msg: "no key"},
+	}
+	require.NoError(t, notes.SendMany(b.ctx, b.client, batch))
+	payloads := func(id string) []string {
+		rows, err := b.pool.Query(b.ctx, fmt.Sprintf(`SELECT payload #>> '{}' FROM %s.messages WHERE destination_id = $1 ORDER BY seq`, b.schema), id)
+		require.NoError(t, err)
+		var out []string
+		for rows.Next() {
+			var p string
+			require.NoError(t, rows.Scan(&p))
+			out = append(out, p)
+		}
+		require.NoError(t, rows.Err())
+		return out
+	}
+	require.Equal(t, []string{"sent before", "first"}, payloads("a"))
+	require.Equal(t, []string{"same key, another workflow", "no key"}, payloads("b"))
+
+	// Retrying the batch stores only the message without a key again.
+	require.NoError(t, notes.SendMany(b.ctx, b.client, batch))
+	require.Equal(t, []string{"sent before", "first"}, payloads("a"))
+	require.Equal(t, []string{"same key, another workflow", "no key", "no key"}, payloads("b"))
+
+	err := notes.SendMany(b.ctx, b.client, []wf.Outgoing[string]{{To: "a", Msg: "x"}, {To: "b", Msg: "y", IdempotencyKey: "wfgen:mine"}})
+	require.ErrorContains(t, err, "reserved")
+	require.ErrorContains(t, err, "message 1")
+	err = notes.SendMany(b.ctx, b.client, []wf.Outgoing[string]{{To: "a", Msg: "x"}, {To: "b", Msg: "nul \u0000 inside"}})
+	var codecErr *wf.CodecError
+	require.ErrorAs(t, err, &codecErr, "jsonb refuses the NUL character that JSON allows")
+	require.ErrorContains(t, err, "nothing was sent")
+	require.Equal(t, 5, b.count(t, `SELECT count(*) FROM %s.messages`), "the refused batches stored nothing")
+}
+
+func TestASendManyThatDeadlocksIsTriedAgain(t *testing.T) {
+	t.Parallel()
+	b := setup(t, wf.Config{})
+	notes := wf.NewTopic[string]("notes")
+	b.exec(t, `INSERT INTO %s.workflows (id, name, state, queue, input, max_recoveries) VALUES
+		('a', 'w', 'enqueued', 'q', '{}', 1), ('b', 'w', 'enqueued', 'q', '{}', 1)`)
+	tx, err := b.pool.Begin(b.ctx)
+	require.NoError(t, err)
+	defer tx.Rollback(b.ctx) //nolint:errcheck // a no-op after Commit
+	// This transaction waits long before looking for deadlocks, so that the SendMany (the
+	// server's default, 1 s) is the one PostgreSQL aborts.
+	_, err = tx.Exec(b.ctx, `SET LOCAL deadlock_timeout = '30s'`)
+	require.NoError(t, err)
+	lock := func(id string, mode string) error {
+		_, err := tx.Exec(b.ctx, fmt.Sprintf(`SELECT 1 FROM %s.workflows WHERE id = $1 FOR NO KEY UPDATE %s`, b.schema, mode), id)
+		return err
+	}
+	// A checkpoint batch completing b and then a would lock them in this order.
+	require.NoError(t, lock("b", ""))
+	var holder int
+	require.NoError(t, tx.QueryRow(b.ctx, "SELECT pg_backend_pid()").Scan(&holder))
+
+	done := make(chan error, 1)
+	go func() {
+		done <- notes.SendMany(b.ctx, b.client, []wf.Outgoing[string]{{To: "b", Msg: "1"}, {To: "a", Msg: "2"}})
+	}()
+	require.Eventually(t, func() bool {
+		return b.count(t, `SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid)) /* %s */`, holder) == 1
+	}, 10*time.Second, 5*time.Millisecond, "the SendMany never waited for b's row")
+	_, err = tx.Exec(b.ctx, "SAVEPOINT nowait")
+	require.NoError(t, err)
+	require.Error(t, lock("a", "NOWAIT"), "the SendMany locks in ID order: it holds a's row while it waits for b's")
+	_, err = tx.Exec(b.ctx, "ROLLBACK TO SAVEPOINT nowait")
+	require.NoError(t, err)
+	require.NoError(t, lock("a", ""), "PostgreSQL aborts the SendMany's statement, and this lock is granted")
+	require.NoError(t, tx.Commit(b.ctx))
+
+	require.NoError(t, <-done, "the deadlocked SendMany was tried again")
+	require.Equal(t, 2, b.count(t, `SELECT count(*) FROM %s.messages`))
+}
