@@ -19,10 +19,14 @@ var cases = []benchCase{
 	{group: "multi-step work", system: "gowf", run: runGowfMultiStep},
 	{group: "single enqueue", system: "wfgen", run: runWfgenEnqueueSingle},
 	{group: "single enqueue", system: "river", run: runRiverInsertSingle},
+	// With -scale, the scaled latency phase runs beside the empty one, their order
+	// alternating by round (the scaled case returns at once without -scale): see scale.go.
 	{group: "latency", system: "wfgen", run: runWfgenLatency},
-	// -scale only (each returns at once without it): see scale.go.
+	{group: "latency", system: "wfgen", run: runWfgenLatencyScaled},
+	// -scale only (each returns at once without it): the scaled one-step work, beside one on
+	// empty tables, which the growth ratio compares it with.
+	{group: "one-step work, scaled", system: "wfgen", run: runWfgenOneStepBeside},
 	{group: "one-step work, scaled", system: "wfgen", run: runWfgenOneStepScaled},
-	{group: "latency, scaled", system: "wfgen", run: runWfgenLatencyScaled},
 	{group: "plans", system: "wfgen", run: runWfgenPlans},
 	{group: "retention", system: "wfgen", run: runWfgenRetention},
 }

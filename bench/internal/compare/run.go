@@ -216,7 +216,15 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 
 	res := newResults()
 	started := time.Now()
-	runErr := runRounds(ctx, e, res)
+	var runErr error
+	if cfg.scale.on && cfg.rounds > 0 {
+		// Before the rounds, so that the seeding's writes (and the checkpoint that flushes
+		// them) fall into no round's phases.
+		runErr = e.seedScaled(ctx)
+	}
+	if runErr == nil {
+		runErr = runRounds(ctx, e, res)
+	}
 	if runErr == nil && cfg.extra.on() {
 		runErr = runExtras(ctx, e, res)
 	}

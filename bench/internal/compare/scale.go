@@ -174,13 +174,21 @@ func (e *env) vacuumScaled(ctx context.Context, analyze bool) error {
 	return nil
 }
 
-// withScaled runs a phase in the seeded schema, seeding it first if this run has not.
-func (e *env) withScaled(ctx context.Context, phase func() error) error {
+// seedScaled seeds the scaled schema unless this run has.
+func (e *env) seedScaled(ctx context.Context) error {
 	if e.scale == nil {
 		e.scale = &scaleState{}
 	}
-	if !e.scale.seeded {
-		if err := e.seed(ctx); err != nil {
+	if e.scale.seeded {
+		return nil
+	}
+	return e.seed(ctx)
+}
+
+// withScaled runs a phase in the seeded schema, seeding it first if this run has not.
+func (e *env) withScaled(ctx context.Context, phase func() error) error {
+	if e.scale == nil || !e.scale.seeded {
+		if err := e.seedScaled(ctx); err != nil {
 			return err
 		}
 	} else {
@@ -214,10 +222,28 @@ func count(n int) string {
 	return fmt.Sprint(n)
 }
 
-// Metric names of the scaled phases.
+// Metric names of the scaled phases, and of the empty-table phase beside them.
 const (
 	scaledSuffix = "_scaled"
+	besideSuffix = "_beside_scaled"
 )
+
+// runWfgenOneStepBeside runs wfgen's one-step work on empty tables once more, next to the
+// scaled one (their order alternates by round), for the growth ratio: one-step phases a
+// minute apart (the first of a round, and the scaled one after the other systems' phases)
+// differ by 30% on this busy machine, phases a few seconds apart much less.
+func runWfgenOneStepBeside(ctx context.Context, e *env, res *results, round int) error {
+	if !e.cfg.scale.on {
+		return nil
+	}
+	_, work, err := wfgenWork(ctx, e, e.cfg.oneStepN, 1)
+	if err != nil {
+		return err
+	}
+	progress(e, round, "wfgen", "one-step work, empty", work, "workflow")
+	res.add("wfgen", spec{name: wfgenOneStep + besideSuffix, label: "one-step workflows, empty tables, beside the scaled phase", unit: "workflows/s"}, rate(work))
+	return nil
+}
 
 func runWfgenOneStepScaled(ctx context.Context, e *env, res *results, round int) error {
 	if !e.cfg.scale.on {
@@ -273,7 +299,7 @@ const (
 // scaleTargets are the growth goals of issue 12: the scaled figures within 10% of the
 // empty-table ones measured in the same run.
 var scaleTargets = []target{
-	{name: "one_step_scaled_vs_empty", label: "wfgen one-step workflows/s, scaled ÷ empty", num: [2]string{"wfgen", wfgenOneStep + scaledSuffix}, den: [2]string{"wfgen", wfgenOneStep}, atLeast: 0.9, scale: true},
+	{name: "one_step_scaled_vs_empty", label: "wfgen one-step workflows/s, scaled ÷ empty beside it", num: [2]string{"wfgen", wfgenOneStep + scaledSuffix}, den: [2]string{"wfgen", wfgenOneStep + besideSuffix}, atLeast: 0.9, scale: true},
 	{name: "latency_api_client_p50_scaled_vs_empty", label: "wfgen p50 enqueue-to-start, another client, scaled ÷ empty", num: [2]string{"wfgen", latencyAPIp50 + scaledSuffix}, den: [2]string{"wfgen", latencyAPIp50}, atMost: 1.1, scale: true},
 	{name: "latency_api_client_p99_scaled_vs_empty", label: "wfgen p99 enqueue-to-start, another client, scaled ÷ empty", num: [2]string{"wfgen", latencyAPIp99 + scaledSuffix}, den: [2]string{"wfgen", latencyAPIp99}, atMost: 1.1, scale: true},
 	{name: "latency_own_client_p50_scaled_vs_empty", label: "wfgen p50 enqueue-to-start, worker's own client, scaled ÷ empty", num: [2]string{"wfgen", latencyOwnp50 + scaledSuffix}, den: [2]string{"wfgen", latencyOwnp50}, atMost: 1.1, scale: true},
