@@ -236,37 +236,46 @@ func TestACancellationThatDeadlocksIsTriedAgain(t *testing.T) {
 	b.exec(t, `INSERT INTO %s.workflows (id, name, state, queue, input, max_recoveries, attempt, parent_id) VALUES
 		('parent', 'w', 'running', 'q', '{}', 1, 1, NULL),
 		('child', 'w', 'running', 'q', '{}', 1, 1, 'parent')`)
+	// The cancellation locks the parent's row, then the child's.
+	err := deadlockWith(t, b, "child", "parent", func() error { return b.client.CancelWorkflow(b.ctx, "parent") })
+	require.NoError(t, err, "the deadlocked cancellation was tried again")
+	require.Equal(t, 2, b.count(t, `SELECT count(*) FROM %s.workflows WHERE state = 'cancelled'`))
+}
+
+// deadlockWith makes op deadlock with a transaction, once: the transaction locks the row of
+// workflow second, op (run in a goroutine) locks first's and waits for second's, then the
+// transaction asks for first's. The transaction waits long before looking for deadlocks,
+// so that op (the server's default deadlock_timeout, 1 s) is the one PostgreSQL aborts;
+// the transaction then commits. It returns op's error.
+func deadlockWith(t *testing.T, b *bundle, second, first string, op func() error) error {
+	t.Helper()
 	tx, err := b.pool.Begin(b.ctx)
 	require.NoError(t, err)
 	defer tx.Rollback(b.ctx) //nolint:errcheck // a no-op after Commit
-	// This transaction waits long before looking for deadlocks, so that the cancellation
-	// (the server's default, 1 s) is the one PostgreSQL aborts.
 	_, err = tx.Exec(b.ctx, `SET LOCAL deadlock_timeout = '30s'`)
 	require.NoError(t, err)
 	lock := func(id string, mode string) error {
 		_, err := tx.Exec(b.ctx, fmt.Sprintf(`SELECT 1 FROM %s.workflows WHERE id = $1 FOR NO KEY UPDATE %s`, b.schema, mode), id)
 		return err
 	}
-	require.NoError(t, lock("child", ""))
+	require.NoError(t, lock(second, ""))
 	var holder int
 	require.NoError(t, tx.QueryRow(b.ctx, "SELECT pg_backend_pid()").Scan(&holder))
 
 	done := make(chan error, 1)
-	go func() { done <- b.client.CancelWorkflow(b.ctx, "parent") }()
+	go func() { done <- op() }()
 	require.Eventually(t, func() bool {
 		return b.count(t, `SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid)) /* %s */`, holder) == 1
-	}, 10*time.Second, 5*time.Millisecond, "the cancellation never waited for the child's row")
+	}, 10*time.Second, 5*time.Millisecond, "the operation never waited for %s's row", second)
 	_, err = tx.Exec(b.ctx, "SAVEPOINT nowait")
 	require.NoError(t, err)
-	require.Error(t, lock("parent", "NOWAIT"), "the cancellation holds the parent's row while it waits for the child's")
+	require.Error(t, lock(first, "NOWAIT"), "the operation holds %s's row while it waits for %s's", first, second)
 	_, err = tx.Exec(b.ctx, "ROLLBACK TO SAVEPOINT nowait")
 	require.NoError(t, err)
-	// The cycle: PostgreSQL aborts the cancellation's statement, and this lock is granted.
-	require.NoError(t, lock("parent", ""))
+	// The cycle: PostgreSQL aborts the operation's statement, and this lock is granted.
+	require.NoError(t, lock(first, ""))
 	require.NoError(t, tx.Commit(b.ctx))
-
-	require.NoError(t, <-done, "the deadlocked cancellation was tried again")
-	require.Equal(t, 2, b.count(t, `SELECT count(*) FROM %s.workflows WHERE state = 'cancelled'`))
+	return <-done
 }
 
 func TestAnExecutorClaimsNothingOnceItsLeaseExpired(t *testing.T) {

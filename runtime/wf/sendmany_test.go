@@ -131,37 +131,11 @@ func TestASendManyThatDeadlocksIsTriedAgain(t *testing.T) {
 	notes := wf.NewTopic[string]("notes")
 	b.exec(t, `INSERT INTO %s.workflows (id, name, state, queue, input, max_recoveries) VALUES
 		('a', 'w', 'enqueued', 'q', '{}', 1), ('b', 'w', 'enqueued', 'q', '{}', 1)`)
-	tx, err := b.pool.Begin(b.ctx)
-	require.NoError(t, err)
-	defer tx.Rollback(b.ctx) //nolint:errcheck // a no-op after Commit
-	// This transaction waits long before looking for deadlocks, so that the SendMany (the
-	// server's default, 1 s) is the one PostgreSQL aborts.
-	_, err = tx.Exec(b.ctx, `SET LOCAL deadlock_timeout = '30s'`)
-	require.NoError(t, err)
-	lock := func(id string, mode string) error {
-		_, err := tx.Exec(b.ctx, fmt.Sprintf(`SELECT 1 FROM %s.workflows WHERE id = $1 FOR NO KEY UPDATE %s`, b.schema, mode), id)
-		return err
-	}
-	// A checkpoint batch completing b and then a would lock them in this order.
-	require.NoError(t, lock("b", ""))
-	var holder int
-	require.NoError(t, tx.QueryRow(b.ctx, "SELECT pg_backend_pid()").Scan(&holder))
-
-	done := make(chan error, 1)
-	go func() {
-		done <- notes.SendMany(b.ctx, b.client, []wf.Outgoing[string]{{To: "b", Msg: "1"}, {To: "a", Msg: "2"}})
-	}()
-	require.Eventually(t, func() bool {
-		return b.count(t, `SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid)) /* %s */`, holder) == 1
-	}, 10*time.Second, 5*time.Millisecond, "the SendMany never waited for b's row")
-	_, err = tx.Exec(b.ctx, "SAVEPOINT nowait")
-	require.NoError(t, err)
-	require.Error(t, lock("a", "NOWAIT"), "the SendMany locks in ID order: it holds a's row while it waits for b's")
-	_, err = tx.Exec(b.ctx, "ROLLBACK TO SAVEPOINT nowait")
-	require.NoError(t, err)
-	require.NoError(t, lock("a", ""), "PostgreSQL aborts the SendMany's statement, and this lock is granted")
-	require.NoError(t, tx.Commit(b.ctx))
-
-	require.NoError(t, <-done, "the deadlocked SendMany was tried again")
+	// The SendMany locks in ID order, a then b, whatever the order of its messages; a
+	// checkpoint batch completing b and then a would lock them the other way round.
+	err := deadlockWith(t, b, "b", "a", func() error {
+		return notes.SendMany(b.ctx, b.client, []wf.Outgoing[string]{{To: "b", Msg: "1"}, {To: "a", Msg: "2"}})
+	})
+	require.NoError(t, err, "the deadlocked SendMany was tried again")
 	require.Equal(t, 2, b.count(t, `SELECT count(*) FROM %s.messages`))
 }
