@@ -308,7 +308,8 @@
 // is Send for a batch, in one statement: it locks its destinations in ID order (so that
 // batches queue up rather than deadlock; one that PostgreSQL aborts to break a deadlock
 // with a checkpoint batch is tried again), and stores all the messages or, when a
-// destination does not exist, none.
+// destination does not exist, none; Topic.SendManyFromWorkflow is SendMany as one step,
+// exactly once as SendFromWorkflow is.
 //
 // Costs: Send, one round trip (its wake-up notification is sent after the commit, batched
 // with others); SendMany, one round trip for the whole batch. Recv with a message waiting: an indexed read, and two checkpoints that the

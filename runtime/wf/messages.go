@@ -26,9 +26,10 @@ import (
 // Define each topic once, at package level, and register it on workers (Register refuses
 // two topics of one name with different types). Senders need not register it.
 type Topic[T any] struct {
-	name     string
-	sendStep *Step[struct{}]
-	recvName string
+	name         string
+	sendStep     *Step[struct{}]
+	sendManyStep *Step[struct{}]
+	recvName     string
 }
 
 // NewTopic defines a topic of messages of type T. It panics on an empty name: definitions
@@ -37,15 +38,17 @@ func NewTopic[T any](name string) *Topic[T] {
 	if strings.TrimSpace(name) == "" {
 		panic("wf: NewTopic: empty name")
 	}
+	// A send from a workflow retries what a retry can fix: the database being away. A
+	// missing destination or a message that cannot be stored is its final answer.
+	retry := RetryIf(func(err error) bool {
+		var codec *CodecError
+		return !errors.Is(err, ErrNotFound) && !errors.As(err, &codec)
+	})
 	return &Topic[T]{
-		name: name,
-		// A send from a workflow retries what a retry can fix: the database being away. A
-		// missing destination or a message that cannot be stored is its final answer.
-		sendStep: NewStep[struct{}]("wf.send:"+name, MaxAttempts(5), RetryIf(func(err error) bool {
-			var codec *CodecError
-			return !errors.Is(err, ErrNotFound) && !errors.As(err, &codec)
-		})),
-		recvName: "wf.recv:" + name,
+		name:         name,
+		sendStep:     NewStep[struct{}]("wf.send:"+name, MaxAttempts(5), retry),
+		sendManyStep: NewStep[struct{}]("wf.sendmany:"+name, MaxAttempts(5), retry),
+		recvName:     "wf.recv:" + name,
 	}
 }
 
@@ -117,15 +120,50 @@ const sendManyTries = 5
 // SendMany, or earlier in msgs) is not stored again, so a caller that retries a SendMany
 // whose outcome it does not know, with a key on every message, sends each at most once.
 func (t *Topic[T]) SendMany(ctx context.Context, c *Client, msgs []Outgoing[T]) error {
+	for i, m := range msgs {
+		if strings.HasPrefix(m.IdempotencyKey, workflowSendKeyPrefix) {
+			return fmt.Errorf("wf: SendMany on topic %q: message %d: idempotency key %q starts with %q, which is reserved for sends from workflows: choose another key; nothing was sent", t.name, i, m.IdempotencyKey, workflowSendKeyPrefix)
+		}
+	}
+	return t.sendMany(ctx, c, msgs)
+}
+
+// SendManyFromWorkflow sends messages of the topic from inside a workflow, in one
+// statement as SendMany does, exactly once: it is one step (one step ID, named
+// "wf.sendmany:<topic>"), and each message is stored under an idempotency key made of the
+// sender's workflow ID, the step ID and the message's index, so that a send that runs again
+// after a crash stores nothing twice, and a replay returns the recorded outcome without
+// sending. The messages' IdempotencyKey must be empty. A destination that does not exist is
+// the step's final error (wrapping ErrNotFound; nothing is sent); a database error is
+// retried a few times. An empty batch sends nothing, but takes its step all the same, so
+// that how many step IDs a run takes does not depend on its data.
+func (t *Topic[T]) SendManyFromWorkflow(ctx Context, msgs []Outgoing[T]) error {
+	for i, m := range msgs {
+		if m.IdempotencyKey != "" {
+			return fmt.Errorf("wf: SendManyFromWorkflow on topic %q: message %d has an idempotency key (%q): a send from a workflow keys its messages itself; leave it empty", t.name, i, m.IdempotencyKey)
+		}
+	}
+	x := ctx.execution()
+	_, err := t.sendManyStep.Run(ctx, func(sctx context.Context) (struct{}, error) {
+		prefix := workflowSendKeyPrefix + x.id + ":" + strconv.Itoa(int(x.currentStep())) + ":"
+		keyed := make([]Outgoing[T], len(msgs))
+		for i, m := range msgs {
+			m.IdempotencyKey = prefix + strconv.Itoa(i)
+			keyed[i] = m
+		}
+		return struct{}{}, t.sendMany(sctx, x.c, keyed)
+	})
+	return err
+}
+
+// sendMany stores messages: see SendMessages.
+func (t *Topic[T]) sendMany(ctx context.Context, c *Client, msgs []Outgoing[T]) error {
 	if len(msgs) == 0 {
 		return nil
 	}
 	what := fmt.Sprintf("messages on topic %q", t.name)
 	p := db.SendMessagesParams{Topic: t.name}
 	for i, m := range msgs {
-		if strings.HasPrefix(m.IdempotencyKey, workflowSendKeyPrefix) {
-			return fmt.Errorf("wf: SendMany on topic %q: message %d: idempotency key %q starts with %q, which is reserved for sends from workflows: choose another key; nothing was sent", t.name, i, m.IdempotencyKey, workflowSendKeyPrefix)
-		}
 		payload, err := json.Marshal(m.Msg)
 		if err != nil {
 			return encodeFailure(fmt.Sprintf("message %d on topic %q (nothing was sent)", i, t.name), typeName[T](), err)

@@ -1,7 +1,9 @@
 package wf_test
 
 import (
+	"errors"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -95,25 +97,13 @@ func TestSendManyStoresAnIdempotencyKeyOncePerDestination(t *testing.T) {
 		{To: "b", Msg: "no key"},
 	}
 	require.NoError(t, notes.SendMany(b.ctx, b.client, batch))
-	payloads := func(id string) []string {
-		rows, err := b.pool.Query(b.ctx, fmt.Sprintf(`SELECT payload #>> '{}' FROM %s.messages WHERE destination_id = $1 ORDER BY seq`, b.schema), id)
-		require.NoError(t, err)
-		var out []string
-		for rows.Next() {
-			var p string
-			require.NoError(t, rows.Scan(&p))
-			out = append(out, p)
-		}
-		require.NoError(t, rows.Err())
-		return out
-	}
-	require.Equal(t, []string{"sent before", "first"}, payloads("a"))
-	require.Equal(t, []string{"same key, another workflow", "no key"}, payloads("b"))
+	require.Equal(t, []string{"sent before", "first"}, payloadsOf(t, b, "a"))
+	require.Equal(t, []string{"same key, another workflow", "no key"}, payloadsOf(t, b, "b"))
 
 	// Retrying the batch stores only the message without a key again.
 	require.NoError(t, notes.SendMany(b.ctx, b.client, batch))
-	require.Equal(t, []string{"sent before", "first"}, payloads("a"))
-	require.Equal(t, []string{"same key, another workflow", "no key", "no key"}, payloads("b"))
+	require.Equal(t, []string{"sent before", "first"}, payloadsOf(t, b, "a"))
+	require.Equal(t, []string{"same key, another workflow", "no key", "no key"}, payloadsOf(t, b, "b"))
 
 	err := notes.SendMany(b.ctx, b.client, []wf.Outgoing[string]{{To: "a", Msg: "x"}, {To: "b", Msg: "y", IdempotencyKey: "wfgen:mine"}})
 	require.ErrorContains(t, err, "reserved")
@@ -138,4 +128,109 @@ func TestASendManyThatDeadlocksIsTriedAgain(t *testing.T) {
 	})
 	require.NoError(t, err, "the deadlocked SendMany was tried again")
 	require.Equal(t, 2, b.count(t, `SELECT count(*) FROM %s.messages`))
+}
+
+func TestSendManyFromWorkflowStoresEachMessageOnceWhenTheStepRunsAgain(t *testing.T) {
+	t.Parallel()
+	b := setup(t, wf.Config{SuspendAfter: -1})
+	notes := wf.NewTopic[string]("notes")
+	proceed := wf.NewTopic[bool]("proceed")
+	box := wf.NewWorkflow("box", func(ctx wf.Context, _ int) (int, error) { return 0, nil })
+	var sends atomic.Int32
+	coordinator := wf.NewWorkflow("coordinator", func(ctx wf.Context, to []string) (int, error) {
+		var msgs []wf.Outgoing[string]
+		for i, id := range to {
+			msgs = append(msgs, wf.Outgoing[string]{To: id, Msg: fmt.Sprintf("m%d", i)}, wf.Outgoing[string]{To: id, Msg: fmt.Sprintf("n%d", i)})
+		}
+		if err := notes.SendManyFromWorkflow(ctx, msgs); err != nil {
+			return 0, err
+		}
+		sends.Add(1)
+		// Suspends until the test has removed the send's checkpoint.
+		if _, _, err := proceed.Recv(ctx, 0); err != nil {
+			return 0, err
+		}
+		return ctx.Attempt(), nil
+	})
+	b.start(t, box, coordinator, notes, proceed)
+	var boxes []string
+	for range 3 {
+		h, err := box.Enqueue(b.ctx, b.client, 0)
+		require.NoError(t, err)
+		boxes = append(boxes, h.ID())
+	}
+	h, err := coordinator.Enqueue(b.ctx, b.client, boxes)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		st, err := h.Status(b.ctx)
+		return err == nil && st.WaitingFor == "recv:proceed"
+	}, 20*time.Second, 5*time.Millisecond)
+	require.Equal(t, 6, b.count(t, `SELECT count(*) FROM %s.messages WHERE idempotency_key LIKE 'wfgen:' || $1 || ':1:%%'`, h.ID()),
+		"keyed by the sender's ID, step ID and index")
+	// As if the process had died after the send's statement committed and before its
+	// checkpoint did: the step runs again when the workflow resumes.
+	b.exec(t, `DELETE FROM %s.steps WHERE workflow_id = $1 AND name = 'wf.sendmany:notes'`, h.ID())
+	require.NoError(t, proceed.Send(b.ctx, b.client, h.ID(), true))
+	attempt, err := h.Result(b.ctx)
+	require.NoError(t, err)
+	require.Equal(t, 2, attempt)
+	require.EqualValues(t, 2, sends.Load(), "the send step ran twice")
+	for i, id := range boxes {
+		require.Equal(t, []string{fmt.Sprintf("m%d", i), fmt.Sprintf("n%d", i)}, payloadsOf(t, b, id), "stored once each, in order")
+	}
+	steps, err := b.client.Steps(b.ctx, h.ID())
+	require.NoError(t, err)
+	require.Equal(t, "wf.sendmany:notes", steps[0].Name)
+	require.Equal(t, 2, steps[0].Attempt, "recorded by the run that sent again")
+}
+
+func TestSendManyFromWorkflowToAMissingWorkflowIsItsFinalErrorAndSendsNothing(t *testing.T) {
+	t.Parallel()
+	b := setup(t, wf.Config{})
+	notes := wf.NewTopic[string]("notes")
+	box := wf.NewWorkflow("box", func(ctx wf.Context, _ int) (int, error) { return 0, nil })
+	sender := wf.NewWorkflow("lost-batch", func(ctx wf.Context, to []string) (string, error) {
+		err := notes.SendManyFromWorkflow(ctx, []wf.Outgoing[string]{{To: to[0], Msg: "a"}, {To: to[1], Msg: "b"}})
+		if !errors.Is(err, wf.ErrNotFound) {
+			return "", fmt.Errorf("want ErrNotFound, got %v", err)
+		}
+		if err := notes.SendManyFromWorkflow(ctx, nil); err != nil {
+			return "", err
+		}
+		keyed := notes.SendManyFromWorkflow(ctx, []wf.Outgoing[string]{{To: to[0], Msg: "c", IdempotencyKey: "mine"}})
+		if keyed == nil {
+			return "", errors.New("a message with its own key was sent from a workflow")
+		}
+		return err.Error() + " / " + keyed.Error(), nil
+	})
+	b.start(t, box, sender, notes)
+	bh, err := box.Enqueue(b.ctx, b.client, 0)
+	require.NoError(t, err)
+	h, err := sender.Enqueue(b.ctx, b.client, []string{bh.ID(), "nobody"})
+	require.NoError(t, err)
+	msg, err := h.Result(b.ctx)
+	require.NoError(t, err)
+	require.Contains(t, msg, `"nobody"`)
+	require.Contains(t, msg, "leave it empty")
+	require.Zero(t, b.count(t, `SELECT count(*) FROM %s.messages`), "all or none")
+	steps, err := b.client.Steps(b.ctx, h.ID())
+	require.NoError(t, err)
+	require.Len(t, steps, 2, "the empty batch takes a step; the refused key none")
+	require.Equal(t, 1, steps[0].Tries, "a missing destination is not retried")
+	require.Equal(t, "wf.sendmany:notes", steps[1].Name)
+}
+
+// payloadsOf returns the messages stored for workflow id, in send order, as strings.
+func payloadsOf(t *testing.T, b *bundle, id string) []string {
+	t.Helper()
+	rows, err := b.pool.Query(b.ctx, fmt.Sprintf(`SELECT payload #>> '{}' FROM %s.messages WHERE destination_id = $1 ORDER BY seq`, b.schema), id)
+	require.NoError(t, err)
+	var out []string
+	for rows.Next() {
+		var p string
+		require.NoError(t, rows.Scan(&p))
+		out = append(out, p)
+	}
+	require.NoError(t, rows.Err())
+	return out
 }

@@ -156,6 +156,8 @@ func runtimeClientCall(fn *types.Func) string {
 		return "wf.Handle." + m + " in workflow %s reads another workflow's state outside this one's history, so a replay can see something else; wait for it with Await(ctx), which is checkpointed"
 	case "Topic.Send":
 		return what + "send with SendFromWorkflow(ctx, to, msg), which sends exactly once"
+	case "Topic.SendMany":
+		return what + "send with SendManyFromWorkflow(ctx, msgs), which sends exactly once"
 	case "Event.Get", "Event.Wait", "Stream.Read", "Stream.All":
 		return "wf." + typ + "." + m + " in workflow %s reads another workflow's " + strings.ToLower(typ) + " outside this one's history, so a replay can see something else; read it in a step, or have that workflow send a message (Topic.SendFromWorkflow) that this one receives with Topic.Recv"
 	}

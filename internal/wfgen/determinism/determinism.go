@@ -16,8 +16,9 @@
 //     generated EnqueueF, EnqueueFTx, EnqueueManyF, StartF and DebounceF (use
 //     EnqueueChildF, EnqueueChildrenF, StartChildF), a handle's Result, Poll and Status
 //     (use Await) and its event, topic and stream accessors, wf.Workflow's Enqueue,
-//     EnqueueTx, EnqueueMany, Start and Debounce, wf.Topic's Send (use SendFromWorkflow),
-//     wf.Event's Get and Wait and wf.Stream's Read and All;
+//     EnqueueTx, EnqueueMany, Start and Debounce, wf.Topic's Send and SendMany (use
+//     SendFromWorkflow and SendManyFromWorkflow), wf.Event's Get and Wait and wf.Stream's
+//     Read and All;
 //   - I/O: net/http, database/sql, pgx, os file and environment functions, and
 //     github.com/google/uuid's random UUIDs, which belong in steps.
 //

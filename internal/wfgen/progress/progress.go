@@ -3,7 +3,8 @@
 //
 // Every call that consumes step IDs counts: a generated step wrapper (SStep), child call
 // (EnqueueChildF, StartChildF, EnqueueChildrenF) or handle's Await, wf.Sleep, Event.Set,
-// Topic.SendFromWorkflow, Stream.Append and Stream.Close one each, Topic.Recv two.
+// Topic.SendFromWorkflow, Topic.SendManyFromWorkflow, Stream.Append and Stream.Close one
+// each, Topic.Recv two.
 //
 // The count is static, and given, only when the body is a straight line of such calls:
 //   - each of them is in a statement of the function body's own list (an expression,
@@ -237,7 +238,7 @@ func runtimeStepIDs(fn *types.Func) int {
 		}
 	}
 	switch recv + "." + fn.Name() {
-	case ".Sleep", "Event.Set", "Topic.SendFromWorkflow", "Stream.Append", "Stream.Close",
+	case ".Sleep", "Event.Set", "Topic.SendFromWorkflow", "Topic.SendManyFromWorkflow", "Stream.Append", "Stream.Close",
 		"Workflow.EnqueueChild", "Workflow.StartChild", "Workflow.EnqueueChildren", "Handle.Await", ".AwaitAll":
 		return 1
 	case "Topic.Recv":
