@@ -4,7 +4,7 @@
 --
 -- It locks the destination's row first (FOR NO KEY UPDATE, the lock an UPDATE takes, so
 -- that two sends to one workflow queue up instead of deadlocking on a lock upgrade). A Recv
--- suspends holding that row's lock too (LockOwnedWorkflow) and checks for a message before
+-- suspends holding that row's lock too (LockSuspending) and checks for a message before
 -- it suspends: either this send commits first and the check finds its message, or it waits
 -- for the suspension to commit, and the lock hands it the row's new version, enqueued and
 -- waiting for the topic, which it wakes. The wake-up tests the locked row (dest), never the

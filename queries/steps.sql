@@ -42,11 +42,15 @@ SELECT * FROM wfgen.steps WHERE workflow_id = @workflow_id ORDER BY step_id;
 -- Waiting workflows are suspended in it too, fenced as completions are: a thousand
 -- workflows going to sleep together cost a statement, not a thousand commits. A Recv's
 -- suspension (suspend_topics holds its topic, '' for a sleep) applies only if no message
--- of the topic is waiting, and only in a batch that LockSuspending began (see waiting).
+-- of the topic is waiting, and an Await's (waiting for 'child', its children in
+-- await_parent_ids and await_child_ids) only if one of its children is not final, neither
+-- before this statement nor by a completion in it; both only in a batch that
+-- LockSuspending began (see waiting).
 --
 -- It returns the steps it inserted ('s'), the workflows it completed ('c'), the suspended
 -- parents their children's completion woke ('w'), the workflows it suspended ('z') and the
--- Recvs it did not suspend because a message is waiting ('m'), the second to fourth with
+-- Recvs and Awaits it did not suspend because what they wait for is there ('m'), the
+-- second to fourth with
 -- their queues for the announcements the caller sends after the commit: no
 -- notification here, it would serialize these commits, see Announce. A step missing from
 -- the result was refused: its ID was recorded already (or, for a Recv's, its message was
@@ -160,19 +164,37 @@ WITH step_input AS (
            unnest(@suspend_waiting_for::text[])          AS waiting_for,
            unnest(@suspend_topics::text[])               AS topic,
            'running'::text                               AS owned_state
+), awaited AS MATERIALIZED (
+    SELECT unnest(@await_parent_ids::text[]) AS parent_id,
+           unnest(@await_child_ids::text[])  AS child_id
 ), waiting AS MATERIALIZED (
-    -- The Recvs (topic set) that must not suspend: a message of their topic is waiting.
-    -- Their rows were locked by LockSuspending, in an earlier statement of this
-    -- transaction, so this statement's snapshot has every message whose send held the lock.
+    -- The Recvs (topic set) that must not suspend: a message of their topic is waiting;
+    -- and the Awaits whose children are all final. Their rows were locked by
+    -- LockSuspending, in an earlier statement of this transaction, so this statement's
+    -- snapshot has every message whose send held the lock, and every child's completion
+    -- (whose statement locks its parent: see parents). A completion in this statement is
+    -- not in its snapshot, and its wake-up (woken) sees the parent not yet suspended: the
+    -- check reads completed for those. A child that no longer exists counts as final: the
+    -- Await then reads it and says so.
     SELECT s.id, s.attempt
     FROM suspend_input s
     JOIN wfgen.workflows w ON w.id = s.id AND w.attempt = s.attempt AND w.claim_token = s.claim_token
                           AND w.state = s.owned_state
-    WHERE s.topic <> '' AND EXISTS (
-        SELECT 1 FROM wfgen.messages m
-        WHERE m.destination_id = s.id AND m.topic = s.topic AND m.consumed_at IS NULL)
+    WHERE (s.topic <> '' AND EXISTS (
+              SELECT 1 FROM wfgen.messages m
+              WHERE m.destination_id = s.id AND m.topic = s.topic AND m.consumed_at IS NULL))
+       OR (s.waiting_for = 'child' AND NOT EXISTS (
+              SELECT 1
+              FROM awaited a
+              JOIN wfgen.workflows c ON c.id = a.child_id
+              WHERE a.parent_id = s.id
+                AND c.state NOT IN ('succeeded', 'failed', 'cancelled', 'dead')
+                AND NOT EXISTS (SELECT 1 FROM completed d WHERE d.id = a.child_id)))
 ), suspended AS (
-    -- SuspendWorkflow's write, under the same fence, unless a message is waiting.
+    -- The workflow goes back to its queue until available_at (its slot and goroutine are
+    -- freed; whichever executor is free when it is due resumes it from its history), and
+    -- waiting_for says what else wakes it sooner. Under the same fence, unless what it
+    -- waits for is there.
     UPDATE wfgen.workflows w
     SET state = 'enqueued', executor_id = NULL, available_at = s.available_at,
         waiting_for = s.waiting_for, updated_at = now()
@@ -238,12 +260,13 @@ FOR SHARE OF w
 ON CONFLICT (workflow_id, step_id) DO NOTHING;
 
 -- name: LockSuspending :exec
--- LockSuspending begins a WriteCheckpoints batch that suspends Recvs: in one round trip and
--- one implicit transaction (dbschema.Prefixed), it locks their rows, fenced, as a send
--- locks its destination's. A send that held a lock has committed when WriteCheckpoints
--- takes its snapshot, which sees its message; a send that comes later waits for the
--- commit and wakes the suspended workflow. So no message falls between a Recv's last look
--- and its suspension. Locked in ID order, as WriteCheckpoints locks parents. (Two
+-- LockSuspending begins a WriteCheckpoints batch that suspends Recvs or Awaits: in one
+-- round trip and one implicit transaction (dbschema.Prefixed), it locks their rows, fenced,
+-- as a send locks its destination's and a child's completion its parent's. A send (or
+-- completion) that held a lock has committed when WriteCheckpoints takes its snapshot,
+-- which sees it; one that comes later waits for the commit and wakes the suspended
+-- workflow. So no message, and no child's end, falls between the last look and the
+-- suspension. Locked in ID order, as WriteCheckpoints locks parents. (Two
 -- processes' batches can still deadlock, rarely: each locks a Recv's row here that the
 -- other's completions wake as a parent. PostgreSQL breaks the cycle after deadlock_timeout
 -- and the writer retries the failed batch.)

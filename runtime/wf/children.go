@@ -199,12 +199,8 @@ func (h *Handle[Out]) Await(ctx Context) (Out, error) {
 		row = r
 		return done, nil
 	}
-	ready := func(ctx context.Context, q *db.Queries) (bool, error) {
-		_, done, err := final(ctx, q)
-		return done, err
-	}
 	for {
-		done, err := x.waitOrSuspend(time.Now().Add(childWaitBackstop), waitingChild, look, wake, ready)
+		done, err := x.waitOrSuspend(time.Now().Add(childWaitBackstop), waitingChild, look, wake, []string{h.id})
 		if err != nil {
 			x.endStep()
 			return zero, err
@@ -212,8 +208,8 @@ func (h *Handle[Out]) Await(ctx Context) (Out, error) {
 		if done && (lookErr != nil || State(row.State).Final()) {
 			break
 		}
-		// The suspending transaction found the workflow final after the last look: read
-		// its outcome (on the next pass, at once).
+		// The suspension found the workflow final after the last look: read its outcome
+		// (on the next pass, at once).
 	}
 	if lookErr != nil {
 		x.endStep()
@@ -342,12 +338,8 @@ func AwaitAll[Out any](ctx Context, hs []*Handle[Out]) ([]Out, error) {
 		pending = left
 		return len(pending) == 0, nil
 	}
-	ready := func(ctx context.Context, q *db.Queries) (bool, error) {
-		left, err := unfinished(ctx, q, pending, false)
-		return len(left) == 0, err
-	}
 	for {
-		done, err := x.waitOrSuspend(time.Now().Add(childWaitBackstop), waitingChild, look, wake, ready)
+		done, err := x.waitOrSuspend(time.Now().Add(childWaitBackstop), waitingChild, look, wake, pending)
 		if err != nil {
 			x.endStep()
 			return nil, err
@@ -355,8 +347,8 @@ func AwaitAll[Out any](ctx Context, hs []*Handle[Out]) ([]Out, error) {
 		if done && (lookErr != nil || len(pending) == 0) {
 			break
 		}
-		// The suspending transaction found them all final after the last look: read their
-		// outcomes (on the next pass, at once).
+		// The suspension found them all final after the last look: read their outcomes
+		// (on the next pass, at once).
 	}
 	if lookErr != nil {
 		x.endStep()

@@ -245,16 +245,6 @@ func TestTheRuntimesLockingTransactionsCannotSitIdleForever(t *testing.T) {
 		"LockQueue": func(q *db.Queries) error {
 			return q.LockQueue(b.ctx, db.LockQueueParams{Name: wf.DefaultQueue, IdleTimeoutMs: bound})
 		},
-		"LockOwnedWorkflow": func(q *db.Queries) error {
-			// A workflow running under attempt 3 and claim token 7, locked by its owner.
-			var id string
-			var attempt int32
-			var token int64
-			require.NoError(t, b.pool.QueryRow(b.ctx, rw.SQL(`INSERT INTO wfgen.workflows (id, name, state, queue, input, max_recoveries, attempt, claim_token, executor_id)
-				VALUES ('idle-bound-running', 'idle-bound', 'running', 'default', '1', 1, 3, 7, 'nobody') RETURNING id, attempt, claim_token`)).Scan(&id, &attempt, &token))
-			_, err := q.LockOwnedWorkflow(b.ctx, db.LockOwnedWorkflowParams{ID: id, Attempt: attempt, ClaimToken: token, OwnedState: "running", IdleTimeoutMs: bound})
-			return err
-		},
 		"RecordStepInTx": func(q *db.Queries) error {
 			_, err := q.RecordStepInTx(b.ctx, db.RecordStepInTxParams{WorkflowID: "no-such", StepID: 1, Name: "s", Output: "1", Attempt: 1, Tries: 1, StartedAt: time.Now(), IdleTimeoutMs: bound})
 			return err

@@ -134,10 +134,10 @@
 // PostgreSQL restart shorter than LeaseDuration minus HeartbeatInterval costs waiting only: checkpoints and completions
 // are retried until they are written, heartbeats resume, and nothing is interrupted.
 //
-// Three of the runtime's transactions lock rows that other executors need: a dequeue from a
-// queue with global limits (GlobalConcurrency, RateLimit) locks the queue's row, the check
-// before an Await's suspension locks the workflow's row, and a transactional step's
-// checkpoint locks it in share mode until the step's commit. An executor cut off from the
+// Two of the runtime's transactions lock rows that other executors need: a dequeue from a
+// queue with global limits (GlobalConcurrency, RateLimit) locks the queue's row, and a
+// transactional step's checkpoint locks the workflow's row in share mode until the step's
+// commit. An executor cut off from the
 // server in the middle of one (a network partition, a frozen VM) cannot release its locks,
 // and the server would notice the lost connection only when TCP keepalives give up, hours
 // later by default, while the others' claims of that queue, or every takeover, waited. Each
@@ -235,7 +235,9 @@
 // never starts a second one. Status.ParentID links them, and cancelling a workflow cancels
 // its unfinished descendants. A parent awaiting a child for longer than SuspendAfter is
 // suspended and the child's completion wakes it, so parents never hold the slots their
-// children need.
+// children need. The checkpoint writer suspends it, in its batch: it locks the parent's
+// row first (a child's completion locks it too, to wake it), and suspends only if a child
+// it waits for is not final, counting the completions of the same statement.
 //
 // Workflow.Debounce starts a run only once no call with the same key came for a period (or
 // after a maximum delay): a burst of calls starts one run, with the last call's input.

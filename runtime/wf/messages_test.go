@@ -555,7 +555,7 @@ func TestARecvSuspensionAndASendNeverMissEachOther(t *testing.T) {
 	applied, err := p.Wait(b.ctx)
 	require.NoError(t, err)
 	require.False(t, applied)
-	require.True(t, p.MessageWaiting(), "the suspension saw the message the send committed while it waited")
+	require.True(t, p.Ready(), "the suspension saw the message the send committed while it waited")
 	require.Equal(t, 1, b.count(t, `SELECT count(*) FROM %s.workflows WHERE id = 'receiver' AND state = 'running'`))
 
 	// Received, the message is consumed; the suspension then suspends, and the next send
@@ -565,7 +565,7 @@ func TestARecvSuspensionAndASendNeverMissEachOther(t *testing.T) {
 	applied, err = p.Wait(b.ctx)
 	require.NoError(t, err)
 	require.True(t, applied)
-	require.False(t, p.MessageWaiting())
+	require.False(t, p.Ready())
 	require.Equal(t, "q", p.Queue())
 	require.Equal(t, 1, b.count(t, `SELECT count(*) FROM %s.workflows WHERE id = 'receiver' AND state = 'enqueued' AND waiting_for = 'recv:t' AND available_at > now() + interval '50 minutes'`))
 	sent, err = db.New(rw.Wrap(b.pool)).SendMessage(b.ctx, db.SendMessageParams{DestinationID: "receiver", Topic: "t", Payload: []byte(`2`)})
@@ -580,7 +580,7 @@ func TestARecvSuspensionAndASendNeverMissEachOther(t *testing.T) {
 	applied, err = p.Wait(b.ctx)
 	require.NoError(t, err)
 	require.False(t, applied)
-	require.False(t, p.MessageWaiting())
+	require.False(t, p.Ready())
 }
 
 // BenchmarkSendRecv measures a message's trip from a client's Send to a running workflow's

@@ -183,31 +183,30 @@ func TestHotStatementsReachWorkflowsThroughTheirKeysWhateverTheStatistics(t *tes
 			started := make([]time.Time, len(ids))
 			consumes := make([]int64, len(ids)) // every other step a Recv's, of a message by its seq
 			topics := make([]string, len(ids))
+			waitingFor := make([]string, len(ids))
+			var awaitParents, awaitChildren []string
 			for i := range consumes {
 				consumes[i] = int64(i+1) * int64(i%2)
 				topics[i] = []string{"", "t"}[i%2]
+				waitingFor[i] = []string{"child", "recv:t"}[i%2]
+				if i%2 == 0 { // an Await's, of two children
+					awaitParents = append(awaitParents, ids[i], ids[i])
+					awaitChildren = append(awaitChildren, fmt.Sprintf("done-%d", 1000+i), fmt.Sprintf("done-%d", 2000+i))
+				}
 			}
 			_, err := q.WriteCheckpoints(b.ctx, db.WriteCheckpointsParams{
 				StepWorkflowIds: ids, StepIds: stepIDs, StepNames: strs("s"), StepOutputs: strs("1"), StepErrors: strs(""),
 				StepAttempts: attempts, StepClaimTokens: tokens, StepTries: attempts, StepStartedAt: started, StepConsumes: consumes,
 				DoneIds: ids, DoneAttempts: attempts, DoneClaimTokens: tokens, DoneStates: strs("succeeded"), DoneOutputs: strs("1"), DoneErrors: strs(""),
 				DoneAfterSteps: stepIDs,
-				// And as many suspensions, every other one a Recv's.
+				// And as many suspensions, every other one a Recv's, the others Awaits'.
 				SuspendIds: ids, SuspendAttempts: attempts, SuspendClaimTokens: tokens, SuspendAvailableAt: started,
-				SuspendWaitingFor: strs("recv:t"), SuspendTopics: topics,
+				SuspendWaitingFor: waitingFor, SuspendTopics: topics, AwaitParentIds: awaitParents, AwaitChildIds: awaitChildren,
 			})
 			return err
 		}, "workflows_pkey", map[string]string{"messages": "messages_pkey|messages_pending"}}, // and the messages that Recvs consume, or that keep them from suspending
 		"ReleaseWorkflows": {func() error {
 			return q.ReleaseWorkflows(b.ctx, db.ReleaseWorkflowsParams{Ids: ids, Attempts: attempts, ClaimTokens: tokens, ExecutorID: executor, Channel: "c"})
-		}, "workflows_pkey", nil},
-		"LockOwnedWorkflow": {func() error {
-			_, err := q.LockOwnedWorkflow(b.ctx, db.LockOwnedWorkflowParams{ID: "done-1", Attempt: 1, OwnedState: "running", IdleTimeoutMs: 1000})
-			return err
-		}, "workflows_pkey", nil},
-		"SuspendWorkflow": {func() error {
-			_, err := q.SuspendWorkflow(b.ctx, db.SuspendWorkflowParams{ID: "done-1", Attempt: 1, OwnedState: "running", AvailableAt: time.Now(), WaitingFor: "sleep"})
-			return err
 		}, "workflows_pkey", nil},
 		"PeekMessage": {func() error {
 			_, err := q.PeekMessage(b.ctx, db.PeekMessageParams{WorkflowID: "done-1", Topic: "t"})

@@ -1,16 +1,12 @@
 package wf
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/wfgen/wfgen/runtime/internal/checkpoint"
-	"github.com/wfgen/wfgen/runtime/internal/db"
 )
 
 // What a suspended workflow waits for (the waiting_for column): the statements that can wake
@@ -56,20 +52,18 @@ func isSuspended(err error) bool {
 	return errors.As(err, &s)
 }
 
-// readyCheck reports whether what a workflow waits for has come. It runs in the suspending
-// transaction, after the workflow's row is locked, through q.
-type readyCheck func(ctx context.Context, q *db.Queries) (bool, error)
-
-// suspend gives the execution's slot back: unless ready says the wait is over, the workflow
-// goes back to its queue until until (or until what waitingFor names wakes it), and the
-// execution ends with a *SuspendedError. The previous step's checkpoint is made durable
-// first. ready reports true when the wait turned out to be over; the execution goes on.
+// suspend gives the execution's slot back: unless what it waits for is there, the
+// workflow goes back to its queue until until (or until what waitingFor names wakes it),
+// and the execution ends with a *SuspendedError. The previous step's checkpoint is made
+// durable first. It reports true when the wait turned out to be over (a Recv's message is
+// waiting, or children, the workflows an Await waits for, are all final); the execution
+// goes on.
 //
-// A sleep (no ready check) and a Recv (waitingFor "recv:topic", whose ready check the
-// writer's statement makes: see WriteCheckpoints) are suspended by the checkpoint writer,
-// with other executions' writes; any other wait in a transaction that locks the workflow's
-// row, runs ready, and suspends.
-func (x *execution) suspend(until time.Time, waitingFor string, ready readyCheck) (bool, error) {
+// The checkpoint writer suspends it, with the other executions' checkpoints and
+// suspensions, in one commit: a sleep unconditionally, a Recv (waitingFor "recv:topic")
+// and an Await (children set) after locking the workflow's row, unless what they wait for
+// is there (see WriteCheckpoints).
+func (x *execution) suspend(until time.Time, waitingFor string, children []string) (bool, error) {
 	if err := x.awaitCheckpoint(); err != nil {
 		return false, err
 	}
@@ -77,44 +71,8 @@ func (x *execution) suspend(until time.Time, waitingFor string, ready readyCheck
 		// Due at its deadline at the latest, to time out then rather than at its wake-up.
 		until = x.deadline
 	}
-	var queue string
-	resumed := false
-	suspend := func(q *db.Queries) error {
-		var err error
-		queue, err = q.SuspendWorkflow(x.ctx, db.SuspendWorkflowParams{
-			ID: x.id, Attempt: x.attempt, ClaimToken: x.claimToken, OwnedState: string(StateRunning), AvailableAt: until, WaitingFor: waitingFor,
-		})
-		if errors.Is(err, pgx.ErrNoRows) {
-			return x.fencedNow()
-		}
-		return err
-	}
-	var err error
-	if topic, isRecv := strings.CutPrefix(waitingFor, waitingRecv); isRecv || ready == nil {
-		// The checkpoint writer suspends it, with the other executions' checkpoints and
-		// suspensions, in one commit; a Recv unless a message of its topic is waiting.
-		queue, resumed, err = x.suspendByWriter(until, waitingFor, topic)
-	} else {
-		err = pgx.BeginFunc(x.ctx, x.c.pool, func(tx pgx.Tx) error {
-			q := db.New(x.c.rw.Wrap(tx))
-			_, err := q.LockOwnedWorkflow(x.ctx, db.LockOwnedWorkflowParams{ID: x.id, Attempt: x.attempt, ClaimToken: x.claimToken, OwnedState: string(StateRunning), IdleTimeoutMs: x.c.idleBoundMs()})
-			if errors.Is(err, pgx.ErrNoRows) {
-				return x.fencedNow()
-			}
-			if err != nil {
-				return err
-			}
-			ok, err := ready(x.ctx, q)
-			if err != nil {
-				return err
-			}
-			if ok {
-				resumed = true
-				return nil
-			}
-			return suspend(q)
-		})
-	}
+	topic, _ := strings.CutPrefix(waitingFor, waitingRecv)
+	queue, resumed, err := x.suspendByWriter(until, waitingFor, topic, children)
 	switch {
 	case err == nil && resumed:
 		return true, nil
@@ -139,12 +97,13 @@ func (x *execution) suspend(until time.Time, waitingFor string, ready readyCheck
 }
 
 // suspendByWriter suspends the workflow through the checkpoint writer and returns its
-// queue; a Recv's (topic set) only if no message of the topic is waiting (resumed). The
-// writer retries a failed write until it succeeds or is closed; the wait ends early when
-// the execution is stopped.
-func (x *execution) suspendByWriter(until time.Time, waitingFor, topic string) (queue string, resumed bool, err error) {
+// queue; a Recv's (topic set) only if no message of the topic is waiting, an Await's
+// (children set) only if a child is not final (else resumed). The writer retries a failed
+// write until it succeeds or is closed; the wait ends early when the execution is stopped.
+func (x *execution) suspendByWriter(until time.Time, waitingFor, topic string, children []string) (queue string, resumed bool, err error) {
 	p := x.c.writer.SubmitSuspension(checkpoint.Suspension{
 		WorkflowID: x.id, Attempt: x.attempt, ClaimToken: x.claimToken, AvailableAt: until, WaitingFor: waitingFor, Topic: topic,
+		Children: children,
 	})
 	applied, err := p.Wait(x.ctx)
 	switch {
@@ -155,7 +114,7 @@ func (x *execution) suspendByWriter(until time.Time, waitingFor, topic string) (
 		return "", false, ErrInterrupted
 	case err != nil:
 		return "", false, err
-	case p.MessageWaiting():
+	case p.Ready():
 		return "", true, nil
 	case !applied:
 		return "", false, x.fencedNow()
@@ -178,7 +137,7 @@ func (x *execution) fencedNow() error {
 // whether the wait is over (it runs first and at each wake, and must be cheap). It returns
 // true when look said so, false at until, or the error that ended the wait (a
 // *SuspendedError when the workflow was suspended).
-func (x *execution) waitOrSuspend(until time.Time, waitingFor string, look func() (bool, error), wake <-chan struct{}, ready readyCheck) (bool, error) {
+func (x *execution) waitOrSuspend(until time.Time, waitingFor string, look func() (bool, error), wake <-chan struct{}, children []string) (bool, error) {
 	holdUntil := time.Now().Add(x.c.cfg.SuspendAfter)
 	poll := 10 * time.Millisecond
 	for {
@@ -196,7 +155,7 @@ func (x *execution) waitOrSuspend(until time.Time, waitingFor string, look func(
 			return false, nil
 		}
 		if !now.Before(holdUntil) {
-			ok, err := x.suspend(until, waitingFor, ready)
+			ok, err := x.suspend(until, waitingFor, children)
 			x.mu.Lock()
 			stopped := x.abort != nil || x.interrupted
 			x.mu.Unlock()

@@ -89,8 +89,12 @@ type Suspension struct {
 	AvailableAt time.Time
 	WaitingFor  string
 	// Topic, for a Recv, is the topic whose waiting message cancels the suspension
-	// (Pending.MessageWaiting): the batch then locks the workflow's row first.
+	// (Pending.Ready): the batch then locks the workflow's row first.
 	Topic string
+	// Children, for an Await (WaitingFor "child"), are the workflows it waits for: when all
+	// are final the suspension is cancelled (Pending.Ready), and the batch locks
+	// the workflow's row first, as for a Recv.
+	Children []string
 }
 
 // Pending is a submitted checkpoint. Wait returns once it has been written (or has failed).
@@ -99,7 +103,7 @@ type Pending struct {
 	completion *Completion
 	suspension *Suspension
 	queue      string // a suspended workflow's queue, once applied
-	message    bool   // a Recv's suspension not applied: a message of its topic is waiting
+	message    bool   // a suspension not applied: what it waits for is there
 
 	batch   uint64 // the batch that carried it; set by the writer goroutine
 	done    chan struct{}
@@ -124,9 +128,10 @@ func (p *Pending) Wait(ctx context.Context) (applied bool, err error) {
 // Queue is the queue of a suspension's workflow, once Wait reported it applied.
 func (p *Pending) Queue() string { return p.queue }
 
-// MessageWaiting reports, for a Recv's suspension that Wait reported not applied, that it
-// was not refused: a message of its topic is waiting, and the Recv should take it.
-func (p *Pending) MessageWaiting() bool { return p.message }
+// Ready reports, for a suspension that Wait reported not applied, that it was not refused:
+// what it waits for is there (a message of a Recv's topic, an Await's children all final),
+// and the workflow should go on.
+func (p *Pending) Ready() bool { return p.message }
 
 func (p *Pending) resolve(applied bool, err error) {
 	p.applied, p.err = applied, err
@@ -342,7 +347,7 @@ func (w *Writer) write(batch []*Pending) {
 }
 
 // params builds the statement's arrays, and those of the LockSuspending that must precede
-// it (none unless Recvs suspend). Completions whose After step went in an earlier batch and
+// it (none unless Recvs or Awaits suspend). Completions whose After step went in an earlier batch and
 // did not apply are resolved at once as not applied.
 func (w *Writer) params(batch []*Pending) (db.WriteCheckpointsParams, db.LockSuspendingParams, []*Pending) {
 	var p db.WriteCheckpointsParams
@@ -370,7 +375,11 @@ func (w *Writer) params(batch []*Pending) (db.WriteCheckpointsParams, db.LockSus
 			p.SuspendAvailableAt = append(p.SuspendAvailableAt, s.AvailableAt)
 			p.SuspendWaitingFor = append(p.SuspendWaitingFor, s.WaitingFor)
 			p.SuspendTopics = append(p.SuspendTopics, s.Topic)
-			if s.Topic != "" {
+			for _, child := range s.Children {
+				p.AwaitParentIds = append(p.AwaitParentIds, s.WorkflowID)
+				p.AwaitChildIds = append(p.AwaitChildIds, child)
+			}
+			if s.Topic != "" || len(s.Children) > 0 {
 				lock.Ids = append(lock.Ids, s.WorkflowID)
 				lock.Attempts = append(lock.Attempts, s.Attempt)
 				lock.ClaimTokens = append(lock.ClaimTokens, s.ClaimToken)
