@@ -129,3 +129,62 @@ func runWorkflows(b *testing.B, ctx context.Context, c *wf.Client, w *wf.Workflo
 	}
 	return elapsed
 }
+
+// BenchmarkParentsAwaitingChildrenGoToSleep enqueues 2,000 parents, each of which enqueues
+// a child that sleeps for an hour and awaits it: every parent and child suspends at once
+// (SuspendAfter -1). It times the EnqueueMany until all 4,000 are suspended, and reports
+// the write transactions per workflow (transaction IDs assigned meanwhile).
+func BenchmarkParentsAwaitingChildrenGoToSleep(b *testing.B) {
+	const n = 2000
+	ctx := context.Background()
+	c := wftest.NewClient(b, wf.Config{SuspendAfter: -1})
+	pool := wftest.Pool(b)
+	child := wf.NewWorkflow("sleeper", func(ctx wf.Context, _ int) (int, error) {
+		return 0, wf.Sleep(ctx, time.Hour)
+	})
+	parent := wf.NewWorkflow("awaiter", func(ctx wf.Context, _ int) (int, error) {
+		h, err := child.EnqueueChild(ctx, 0)
+		if err != nil {
+			return 0, err
+		}
+		return h.Await(ctx)
+	})
+	if err := c.Register(child, parent); err != nil {
+		b.Fatal(err)
+	}
+	if err := c.Start(ctx); err != nil {
+		b.Fatal(err)
+	}
+	defer c.Stop(ctx) //nolint:errcheck // the benchmark measured what it needed
+	xids := func() int64 {
+		var v int64
+		if err := pool.QueryRow(ctx, "SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint").Scan(&v); err != nil {
+			b.Fatal(err)
+		}
+		return v
+	}
+	suspended := fmt.Sprintf("SELECT count(*) FROM %s.workflows WHERE state = 'enqueued' AND waiting_for IS NOT NULL", c.Schema())
+	var elapsed time.Duration
+	var writes int64
+	for i := range b.N {
+		x0 := xids()
+		start := time.Now()
+		if _, err := parent.EnqueueMany(ctx, c, make([]int, n)); err != nil {
+			b.Fatal(err)
+		}
+		for {
+			var got int
+			if err := pool.QueryRow(ctx, suspended).Scan(&got); err != nil {
+				b.Fatal(err)
+			}
+			if got == 2*n*(i+1) {
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		elapsed += time.Since(start)
+		writes += xids() - x0
+	}
+	b.ReportMetric(float64(2*n*b.N)/elapsed.Seconds(), "workflows/s")
+	b.ReportMetric(float64(writes)/float64(2*n*b.N), "write-txns/workflow")
+}
