@@ -57,11 +57,7 @@ func TestAnAwaitSuspensionAndItsChildsCompletionNeverMissEachOther(t *testing.T)
 	defer tx.Rollback(b.ctx) //nolint:errcheck // a no-op after Commit
 	require.Len(t, complete(db.New(rw.Wrap(tx)), "child-1"), 1)
 	p := suspend("child-1")
-	var completer int
-	require.NoError(t, tx.QueryRow(b.ctx, "SELECT pg_backend_pid()").Scan(&completer))
-	require.Eventually(t, func() bool {
-		return b.count(t, `SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid)) /* %s */`, completer) == 1
-	}, 10*time.Second, 5*time.Millisecond, "the suspension never waited for the completion's lock of the parent")
+	waitUntilBlockedBy(t, b, tx, "the suspension never waited for the completion's lock of the parent")
 	require.NoError(t, tx.Commit(b.ctx))
 	applied, err := p.Wait(b.ctx)
 	require.NoError(t, err)

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/wfgen/wfgen/runtime/internal/checkpoint"
@@ -200,17 +201,13 @@ func TestACancellationArrivingBeforeItsClaimIsLaunchedStillInterruptsIt(t *testi
 	defer tx.Rollback(b.ctx) //nolint:errcheck // a no-op after Commit
 	_, err = tx.Exec(b.ctx, fmt.Sprintf(`LOCK TABLE %s.steps IN ACCESS EXCLUSIVE MODE`, b.schema))
 	require.NoError(t, err)
-	var locker int
-	require.NoError(t, tx.QueryRow(b.ctx, "SELECT pg_backend_pid()").Scan(&locker))
 
 	second, err := wf.NewClient(b.pool, wf.Config{Schema: b.schema, ExecutorID: "second", Logger: wftest.Logger(t)})
 	require.NoError(t, err)
 	require.NoError(t, second.Register(flow, blocked))
 	require.NoError(t, second.Start(b.ctx))
 	// It claimed both, and waits for their histories behind the lock.
-	require.Eventually(t, func() bool {
-		return b.count(t, `SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid)) /* %s */`, locker) == 1
-	}, 10*time.Second, 5*time.Millisecond)
+	waitUntilBlockedBy(t, b, tx, "the second executor never waited for the histories behind the lock")
 	require.Equal(t, 2, b.count(t, `SELECT count(*) FROM %s.workflows WHERE executor_id = 'second' AND state = 'running' AND attempt = 2`))
 	require.NoError(t, hs[0].Cancel(b.ctx))
 	// Time for the notification to arrive before the launch: the test checks less, never
@@ -259,14 +256,9 @@ func deadlockWith(t *testing.T, b *bundle, second, first string, op func() error
 		return err
 	}
 	require.NoError(t, lock(second, ""))
-	var holder int
-	require.NoError(t, tx.QueryRow(b.ctx, "SELECT pg_backend_pid()").Scan(&holder))
-
 	done := make(chan error, 1)
 	go func() { done <- op() }()
-	require.Eventually(t, func() bool {
-		return b.count(t, `SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid)) /* %s */`, holder) == 1
-	}, 10*time.Second, 5*time.Millisecond, "the operation never waited for %s's row", second)
+	waitUntilBlockedBy(t, b, tx, "the operation never waited for %s's row", second)
 	_, err = tx.Exec(b.ctx, "SAVEPOINT nowait")
 	require.NoError(t, err)
 	require.Error(t, lock(first, "NOWAIT"), "the operation holds %s's row while it waits for %s's", first, second)
@@ -276,6 +268,17 @@ func deadlockWith(t *testing.T, b *bundle, second, first string, op func() error
 	require.NoError(t, lock(first, ""))
 	require.NoError(t, tx.Commit(b.ctx))
 	return <-done
+}
+
+// waitUntilBlockedBy waits until one session waits for a lock that tx holds, and fails the
+// test with msg if none does within 10 s.
+func waitUntilBlockedBy(t *testing.T, b *bundle, tx pgx.Tx, msg string, args ...any) {
+	t.Helper()
+	var holder int
+	require.NoError(t, tx.QueryRow(b.ctx, "SELECT pg_backend_pid()").Scan(&holder))
+	require.Eventually(t, func() bool {
+		return b.count(t, `SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid)) /* %s */`, holder) == 1
+	}, 10*time.Second, 5*time.Millisecond, append([]any{msg}, args...)...)
 }
 
 func TestAnExecutorClaimsNothingOnceItsLeaseExpired(t *testing.T) {

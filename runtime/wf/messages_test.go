@@ -546,11 +546,7 @@ func TestARecvSuspensionAndASendNeverMissEachOther(t *testing.T) {
 	require.True(t, sent.Stored)
 	require.Empty(t, sent.WokenQueue, "the receiver runs: nothing to wake")
 	p := suspend(1)
-	var sender int
-	require.NoError(t, tx.QueryRow(b.ctx, "SELECT pg_backend_pid()").Scan(&sender))
-	require.Eventually(t, func() bool {
-		return b.count(t, `SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid)) /* %s */`, sender) == 1
-	}, 10*time.Second, 5*time.Millisecond, "the suspension never waited for the send's lock")
+	waitUntilBlockedBy(t, b, tx, "the suspension never waited for the send's lock")
 	require.NoError(t, tx.Commit(b.ctx))
 	applied, err := p.Wait(b.ctx)
 	require.NoError(t, err)
