@@ -29,6 +29,22 @@ type received struct {
 	TimedOut int
 }
 
+// recvN receives n messages of the topic, each waited for without a timeout.
+func recvN[T any](ctx wf.Context, topic *wf.Topic[T], n int) ([]T, error) {
+	var got []T
+	for range n {
+		msg, ok, err := topic.Recv(ctx, 0)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, errors.New("a Recv without timeout returned no message")
+		}
+		got = append(got, msg)
+	}
+	return got, nil
+}
+
 func TestAMessageSentBeforeRecvIsDeliveredOnce(t *testing.T) {
 	t.Parallel()
 	b := setup(t, wf.Config{})
@@ -77,18 +93,7 @@ func TestMessagesOfATopicAreReceivedInSendOrder(t *testing.T) {
 		if _, err := gate.Run(ctx, func(context.Context) (int, error) { <-open; return 0, nil }); err != nil {
 			return nil, err
 		}
-		var got []int
-		for range n {
-			v, ok, err := nums.Recv(ctx, 0)
-			if err != nil {
-				return nil, err
-			}
-			if !ok {
-				return nil, errors.New("a Recv without timeout returned no message")
-			}
-			got = append(got, v)
-		}
-		return got, nil
+		return recvN(ctx, nums, n)
 	})
 	b.start(t, w, gate, nums, other)
 	h, err := w.Enqueue(b.ctx, b.client, 20)
@@ -222,16 +227,9 @@ func TestSendFromWorkflowDeliversExactlyOnceAcrossReplays(t *testing.T) {
 	b := setup(t, wf.Config{SuspendAfter: -1})
 	notes := wf.NewTopic[string]("notes")
 	receiver := wf.NewWorkflow("receiver", func(ctx wf.Context, n int) ([]string, error) {
-		var got []string
-		for range n {
-			msg, ok, err := notes.Recv(ctx, 0)
-			if err != nil {
-				return nil, err
-			}
-			if !ok {
-				return nil, errors.New("a Recv without timeout returned no message")
-			}
-			got = append(got, msg)
+		got, err := recvN(ctx, notes, n)
+		if err != nil {
+			return nil, err
 		}
 		// Nothing more comes: each send was stored once.
 		if _, ok, err := notes.Recv(ctx, 200*time.Millisecond); err != nil || ok {

@@ -17,18 +17,7 @@ func TestSendManyWakesEverySuspendedReceiverAndKeepsEachOnesOrder(t *testing.T) 
 	b := setup(t, wf.Config{SuspendAfter: -1})
 	notes := wf.NewTopic[string]("notes")
 	w := wf.NewWorkflow("collector", func(ctx wf.Context, n int) ([]string, error) {
-		var got []string
-		for range n {
-			msg, ok, err := notes.Recv(ctx, 0)
-			if err != nil {
-				return nil, err
-			}
-			if !ok {
-				return nil, fmt.Errorf("a Recv without timeout returned no message")
-			}
-			got = append(got, msg)
-		}
-		return got, nil
+		return recvN(ctx, notes, n)
 	})
 	b.start(t, w, notes)
 	var hs []*wf.Handle[[]string]
