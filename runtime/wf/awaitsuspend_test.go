@@ -1,7 +1,6 @@
 package wf_test
 
 import (
-	"context"
 	"testing"
 	"time"
 
@@ -26,11 +25,7 @@ func TestAnAwaitSuspensionAndItsChildsCompletionNeverMissEachOther(t *testing.T)
 		('child-2', 'w', 'running', 'q', '{}', 1, 1, 3, 'parent'),
 		('child-3', 'w', 'running', 'q', '{}', 1, 1, 3, 'parent')`)
 	rw := dbschema.NewRewriter(b.schema)
-	w := checkpoint.New(b.queries(), checkpoint.Options{LockFirst: func(lock db.LockSuspendingParams) checkpoint.Querier {
-		return db.New(rw.Wrap(dbschema.Prefixed(b.pool, rw.SQL(db.LockSuspendingSQL), db.LockSuspendingArgs(lock)...)))
-	}})
-	go w.Run()
-	t.Cleanup(func() { w.Close(context.Background()) })
+	w := runningWriter(t, b)
 	suspend := func(children ...string) *checkpoint.Pending {
 		return w.SubmitSuspension(checkpoint.Suspension{
 			WorkflowID: "parent", Attempt: 1, ClaimToken: 7, AvailableAt: time.Now().Add(time.Hour), WaitingFor: "child", Children: children,

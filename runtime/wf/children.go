@@ -174,30 +174,24 @@ func (h *Handle[Out]) Await(ctx Context) (Out, error) {
 		}
 		return h.outcome(db.GetResultsRow{ID: h.id, Name: h.name, State: o.State, Output: o.Output, Error: o.Error})
 	}
-	final := func(ctx context.Context, q *db.Queries) (db.GetResultsRow, bool, error) {
-		rows, err := q.GetResults(ctx, []string{h.id})
-		switch {
-		case err != nil:
-			return db.GetResultsRow{}, false, err
-		case len(rows) == 0:
-			return db.GetResultsRow{}, false, &notFoundError{id: h.id}
-		case rows[0].Name != h.name:
-			return db.GetResultsRow{}, false, wrongWorkflow(h.id, rows[0].Name, h.name)
-		}
-		return rows[0], State(rows[0].State).Final(), nil
-	}
 	started := time.Now()
 	wake, stop := x.c.watch(h.id)
 	defer stop()
 	var row db.GetResultsRow
 	var lookErr error
 	look := func() (bool, error) {
-		r, done, err := final(x.ctx, x.c.q)
+		rows, err := x.c.q.GetResults(x.ctx, []string{h.id})
+		switch {
+		case err == nil && len(rows) == 0:
+			err = &notFoundError{id: h.id}
+		case err == nil && rows[0].Name != h.name:
+			err = wrongWorkflow(h.id, rows[0].Name, h.name)
+		}
 		if err != nil {
 			return endsOnNotFound(err, &lookErr)
 		}
-		row = r
-		return done, nil
+		row = rows[0]
+		return State(row.State).Final(), nil
 	}
 	for {
 		done, err := x.waitOrSuspend(time.Now().Add(childWaitBackstop), waitingChild, look, wake, []string{h.id})
@@ -277,10 +271,10 @@ func AwaitAll[Out any](ctx Context, hs []*Handle[Out]) ([]Out, error) {
 	pending := slices.Clone(ids)
 	slices.Sort(pending)
 	pending = slices.Compact(pending)
-	// unfinished reads the outcomes of the given workflows and returns those not final yet;
-	// with record, it stores the final ones' outcomes.
-	unfinished := func(ctx context.Context, q *db.Queries, of []string, record bool) ([]string, error) {
-		rows, err := q.GetResults(ctx, of)
+	// unfinished reads the outcomes of the given workflows, records those of the final ones,
+	// and returns the others.
+	unfinished := func(of []string) ([]string, error) {
+		rows, err := x.c.q.GetResults(x.ctx, of)
 		if err != nil {
 			return nil, err
 		}
@@ -297,10 +291,8 @@ func AwaitAll[Out any](ctx Context, hs []*Handle[Out]) ([]Out, error) {
 				left = append(left, r.ID)
 				continue
 			}
-			if record {
-				for _, i := range byID[r.ID] {
-					outcomes[i] = awaitedOutcome{State: r.State, Output: r.Output, Error: r.Error}
-				}
+			for _, i := range byID[r.ID] {
+				outcomes[i] = awaitedOutcome{State: r.State, Output: r.Output, Error: r.Error}
 			}
 		}
 		for _, id := range of {
@@ -331,7 +323,7 @@ func AwaitAll[Out any](ctx Context, hs []*Handle[Out]) ([]Out, error) {
 		}
 		began := time.Now()
 		defer func() { lastEnd = time.Now(); lastTook = lastEnd.Sub(began) }()
-		left, err := unfinished(x.ctx, x.c.q, pending, true)
+		left, err := unfinished(pending)
 		if err != nil {
 			return endsOnNotFound(err, &lookErr)
 		}

@@ -205,18 +205,32 @@ func TestACancelledCallerContextStoresNothing(t *testing.T) {
 	require.ErrorIs(t, err, wf.ErrNotFound)
 }
 
+// victimClient returns a client (cfg, on the test's schema) on a pool of its own, so that
+// killing its connections touches nobody else, and kill, which terminates every connection
+// of that pool and returns how many it terminated.
+func victimClient(t *testing.T, b *bundle, cfg wf.Config) (*wf.Client, func() int) {
+	t.Helper()
+	pc := b.pool.Config().Copy()
+	victim := "victim_" + b.schema
+	pc.ConnConfig.RuntimeParams["application_name"] = victim
+	pool, err := pgxpool.NewWithConfig(b.ctx, pc)
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	cfg.Schema, cfg.Logger = b.schema, wftest.Logger(t)
+	c, err := wf.NewClient(pool, cfg)
+	require.NoError(t, err)
+	return c, func() int {
+		var killed int
+		require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+			WHERE application_name = $1`, victim).Scan(&killed))
+		return killed
+	}
+}
+
 func TestWorkflowsSurviveTheirDatabaseConnectionsBeingKilled(t *testing.T) {
 	t.Parallel()
 	b := setup(t, wf.Config{})
-	// A pool of this test's own, so that killing its connections touches nobody else.
-	cfg := b.pool.Config().Copy()
-	victim := "victim_" + b.schema
-	cfg.ConnConfig.RuntimeParams["application_name"] = victim
-	pool, err := pgxpool.NewWithConfig(b.ctx, cfg)
-	require.NoError(t, err)
-	t.Cleanup(pool.Close)
-	c, err := wf.NewClient(pool, wf.Config{Schema: b.schema, PollInterval: 20 * time.Millisecond, Logger: wftest.Logger(t)})
-	require.NoError(t, err)
+	c, kill := victimClient(t, b, wf.Config{PollInterval: 20 * time.Millisecond})
 
 	const workflows, steps = 40, 8
 	var stepRuns sync.Map // "workflow/step" -> runs
@@ -257,10 +271,7 @@ func TestWorkflowsSurviveTheirDatabaseConnectionsBeingKilled(t *testing.T) {
 	total := 0
 	for range 4 {
 		time.Sleep(30 * time.Millisecond)
-		var killed int
-		require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
-			WHERE application_name = $1`, victim).Scan(&killed))
-		total += killed
+		total += kill()
 	}
 	require.Positive(t, total, "no connection was killed: the test tested nothing")
 	for i, h := range hs {
@@ -290,14 +301,7 @@ func TestWorkflowsSurviveTheirDatabaseConnectionsBeingKilled(t *testing.T) {
 func TestMessagesAreReceivedOnceWhileTheReceiversConnectionsAreKilled(t *testing.T) {
 	t.Parallel()
 	b := setup(t, wf.Config{})
-	cfg := b.pool.Config().Copy()
-	victim := "victim_" + b.schema
-	cfg.ConnConfig.RuntimeParams["application_name"] = victim
-	pool, err := pgxpool.NewWithConfig(b.ctx, cfg)
-	require.NoError(t, err)
-	t.Cleanup(pool.Close)
-	c, err := wf.NewClient(pool, wf.Config{Schema: b.schema, PollInterval: 20 * time.Millisecond, SuspendAfter: -1, Logger: wftest.Logger(t)})
-	require.NoError(t, err)
+	c, kill := victimClient(t, b, wf.Config{PollInterval: 20 * time.Millisecond, SuspendAfter: -1})
 
 	const workflows, messages = 20, 10
 	numbers := wf.NewTopic[int]("numbers")
@@ -334,10 +338,7 @@ func TestMessagesAreReceivedOnceWhileTheReceiversConnectionsAreKilled(t *testing
 	total, rounds := 0, 0
 	for b.count(t, `SELECT count(*) FROM %s.workflows WHERE state = 'succeeded'`) < workflows && rounds < 200 {
 		time.Sleep(50 * time.Millisecond)
-		var killed int
-		require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
-			WHERE application_name = $1`, victim).Scan(&killed))
-		total += killed
+		total += kill()
 		rounds++
 	}
 	wg.Wait()

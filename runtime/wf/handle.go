@@ -197,14 +197,9 @@ func (c *Client) cancel(ctx context.Context, id string) error {
 	// batch locking some of those rows in another order can deadlock with it, and PostgreSQL
 	// may abort either. Cancelling is idempotent: try again (in the caller's transaction,
 	// CancelWorkflowTx, the error is the caller's to handle).
-	var err error
-	for try := 1; ; try++ {
-		err = c.cancelThrough(ctx, c.rw.Wrap(c.pool), id)
-		if !isTransactionRollback(err) || try == cancelTries || ctx.Err() != nil {
-			break
-		}
-		c.log.Debug("wfgen: cancelling a workflow deadlocked; trying again", "workflow_id", id, "error", err)
-	}
+	err := c.retryRolledBack(ctx, "cancelling workflow "+id, func() error {
+		return c.cancelThrough(ctx, c.rw.Wrap(c.pool), id)
+	})
 	if err != nil {
 		return err
 	}
@@ -218,8 +213,23 @@ func (c *Client) cancel(ctx context.Context, id string) error {
 	return nil
 }
 
-// cancelTries bounds the attempts of a cancellation that PostgreSQL rolls back (a deadlock).
-const cancelTries = 5
+// rolledBackTries bounds the attempts of an idempotent write that PostgreSQL rolls back to
+// break a conflict (a deadlock with a checkpoint batch that locks some of its rows in
+// another order).
+const rolledBackTries = 5
+
+// retryRolledBack runs write, which must be idempotent, until PostgreSQL does not roll it
+// back to break a conflict, at most rolledBackTries times or until ctx ends, and returns its
+// last error. what names it in the log.
+func (c *Client) retryRolledBack(ctx context.Context, what string, write func() error) error {
+	for try := 1; ; try++ {
+		err := write()
+		if !isTransactionRollback(err) || try == rolledBackTries || ctx.Err() != nil {
+			return err
+		}
+		c.log.Debug("wfgen: a write was rolled back to break a conflict; trying again", "what", what, "error", err)
+	}
+}
 
 // isTransactionRollback reports whether PostgreSQL rolled back err's statement to resolve a
 // conflict (a deadlock, a serialization failure): running it again may succeed.

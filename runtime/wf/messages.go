@@ -105,10 +105,6 @@ type Outgoing[T any] struct {
 	IdempotencyKey string
 }
 
-// sendManyTries bounds the attempts of a SendMany that PostgreSQL rolls back (a deadlock
-// with a checkpoint batch that locks some of its destinations in another order).
-const sendManyTries = 5
-
 // SendMany sends messages of the topic, each to its workflow, from outside any workflow, in
 // one statement and one commit: all or none. It is Send for many messages at once (to one
 // workflow or to many), at the cost of one round trip rather than one per message. It
@@ -173,14 +169,10 @@ func (t *Topic[T]) sendMany(ctx context.Context, c *Client, msgs []Outgoing[T]) 
 		p.IdempotencyKeys = append(p.IdempotencyKeys, m.IdempotencyKey)
 	}
 	var rows []db.SendMessagesRow
-	var err error
-	for try := 1; ; try++ {
+	err := c.retryRolledBack(ctx, "sending "+what, func() (err error) {
 		rows, err = c.q.SendMessages(ctx, p)
-		if !isTransactionRollback(err) || try == sendManyTries || ctx.Err() != nil {
-			break
-		}
-		c.log.Debug("wfgen: a SendMany deadlocked; trying again", "topic", t.name, "error", err)
-	}
+		return err
+	})
 	if err != nil {
 		var pgErr *pgconn.PgError
 		if errors.As(err, &pgErr) && strings.HasPrefix(pgErr.Code, "22") {

@@ -277,11 +277,25 @@ func TestASendStepThatRunsAgainAfterACrashStoresNothingTwice(t *testing.T) {
 	t.Parallel()
 	b := setup(t, wf.Config{SuspendAfter: -1})
 	notes := wf.NewTopic[string]("notes")
+	_, to := rerunSendStep(t, b, 1, "wf.send:notes", func(ctx wf.Context, to []string) error {
+		return notes.SendFromWorkflow(ctx, to[0], "once")
+	}, notes)
+	require.Equal(t, 1, b.count(t, `SELECT count(*) FROM %s.messages WHERE destination_id = $1`, to[0]), "the step stored its message once")
+}
+
+// rerunSendStep runs a workflow whose first step sends (send, from the workflow) to
+// destinations finished workflows, then waits in a Recv. Once it is suspended there, the
+// send step's checkpoint (named step) is deleted, as if the process had died after the
+// send's statement committed and before its checkpoint did, and the workflow goes on: the
+// step runs again. It checks that it did, recorded by the second run, and returns the
+// sender's ID and the destinations.
+func rerunSendStep(t *testing.T, b *bundle, destinations int, step string, send func(ctx wf.Context, to []string) error, defs ...wf.Definition) (string, []string) {
+	t.Helper()
 	proceed := wf.NewTopic[bool]("proceed")
 	box := wf.NewWorkflow("box", func(ctx wf.Context, _ int) (int, error) { return 0, nil })
 	var sends atomic.Int32
-	sender := wf.NewWorkflow("resender", func(ctx wf.Context, to string) (int, error) {
-		if err := notes.SendFromWorkflow(ctx, to, "once"); err != nil {
+	sender := wf.NewWorkflow("resender", func(ctx wf.Context, to []string) (int, error) {
+		if err := send(ctx, to); err != nil {
 			return 0, err
 		}
 		sends.Add(1)
@@ -291,32 +305,34 @@ func TestASendStepThatRunsAgainAfterACrashStoresNothingTwice(t *testing.T) {
 		}
 		return ctx.Attempt(), nil
 	})
-	b.start(t, box, sender, notes, proceed)
-	// The destination finished: messages to it are stored all the same.
-	bh, err := box.Enqueue(b.ctx, b.client, 0)
-	require.NoError(t, err)
-	_, err = bh.Result(b.ctx)
-	require.NoError(t, err)
+	b.start(t, append(defs, box, sender, proceed)...)
+	// The destinations finished: messages to them are stored all the same.
+	var to []string
+	for range destinations {
+		bh, err := box.Enqueue(b.ctx, b.client, 0)
+		require.NoError(t, err)
+		_, err = bh.Result(b.ctx)
+		require.NoError(t, err)
+		to = append(to, bh.ID())
+	}
 
-	sh, err := sender.Enqueue(b.ctx, b.client, bh.ID())
+	sh, err := sender.Enqueue(b.ctx, b.client, to)
 	require.NoError(t, err)
 	require.Eventually(t, func() bool {
 		st, err := sh.Status(b.ctx)
 		return err == nil && st.WaitingFor == "recv:proceed"
 	}, 20*time.Second, 5*time.Millisecond)
-	// As if the process had died after the send's statement committed and before its
-	// checkpoint did: the step runs again when the workflow resumes.
-	b.exec(t, `DELETE FROM %s.steps WHERE workflow_id = $1 AND name = 'wf.send:notes'`, sh.ID())
+	b.exec(t, `DELETE FROM %s.steps WHERE workflow_id = $1 AND name = $2`, sh.ID(), step)
 	require.NoError(t, proceed.Send(b.ctx, b.client, sh.ID(), true))
 	attempt, err := sh.Result(b.ctx)
 	require.NoError(t, err)
 	require.Equal(t, 2, attempt)
 	require.EqualValues(t, 2, sends.Load(), "the send step ran twice")
-	require.Equal(t, 1, b.count(t, `SELECT count(*) FROM %s.messages WHERE destination_id = $1`, bh.ID()), "and stored its message once")
 	steps, err := b.client.Steps(b.ctx, sh.ID())
 	require.NoError(t, err)
-	require.Equal(t, "wf.send:notes", steps[0].Name)
+	require.Equal(t, step, steps[0].Name)
 	require.Equal(t, 2, steps[0].Attempt, "recorded by the run that sent again")
+	return sh.ID(), to
 }
 
 func TestSendToAnUnknownWorkflowSaysNotFound(t *testing.T) {
@@ -517,17 +533,27 @@ func TestAMessageSentWhileItsReceiverSuspendsIsNeverLost(t *testing.T) {
 // snapshot follows the lock. A send that holds the row's lock when the suspension comes has
 // its message seen; a send that comes after the suspension wakes the workflow.
 // Deterministic, unlike racing real sends.
-func TestARecvSuspensionAndASendNeverMissEachOther(t *testing.T) {
-	t.Parallel()
-	b := setup(t, wf.Config{})
-	b.exec(t, `INSERT INTO %s.workflows (id, name, state, queue, input, max_recoveries, attempt, claim_token) VALUES
-		('receiver', 'w', 'running', 'q', '{}', 1, 1, 7)`)
+// runningWriter returns a checkpoint writer on the test's schema, running until the test
+// ends, that begins the batches that suspend Recvs and Awaits with LockSuspending, as the
+// client's does.
+func runningWriter(t *testing.T, b *bundle) *checkpoint.Writer {
+	t.Helper()
 	rw := dbschema.NewRewriter(b.schema)
 	w := checkpoint.New(b.queries(), checkpoint.Options{LockFirst: func(lock db.LockSuspendingParams) checkpoint.Querier {
 		return db.New(rw.Wrap(dbschema.Prefixed(b.pool, rw.SQL(db.LockSuspendingSQL), db.LockSuspendingArgs(lock)...)))
 	}})
 	go w.Run()
 	t.Cleanup(func() { w.Close(context.Background()) })
+	return w
+}
+
+func TestARecvSuspensionAndASendNeverMissEachOther(t *testing.T) {
+	t.Parallel()
+	b := setup(t, wf.Config{})
+	b.exec(t, `INSERT INTO %s.workflows (id, name, state, queue, input, max_recoveries, attempt, claim_token) VALUES
+		('receiver', 'w', 'running', 'q', '{}', 1, 1, 7)`)
+	rw := dbschema.NewRewriter(b.schema)
+	w := runningWriter(t, b)
 	suspend := func(attempt int32) *checkpoint.Pending {
 		return w.SubmitSuspension(checkpoint.Suspension{
 			WorkflowID: "receiver", Attempt: attempt, ClaimToken: 7, AvailableAt: time.Now().Add(time.Hour), WaitingFor: "recv:t", Topic: "t",

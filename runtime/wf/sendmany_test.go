@@ -3,7 +3,6 @@ package wf_test
 import (
 	"errors"
 	"fmt"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -123,54 +122,18 @@ func TestSendManyFromWorkflowStoresEachMessageOnceWhenTheStepRunsAgain(t *testin
 	t.Parallel()
 	b := setup(t, wf.Config{SuspendAfter: -1})
 	notes := wf.NewTopic[string]("notes")
-	proceed := wf.NewTopic[bool]("proceed")
-	box := wf.NewWorkflow("box", func(ctx wf.Context, _ int) (int, error) { return 0, nil })
-	var sends atomic.Int32
-	coordinator := wf.NewWorkflow("coordinator", func(ctx wf.Context, to []string) (int, error) {
+	sender, boxes := rerunSendStep(t, b, 3, "wf.sendmany:notes", func(ctx wf.Context, to []string) error {
 		var msgs []wf.Outgoing[string]
 		for i, id := range to {
 			msgs = append(msgs, wf.Outgoing[string]{To: id, Msg: fmt.Sprintf("m%d", i)}, wf.Outgoing[string]{To: id, Msg: fmt.Sprintf("n%d", i)})
 		}
-		if err := notes.SendManyFromWorkflow(ctx, msgs); err != nil {
-			return 0, err
-		}
-		sends.Add(1)
-		// Suspends until the test has removed the send's checkpoint.
-		if _, _, err := proceed.Recv(ctx, 0); err != nil {
-			return 0, err
-		}
-		return ctx.Attempt(), nil
-	})
-	b.start(t, box, coordinator, notes, proceed)
-	var boxes []string
-	for range 3 {
-		h, err := box.Enqueue(b.ctx, b.client, 0)
-		require.NoError(t, err)
-		boxes = append(boxes, h.ID())
-	}
-	h, err := coordinator.Enqueue(b.ctx, b.client, boxes)
-	require.NoError(t, err)
-	require.Eventually(t, func() bool {
-		st, err := h.Status(b.ctx)
-		return err == nil && st.WaitingFor == "recv:proceed"
-	}, 20*time.Second, 5*time.Millisecond)
-	require.Equal(t, 6, b.count(t, `SELECT count(*) FROM %s.messages WHERE idempotency_key LIKE 'wfgen:' || $1 || ':1:%%'`, h.ID()),
-		"keyed by the sender's ID, step ID and index")
-	// As if the process had died after the send's statement committed and before its
-	// checkpoint did: the step runs again when the workflow resumes.
-	b.exec(t, `DELETE FROM %s.steps WHERE workflow_id = $1 AND name = 'wf.sendmany:notes'`, h.ID())
-	require.NoError(t, proceed.Send(b.ctx, b.client, h.ID(), true))
-	attempt, err := h.Result(b.ctx)
-	require.NoError(t, err)
-	require.Equal(t, 2, attempt)
-	require.EqualValues(t, 2, sends.Load(), "the send step ran twice")
+		return notes.SendManyFromWorkflow(ctx, msgs)
+	}, notes)
 	for i, id := range boxes {
 		require.Equal(t, []string{fmt.Sprintf("m%d", i), fmt.Sprintf("n%d", i)}, payloadsOf(t, b, id), "stored once each, in order")
 	}
-	steps, err := b.client.Steps(b.ctx, h.ID())
-	require.NoError(t, err)
-	require.Equal(t, "wf.sendmany:notes", steps[0].Name)
-	require.Equal(t, 2, steps[0].Attempt, "recorded by the run that sent again")
+	require.Equal(t, 6, b.count(t, `SELECT count(*) FROM %s.messages WHERE idempotency_key LIKE 'wfgen:' || $1 || ':1:%%'`, sender),
+		"keyed by the sender's ID, step ID and index")
 }
 
 func TestSendManyFromWorkflowToAMissingWorkflowIsItsFinalErrorAndSendsNothing(t *testing.T) {
