@@ -80,6 +80,44 @@ func BenchmarkOneStepWorkflowsAmongAMillion(b *testing.B) {
 }
 func BenchmarkTenStepWorkflows(b *testing.B) { benchmarkWorkflows(b, 1000, 10) }
 
+// BenchmarkATenStepWorkflowAlone runs ten-step workflows one at a time, from Enqueue to
+// Result: the latency of a lightly loaded worker, where every checkpoint batch holds one
+// step and each step waits for the one before it to be written.
+func BenchmarkATenStepWorkflowAlone(b *testing.B) {
+	ctx := context.Background()
+	c := wftest.NewClient(b, wf.Config{})
+	var ss []*wf.Step[struct{}]
+	var defs []wf.Definition
+	for i := range 10 {
+		s := wf.NewStep[struct{}](fmt.Sprintf("alone-%d", i))
+		ss = append(ss, s)
+		defs = append(defs, s)
+	}
+	w := wf.NewWorkflow("alone", func(ctx wf.Context, _ int) (int, error) {
+		for _, s := range ss {
+			if _, err := s.Run(ctx, func(context.Context) (struct{}, error) { return struct{}{}, nil }); err != nil {
+				return 0, err
+			}
+		}
+		return 0, nil
+	})
+	if err := c.Register(append(defs, w)...); err != nil {
+		b.Fatal(err)
+	}
+	wftest.Start(b, c)
+	b.ResetTimer()
+	for i := range b.N {
+		h, err := w.Enqueue(ctx, c, i)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := h.Result(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/workflow")
+}
+
 // BenchmarkTxStepWorkflows works workflows of one transactional step writing one row, with
 // 100 concurrent workflows: each step is a transaction of its own (begin, the write, the
 // checkpoint, commit) rather than a share of a group commit, so compare it with

@@ -191,35 +191,38 @@ func TestALostConnectionLeavesTheWorkflowsWhoseClaimsAreDurable(t *testing.T) {
 	require.Equal(t, 1, st.Attempt, "a durable claim's execution runs on through a lost connection")
 }
 
-func TestClaimsRunWithJITOffAndTheSettingEndsWithThem(t *testing.T) {
+func TestHotStatementsRunWithTheirSettingsAndTheSettingsEndWithThem(t *testing.T) {
 	t.Parallel()
-	// Claims go through dbschema.Prefixed(pool, DisableJIT): JIT would compile them anew at
-	// every execution once their estimated cost is high, as it is over large tables.
+	// Claims and checkpoint batches go through dbschema.Prefixed(pool,
+	// HotStatementSettings): JIT off, generic plans that read by key.
 	ctx := context.Background()
 	pool := wftest.Pool(t)
-	q := dbschema.Prefixed(pool, db.DisableJITSQL)
+	q := dbschema.Prefixed(pool, db.HotStatementSettingsSQL)
+	const settings = "SELECT current_setting('jit') || current_setting('plan_cache_mode') || current_setting('enable_seqscan') || current_setting('enable_mergejoin')"
+	const hot = "off" + "force_generic_plan" + "off" + "off"
 	var before string
-	require.NoError(t, pool.QueryRow(ctx, "SELECT current_setting('jit')").Scan(&before))
+	require.NoError(t, pool.QueryRow(ctx, settings).Scan(&before))
+	require.NotEqual(t, hot, before)
 	for range 3 { // and on the connection each lands on, nothing stays set
-		rows, err := q.Query(ctx, "SELECT current_setting('jit'), current_setting('jit_above_cost')")
+		rows, err := q.Query(ctx, settings+", current_setting('jit_above_cost')")
 		require.NoError(t, err)
-		var jit, cost string
+		var got, cost string
 		require.True(t, rows.Next())
-		require.NoError(t, rows.Scan(&jit, &cost))
+		require.NoError(t, rows.Scan(&got, &cost))
 		require.False(t, rows.Next())
 		require.NoError(t, rows.Err())
 		rows.Close()
-		require.Equal(t, "off", jit)
+		require.Equal(t, hot, got)
 
 		var after string
-		require.NoError(t, pool.QueryRow(ctx, "SELECT current_setting('jit')").Scan(&after))
-		require.Equal(t, before, after, "the setting is local to the prefixed query's transaction")
+		require.NoError(t, pool.QueryRow(ctx, settings).Scan(&after))
+		require.Equal(t, before, after, "the settings are local to the prefixed query's transaction")
 	}
 	// QueryRow and Exec are prefixed too.
-	var jit string
-	require.NoError(t, q.QueryRow(ctx, "SELECT current_setting('jit')").Scan(&jit))
-	require.Equal(t, "off", jit)
-	require.ErrorIs(t, q.QueryRow(ctx, "SELECT 1 WHERE false").Scan(&jit), pgx.ErrNoRows)
+	var got string
+	require.NoError(t, q.QueryRow(ctx, settings).Scan(&got))
+	require.Equal(t, hot, got)
+	require.ErrorIs(t, q.QueryRow(ctx, "SELECT 1 WHERE false").Scan(&got), pgx.ErrNoRows)
 	tag, err := q.Exec(ctx, "SELECT set_config('application_name', current_setting('jit'), true)")
 	require.NoError(t, err)
 	require.Equal(t, "SELECT 1", tag.String())
@@ -228,6 +231,17 @@ func TestClaimsRunWithJITOffAndTheSettingEndsWithThem(t *testing.T) {
 	require.ErrorContains(t, err, "no_such_table_here")
 	_, err = q.Exec(ctx, "DELETE FROM no_such_table_here")
 	require.ErrorContains(t, err, "no_such_table_here")
+
+	// Prefixes nest, in order (the checkpoint writer's LockSuspending comes after the
+	// settings), and a prefix's error is the statement's.
+	nested := dbschema.Prefixed(q, "SELECT set_config('application_name', current_setting('plan_cache_mode'), true)")
+	require.NoError(t, nested.QueryRow(ctx, "SELECT current_setting('application_name')").Scan(&got))
+	require.Equal(t, "force_generic_plan", got)
+	_, err = dbschema.Prefixed(q, "SELECT * FROM no_such_prefix_table").Exec(ctx, "SELECT 1")
+	require.ErrorContains(t, err, "no_such_prefix_table")
+	_, err = dbschema.Prefixed(dbschema.Prefixed(pool, "SELECT * FROM no_such_inner_table"), "SELECT 1").Exec(ctx, "SELECT 1")
+	require.ErrorContains(t, err, "no_such_inner_table")
+	require.NoError(t, pool.QueryRow(ctx, "SELECT 1").Scan(new(int)), "the pool's connections are usable after failed batches")
 }
 
 func TestTheRuntimesLockingTransactionsCannotSitIdleForever(t *testing.T) {

@@ -186,9 +186,13 @@ type Client struct {
 	log  *slog.Logger
 	rw   *dbschema.Rewriter
 	q    *db.Queries
-	// claimQ sends each query with JIT off (DisableJIT): for the claims and the look at
-	// queues' heads, whose plans over large tables are estimated dear enough for JIT.
-	claimQ  *db.Queries
+	// hot sends each statement after HotStatementSettings (JIT off, generic plans that
+	// read by key), and hotQ queries through it: the hot path's statements (claims,
+	// checkpoint batches, the histories of resumed workflows, the look at queues' heads),
+	// which would otherwise be planned anew at most executions, and over large tables be
+	// estimated dear enough for JIT.
+	hot     dbschema.Batcher
+	hotQ    *db.Queries
 	channel string // the notification channel: named like the schema
 
 	waiter    *resultWaiter
@@ -263,7 +267,7 @@ func NewClient(pool *pgxpool.Pool, cfg Config) (*Client, error) {
 		log:              cfg.Logger,
 		rw:               rw,
 		q:                db.New(rw.Wrap(pool)),
-		claimQ:           db.New(rw.Wrap(dbschema.Prefixed(pool, db.DisableJITSQL))),
+		hot:              dbschema.Prefixed(pool, db.HotStatementSettingsSQL),
 		channel:          cfg.Schema,
 		workflows:        map[string]*registeredWorkflow{},
 		steps:            map[string]registeredStep{},
@@ -275,6 +279,7 @@ func NewClient(pool *pgxpool.Pool, cfg Config) (*Client, error) {
 		goroutines:       gopool.New(clock.Real{}),
 		warnedUnrunnable: map[string]bool{},
 	}
+	c.hotQ = db.New(rw.Wrap(c.hot))
 	c.waiter = newResultWaiter(c)
 	var err error
 	if c.announcer, err = c.newAnnouncer(); err != nil {
@@ -406,12 +411,12 @@ func (c *Client) Start(ctx context.Context) error {
 	}
 	opts := checkpoint.Options{Logger: c.log, Completed: c.announcer.Completed, Woken: c.requeued, Mark: c.claims.mark, Flushed: c.claims.flushed}
 	opts.LockFirst = func(lock db.LockSuspendingParams) checkpoint.Querier {
-		return db.New(c.rw.Wrap(dbschema.Prefixed(c.pool, c.rw.SQL(db.LockSuspendingSQL), db.LockSuspendingArgs(lock)...)))
+		return db.New(c.rw.Wrap(dbschema.Prefixed(c.hot, c.rw.SQL(db.LockSuspendingSQL), db.LockSuspendingArgs(lock)...)))
 	}
 	if c.cfg.Hooks != nil {
 		opts.Written = c.cfg.Hooks.CheckpointsWritten
 	}
-	c.writer = checkpoint.New(c.q, opts)
+	c.writer = checkpoint.New(c.hotQ, opts)
 	c.writing.Add(1)
 	go func() {
 		defer c.writing.Done()

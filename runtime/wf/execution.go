@@ -182,7 +182,7 @@ func (x *execution) interruptedOutcome() outcome {
 func (x *execution) loadHistory() error {
 	backoff := 50 * time.Millisecond
 	for {
-		rows, err := x.c.q.LoadSteps(x.ctx, x.id)
+		rows, err := x.c.hotQ.LoadSteps(x.ctx, x.id)
 		if err == nil {
 			x.history = make(map[int32]db.LoadStepsRow, len(rows))
 			for _, r := range rows {

@@ -158,7 +158,7 @@ func (c *Client) warnUnrunnable(ctx context.Context) {
 		return
 	}
 	warned := c.warnedUnrunnable
-	rows, err := c.claimQ.UnrunnableWorkflows(ctx, db.UnrunnableWorkflowsParams{Queues: queues, ScanLimit: unrunnableScan})
+	rows, err := c.hotQ.UnrunnableWorkflows(ctx, db.UnrunnableWorkflowsParams{Queues: queues, ScanLimit: unrunnableScan})
 	if err != nil {
 		if ctx.Err() == nil {
 			c.log.Warn("wfgen: looking for workflows that no executor can run failed", "error", err)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"github.com/wfgen/wfgen/runtime/internal/db"
 	"github.com/wfgen/wfgen/runtime/internal/dbschema"
 	"github.com/wfgen/wfgen/runtime/wf"
+	"github.com/wfgen/wfgen/runtime/wftest"
 )
 
 // explainer stands in for the database under the sqlc queries: it plans each statement
@@ -50,6 +52,13 @@ func explainPrepared(ctx context.Context, conn interface {
 	if _, err := conn.Exec(ctx, "PREPARE wfgen_explained AS "+sql); err != nil {
 		return nil, err
 	}
+	return explainExecute(ctx, conn, explain, "wfgen_explained", args)
+}
+
+// explainExecute explains the EXECUTE of the prepared statement name with args.
+func explainExecute(ctx context.Context, conn interface {
+	QueryRow(context.Context, string, ...any) pgx.Row
+}, explain, name string, args []any) ([]byte, error) {
 	params := make([]string, len(args))
 	for i := range params {
 		params[i] = fmt.Sprintf("$%d", i+1)
@@ -63,7 +72,7 @@ func explainPrepared(ctx context.Context, conn interface {
 		}
 		values = append(values, a)
 	}
-	execute := " EXECUTE wfgen_explained"
+	execute := " EXECUTE " + name
 	if len(params) > 0 {
 		execute += "(" + strings.Join(params, ", ") + ")"
 	}
@@ -566,4 +575,257 @@ func inPlanModes(t *testing.T, b *bundle, conn *pgxpool.Conn, check func(mode st
 	}
 	_, err := conn.Exec(b.ctx, "RESET plan_cache_mode")
 	require.NoError(t, err)
+}
+
+// genericPlans stands in for the database under the sqlc queries as the runtime's hot
+// path uses it (HotStatementSettings first, so generic plans): each statement is prepared
+// on conn once and kept, and each call explains its EXECUTE after the settings, in a
+// transaction of its own, which makes the generic plan on the first call and reuses it.
+type genericPlans struct {
+	conn  *pgxpool.Conn
+	names map[string]string // statement -> prepared name
+	plan  []byte
+}
+
+func (g *genericPlans) explain(ctx context.Context, sql string, args ...any) error {
+	name, ok := g.names[sql]
+	if !ok {
+		name = fmt.Sprintf("wfgen_hot_%d", len(g.names))
+		if _, err := g.conn.Exec(ctx, "PREPARE "+name+" AS "+sql); err != nil {
+			return err
+		}
+		g.names[sql] = name
+	}
+	tx, err := g.conn.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck // nothing ran: EXPLAIN without ANALYZE
+	if _, err := tx.Exec(ctx, db.HotStatementSettingsSQL); err != nil {
+		return err
+	}
+	if g.plan, err = explainExecute(ctx, tx, "EXPLAIN (FORMAT JSON)", name, args); err != nil {
+		return err
+	}
+	return errExplained
+}
+
+func (g *genericPlans) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	return pgconn.CommandTag{}, g.explain(ctx, sql, args...)
+}
+
+func (g *genericPlans) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	return nil, g.explain(ctx, sql, args...)
+}
+
+func (g *genericPlans) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
+	return errRow{g.explain(ctx, sql, args...)}
+}
+
+// unkeyedScans returns the scans of the tables in the plan that read them whole: sequential
+// scans, and index scans without an index condition.
+func unkeyedScans(t *testing.T, plan []byte, tables ...string) []string {
+	t.Helper()
+	var root []struct{ Plan map[string]any }
+	require.NoError(t, json.Unmarshal(plan, &root))
+	var whole []string
+	var walk func(n map[string]any)
+	walk = func(n map[string]any) {
+		rel, _ := n["Relation Name"].(string)
+		kind, _ := n["Node Type"].(string)
+		if slices.Contains(tables, rel) {
+			switch kind {
+			case "Seq Scan":
+				whole = append(whole, kind+" on "+rel)
+			case "Index Scan", "Index Only Scan":
+				if _, ok := n["Index Cond"]; !ok {
+					whole = append(whole, fmt.Sprintf("%s on %s using %v without a condition", kind, rel, n["Index Name"]))
+				}
+			}
+		}
+		children, _ := n["Plans"].([]any)
+		for _, c := range children {
+			walk(c.(map[string]any))
+		}
+	}
+	walk(root[0].Plan)
+	return whole
+}
+
+// The hot path's statements run generic plans (HotStatementSettings), which a connection
+// makes at a statement's first execution, perhaps on a new installation's empty tables, and
+// keeps as the tables grow until an ANALYZE replans them. Made on empty tables, those plans
+// must still reach every row by key once the tables hold thousands.
+func TestGenericPlansMadeOnEmptyTablesStillReachRowsByKey(t *testing.T) {
+	t.Parallel()
+	b := setup(t, wf.Config{})
+	tables := []string{"workflows", "steps", "messages", "queues", "queue_starts"}
+	for _, table := range tables {
+		b.exec(t, `ALTER TABLE %s.`+table+` SET (autovacuum_enabled = false)`) // its ANALYZE would replan
+	}
+	conn, err := b.pool.Acquire(b.ctx)
+	require.NoError(t, err)
+	defer conn.Release()
+	g := &genericPlans{conn: conn, names: map[string]string{}}
+	q := db.New(dbschema.NewRewriter(b.schema).Wrap(g))
+
+	const n = 64
+	ids := make([]string, n)
+	ones := make([]int32, n)
+	zeros := make([]int64, n)
+	strs := make([]string, n)
+	times := make([]time.Time, n)
+	consumes := make([]int64, n) // every other step a Recv's
+	topics := make([]string, n)
+	waitingFor := make([]string, n)
+	var awaitParents, awaitChildren []string
+	for i := range ids {
+		ids[i], ones[i], strs[i] = fmt.Sprintf("w-%d", i+1), 1, "1"
+		consumes[i] = int64(i+1) * int64(i%2)
+		topics[i] = []string{"", "t"}[i%2]
+		waitingFor[i] = []string{"child", "recv:t"}[i%2]
+		if i%2 == 0 {
+			awaitParents = append(awaitParents, ids[i])
+			awaitChildren = append(awaitChildren, fmt.Sprintf("w-%d", 1000+i))
+		}
+	}
+	executor := "e1"
+	statements := map[string]func() error{
+		"DequeueWorkflows": func() error {
+			_, err := q.DequeueWorkflows(b.ctx, db.DequeueWorkflowsParams{ExecutorID: &executor, Queue: "q", Names: []string{"w"}, CodeHashes: []string{""}, NameHashes: []string{"w:*"}, MaxCount: 100})
+			return err
+		},
+		"UnrunnableWorkflows": func() error {
+			_, err := q.UnrunnableWorkflows(b.ctx, db.UnrunnableWorkflowsParams{Queues: []string{"q"}, ScanLimit: 1000})
+			return err
+		},
+		"WriteCheckpoints": func() error {
+			_, err := q.WriteCheckpoints(b.ctx, db.WriteCheckpointsParams{
+				StepWorkflowIds: ids, StepIds: ones, StepNames: strs, StepOutputs: strs, StepErrors: make([]string, n),
+				StepAttempts: ones, StepClaimTokens: zeros, StepTries: ones, StepStartedAt: times, StepConsumes: consumes,
+				DoneIds: ids, DoneAttempts: ones, DoneClaimTokens: zeros, DoneStates: strs, DoneOutputs: strs, DoneErrors: make([]string, n),
+				DoneAfterSteps: ones,
+				SuspendIds:     ids, SuspendAttempts: ones, SuspendClaimTokens: zeros, SuspendAvailableAt: times,
+				SuspendWaitingFor: waitingFor, SuspendTopics: topics, AwaitParentIds: awaitParents, AwaitChildIds: awaitChildren,
+			})
+			return err
+		},
+		"StepOwners": func() error {
+			_, err := q.StepOwners(b.ctx, ids)
+			return err
+		},
+		"LockSuspending": func() error {
+			return q.LockSuspending(b.ctx, db.LockSuspendingParams{Ids: ids, Attempts: ones, ClaimTokens: zeros})
+		},
+		"LoadSteps": func() error {
+			_, err := q.LoadSteps(b.ctx, "w-1")
+			return err
+		},
+		"LoadStepsOf": func() error {
+			_, err := q.LoadStepsOf(b.ctx, ids)
+			return err
+		},
+		// A queue with global limits: its claim's transaction.
+		"LockQueue": func() error {
+			return q.LockQueue(b.ctx, db.LockQueueParams{Name: "q", IdleTimeoutMs: 1000})
+		},
+		"CountRunning": func() error {
+			_, err := q.CountRunning(b.ctx, "q")
+			return err
+		},
+		"CountRecentStarts": func() error {
+			_, err := q.CountRecentStarts(b.ctx, db.CountRecentStartsParams{Queue: "q", PeriodMs: 1000})
+			return err
+		},
+		"RecordStarts": func() error {
+			return q.RecordStarts(b.ctx, db.RecordStartsParams{Queue: "q", N: 10, PeriodMs: 1000})
+		},
+		"DequeuePartitioned": func() error {
+			_, err := q.DequeuePartitioned(b.ctx, db.DequeuePartitionedParams{ExecutorID: &executor, Queue: "q", Names: []string{"w"}, CodeHashes: []string{""}, NameHashes: []string{"w:*"}, PartitionConcurrency: 2, ScanLimit: 1000, MaxCount: 100})
+			return err
+		},
+	}
+	for name, run := range statements { // on empty tables
+		require.ErrorIs(t, run(), errExplained, name)
+	}
+	b.exec(t, `INSERT INTO %s.workflows (id, name, state, queue, input, max_recoveries, attempt, completed_at)
+		SELECT 'w-' || i, 'w', CASE WHEN i <= 5000 THEN 'running' ELSE 'succeeded' END, 'q', '{}', 1, 1,
+		       CASE WHEN i > 5000 THEN now() END
+		FROM generate_series(1, 20000) i`)
+	b.exec(t, `INSERT INTO %s.workflows (id, name, state, queue, input, max_recoveries)
+		SELECT 'queued-' || i, 'w', 'enqueued', 'q', '{}', 1 FROM generate_series(1, 5000) i`)
+	b.exec(t, `INSERT INTO %s.steps (workflow_id, step_id, name, output, attempt, tries, started_at)
+		SELECT 'w-' || i, 1, 's', '1', 1, 1, now() FROM generate_series(1, 20000) i`)
+	b.exec(t, `INSERT INTO %s.messages (destination_id, topic, payload)
+		SELECT 'w-' || (i %% 5000 + 1), 't', '{}' FROM generate_series(1, 20000) i`)
+	b.exec(t, `INSERT INTO %s.queues (name) SELECT 'q-' || i FROM generate_series(1, 5000) i`)
+	b.exec(t, `INSERT INTO %s.queue_starts (queue, started_at)
+		SELECT 'q-' || (i %% 5000), now() FROM generate_series(1, 20000) i`)
+	for name, run := range statements {
+		require.ErrorIs(t, run(), errExplained, name)
+		assert.Empty(t, unkeyedScans(t, g.plan, tables...), "%s's generic plan made on empty tables reads a table whole:\n%s", name, g.plan)
+	}
+}
+
+// A lightly loaded worker writes a checkpoint batch of one step at a time, and claims one
+// workflow at a time. Left to itself, PostgreSQL would plan each of those statements anew
+// (custom plans for arrays of one look cheaper than the generic plan it keeps), and
+// planning them costs more than running them. The hot path runs the connection's generic
+// plan instead, planned once.
+func TestALightlyLoadedWorkerPlansItsHotStatementsOncePerConnection(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	pc, err := pgxpool.ParseConfig(wftest.Pool(t).Config().ConnString())
+	require.NoError(t, err)
+	pc.MaxConns = 6 // few connections, so that each runs the statements many times
+	pool, err := pgxpool.NewWithConfig(ctx, pc)
+	require.NoError(t, err)
+	defer pool.Close()
+	c, err := wf.NewClient(pool, wf.Config{Schema: wftest.Schema(t), PollInterval: 50 * time.Millisecond, Logger: wftest.Logger(t)})
+	require.NoError(t, err)
+	_, err = c.Migrate(ctx)
+	require.NoError(t, err)
+	step := wf.NewStep[int]("plan-once-step")
+	w := wf.NewWorkflow("plan-once", func(ctx wf.Context, n int) (int, error) {
+		for range 3 {
+			if _, err := step.Run(ctx, func(context.Context) (int, error) { return n, nil }); err != nil {
+				return 0, err
+			}
+		}
+		return n, nil
+	})
+	require.NoError(t, c.Register(step, w))
+	require.NoError(t, c.Start(ctx))
+	for i := range 20 { // one at a time
+		h, err := w.Enqueue(ctx, c, i)
+		require.NoError(t, err)
+		_, err = h.Result(ctx)
+		require.NoError(t, err)
+	}
+	require.NoError(t, c.Stop(ctx))
+
+	// What every connection of the pool prepared, and how it planned it.
+	conns := pool.AcquireAllIdle(ctx)
+	require.NotEmpty(t, conns)
+	plans := map[string][2]int64{} // statement -> generic, custom
+	for _, conn := range conns {
+		rows, err := conn.Query(ctx, `SELECT substring(statement FROM '-- name: (\w+)'), generic_plans, custom_plans
+			FROM pg_prepared_statements WHERE statement LIKE '-- name: %'`)
+		require.NoError(t, err)
+		for rows.Next() {
+			var name string
+			var generic, custom int64
+			require.NoError(t, rows.Scan(&name, &generic, &custom))
+			p := plans[name]
+			plans[name] = [2]int64{p[0] + generic, p[1] + custom}
+		}
+		require.NoError(t, rows.Err())
+		conn.Release()
+	}
+	for _, name := range []string{"WriteCheckpoints", "DequeueWorkflows"} {
+		p := plans[name]
+		assert.Zero(t, p[1], "%s was planned anew at %d of its %d executions", name, p[1], p[0]+p[1])
+		assert.NotZero(t, p[0], "%s never ran its generic plan", name)
+	}
 }

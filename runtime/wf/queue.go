@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/wfgen/wfgen/runtime/internal/db"
+	"github.com/wfgen/wfgen/runtime/internal/dbschema"
 	"github.com/wfgen/wfgen/runtime/internal/fetcher"
 )
 
@@ -280,7 +281,7 @@ func (w *queueWorker) fetch(ctx context.Context, n int) (int, time.Time, error) 
 	if w.q.limited() {
 		rows, roomAt, err = w.dequeueLimited(ctx, n, token)
 	} else {
-		rows, err = w.claim(ctx, w.c.claimQ, n, token)
+		rows, err = w.claim(ctx, w.c.hotQ, n, token)
 	}
 	if err != nil {
 		// The claim's transaction may have failed after the claim moved the position (a
@@ -318,7 +319,7 @@ func (c *Client) prefetchHistories(ctx context.Context, rows []db.DequeueWorkflo
 	if len(ids) < 2 {
 		return nil // one is read as well by its execution, concurrently with the others'
 	}
-	steps, err := c.q.LoadStepsOf(ctx, ids)
+	steps, err := c.hotQ.LoadStepsOf(ctx, ids)
 	if err != nil {
 		c.log.Warn("wfgen: reading the histories of resumed workflows failed; each reads its own", "workflows", len(ids), "error", err)
 		return nil
@@ -345,7 +346,8 @@ func (w *queueWorker) dequeueLimited(ctx context.Context, n int, token int64) ([
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // a no-op after Commit
 	q := db.New(w.c.rw.Wrap(tx))
 	lock := db.LockQueueParams{Name: w.q.name, IdleTimeoutMs: w.c.idleBoundMs()}
-	if err := q.LockQueue(ctx, lock); err != nil {
+	// The settings hold for the rest of the transaction: every statement below runs them.
+	if err := db.New(w.c.rw.Wrap(dbschema.Prefixed(tx, db.HotStatementSettingsSQL))).LockQueue(ctx, lock); err != nil {
 		return nil, time.Time{}, err
 	}
 	if w.q.concurrency > 0 {

@@ -3,8 +3,8 @@ package db
 // Written by hand, next to sqlc's output: the text of the statements that the runtime sends
 // in a batch before another (dbschema.Prefixed) rather than through Queries.
 
-// DisableJITSQL is the statement of DisableJIT.
-const DisableJITSQL = disableJIT
+// HotStatementSettingsSQL is the statement of HotStatementSettings.
+const HotStatementSettingsSQL = hotStatementSettings
 
 // LockSuspendingSQL is the statement of LockSuspending, and LockSuspendingArgs its
 // arguments in the order the statement takes them: the checkpoint writer sends it before

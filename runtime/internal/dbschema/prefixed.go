@@ -20,24 +20,38 @@ type Batcher interface {
 // statement alone, and a row lock the prefix takes is held when the statement takes its
 // snapshot. The prefix's result is read and dropped; an error in it fails the statement.
 // Wrap a Rewriter around it, not the other way round: the prefix is sent as written.
-func Prefixed(conn Batcher, prefix string, args ...any) DBTX {
-	return prefixed{Batcher: conn, prefix: prefix, args: args}
+//
+// Prefixes nest: Prefixed(Prefixed(pool, a), b) sends a, b, then the statement.
+func Prefixed(conn Batcher, prefix string, args ...any) Batcher {
+	return prefixed{conn: conn, prefix: prefix, args: args}
 }
 
 type prefixed struct {
-	Batcher
+	conn   Batcher
 	prefix string
 	args   []any
+}
+
+// SendBatch sends the prefix, then b's statements, in one batch; the results it returns
+// begin with b's first statement.
+func (p prefixed) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
+	all := &pgx.Batch{}
+	all.Queue(p.prefix, p.args...)
+	all.QueuedQueries = append(all.QueuedQueries, b.QueuedQueries...)
+	br := p.conn.SendBatch(ctx, all)
+	if _, err := br.Exec(); err != nil {
+		return failedBatch{err: errors.Join(err, br.Close())}
+	}
+	return br
 }
 
 // send sends the prefix and sql in one batch, and reads the prefix's result.
 func (p prefixed) send(ctx context.Context, sql string, args []any) (pgx.BatchResults, error) {
 	b := &pgx.Batch{}
-	b.Queue(p.prefix, p.args...)
 	b.Queue(sql, args...)
 	br := p.SendBatch(ctx, b)
-	if _, err := br.Exec(); err != nil {
-		return nil, errors.Join(err, br.Close())
+	if f, ok := br.(failedBatch); ok {
+		return nil, f.err
 	}
 	return br, nil
 }
@@ -122,3 +136,13 @@ func (r *batchRows) finish() error {
 	}
 	return r.err
 }
+
+// failedBatch is the result of a batch whose prefix failed: every statement's result is its
+// error, which Close does not repeat.
+type failedBatch struct{ err error }
+
+func (f failedBatch) Exec() (pgconn.CommandTag, error) { return pgconn.CommandTag{}, f.err }
+func (f failedBatch) Query() (pgx.Rows, error)         { return nil, f.err }
+func (f failedBatch) QueryRow() pgx.Row                { return batchRow{err: f.err} }
+func (f failedBatch) Close() error                     { return nil }
+func (f failedBatch) Tx() pgx.Tx                       { return nil }
