@@ -180,7 +180,7 @@ func (h *Handle[Out]) Await(ctx Context) (Out, error) {
 	var row db.GetResultsRow
 	var lookErr error
 	look := func() (bool, error) {
-		rows, err := x.c.q.GetResults(x.ctx, []string{h.id})
+		rows, err := x.c.hotQ.GetResults(x.ctx, []string{h.id})
 		switch {
 		case err == nil && len(rows) == 0:
 			err = &notFoundError{id: h.id}
@@ -274,7 +274,7 @@ func AwaitAll[Out any](ctx Context, hs []*Handle[Out]) ([]Out, error) {
 	// unfinished reads the outcomes of the given workflows, records those of the final ones,
 	// and returns the others.
 	unfinished := func(of []string) ([]string, error) {
-		rows, err := x.c.q.GetResults(x.ctx, of)
+		rows, err := x.c.hotQ.GetResults(x.ctx, of)
 		if err != nil {
 			return nil, err
 		}

@@ -188,7 +188,8 @@ type Client struct {
 	q    *db.Queries
 	// hot sends each statement after HotStatementSettings (JIT off, generic plans that
 	// read by key), and hotQ queries through it: the hot path's statements (claims,
-	// checkpoint batches, the histories of resumed workflows, the look at queues' heads),
+	// checkpoint batches, the histories of resumed workflows, results read by ID, the look
+	// at queues' heads),
 	// which would otherwise be planned anew at most executions, and over large tables be
 	// estimated dear enough for JIT.
 	hot     dbschema.Batcher

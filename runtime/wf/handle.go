@@ -146,7 +146,7 @@ func (h *Handle[Out]) Poll(ctx context.Context) (out Out, done bool, err error) 
 	if h.refersToNothing() {
 		return zero, false, errNoWorkflow
 	}
-	rows, err := h.c.q.GetResults(ctx, []string{h.id})
+	rows, err := h.c.hotQ.GetResults(ctx, []string{h.id})
 	if err != nil {
 		return zero, false, h.c.dbError("reading workflow result", err)
 	}

@@ -717,6 +717,10 @@ func TestGenericPlansMadeOnEmptyTablesStillReachRowsByKey(t *testing.T) {
 		"LockSuspending": func() error {
 			return q.LockSuspending(b.ctx, db.LockSuspendingParams{Ids: ids, Attempts: ones, ClaimTokens: zeros})
 		},
+		"GetResults": func() error {
+			_, err := q.GetResults(b.ctx, ids)
+			return err
+		},
 		"LoadSteps": func() error {
 			_, err := q.LoadSteps(b.ctx, "w-1")
 			return err

@@ -262,7 +262,7 @@ func (w *resultWaiter) poll() {
 			continue
 		}
 
-		rows, err := w.c.q.GetResults(context.Background(), ids)
+		rows, err := w.c.hotQ.GetResults(context.Background(), ids)
 		switch {
 		case errors.Is(err, puddle.ErrClosedPool):
 			// Nothing can be read any more: fail every wait.
