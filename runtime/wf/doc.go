@@ -149,7 +149,7 @@
 // The runtime shares the pool you give it, and the settings it changes last only for its
 // own transactions (set_config with is_local): the idle timeouts above, synchronous_commit
 // off for claims, and, for the statements on its hot path (claims, checkpoint batches, the
-// histories of resumed workflows), JIT off, plan_cache_mode force_generic_plan and
+// histories of resumed workflows, results read by ID), JIT off, plan_cache_mode force_generic_plan and
 // enable_seqscan and enable_mergejoin off. PostgreSQL would otherwise plan a lightly loaded
 // worker's checkpoint batches anew at each execution, which cost more than running them;
 // with those settings each connection plans them once, and every plan reaches its rows by
