@@ -47,14 +47,27 @@ func benchmarkWorkflowsAmong(b *testing.B, n, steps, finished int) {
 			}
 		}
 	}
+	w, defs := noopSteps("noop", steps)
+	if err := c.Register(append(defs, wf.NewQueue(wf.DefaultQueue, wf.WorkerConcurrency(100)))...); err != nil {
+		b.Fatal(err)
+	}
+	wftest.Start(b, c)
+	elapsed := runWorkflows(b, ctx, c, w, n)
+	b.ReportMetric(float64(n*b.N)/elapsed.Seconds(), "workflows/s")
+	b.ReportMetric(float64(n*steps*b.N)/elapsed.Seconds(), "steps/s")
+}
+
+// noopSteps returns a workflow of the given number of steps that do nothing, and the
+// definitions to register: its steps and itself.
+func noopSteps(name string, steps int) (*wf.Workflow[int, int], []wf.Definition) {
 	var ss []*wf.Step[struct{}]
-	defs := []wf.Definition{wf.NewQueue(wf.DefaultQueue, wf.WorkerConcurrency(100))}
+	var defs []wf.Definition
 	for i := range steps {
-		s := wf.NewStep[struct{}](fmt.Sprintf("noop-%d", i))
+		s := wf.NewStep[struct{}](fmt.Sprintf("%s-%d", name, i))
 		ss = append(ss, s)
 		defs = append(defs, s)
 	}
-	w := wf.NewWorkflow("noop", func(ctx wf.Context, _ int) (int, error) {
+	w := wf.NewWorkflow(name, func(ctx wf.Context, _ int) (int, error) {
 		for _, s := range ss {
 			if _, err := s.Run(ctx, func(context.Context) (struct{}, error) { return struct{}{}, nil }); err != nil {
 				return 0, err
@@ -62,13 +75,7 @@ func benchmarkWorkflowsAmong(b *testing.B, n, steps, finished int) {
 		}
 		return 0, nil
 	})
-	if err := c.Register(append(defs, w)...); err != nil {
-		b.Fatal(err)
-	}
-	wftest.Start(b, c)
-	elapsed := runWorkflows(b, ctx, c, w, n)
-	b.ReportMetric(float64(n*b.N)/elapsed.Seconds(), "workflows/s")
-	b.ReportMetric(float64(n*steps*b.N)/elapsed.Seconds(), "steps/s")
+	return w, append(defs, w)
 }
 
 func BenchmarkOneStepWorkflows(b *testing.B) { benchmarkWorkflows(b, 5000, 1) }
@@ -86,22 +93,8 @@ func BenchmarkTenStepWorkflows(b *testing.B) { benchmarkWorkflows(b, 1000, 10) }
 func BenchmarkATenStepWorkflowAlone(b *testing.B) {
 	ctx := context.Background()
 	c := wftest.NewClient(b, wf.Config{})
-	var ss []*wf.Step[struct{}]
-	var defs []wf.Definition
-	for i := range 10 {
-		s := wf.NewStep[struct{}](fmt.Sprintf("alone-%d", i))
-		ss = append(ss, s)
-		defs = append(defs, s)
-	}
-	w := wf.NewWorkflow("alone", func(ctx wf.Context, _ int) (int, error) {
-		for _, s := range ss {
-			if _, err := s.Run(ctx, func(context.Context) (struct{}, error) { return struct{}{}, nil }); err != nil {
-				return 0, err
-			}
-		}
-		return 0, nil
-	})
-	if err := c.Register(append(defs, w)...); err != nil {
+	w, defs := noopSteps("alone", 10)
+	if err := c.Register(defs...); err != nil {
 		b.Fatal(err)
 	}
 	wftest.Start(b, c)

@@ -81,16 +81,21 @@ func explainExecute(ctx context.Context, conn interface {
 	return plan, err
 }
 
-func (e *explainer) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
-	return pgconn.CommandTag{}, e.explain(ctx, sql, args...)
+// explainFunc stands in for the database under the sqlc queries: every statement they
+// send goes to it (an explainer's, an analyzer's or a genericPlans' explain), which returns
+// errExplained once it has kept the plan.
+type explainFunc func(ctx context.Context, sql string, args ...any) error
+
+func (f explainFunc) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	return pgconn.CommandTag{}, f(ctx, sql, args...)
 }
 
-func (e *explainer) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
-	return nil, e.explain(ctx, sql, args...)
+func (f explainFunc) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	return nil, f(ctx, sql, args...)
 }
 
-func (e *explainer) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
-	return errRow{e.explain(ctx, sql, args...)}
+func (f explainFunc) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
+	return errRow{f(ctx, sql, args...)}
 }
 
 type errRow struct{ err error }
@@ -161,7 +166,7 @@ func TestHotStatementsReachWorkflowsThroughTheirKeysWhateverTheStatistics(t *tes
 	require.NoError(t, err)
 	defer conn.Release()
 	ex := &explainer{conn: conn}
-	q := db.New(dbschema.NewRewriter(b.schema).Wrap(ex))
+	q := db.New(dbschema.NewRewriter(b.schema).Wrap(explainFunc(ex.explain)))
 
 	ids := make([]string, 500)
 	attempts := make([]int32, 500)
@@ -326,7 +331,7 @@ func TestTheCheckpointWriteReachesWorkflowsByKeyAmongTwentyThousand(t *testing.T
 	require.NoError(t, err)
 	defer conn.Release()
 	ex := &explainer{conn: conn}
-	q := db.New(dbschema.NewRewriter(b.schema).Wrap(ex))
+	q := db.New(dbschema.NewRewriter(b.schema).Wrap(explainFunc(ex.explain)))
 	for _, n := range []int{1, 64} {
 		ids := make([]string, n)
 		ones := make([]int32, n)
@@ -365,7 +370,7 @@ func TestTheHistoriesOfResumedWorkflowsAreReadByKeyBeforeTheFirstAnalyze(t *test
 	require.NoError(t, err)
 	defer conn.Release()
 	ex := &explainer{conn: conn}
-	q := db.New(dbschema.NewRewriter(b.schema).Wrap(ex))
+	q := db.New(dbschema.NewRewriter(b.schema).Wrap(explainFunc(ex.explain)))
 	ids := make([]string, 100)
 	for i := range ids {
 		ids[i] = fmt.Sprintf("w-%d", i+1)
@@ -402,18 +407,6 @@ func (a *analyzer) explain(ctx context.Context, sql string, args ...any) error {
 	}
 	a.plan = plan
 	return errExplained
-}
-
-func (a *analyzer) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
-	return pgconn.CommandTag{}, a.explain(ctx, sql, args...)
-}
-
-func (a *analyzer) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
-	return nil, a.explain(ctx, sql, args...)
-}
-
-func (a *analyzer) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
-	return errRow{a.explain(ctx, sql, args...)}
 }
 
 // buffers returns the shared buffers (hit or read) that the plan node named name (its
@@ -562,7 +555,7 @@ func claimExplainer(t *testing.T, b *bundle) (*analyzer, *db.Queries, db.Dequeue
 	require.NoError(t, err)
 	t.Cleanup(conn.Release)
 	a := &analyzer{conn: conn}
-	return a, db.New(dbschema.NewRewriter(b.schema).Wrap(a)), params
+	return a, db.New(dbschema.NewRewriter(b.schema).Wrap(explainFunc(a.explain))), params
 }
 
 // inPlanModes runs check under custom plans, then under generic plans, on conn.
@@ -610,18 +603,6 @@ func (g *genericPlans) explain(ctx context.Context, sql string, args ...any) err
 	return errExplained
 }
 
-func (g *genericPlans) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
-	return pgconn.CommandTag{}, g.explain(ctx, sql, args...)
-}
-
-func (g *genericPlans) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
-	return nil, g.explain(ctx, sql, args...)
-}
-
-func (g *genericPlans) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
-	return errRow{g.explain(ctx, sql, args...)}
-}
-
 // unkeyedScans returns the scans of the tables in the plan that read them whole: sequential
 // scans, and index scans without an index condition.
 func unkeyedScans(t *testing.T, plan []byte, tables ...string) []string {
@@ -667,7 +648,7 @@ func TestGenericPlansMadeOnEmptyTablesStillReachRowsByKey(t *testing.T) {
 	require.NoError(t, err)
 	defer conn.Release()
 	g := &genericPlans{conn: conn, names: map[string]string{}}
-	q := db.New(dbschema.NewRewriter(b.schema).Wrap(g))
+	q := db.New(dbschema.NewRewriter(b.schema).Wrap(explainFunc(g.explain)))
 
 	const n = 64
 	ids := make([]string, n)
