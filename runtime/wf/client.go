@@ -189,9 +189,8 @@ type Client struct {
 	// hot sends each statement after HotStatementSettings (JIT off, generic plans that
 	// read by key), and hotQ queries through it: the hot path's statements (claims,
 	// checkpoint batches, the histories of resumed workflows, results read by ID, the look
-	// at queues' heads),
-	// which would otherwise be planned anew at most executions, and over large tables be
-	// estimated dear enough for JIT.
+	// at queues' heads), which would otherwise be planned anew at most executions, and
+	// over large tables be estimated dear enough for JIT.
 	hot     dbschema.Batcher
 	hotQ    *db.Queries
 	channel string // the notification channel: named like the schema
