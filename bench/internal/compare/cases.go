@@ -17,6 +17,8 @@ var cases = []benchCase{
 	{group: "multi-step work", system: "wfgen", run: runWfgenMultiStep},
 	{group: "multi-step work", system: "dbos", run: runDBOSMultiStep},
 	{group: "multi-step work", system: "gowf", run: runGowfMultiStep},
+	{group: "one workflow alone", system: "wfgen", run: runWfgenAlone},
+	{group: "one workflow alone", system: "dbos", run: runDBOSAlone},
 	{group: "single enqueue", system: "wfgen", run: runWfgenEnqueueSingle},
 	{group: "single enqueue", system: "river", run: runRiverInsertSingle},
 	// With -scale, the scaled latency phase runs beside the empty one, their order
@@ -40,6 +42,7 @@ const (
 	riverInsertMany = "insert_many_per_s"
 	latencyAPIp50   = "latency_api_client_p50_ms"
 	latencyOwnp50   = "latency_own_client_p50_ms"
+	aloneP50        = "alone_p50_ms"
 )
 
 // targets are the goals of issue 3, as ratios of medians measured in the same run.
@@ -48,6 +51,7 @@ var targets = []target{
 	{name: "multi_step_vs_dbos", label: "wfgen steps/s ÷ DBOS steps/s (multi-step workflows)", num: [2]string{"wfgen", multiStepSteps}, den: [2]string{"dbos", multiStepSteps}, atLeast: 4},
 	{name: "one_step_vs_gowf", label: "wfgen one-step workflows/s ÷ go-workflows one-step workflows/s", num: [2]string{"wfgen", wfgenOneStep}, den: [2]string{"gowf", wfgenOneStep}, atLeast: 1},
 	{name: "multi_step_vs_gowf", label: "wfgen steps/s ÷ go-workflows steps/s (multi-step workflows)", num: [2]string{"wfgen", multiStepSteps}, den: [2]string{"gowf", multiStepSteps}, atLeast: 1},
+	{name: "alone_dbos_vs_wfgen", label: "DBOS p50 ÷ wfgen p50, a multi-step workflow alone (start to result)", num: [2]string{"dbos", aloneP50}, den: [2]string{"wfgen", aloneP50}, atLeast: 1},
 	{name: "batch_enqueue_vs_river", label: "wfgen EnqueueMany/s ÷ River InsertMany/s", num: [2]string{"wfgen", wfgenBatch}, den: [2]string{"river", riverInsertMany}, atLeast: 1},
 	{name: "latency_api_client_p50", label: "wfgen p50 enqueue-to-start, another client (ms)", num: [2]string{"wfgen", latencyAPIp50}, below: 5},
 	{name: "latency_own_client_p50", label: "wfgen p50 enqueue-to-start, worker's own client (ms)", num: [2]string{"wfgen", latencyOwnp50}, below: 5},
@@ -119,6 +123,33 @@ func runWfgenLatency(ctx context.Context, e *env, res *results, round int) error
 	res.add("wfgen", spec{name: "latency_samples", unit: "samples"}, float64(len(lat.sameClient)+len(lat.apiClient)))
 	res.add("wfgen", spec{name: "latency_timeouts", unit: "samples", lower: true}, float64(lat.timeouts))
 	return nil
+}
+
+func runWfgenAlone(ctx context.Context, e *env, res *results, round int) error {
+	took, err := wfgenAlone(ctx, e, e.cfg.aloneN, e.cfg.steps)
+	if err != nil {
+		return err
+	}
+	recordAlone(e, res, round, "wfgen", took)
+	return nil
+}
+
+func runDBOSAlone(ctx context.Context, e *env, res *results, round int) error {
+	took, err := dbosAlone(ctx, e, e.cfg.aloneN, e.cfg.steps)
+	if err != nil {
+		return err
+	}
+	recordAlone(e, res, round, "dbos", took)
+	return nil
+}
+
+// recordAlone records a "one workflow alone" phase: p50 and p99 from start to result.
+func recordAlone(e *env, res *results, round int, system string, took []time.Duration) {
+	what := fmt.Sprintf("%d-step workflow alone, start to result", e.cfg.steps)
+	fmt.Fprintf(e.log, "round %d/%d  %-5s  %-22s p50 %.2f ms p99 %.2f ms (%d workflows, one at a time)\n",
+		round, e.cfg.rounds, system, fmt.Sprintf("%d-step alone", e.cfg.steps), ms(percentile(took, 50)), ms(percentile(took, 99)), len(took))
+	res.add(system, spec{name: aloneP50, label: what + " p50", unit: "ms", lower: true}, ms(percentile(took, 50)))
+	res.add(system, spec{name: "alone_p99_ms", label: what + " p99", unit: "ms", lower: true}, ms(percentile(took, 99)))
 }
 
 func runRiverWork(ctx context.Context, e *env, res *results, round int) error {
@@ -221,6 +252,8 @@ What the figures time:
                   that commit until Postgres shows all N succeeded (completed); steps/s is
                   workflows/s times the steps. No step touches the database.
   batch enqueue   the EnqueueMany / InsertMany call of the one-step phase: N rows, one commit.
+  alone           %d %d-step workflows one at a time, each started in this process (wfgen
+                  Workflow.Start, DBOS RunWorkflow: no queue) and waited for; p50 and p99.
   single enqueue  %d Enqueue / Insert calls, one workflow each, from %d goroutines through a
                   client that works nothing; timed from the first call to the last return.
   enqueue-to-start  from the start of an Enqueue call to the start of the workflow's first step,
@@ -234,7 +267,7 @@ What the figures time:
                   second of the phase; other = the rest of the machine's busy time: other
                   users, and kernel threads (the filesystem journal committing our fsyncs).
 Run took %s.
-`, cfg.oneStepN, cfg.tenStepN, cfg.steps, cfg.singleN, cfg.singleClients, cfg.latencyGap, cfg.latencyN, took.Round(time.Second))
+`, cfg.oneStepN, cfg.tenStepN, cfg.steps, cfg.aloneN, cfg.steps, cfg.singleN, cfg.singleClients, cfg.latencyGap, cfg.latencyN, took.Round(time.Second))
 }
 
 func runGowfOneStep(ctx context.Context, e *env, res *results, round int) error {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/dbos-inc/dbos-transact-golang/dbos"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // dbosQueue is the queue the DBOS phases use.
@@ -19,31 +20,16 @@ const dbosQueue = "bench"
 // EnqueueMany. The enqueue phase is that transaction; the work phase runs from its commit to
 // the moment Postgres shows all n succeeded.
 func dbosWork(ctx context.Context, e *env, n, steps int) (enqueue, work outcome, err error) {
-	if err := e.dropSchema(ctx, dbosSchema); err != nil {
-		return enqueue, work, err
-	}
-	pool, stmts, err := e.newPool(ctx, e.cfg.poolSize(), dbosSchema)
+	d, err := newDBOS(ctx, e)
 	if err != nil {
 		return enqueue, work, err
-	}
-	defer pool.Close() // DBOS closes it too, on Shutdown
-	var stopping atomic.Bool
-	dctx, err := dbos.NewContext(context.WithoutCancel(ctx), dbos.Config{
-		AppName:        "wfgen-bench",
-		SystemDBPool:   pool,
-		DatabaseSchema: dbosSchema,
-		Logger:         slog.New(untilStopped{e.logger.Handler(), &stopping}),
-		ExecutorID:     "bench-dbos",
-	})
-	if err != nil {
-		return enqueue, work, fmt.Errorf("creating the DBOS context: %w", err)
 	}
 	defer func() {
-		stopping.Store(true)
-		if stopErr := dbos.Shutdown(dctx, 30*time.Second); err == nil && stopErr != nil {
-			err = fmt.Errorf("stopping DBOS: %w", stopErr)
+		if stopErr := d.stop(); err == nil && stopErr != nil {
+			err = stopErr
 		}
 	}()
+	dctx, pool, stmts := d.ctx, d.pool, d.stmts
 
 	done := newCountdown(n)
 	flow := func(ctx dbos.Context, in benchInput) (struct{}, error) {
@@ -79,6 +65,48 @@ func dbosWork(ctx context.Context, e *env, n, steps int) (enqueue, work outcome,
 			}
 			return tx.Commit(ctx)
 		})
+}
+
+// dbosApp is a DBOS context on a fresh schema, not yet launched.
+type dbosApp struct {
+	ctx      dbos.Context
+	pool     *pgxpool.Pool
+	stmts    *statementCounter
+	stopping *atomic.Bool
+}
+
+// newDBOS recreates DBOS's schema and creates a context on a pool of its own.
+func newDBOS(ctx context.Context, e *env) (*dbosApp, error) {
+	if err := e.dropSchema(ctx, dbosSchema); err != nil {
+		return nil, err
+	}
+	pool, stmts, err := e.newPool(ctx, e.cfg.poolSize(), dbosSchema)
+	if err != nil {
+		return nil, err
+	}
+	stopping := new(atomic.Bool)
+	dctx, err := dbos.NewContext(context.WithoutCancel(ctx), dbos.Config{
+		AppName:        "wfgen-bench",
+		SystemDBPool:   pool,
+		DatabaseSchema: dbosSchema,
+		Logger:         slog.New(untilStopped{e.logger.Handler(), stopping}),
+		ExecutorID:     "bench-dbos",
+	})
+	if err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("creating the DBOS context: %w", err)
+	}
+	return &dbosApp{ctx: dctx, pool: pool, stmts: stmts, stopping: stopping}, nil
+}
+
+// stop shuts DBOS down and closes its pool (DBOS closes it too, on Shutdown).
+func (d *dbosApp) stop() error {
+	defer d.pool.Close()
+	d.stopping.Store(true)
+	if err := dbos.Shutdown(d.ctx, 30*time.Second); err != nil {
+		return fmt.Errorf("stopping DBOS: %w", err)
+	}
+	return nil
 }
 
 // untilStopped passes log records on until stopped is set: DBOS logs the queries its queue

@@ -52,6 +52,7 @@ type config struct {
 	gowfPollers   int
 	gowfN         int
 	gowfNMulti    int
+	aloneN        int
 
 	pollEvery    time.Duration
 	phaseTimeout time.Duration
@@ -111,6 +112,7 @@ Flags:
 	fs.IntVar(&c.gowfPollers, "gowf-pollers", 4, "go-workflows workflow pollers and activity pollers")
 	fs.IntVar(&c.gowfN, "gowf-n", 5000, "one-step workflows per go-workflows work phase (at most -n: it runs about 30 times slower)")
 	fs.IntVar(&c.gowfNMulti, "gowf-n-multi", 500, "multi-step workflows per go-workflows work phase (at most -n-multi)")
+	fs.IntVar(&c.aloneN, "alone-n", 100, "multi-step workflows per \"one workflow alone\" phase, started and awaited one at a time")
 	fs.DurationVar(&c.pollEvery, "completion-poll", time.Millisecond, "interval of the completion count query once all work ran in-process")
 	fs.DurationVar(&c.phaseTimeout, "phase-timeout", 3*time.Minute, "time limit of one phase")
 	fs.BoolVar(&c.checkpoint, "checkpoint", true, "run CHECKPOINT before each timed phase (needs a superuser or pg_checkpoint)")
@@ -139,8 +141,8 @@ Flags:
 		return c, errors.New("-systems: no system to run")
 	case c.rounds < 0 || c.rounds == 0 && !c.extra.on():
 		return c, errors.New("-rounds must be at least 1 (0 only with -waits, -fanout or -procs: then only those run)")
-	case c.oneStepN < 1 || c.tenStepN < 1 || c.steps < 1 || c.workers < 1 || c.singleN < 1 || c.singleClients < 1 || c.latencyN < 1:
-		return c, errors.New("-n, -n-multi, -steps, -workers, -single-n, -single-clients and -latency-n must be at least 1")
+	case c.oneStepN < 1 || c.tenStepN < 1 || c.steps < 1 || c.workers < 1 || c.singleN < 1 || c.singleClients < 1 || c.latencyN < 1 || c.aloneN < 1:
+		return c, errors.New("-n, -n-multi, -steps, -workers, -single-n, -single-clients, -latency-n and -alone-n must be at least 1")
 	case c.poolConns < 0:
 		return c, errors.New("-pool must not be negative")
 	case c.gowfN < 1 || c.gowfNMulti < 1 || c.gowfPollers < 1:
