@@ -214,8 +214,10 @@ SELECT set_config('jit', 'off', true), set_config('plan_cache_mode', 'force_gene
 `
 
 // HotStatementSettings sets how the rest of the transaction is planned. The runtime sends
-// it in the same round trip as a claim (or a limited queue's LockQueue) and a checkpoint
-// batch (dbschema.Prefixed).
+// it in the same round trip (dbschema.Prefixed) as each statement of its hot path: claims
+// (a limited queue's LockQueue, for its whole transaction), checkpoint batches, the
+// histories of resumed workflows, results read by ID, and the look at queues' heads
+// (Client.hot in runtime/wf says which).
 //
 // JIT off: over large tables the planner estimates a claim's plan dear enough for JIT (its
 // estimate of the available workflows cannot see that most enqueued ones are not due yet),
