@@ -207,6 +207,7 @@ func recordEnqueue(e *env, res *results, round int, p costPhase, rateSpec spec, 
 // that time went.
 func recordWork(e *env, res *results, round int, p costPhase, rateSpec spec, work outcome) {
 	recordEnqueue(e, res, round, p, rateSpec, work)
+	printWALRecords(e, round, p.system, p.label, work, p.unit)
 	res.add(p.system, spec{name: p.phase + "_slot_ms_per_" + p.unit, unit: "ms/" + p.unit, lower: true}, float64(e.cfg.workers)/rate(work)*1000)
 	if b := work.breakdown; b != nil {
 		for _, seg := range []struct {

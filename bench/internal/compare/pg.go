@@ -17,7 +17,7 @@ import (
 type env struct {
 	cfg    config
 	url    string
-	mon    *pgx.Conn // reads counters and polls for completion; never writes
+	mon    *pgx.Conn // reads counters and polls for completion; writes no table
 	probe  *probe
 	logger *slog.Logger // for the systems under test: warnings and errors only
 	log    io.Writer    // progress lines
@@ -154,5 +154,10 @@ func (e *env) timeWork(ctx context.Context, stmts *statementCounter, n int, done
 		return enq, work, err
 	}
 	work = outcome{units: n, elapsed: finished.Sub(enqueued), cost: r2.since(r1)}
+	if e.cfg.walRecords {
+		if work.wal, err = e.walRecords(ctx, r1.walBytes, r2.walBytes); err != nil {
+			return enq, work, fmt.Errorf("reading the phase's WAL records: %w", err)
+		}
+	}
 	return enq, work, nil
 }

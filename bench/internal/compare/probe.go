@@ -52,7 +52,8 @@ type outcome struct {
 	elapsed time.Duration // the timed interval
 	cost    cost          // measured around it
 
-	breakdown *breakdown // wfgen work phases: where a workflow's time went
+	breakdown *breakdown  // wfgen work phases: where a workflow's time went
+	wal       []walRecord // work phases with -wal-records: the WAL they wrote, by kind
 }
 
 // statements returns the number of statements sent, which approximates round trips.

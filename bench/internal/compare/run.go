@@ -59,6 +59,7 @@ type config struct {
 	checkpoint   bool
 	out          string
 	verbose      bool
+	walRecords   bool
 	cpuProfile   string
 
 	scale scaleConfig
@@ -118,6 +119,7 @@ Flags:
 	fs.BoolVar(&c.checkpoint, "checkpoint", true, "run CHECKPOINT before each timed phase (needs a superuser or pg_checkpoint)")
 	fs.StringVar(&c.out, "out", "", "directory to write the JSON report to, as <UTC time>.json (empty: no report)")
 	fs.BoolVar(&c.verbose, "v", false, "also print the statements each phase sent per unit of work")
+	fs.BoolVar(&c.walRecords, "wal-records", false, "also print the WAL records of each work phase by kind, per unit of work (needs pg_walinspect: PostgreSQL 15 or later)")
 	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a Go CPU profile of the whole run to this file (go tool pprof)")
 	addScaleFlags(fs, &c.scale)
 	addExtraFlags(fs, &c.extra)
@@ -208,6 +210,11 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		probe:  probe,
 		logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		log:    stderr,
+	}
+	if cfg.walRecords {
+		if err := e.enableWALRecords(ctx); err != nil {
+			return err
+		}
 	}
 	info, err := describe(ctx, e)
 	if err != nil {
