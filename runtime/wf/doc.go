@@ -157,8 +157,10 @@
 // HotStatementSettings, says more).
 //
 // A worker stops claiming while the completions it has handed to the checkpoint writer but
-// that are not yet written reach its queue's WorkerConcurrency, so that a slow database slows
-// claiming down instead of piling up running workflows.
+// that are not yet written reach four times its queue's WorkerConcurrency, so that a slow
+// database slows claiming down instead of piling up running workflows. Until then they wait
+// for the writer's next batch, which the more of them there are the fewer transactions
+// they cost; a crash makes those workflows run their last steps again.
 //
 // Stop stops taking work, lets running workflows finish until its context ends, then
 // interrupts the rest and hands them back to their queues, where another replica resumes

@@ -369,16 +369,18 @@ func TestAWorkerStopsClaimingWhileItsCompletionsWaitForTheWriter(t *testing.T) {
 	_, err = tx.Exec(b.ctx, fmt.Sprintf(`LOCK TABLE %s.steps IN EXCLUSIVE MODE`, b.schema))
 	require.NoError(t, err)
 
-	hs, err := w.EnqueueMany(b.ctx, b.client, make([]int, 10))
+	hs, err := w.EnqueueMany(b.ctx, b.client, make([]int, 20))
 	require.NoError(t, err)
-	// Two slots, and two more while the completions of the first two wait: four bodies run,
-	// then the worker claims nothing more however often it looks (it polls every 50ms).
-	for range 4 {
+	// Two slots, and eight more (four per slot) while the completions of the first ones
+	// wait: ten bodies run, then the worker claims nothing more however often it looks (it
+	// polls every 50ms, and every freed slot kicks it).
+	const bound = 2 + 4*2
+	for range bound {
 		<-bodies
 	}
 	time.Sleep(500 * time.Millisecond)
 	require.Empty(t, bodies, "the worker claimed more while its completions were not written")
-	require.Equal(t, 4, b.count(t, `SELECT count(*) FROM %s.workflows WHERE state = 'running'`))
+	require.Equal(t, bound, b.count(t, `SELECT count(*) FROM %s.workflows WHERE state = 'running'`))
 
 	require.NoError(t, tx.Commit(b.ctx))
 	for _, h := range hs {

@@ -396,15 +396,24 @@ func (w *queueWorker) dequeueLimited(ctx context.Context, n int, token int64) ([
 	return rows, roomAt, tx.Commit(ctx)
 }
 
+// unwrittenPerSlot bounds the completions a worker has handed to the checkpoint writer but
+// that are not yet written, per slot (with every slot's code running). Under load they wait
+// while the writer's batch in flight commits, and the next batch takes them all: the more
+// may wait, the larger and fewer the batches (one per slot made a third more write
+// transactions per one-step workflow and cost the server more CPU per workflow than four:
+// bench/README.md, "What limits us"). A crash loses at most these, whose last steps then
+// run again.
+const unwrittenPerSlot = 4
+
 // free is how many more workflows the worker may claim: what WorkerConcurrency leaves, as
-// long as the completions handed to the checkpoint writer but not yet written stay below
-// WorkerConcurrency too. A slot is free as soon as its workflow's code has returned, but a
-// writer that falls behind must slow claiming down, or the workflows this worker holds in
-// state running would grow without bound.
+// long as the completions handed to the checkpoint writer but not yet written stay within
+// unwrittenPerSlot times WorkerConcurrency too. A slot is free as soon as its workflow's
+// code has returned, but a writer that falls behind must slow claiming down, or the
+// workflows this worker holds in state running would grow without bound.
 func (w *queueWorker) free() int {
 	running, unwritten := int(w.running.Load()), int(w.unwritten.Load())
 	wc := w.q.workerConcurrency
-	return max(0, min(wc-running, 2*wc-running-unwritten))
+	return max(0, min(wc-running, (1+unwrittenPerSlot)*wc-running-unwritten))
 }
 
 // bodyDone frees the slot of a workflow whose code has returned; its completion is being
