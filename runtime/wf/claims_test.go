@@ -3,6 +3,7 @@ package wf_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -277,4 +278,110 @@ func TestTheRuntimesLockingTransactionsCannotSitIdleForever(t *testing.T) {
 		require.Error(t, err, "%s: the server kept a session idle in its transaction past the bound", name)
 		conn.Release()
 	}
+}
+
+func TestCommitThenCommitsTheStatementBeforeItRunsTheOneAfter(t *testing.T) {
+	t.Parallel()
+	// An idle Enqueue goes through dbschema.CommitThen(pool, Announce): its insert commits in
+	// a transaction of its own, and the announcement follows in the same round trip.
+	b := setup(t, wf.Config{})
+	b.exec(t, "CREATE TABLE %s.things (v int)")
+	b.exec(t, "CREATE TABLE %s.seen (n bigint, same_tx bool)")
+	after := func(conn dbschema.Batcher) dbschema.DBTX {
+		// Counts the rows it sees committed, and says whether it runs in the transaction the
+		// statement ran in (it must not: the statement's commit comes first).
+		return dbschema.CommitThen(conn, fmt.Sprintf(
+			"INSERT INTO %s.seen SELECT count(*), pg_current_xact_id_if_assigned() IS NOT NULL AND EXISTS (SELECT 1 FROM %[1]s.things WHERE xmin::text = pg_current_xact_id_if_assigned()::text) FROM %[1]s.things",
+			b.schema))
+	}
+	q := after(b.pool)
+	rows, err := q.Query(b.ctx, fmt.Sprintf("INSERT INTO %s.things VALUES (1), (2) RETURNING v", b.schema))
+	require.NoError(t, err)
+	var got []int
+	for rows.Next() {
+		var v int
+		require.NoError(t, rows.Scan(&v))
+		got = append(got, v)
+	}
+	require.NoError(t, rows.Err())
+	rows.Close()
+	require.Equal(t, []int{1, 2}, got)
+	var seen int
+	var sameTx bool
+	require.NoError(t, b.pool.QueryRow(b.ctx, fmt.Sprintf("SELECT n, same_tx FROM %s.seen", b.schema)).Scan(&seen, &sameTx))
+	require.Equal(t, 2, seen, "the statement after sees the statement's rows")
+	require.False(t, sameTx, "the statement after runs in a transaction of its own")
+
+	// Exec and QueryRow go the same way.
+	tag, err := q.Exec(b.ctx, fmt.Sprintf("INSERT INTO %s.things VALUES (3)", b.schema))
+	require.NoError(t, err)
+	require.Equal(t, "INSERT 0 1", tag.String())
+	require.NoError(t, q.QueryRow(b.ctx, fmt.Sprintf("SELECT count(*) FROM %s.things", b.schema)).Scan(&seen))
+	require.Equal(t, 3, seen)
+	require.Equal(t, 3, b.count(t, "SELECT count(*) FROM %s.seen"))
+
+	// The statement after failing is not the statement's failure: what it committed stays.
+	failing := dbschema.CommitThen(b.pool, "SELECT 1/0")
+	_, err = failing.Exec(b.ctx, fmt.Sprintf("INSERT INTO %s.things VALUES (4)", b.schema))
+	require.NoError(t, err)
+	require.Equal(t, 4, b.count(t, "SELECT count(*) FROM %s.things"))
+
+	// The statement failing is: nothing of it is committed, the statement after does not
+	// run, and the pool's connections stay usable.
+	for range 3 {
+		_, err = q.Exec(b.ctx, fmt.Sprintf("INSERT INTO %s.things VALUES (1/0)", b.schema))
+		require.ErrorContains(t, err, "division by zero")
+		_, err = q.Query(b.ctx, "SELECT * FROM no_such_table_here")
+		require.ErrorContains(t, err, "no_such_table_here")
+	}
+	require.Equal(t, 4, b.count(t, "SELECT count(*) FROM %s.things"))
+	require.Equal(t, 3, b.count(t, "SELECT count(*) FROM %s.seen"))
+	for range 5 {
+		require.NoError(t, b.pool.QueryRow(b.ctx, "SELECT 1").Scan(new(int)), "the pool's connections are usable after failed batches")
+	}
+}
+
+func TestAnEnqueueOnAnIdleClientAnnouncesItself(t *testing.T) {
+	t.Parallel()
+	b := setup(t, wf.Config{})
+	w, defs := noopSteps("announced", 1)
+	require.NoError(t, b.client.Register(defs...))
+	// A connection of its own: one of the shared pool's could still listen for another test.
+	conn, err := pgx.ConnectConfig(b.ctx, b.pool.Config().ConnConfig.Copy())
+	require.NoError(t, err)
+	defer conn.Close(context.Background())
+	_, err = conn.Exec(b.ctx, "LISTEN "+pgx.Identifier{b.schema}.Sanitize())
+	require.NoError(t, err)
+
+	// Alone, and then delayed: each notification names the queue and the delay.
+	_, err = w.Enqueue(b.ctx, b.client, 1)
+	require.NoError(t, err)
+	_, err = w.Enqueue(b.ctx, b.client, 2, wf.WithDelay(time.Minute))
+	require.NoError(t, err)
+	for _, want := range []string{`"q":"default"}`, `"q":"default","d":60000}`} {
+		ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
+		n, err := conn.WaitForNotification(ctx)
+		cancel()
+		require.NoError(t, err)
+		require.Contains(t, n.Payload, `"k":"e"`)
+		require.Contains(t, n.Payload, want)
+	}
+	require.Equal(t, 2, b.count(t, "SELECT count(*) FROM %s.workflows WHERE state = 'enqueued'"))
+
+	// Enqueues that overlap are announced too, by the announcer, fewer notifications than
+	// enqueues; none is lost, and a duplicate ID still finds its workflow.
+	var wg sync.WaitGroup
+	for i := range 20 {
+		wg.Go(func() {
+			_, err := w.Enqueue(b.ctx, b.client, i, wf.WithID(fmt.Sprintf("overlap-%d", i%10)))
+			require.NoError(t, err)
+		})
+	}
+	wg.Wait()
+	ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
+	defer cancel()
+	n, err := conn.WaitForNotification(ctx)
+	require.NoError(t, err)
+	require.Contains(t, n.Payload, `"q":"default"`)
+	require.Equal(t, 12, b.count(t, "SELECT count(*) FROM %s.workflows WHERE state = 'enqueued'"))
 }

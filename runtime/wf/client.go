@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -198,6 +199,9 @@ type Client struct {
 	waiter    *resultWaiter
 	watchers  watchers // waits for messages, events and stream values
 	announcer *announcer.Announcer
+	// enqueuing counts the single enqueues in flight outside callers' transactions (see
+	// idleEnqueue).
+	enqueuing atomic.Int32
 
 	mu         sync.Mutex
 	phase      phase

@@ -60,9 +60,12 @@
 // it). Every started client that registered a workflow works that workflow's queue: N
 // replicas of an app form one worker pool. A worker claims a batch of available workflows
 // in one statement (FOR UPDATE SKIP LOCKED), as many as it has free slots. An enqueue
-// notifies the schema's channel (LISTEN/NOTIFY, delivered when the enqueuing transaction
-// commits), which wakes idle workers at once; workers also poll every PollInterval, which
-// finds work whose notification was lost. Queues order work by priority, then by the time it
+// notifies the schema's channel (LISTEN/NOTIFY, delivered once the enqueue has committed),
+// which wakes idle workers at once; workers also poll every PollInterval, which finds work
+// whose notification was lost. An Enqueue on a client with no other enqueue in flight sends
+// its notification in the round trip of its insert, right after the insert's commit;
+// overlapping enqueues leave theirs to a background announcer that sends one notification
+// for many, since notifying transactions take a database-wide lock through their commits. Queues order work by priority, then by the time it
 // became available, then FIFO, and can limit it per process (WorkerConcurrency), globally
 // (GlobalConcurrency), by start rate (RateLimit) and per partition key
 // (PartitionConcurrency); WithDedupID refuses duplicates, WithDelay and WithStartAt delay

@@ -2,6 +2,7 @@ package wf
 
 import (
 	"context"
+	"encoding/json"
 	"slices"
 	"time"
 
@@ -9,6 +10,7 @@ import (
 
 	"github.com/wfgen/wfgen/runtime/internal/announcer"
 	"github.com/wfgen/wfgen/runtime/internal/db"
+	"github.com/wfgen/wfgen/runtime/internal/dbschema"
 	"github.com/wfgen/wfgen/runtime/internal/notifier"
 )
 
@@ -151,4 +153,28 @@ func (c *Client) rememberEarlyCancel(a claimedAttempt) {
 		}
 	}
 	c.earlyCancels[a] = now
+}
+
+// idleEnqueue reports whether a single enqueue outside a caller's transaction finds this
+// client idle: no other such enqueue in flight, and nothing being announced. Call done once
+// the enqueue returns, whatever idle says.
+//
+// An idle enqueue announces itself, in the round trip of its insert (announcingEnqueue):
+// handing the announcement to the announcer would cost one more round trip, after the
+// caller has its answer, on the way from the enqueue to the workflow's start. Enqueues that
+// overlap leave it to the announcer, which sends one notification for many: each
+// notifying transaction takes a database-wide lock through its commit, in turn.
+func (c *Client) idleEnqueue() (idle bool, done func()) {
+	n := c.enqueuing.Add(1)
+	return n == 1 && c.announcer.Idle(), func() { c.enqueuing.Add(-1) }
+}
+
+// announcingEnqueue returns the pool with each statement committed in a transaction of its
+// own and followed, in the same round trip, by the announcement of r's enqueue (see
+// dbschema.CommitThen).
+func (c *Client) announcingEnqueue(r insertRequest) dbschema.DBTX {
+	n := notifier.Notification{Kind: notifier.KindEnqueued, Queue: r.queue, DelayMs: r.delayMs}
+	payload, _ := json.Marshal(n) // strings and numbers always encode
+	args := db.AnnounceArgs(db.AnnounceParams{Channel: c.channel, Payloads: []string{string(payload)}})
+	return c.rw.Wrap(dbschema.CommitThen(c.pool, db.AnnounceSQL, args...))
 }

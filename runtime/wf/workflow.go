@@ -151,12 +151,21 @@ func (w *Workflow[In, Out]) enqueue(ctx context.Context, c *Client, conn dbschem
 		r.traceContext = tc
 		reqs[i] = r
 	}
+	announced := false
+	if !inTx && len(reqs) == 1 {
+		if idle, done := c.idleEnqueue(); idle {
+			defer done()
+			conn, announced = c.announcingEnqueue(reqs[0]), true
+		}
+	}
 	ids, err := c.insert(ctx, conn, reqs, StateEnqueued, inTx)
 	if err != nil {
 		return nil, err
 	}
 	if !inTx {
-		c.announcer.Enqueued(o.queue, reqs[0].delayMs)
+		if !announced {
+			c.announcer.Enqueued(o.queue, reqs[0].delayMs)
+		}
 		c.wakeQueue(o.queue)
 	}
 	hs := make([]*Handle[Out], len(ids))

@@ -109,6 +109,14 @@ func (a *Announcer) Enqueued(queue string, delayMs int64) {
 	a.mu.Unlock()
 }
 
+// Idle reports whether nothing is being sent or waits to be: an enqueue that finds the
+// announcer idle gains nothing by waiting for it, and may announce itself.
+func (a *Announcer) Idle() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return !a.sending
+}
+
 // Completed announces completed workflows and their queues.
 func (a *Announcer) Completed(ids, queues []string) {
 	a.mu.Lock()

@@ -1,7 +1,8 @@
 package db
 
 // Written by hand, next to sqlc's output: the text of the statements that the runtime sends
-// in a batch before another (dbschema.Prefixed) rather than through Queries.
+// in a batch with another (dbschema.Prefixed, dbschema.CommitThen) rather than through
+// Queries.
 
 // HotStatementSettingsSQL is the statement of HotStatementSettings.
 const HotStatementSettingsSQL = hotStatementSettings
@@ -14,4 +15,13 @@ const LockSuspendingSQL = lockSuspending
 // LockSuspendingArgs returns arg as LockSuspending passes it.
 func LockSuspendingArgs(arg LockSuspendingParams) []any {
 	return []any{arg.Ids, arg.Attempts, arg.ClaimTokens}
+}
+
+// AnnounceSQL is the statement of Announce, and AnnounceArgs its arguments in the order the
+// statement takes them: an idle Enqueue sends it after its insert's commit, in one batch.
+const AnnounceSQL = announce
+
+// AnnounceArgs returns arg as Announce passes it.
+func AnnounceArgs(arg AnnounceParams) []any {
+	return []any{arg.Channel, arg.Payloads}
 }

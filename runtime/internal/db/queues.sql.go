@@ -23,7 +23,9 @@ type AnnounceParams struct {
 // Announce sends notifications on the schema's channel, in a transaction of their own that
 // does not wait for its commit to be flushed. A notifying transaction holds a database-wide
 // lock through its commit; here that is short, and the writes being announced committed
-// without it, in groups. A notification lost in a crash only costs a poll.
+// without it, in groups. A notification lost in a crash only costs a poll. An Enqueue that
+// finds its client idle sends it in the round trip of its insert, after the insert's
+// commit (dbschema.CommitThen); the announcer sends the rest.
 func (q *Queries) Announce(ctx context.Context, arg AnnounceParams) error {
 	_, err := q.db.Exec(ctx, announce, arg.Channel, arg.Payloads)
 	return err

@@ -45,19 +45,37 @@ func (p prefixed) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults 
 	return br
 }
 
-// send sends the prefix and sql in one batch, and reads the prefix's result.
-func (p prefixed) send(ctx context.Context, sql string, args []any) (pgx.BatchResults, error) {
+func (p prefixed) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	return queryVia(ctx, p, sql, args)
+}
+
+func (p prefixed) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	return execVia(ctx, p, sql, args)
+}
+
+func (p prefixed) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
+	return queryRowVia(ctx, p, sql, args)
+}
+
+// batchSender is what Prefixed and CommitThen build on: Query, Exec and QueryRow send their
+// statement as a batch of one through it.
+type batchSender interface {
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
+}
+
+// sendVia sends sql alone as a batch through s.
+func sendVia(ctx context.Context, s batchSender, sql string, args []any) (pgx.BatchResults, error) {
 	b := &pgx.Batch{}
 	b.Queue(sql, args...)
-	br := p.SendBatch(ctx, b)
+	br := s.SendBatch(ctx, b)
 	if f, ok := br.(failedBatch); ok {
 		return nil, f.err
 	}
 	return br, nil
 }
 
-func (p prefixed) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
-	br, err := p.send(ctx, sql, args)
+func queryVia(ctx context.Context, s batchSender, sql string, args []any) (pgx.Rows, error) {
+	br, err := sendVia(ctx, s, sql, args)
 	if err != nil {
 		return nil, err
 	}
@@ -69,8 +87,8 @@ func (p prefixed) Query(ctx context.Context, sql string, args ...any) (pgx.Rows,
 	return &batchRows{Rows: rows, br: br}, nil
 }
 
-func (p prefixed) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
-	br, err := p.send(ctx, sql, args)
+func execVia(ctx context.Context, s batchSender, sql string, args []any) (pgconn.CommandTag, error) {
+	br, err := sendVia(ctx, s, sql, args)
 	if err != nil {
 		return pgconn.CommandTag{}, err
 	}
@@ -78,8 +96,8 @@ func (p prefixed) Exec(ctx context.Context, sql string, args ...any) (pgconn.Com
 	return tag, errors.Join(err, br.Close())
 }
 
-func (p prefixed) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
-	rows, err := p.Query(ctx, sql, args...)
+func queryRowVia(ctx context.Context, s batchSender, sql string, args []any) pgx.Row {
+	rows, err := queryVia(ctx, s, sql, args)
 	return batchRow{rows: rows, err: err}
 }
 
