@@ -580,6 +580,13 @@ type genericPlans struct {
 	plan  []byte
 }
 
+// deallocate drops the statements it prepared.
+func (g *genericPlans) deallocate(ctx context.Context) {
+	for _, name := range g.names {
+		_, _ = g.conn.Exec(ctx, "DEALLOCATE "+name)
+	}
+}
+
 func (g *genericPlans) explain(ctx context.Context, sql string, args ...any) error {
 	name, ok := g.names[sql]
 	if !ok {
@@ -648,6 +655,9 @@ func TestGenericPlansMadeOnEmptyTablesStillReachRowsByKey(t *testing.T) {
 	require.NoError(t, err)
 	defer conn.Release()
 	g := &genericPlans{conn: conn, names: map[string]string{}}
+	// The connection goes back to the pool that other tests share: its prepared statements
+	// must not outlive the test (another test's would collide with their names).
+	defer g.deallocate(context.Background())
 	q := db.New(dbschema.NewRewriter(b.schema).Wrap(explainFunc(g.explain)))
 
 	const n = 64

@@ -20,7 +20,7 @@ import (
 // conn must be a connection or a pool, not a transaction. Wrap a Rewriter around it, not
 // the other way round: then is sent as written.
 func CommitThen(conn Batcher, then string, args ...any) Batcher {
-	return commitThen{conn: conn, then: then, args: args}
+	return batched{commitThen{conn: conn, then: then, args: args}}
 }
 
 type commitThen struct {
@@ -42,18 +42,6 @@ func (c commitThen) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResult
 		return failedBatch{err: errors.Join(err, br.Close())}
 	}
 	return &thenResults{BatchResults: br, unread: len(b.QueuedQueries)}
-}
-
-func (c commitThen) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
-	return queryVia(ctx, c, sql, args)
-}
-
-func (c commitThen) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
-	return execVia(ctx, c, sql, args)
-}
-
-func (c commitThen) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
-	return queryRowVia(ctx, c, sql, args)
 }
 
 // thenResults are the results of a CommitThen batch: the caller's statements', then, on

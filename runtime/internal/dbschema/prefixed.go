@@ -23,7 +23,7 @@ type Batcher interface {
 //
 // Prefixes nest: Prefixed(Prefixed(pool, a), b) sends a, b, then the statement.
 func Prefixed(conn Batcher, prefix string, args ...any) Batcher {
-	return prefixed{conn: conn, prefix: prefix, args: args}
+	return batched{prefixed{conn: conn, prefix: prefix, args: args}}
 }
 
 type prefixed struct {
@@ -45,22 +45,26 @@ func (p prefixed) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults 
 	return br
 }
 
-func (p prefixed) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
-	return queryVia(ctx, p, sql, args)
-}
-
-func (p prefixed) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
-	return execVia(ctx, p, sql, args)
-}
-
-func (p prefixed) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
-	return queryRowVia(ctx, p, sql, args)
-}
-
-// batchSender is what Prefixed and CommitThen build on: Query, Exec and QueryRow send their
-// statement as a batch of one through it.
+// batchSender is what Prefixed and CommitThen build on: batched sends each statement as
+// a batch of one through it.
 type batchSender interface {
 	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
+}
+
+// batched is a batchSender that also runs single statements (Query, Exec, QueryRow), each
+// as a batch of one.
+type batched struct{ batchSender }
+
+func (b batched) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	return queryVia(ctx, b.batchSender, sql, args)
+}
+
+func (b batched) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	return execVia(ctx, b.batchSender, sql, args)
+}
+
+func (b batched) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
+	return queryRowVia(ctx, b.batchSender, sql, args)
 }
 
 // sendVia sends sql alone as a batch through s.
