@@ -378,6 +378,7 @@ func TestAnEnqueueOnAnIdleClientAnnouncesItself(t *testing.T) {
 		})
 	}
 	wg.Wait()
+	require.Zero(t, wf.EnqueuesInFlight(b.client), "every enqueue, idle or not, counts itself out")
 	ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
 	defer cancel()
 	n, err := conn.WaitForNotification(ctx)

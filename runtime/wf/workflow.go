@@ -153,8 +153,9 @@ func (w *Workflow[In, Out]) enqueue(ctx context.Context, c *Client, conn dbschem
 	}
 	announced := false
 	if !inTx && len(reqs) == 1 {
-		if idle, done := c.idleEnqueue(); idle {
-			defer done()
+		idle, done := c.idleEnqueue()
+		defer done()
+		if idle {
 			conn, announced = c.announcingEnqueue(reqs[0]), true
 		}
 	}
