@@ -326,6 +326,20 @@ func TestCommitThenCommitsTheStatementBeforeItRunsTheOneAfter(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 4, b.count(t, "SELECT count(*) FROM %s.things"))
 
+	// Its commit failing is the statement's failure too (a deferred constraint is checked at
+	// the commit): an Enqueue through it reports no workflow its commit did not store.
+	b.exec(t, "CREATE TABLE %s.deferred (v int UNIQUE DEFERRABLE INITIALLY DEFERRED)")
+	rows, err = q.Query(b.ctx, fmt.Sprintf("INSERT INTO %s.deferred VALUES (1), (1) RETURNING v", b.schema))
+	require.NoError(t, err)
+	for rows.Next() {
+	}
+	require.ErrorContains(t, rows.Err(), "duplicate key")
+	rows.Close()
+	_, err = q.Exec(b.ctx, fmt.Sprintf("INSERT INTO %s.deferred VALUES (2), (2)", b.schema))
+	require.ErrorContains(t, err, "duplicate key")
+	require.Zero(t, b.count(t, "SELECT count(*) FROM %s.deferred"))
+	require.Equal(t, 3, b.count(t, "SELECT count(*) FROM %s.seen"), "the statement after a failed commit does not run")
+
 	// The statement failing is: nothing of it is committed, the statement after does not
 	// run, and the pool's connections stay usable.
 	for range 3 {

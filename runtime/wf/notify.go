@@ -2,7 +2,6 @@ package wf
 
 import (
 	"context"
-	"encoding/json"
 	"slices"
 	"time"
 
@@ -173,8 +172,7 @@ func (c *Client) idleEnqueue() (idle bool, done func()) {
 // own and followed, in the same round trip, by the announcement of r's enqueue (see
 // dbschema.CommitThen).
 func (c *Client) announcingEnqueue(r insertRequest) dbschema.DBTX {
-	n := notifier.Notification{Kind: notifier.KindEnqueued, Queue: r.queue, DelayMs: r.delayMs}
-	payload, _ := json.Marshal(n) // strings and numbers always encode
-	args := db.AnnounceArgs(db.AnnounceParams{Channel: c.channel, Payloads: []string{string(payload)}})
+	payload := announcer.EnqueuedPayload(r.queue, r.delayMs)
+	args := db.AnnounceArgs(db.AnnounceParams{Channel: c.channel, Payloads: []string{payload}})
 	return c.rw.Wrap(dbschema.CommitThen(c.pool, db.AnnounceSQL, args...))
 }

@@ -173,6 +173,13 @@ func (a *Announcer) send() {
 	}
 }
 
+// EnqueuedPayload is the notification of work enqueued in queue, of which the first may
+// start after delayMs: what Enqueued announces, for an enqueue that sends it itself.
+func EnqueuedPayload(queue string, delayMs int64) string {
+	b, _ := json.Marshal(notifier.Notification{Kind: notifier.KindEnqueued, Queue: queue, DelayMs: delayMs}) // strings and numbers always encode
+	return string(b)
+}
+
 // payloadsLocked takes what is pending and encodes it as notifications.
 func (a *Announcer) payloadsLocked() []string {
 	var out []string
@@ -182,10 +189,10 @@ func (a *Announcer) payloadsLocked() []string {
 	}
 	for q, w := range a.enqueued {
 		if w.now {
-			add(notifier.Notification{Kind: notifier.KindEnqueued, Queue: q})
+			out = append(out, EnqueuedPayload(q, 0))
 		}
 		if w.delayMs > 0 {
-			add(notifier.Notification{Kind: notifier.KindEnqueued, Queue: q, DelayMs: w.delayMs})
+			out = append(out, EnqueuedPayload(q, w.delayMs))
 		}
 	}
 	clear(a.enqueued)

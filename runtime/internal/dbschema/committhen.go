@@ -3,6 +3,7 @@ package dbschema
 import (
 	"context"
 	"errors"
+	"slices"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -20,26 +21,24 @@ import (
 // conn must be a connection or a pool, not a transaction. Wrap a Rewriter around it, not
 // the other way round: then is sent as written.
 func CommitThen(conn Batcher, then string, args ...any) Batcher {
-	return batched{commitThen{conn: conn, then: then, args: args}}
+	return batched{commitThen{begun: prefixed{conn: conn, prefix: "BEGIN"}, then: then, args: args}}
 }
 
 type commitThen struct {
-	conn Batcher
-	then string
-	args []any
+	begun prefixed // sends BEGIN first
+	then  string
+	args  []any
 }
 
 // SendBatch sends BEGIN, b's statements, COMMIT and then in one batch; the results it
 // returns begin with b's first statement, and its Close reads the commit's.
 func (c commitThen) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
-	all := &pgx.Batch{}
-	all.Queue("BEGIN")
-	all.QueuedQueries = append(all.QueuedQueries, b.QueuedQueries...)
+	all := &pgx.Batch{QueuedQueries: slices.Clone(b.QueuedQueries)}
 	all.Queue("COMMIT")
 	all.Queue(c.then, c.args...)
-	br := c.conn.SendBatch(ctx, all)
-	if _, err := br.Exec(); err != nil {
-		return failedBatch{err: errors.Join(err, br.Close())}
+	br := c.begun.SendBatch(ctx, all)
+	if f, ok := br.(failedBatch); ok {
+		return f
 	}
 	return &thenResults{BatchResults: br, unread: len(b.QueuedQueries)}
 }
