@@ -219,3 +219,51 @@ func BenchmarkParentsAwaitingChildrenGoToSleep(b *testing.B) {
 	b.ReportMetric(float64(2*n*b.N)/elapsed.Seconds(), "workflows/s")
 	b.ReportMetric(float64(writes)/float64(2*n*b.N), "write-txns/workflow")
 }
+
+// BenchmarkATenantBehindABusyTenant starts one tenant's workflows one at a time, from
+// Enqueue to Result, in a queue limited to one running workflow per tenant where another
+// tenant runs one and has backlog more waiting ahead of them (0 and 100,000 as
+// sub-benchmarks): the busy tenant's backlog must not slow the others' starts.
+func BenchmarkATenantBehindABusyTenant(b *testing.B) {
+	for _, backlog := range []int{0, 100_000} {
+		b.Run(fmt.Sprintf("backlog=%d", backlog), func(b *testing.B) {
+			ctx := context.Background()
+			c := wftest.NewClient(b, wf.Config{})
+			release, running := make(chan struct{}), make(chan struct{}, 1)
+			defer close(release)
+			work := wf.NewStep[struct{}]("work")
+			w := wf.NewWorkflow("per-tenant", func(ctx wf.Context, tenant string) (struct{}, error) {
+				return work.Run(ctx, func(context.Context) (struct{}, error) {
+					if tenant == "busy" {
+						running <- struct{}{}
+						<-release
+					}
+					return struct{}{}, nil
+				})
+			}, wf.WorkflowQueue("tenants"))
+			if err := c.Register(w, work, wf.NewQueue("tenants", wf.WorkerConcurrency(10), wf.PartitionConcurrency(1))); err != nil {
+				b.Fatal(err)
+			}
+			busy := make([]string, backlog+1)
+			for i := range busy {
+				busy[i] = "busy"
+			}
+			if _, err := w.EnqueueMany(ctx, c, busy, wf.WithPartitionKey("busy")); err != nil {
+				b.Fatal(err)
+			}
+			wftest.Start(b, c)
+			<-running // the busy tenant's first workflow runs until the benchmark ends; the rest wait
+			b.ResetTimer()
+			for i := range b.N {
+				h, err := w.Enqueue(ctx, c, "other", wf.WithPartitionKey(fmt.Sprint("tenant-", i)))
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := h.Result(ctx); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/workflow")
+		})
+	}
+}

@@ -71,6 +71,14 @@
 // (PartitionConcurrency); WithDedupID refuses duplicates, WithDelay and WithStartAt delay
 // starts, and EnqueueTx enqueues inside the caller's transaction.
 //
+// A claim of a partitioned queue reads the queue's first available workflows (200, or ten
+// per free slot); when they hold too few it may start, as behind one tenant's backlog at
+// its limit, it visits every partition with waiting workflows, one index probe each, and
+// takes the first workflows of those below their limit. A partition at its limit costs a
+// claim that one probe however many of its workflows wait. A workflow without a partition
+// key is not capped, but is found only in that head: give it a key of its own (its ID,
+// say) if it may queue behind a long backlog.
+//
 // A queue that registered workflows name but no registered Queue declares is worked with the
 // defaults (no limits), and Start logs a warning naming it: the usual cause is a typo that
 // would silently drop the declared queue's limits.

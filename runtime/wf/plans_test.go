@@ -469,11 +469,11 @@ func TestAClaimReadsNoneOfTheWorkflowsThatAreNotYetAvailable(t *testing.T) {
 			ExecutorID: params.ExecutorID, Queue: "q", Names: params.Names, CodeHashes: params.CodeHashes, NameHashes: params.NameHashes,
 			PartitionConcurrency: 1, ScanLimit: 1000, MaxCount: 100})
 		require.ErrorIs(t, err, errExplained)
-		read = buffers(t, a.plan, "CTE candidates")
-		t.Logf("%s: the partitioned claim found its candidates in %d buffers", mode, read)
-		require.Less(t, read, 100, "%s: the partitioned claim found its candidates in %d buffers:\n%s", mode, read, a.plan)
+		read = buffers(t, a.plan, "")
+		t.Logf("%s: the partitioned claim found and took its workflows in %d buffers", mode, read)
+		require.Less(t, read, 100, "%s: the partitioned claim found and took its workflows in %d buffers:\n%s", mode, read, a.plan)
 		for _, idx := range workflowScans(t, a.plan) {
-			require.Contains(t, []string{"workflows_pkey", "workflows_dequeue", "workflows_running"}, idx, "%s: the partitioned claim reads workflows through %q:\n%s", mode, idx, a.plan)
+			require.Contains(t, partitionedClaimIndexes, idx, "%s: the partitioned claim reads workflows through %q:\n%s", mode, idx, a.plan)
 		}
 	})
 	// The periodic look for workflows nobody can run reads the queue's head the same way.
@@ -490,6 +490,73 @@ func TestAClaimReadsNoneOfTheWorkflowsThatAreNotYetAvailable(t *testing.T) {
 		ids = append(ids, c.ID)
 	}
 	require.Equal(t, []string{"due-p0", "due-p0-later", "due-p2"}, ids, "claimed in queue order")
+}
+
+// partitionedClaimIndexes are the indexes a partitioned queue's claim may read workflows
+// through: none of them makes it read a whole partition.
+var partitionedClaimIndexes = []string{"workflows_pkey", "workflows_dequeue", "workflows_running", "workflows_partitions"}
+
+// A partitioned queue's claim must not read every waiting workflow of a partition at its
+// limit: that is the noisy tenant the limit is for. With 100,000 of one tenant's workflows
+// waiting at the queue's head (one of them running, at a limit of one per partition) and
+// other tenants' behind them, the claim reads the head up to its scan limit, then visits
+// each partition once, and takes the others' first workflows in a few hundred buffers,
+// where reading the queue in order until it found them read every waiting workflow of the
+// busy tenant (about 100,000 buffers).
+func TestAPartitionAtItsLimitDoesNotHideTheOthersBehindIt(t *testing.T) {
+	t.Parallel()
+	b := setup(t, wf.Config{})
+	b.exec(t, `INSERT INTO %s.executors (id, hostname, pid, lease_expires_at) VALUES ('claimer', 'h', 1, now() + interval '1 hour')`)
+	b.exec(t, `INSERT INTO %s.workflows (id, name, state, queue, input, max_recoveries, attempt, partition_key, executor_id)
+		VALUES ('busy-running', 'w', 'running', 'q', '{}', 1, 1, 'busy', 'claimer')`)
+	b.exec(t, `INSERT INTO %s.workflows (id, name, state, queue, input, max_recoveries, partition_key, available_at)
+		SELECT 'busy-' || i, 'w', 'enqueued', 'q', '{}', 1, 'busy', now() - interval '1 hour' FROM generate_series(1, 100000) i`)
+	b.exec(t, `INSERT INTO %s.workflows (id, name, state, queue, input, max_recoveries, priority, partition_key, available_at)
+		VALUES ('acme-1', 'w', 'enqueued', 'q', '{}', 1, 0, 'acme', now() - interval '2 minutes'),
+		       ('acme-2', 'w', 'enqueued', 'q', '{}', 1, 0, 'acme', now() - interval '1 minute'),
+		       ('globex-1', 'w', 'enqueued', 'q', '{}', 1, 1, 'globex', now() - interval '3 minutes'),
+		       ('initech-1', 'w', 'enqueued', 'q', '{}', 1, 0, 'initech', now() - interval '90 seconds'),
+		       ('later-1', 'w', 'enqueued', 'q', '{}', 1, 0, 'later', now() + interval '1 day')`)
+	b.exec(t, `VACUUM (ANALYZE) %s.workflows`)
+
+	a, q, claim := claimExplainer(t, b)
+	params := db.DequeuePartitionedParams{
+		ExecutorID: claim.ExecutorID, Queue: "q", Names: claim.Names, CodeHashes: claim.CodeHashes, NameHashes: claim.NameHashes,
+		PartitionConcurrency: 1, ScanLimit: 200, MaxCount: 10,
+	}
+	inPlanModes(t, b, a.conn, func(mode string) {
+		_, err := q.DequeuePartitioned(b.ctx, params)
+		require.ErrorIs(t, err, errExplained)
+		read := buffers(t, a.plan, "")
+		t.Logf("%s: the partitioned claim found and took its workflows in %d buffers", mode, read)
+		require.Less(t, read, 500, "%s: the partitioned claim read %d buffers:\n%s", mode, read, a.plan)
+		for _, idx := range workflowScans(t, a.plan) {
+			require.Contains(t, partitionedClaimIndexes, idx, "%s: the partitioned claim reads workflows through %q:\n%s", mode, idx, a.plan)
+		}
+	})
+
+	// The first two in queue order of the tenants below their limit, one each; then the
+	// third, and nothing of acme, which now runs one; never the busy tenant, nor a workflow
+	// not yet available.
+	run := db.New(dbschema.NewRewriter(b.schema).Wrap(b.pool))
+	claimIDs := func(max int32) []string {
+		p := params
+		p.MaxCount = max
+		claimed, err := run.DequeuePartitioned(b.ctx, p)
+		require.NoError(t, err)
+		var ids []string
+		for _, c := range claimed {
+			ids = append(ids, c.ID)
+		}
+		return ids
+	}
+	require.ElementsMatch(t, []string{"acme-1", "initech-1"}, claimIDs(2))
+	require.ElementsMatch(t, []string{"globex-1"}, claimIDs(10))
+	require.Empty(t, claimIDs(10))
+	// At two per partition, each tenant running one has room for one more: the busy one's
+	// first waiting (from the head) and acme's second (from its partition).
+	params.PartitionConcurrency = 2
+	require.ElementsMatch(t, []string{"busy-1", "acme-2"}, claimIDs(10))
 }
 
 // A claim makes its workflows' entries in the dequeue index dead, and they stay there until

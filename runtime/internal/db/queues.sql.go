@@ -69,7 +69,17 @@ func (q *Queries) CountRunning(ctx context.Context, queue string) (int64, error)
 }
 
 const dequeuePartitioned = `-- name: DequeuePartitioned :many
-WITH RECURSIVE priorities AS (
+WITH RECURSIVE lease AS (
+    -- As in DequeueWorkflows: the lease of the claimer must be valid now.
+    SELECT 1 AS valid FROM wfgen.executors e
+    WHERE e.id = $1 AND e.stopped_at IS NULL AND e.lease_expires_at > clock_timestamp()
+), running AS (
+    -- Bounded by the slots of the queue across all executors.
+    SELECT r.partition_key, count(*)::int AS n
+    FROM wfgen.workflows r
+    WHERE r.queue = $5 AND r.state = 'running' AND r.partition_key IS NOT NULL
+    GROUP BY r.partition_key
+), priorities AS (
     (SELECT p.priority
      FROM wfgen.workflows p
      WHERE p.queue = $5 AND p.state = 'enqueued'
@@ -83,7 +93,7 @@ WITH RECURSIVE priorities AS (
             LIMIT 1)
     FROM priorities pr
     WHERE pr.priority IS NOT NULL
-), candidates AS (
+), head AS (
     SELECT c.id, c.partition_key, c.priority, c.available_at, c.seq
     FROM priorities pr
     CROSS JOIN LATERAL (
@@ -97,28 +107,71 @@ WITH RECURSIVE priorities AS (
           AND (q.code_hash IS NULL
                OR (q.name || ':' || q.code_hash) = ANY($6::text[])
                OR (q.name || ':*') = ANY($6::text[]))
-          -- As in DequeueWorkflows: the claimer's lease must be valid now.
-          AND EXISTS (SELECT 1 FROM wfgen.executors e
-                      WHERE e.id = $1 AND e.stopped_at IS NULL AND e.lease_expires_at > clock_timestamp())
-          AND (q.partition_key IS NULL OR (
-              SELECT count(*) FROM wfgen.workflows r
-              WHERE r.queue = $5 AND r.state = 'running' AND r.partition_key = q.partition_key
-          ) < $7::int)
         ORDER BY q.available_at, q.seq
-        LIMIT $8::int
+        LIMIT $7::int
     ) c
     WHERE pr.priority IS NOT NULL
-    LIMIT $8::int
+    LIMIT $7::int
+), head_ranked AS (
+    SELECT h.partition_key,
+           row_number() OVER (PARTITION BY h.partition_key ORDER BY h.priority, h.available_at, h.seq) AS rank_in_partition
+    FROM head h
+), partitions AS (
+    -- Only when the head is full and holds fewer than max_count that may start.
+    (SELECT p.partition_key AS key
+     FROM wfgen.workflows p
+     WHERE p.queue = $5 AND p.state = 'enqueued' AND p.partition_key IS NOT NULL
+       AND (SELECT count(*) FROM head) >= $7::int
+       AND (SELECT count(*) FROM head_ranked hr LEFT JOIN running ru ON ru.partition_key = hr.partition_key
+            WHERE hr.partition_key IS NULL
+               OR hr.rank_in_partition + coalesce(ru.n, 0) <= $8::int) < $9::int
+     ORDER BY p.partition_key
+     LIMIT 1)
+    UNION ALL
+    SELECT (SELECT p.partition_key
+            FROM wfgen.workflows p
+            WHERE p.queue = $5 AND p.state = 'enqueued' AND p.partition_key IS NOT NULL
+              AND p.partition_key > pt.key
+            ORDER BY p.partition_key
+            LIMIT 1)
+    FROM partitions pt
+    WHERE pt.key IS NOT NULL
+), tails AS (
+    -- Up to partition_concurrency of each partition below its limit: ranked below takes
+    -- no more than its room.
+    SELECT c.id, c.partition_key, c.priority, c.available_at, c.seq
+    FROM partitions pt
+    LEFT JOIN running ru ON ru.partition_key = pt.key
+    CROSS JOIN LATERAL (
+        SELECT q.id, q.partition_key, q.priority, q.available_at, q.seq
+        FROM wfgen.workflows q
+        WHERE q.queue = $5
+          AND q.state = 'enqueued'
+          AND q.partition_key = pt.key
+          AND q.available_at <= now()
+          AND q.name = ANY($4::text[])
+          AND (q.code_hash IS NULL
+               OR (q.name || ':' || q.code_hash) = ANY($6::text[])
+               OR (q.name || ':*') = ANY($6::text[]))
+        ORDER BY q.priority, q.available_at, q.seq
+        LIMIT $8::int
+    ) c
+    WHERE pt.key IS NOT NULL AND coalesce(ru.n, 0) < $8::int
+), candidates AS (
+    SELECT h.id, h.partition_key, h.priority, h.available_at, h.seq FROM head h
+    UNION
+    SELECT t.id, t.partition_key, t.priority, t.available_at, t.seq FROM tails t
 ), ranked AS (
     SELECT c.id, c.partition_key, c.priority, c.available_at, c.seq,
            row_number() OVER (PARTITION BY c.partition_key ORDER BY c.priority, c.available_at, c.seq) AS rank_in_partition,
-           (SELECT count(*) FROM wfgen.workflows r
-            WHERE r.queue = $5 AND r.state = 'running' AND r.partition_key = c.partition_key) AS running
+           coalesce(ru.n, 0) AS running
     FROM candidates c
+    LEFT JOIN running ru ON ru.partition_key = c.partition_key
 ), chosen AS (
     SELECT ranked.id
     FROM ranked
-    WHERE ranked.partition_key IS NULL OR ranked.rank_in_partition + ranked.running <= $7::int
+    WHERE (ranked.partition_key IS NULL OR ranked.rank_in_partition + ranked.running <= $8::int)
+      AND EXISTS (SELECT 1 FROM lease)
     ORDER BY ranked.priority, ranked.available_at, ranked.seq
     LIMIT $9::int
 )
@@ -143,8 +196,8 @@ type DequeuePartitionedParams struct {
 	Names                []string
 	Queue                string
 	NameHashes           []string
-	PartitionConcurrency int32
 	ScanLimit            int32
+	PartitionConcurrency int32
 	MaxCount             int32
 }
 
@@ -162,11 +215,17 @@ type DequeuePartitionedRow struct {
 }
 
 // DequeuePartitioned is DequeueWorkflows for a queue whose partitions are limited to
-// partition_concurrency running workflows each. It looks at the first scan_limit candidates
-// of partitions below their limit, and takes from each partition no more than it has room
-// for. Callers hold the queue's lock (LockQueue). Like DequeueWorkflows, it walks the
-// queue's priorities one index probe each, and reads each only up to its first workflow
-// not yet available.
+// partition_concurrency running workflows each. Callers hold the queue's lock (LockQueue).
+//
+// It reads the first scan_limit available workflows in queue order (head), walking the
+// queue's priorities one index probe each as DequeueWorkflows does. When those are all
+// there is, or hold max_count that may start, it takes from them. Otherwise the head may be
+// full of partitions at their limit, with workflows of other partitions behind, so it also
+// visits every partition with waiting workflows, one probe each in workflows_partitions,
+// and takes the first workflows of each partition below its limit (tails). Either way it
+// reads a bounded part of the queue: a partition at its limit costs one probe however many
+// of its workflows wait. From the candidates it takes, in queue order, no more from a
+// partition than it has room for.
 // By primary key, whatever the planner guesses of how many were chosen (as in
 // DequeueWorkflows).
 func (q *Queries) DequeuePartitioned(ctx context.Context, arg DequeuePartitionedParams) ([]DequeuePartitionedRow, error) {
@@ -177,8 +236,8 @@ func (q *Queries) DequeuePartitioned(ctx context.Context, arg DequeuePartitioned
 		arg.Names,
 		arg.Queue,
 		arg.NameHashes,
-		arg.PartitionConcurrency,
 		arg.ScanLimit,
+		arg.PartitionConcurrency,
 		arg.MaxCount,
 	)
 	if err != nil {
