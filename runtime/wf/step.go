@@ -10,6 +10,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/wfgen/wfgen/runtime/internal/checkpoint"
 )
@@ -109,18 +110,35 @@ func (s *Step[T]) start(x *execution) (id int32, out T, done bool, err error) {
 // what a replay will.
 func roundTrip[T any](name string, id int32, out T) (T, string, error) {
 	var zero T
-	what := fmt.Sprintf("output of step %q", name)
+	what := func() string { return fmt.Sprintf("output of step %q", name) }
 	b, err := json.Marshal(out)
 	if err != nil {
-		return zero, "", &StepError{Step: name, StepID: int(id), Attempts: []error{encodeFailure(what, typeName[T](), err)}}
+		return zero, "", &StepError{Step: name, StepID: int(id), Attempts: []error{encodeFailure(what(), typeName[T](), err)}}
+	}
+	if decodesToItself(out) {
+		return out, string(b), nil
 	}
 	var replayed T
 	if err := json.Unmarshal(b, &replayed); err != nil {
 		return zero, "", &StepError{Step: name, StepID: int(id), Attempts: []error{
-			decodeFailure(what, typeName[T](), "its JSON encoding does not decode back: check its MarshalJSON and UnmarshalJSON", err),
+			decodeFailure(what(), typeName[T](), "its JSON encoding does not decode back: check its MarshalJSON and UnmarshalJSON", err),
 		}}
 	}
 	return replayed, string(b), nil
+}
+
+// decodesToItself reports whether v's JSON encoding is known to decode to v exactly, so that
+// decoding it can be skipped: the empty struct, which steps run for their effects return,
+// booleans and integers, and strings of valid UTF-8 (encoding/json replaces invalid bytes).
+// Named types are not among them: their methods may encode them otherwise.
+func decodesToItself(v any) bool {
+	switch v := v.(type) {
+	case struct{}, bool, int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64:
+		return true
+	case string:
+		return utf8.ValidString(v)
+	}
+	return false
 }
 
 // attempts calls fn until it succeeds, its error is final, the attempts run out or the

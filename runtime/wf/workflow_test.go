@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -353,6 +355,12 @@ func TestFailedWorkflowsAreLoggedAndAPanicsStackIsKept(t *testing.T) {
 	require.Equal(t, wfErr.Stack, logged[0]["stack"])
 }
 
+// shouting is a step output whose JSON encoding is not its value: a replay decodes it in
+// capitals.
+type shouting string
+
+func (s shouting) MarshalJSON() ([]byte, error) { return json.Marshal(strings.ToUpper(string(s))) }
+
 func TestStepOutputIsWhatReplayReturns(t *testing.T) {
 	t.Parallel()
 	b := setup(t, wf.Config{})
@@ -360,19 +368,31 @@ func TestStepOutputIsWhatReplayReturns(t *testing.T) {
 		Public  string
 		private string
 	}
-	step := wf.NewStep[withPrivate]("lossy")
-	w := wf.NewWorkflow("lossy", func(ctx wf.Context, _ struct{}) (string, error) {
-		v, err := step.Run(ctx, func(context.Context) (withPrivate, error) {
+	lossy := wf.NewStep[withPrivate]("lossy")
+	bytes := wf.NewStep[string]("bytes")
+	loud := wf.NewStep[shouting]("loud")
+	w := wf.NewWorkflow("lossy", func(ctx wf.Context, _ struct{}) ([]string, error) {
+		v, err := lossy.Run(ctx, func(context.Context) (withPrivate, error) {
 			return withPrivate{Public: "kept", private: "dropped"}, nil
 		})
-		return v.Public + "/" + v.private, err
+		if err != nil {
+			return nil, err
+		}
+		// encoding/json replaces bytes that are not UTF-8.
+		s, err := bytes.Run(ctx, func(context.Context) (string, error) { return "caf\xe9", nil })
+		if err != nil {
+			return nil, err
+		}
+		l, err := loud.Run(ctx, func(context.Context) (shouting, error) { return "hello", nil })
+		// Quoted, so that the workflow's own output shows the bytes the step's caller saw.
+		return []string{v.Public + "/" + v.private, strconv.Quote(s), string(l)}, err
 	})
-	b.start(t, w, step)
+	b.start(t, w, lossy, bytes, loud)
 	h, err := w.Start(b.ctx, b.client, struct{}{})
 	require.NoError(t, err)
 	out, err := h.Result(b.ctx)
 	require.NoError(t, err)
-	require.Equal(t, "kept/", out, "the first run sees the JSON round trip, as a replay would")
+	require.Equal(t, []string{"kept/", strconv.Quote("caf\uFFFD"), "HELLO"}, out, "the first run sees the JSON round trip, as a replay would")
 }
 
 func TestUnencodableInputIsRefusedAndNothingIsStored(t *testing.T) {
