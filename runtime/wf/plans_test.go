@@ -465,16 +465,9 @@ func TestAClaimReadsNoneOfTheWorkflowsThatAreNotYetAvailable(t *testing.T) {
 			require.Contains(t, []string{"workflows_pkey", "workflows_dequeue"}, idx, "%s: the claim reads workflows through %q:\n%s", mode, idx, a.plan)
 		}
 
-		_, err = q.DequeuePartitioned(b.ctx, db.DequeuePartitionedParams{
+		requirePartitionedClaimReads(t, b, a, q, mode, 100, db.DequeuePartitionedParams{
 			ExecutorID: params.ExecutorID, Queue: "q", Names: params.Names, CodeHashes: params.CodeHashes, NameHashes: params.NameHashes,
-			PartitionConcurrency: 1, ScanLimit: 1000, MaxCount: 100})
-		require.ErrorIs(t, err, errExplained)
-		read = buffers(t, a.plan, "")
-		t.Logf("%s: the partitioned claim found and took its workflows in %d buffers", mode, read)
-		require.Less(t, read, 100, "%s: the partitioned claim found and took its workflows in %d buffers:\n%s", mode, read, a.plan)
-		for _, idx := range workflowScans(t, a.plan) {
-			require.Contains(t, partitionedClaimIndexes, idx, "%s: the partitioned claim reads workflows through %q:\n%s", mode, idx, a.plan)
-		}
+			PartitionConcurrency: 1, ScanLimit: 200, MaxCount: 100})
 	})
 	// The periodic look for workflows nobody can run reads the queue's head the same way.
 	_, err := q.UnrunnableWorkflows(b.ctx, db.UnrunnableWorkflowsParams{Queues: []string{"q"}, ScanLimit: 1000})
@@ -492,9 +485,21 @@ func TestAClaimReadsNoneOfTheWorkflowsThatAreNotYetAvailable(t *testing.T) {
 	require.Equal(t, []string{"due-p0", "due-p0-later", "due-p2"}, ids, "claimed in queue order")
 }
 
-// partitionedClaimIndexes are the indexes a partitioned queue's claim may read workflows
-// through: none of them makes it read a whole partition.
-var partitionedClaimIndexes = []string{"workflows_pkey", "workflows_dequeue", "workflows_running", "workflows_partitions"}
+// requirePartitionedClaimReads explains a partitioned queue's claim with params and
+// requires that it read fewer than max buffers, and workflows only through indexes none of
+// which makes it read a whole partition.
+func requirePartitionedClaimReads(t *testing.T, b *bundle, a *analyzer, q *db.Queries, mode string, max int, params db.DequeuePartitionedParams) {
+	t.Helper()
+	_, err := q.DequeuePartitioned(b.ctx, params)
+	require.ErrorIs(t, err, errExplained)
+	read := buffers(t, a.plan, "")
+	t.Logf("%s: the partitioned claim found and took its workflows in %d buffers", mode, read)
+	require.Less(t, read, max, "%s: the partitioned claim read %d buffers:\n%s", mode, read, a.plan)
+	for _, idx := range workflowScans(t, a.plan) {
+		require.Contains(t, []string{"workflows_pkey", "workflows_dequeue", "workflows_running", "workflows_partitions"}, idx,
+			"%s: the partitioned claim reads workflows through %q:\n%s", mode, idx, a.plan)
+	}
+}
 
 // A partitioned queue's claim must not read every waiting workflow of a partition at its
 // limit: that is the noisy tenant the limit is for. With 100,000 of one tenant's workflows
@@ -524,16 +529,7 @@ func TestAPartitionAtItsLimitDoesNotHideTheOthersBehindIt(t *testing.T) {
 		ExecutorID: claim.ExecutorID, Queue: "q", Names: claim.Names, CodeHashes: claim.CodeHashes, NameHashes: claim.NameHashes,
 		PartitionConcurrency: 1, ScanLimit: 200, MaxCount: 10,
 	}
-	inPlanModes(t, b, a.conn, func(mode string) {
-		_, err := q.DequeuePartitioned(b.ctx, params)
-		require.ErrorIs(t, err, errExplained)
-		read := buffers(t, a.plan, "")
-		t.Logf("%s: the partitioned claim found and took its workflows in %d buffers", mode, read)
-		require.Less(t, read, 500, "%s: the partitioned claim read %d buffers:\n%s", mode, read, a.plan)
-		for _, idx := range workflowScans(t, a.plan) {
-			require.Contains(t, partitionedClaimIndexes, idx, "%s: the partitioned claim reads workflows through %q:\n%s", mode, idx, a.plan)
-		}
-	})
+	inPlanModes(t, b, a.conn, func(mode string) { requirePartitionedClaimReads(t, b, a, q, mode, 500, params) })
 
 	// The first two in queue order of the tenants below their limit, one each; then the
 	// third, and nothing of acme, which now runs one; never the busy tenant, nor a workflow

@@ -24,8 +24,9 @@ const DefaultWorkerConcurrency = 100
 // (DequeuePartitioned). A smaller head makes that visit more frequent; a larger one costs
 // every such claim more reading: behind 100,000 waiting workflows of a partition at its
 // limit, another tenant's workflow ran from Enqueue to Result in about 12 ms with a head of
-// 1,000, 3.5 to 4.7 ms with 200, and 2.8 ms with no backlog (BenchmarkATenantBehindABusyTenant;
-// 326 ms when claims read the queue in order until they found enough).
+// 1,000, 3.0 to 3.5 ms with 200, and 2.8 to 3.0 ms with no backlog
+// (BenchmarkATenantBehindABusyTenant; 326 ms when claims read the queue in order until
+// they found enough).
 const partitionScan = 200
 
 // Queue is a named queue of workflows, declared in code. Every worker that registers a
