@@ -129,6 +129,72 @@ func TestPartitionConcurrencyRunsOneWorkflowPerTenantAtATime(t *testing.T) {
 	require.Greater(t, peak.Load(), int32(1), "different tenants run side by side")
 }
 
+// Two replicas work a queue limited to one running workflow per tenant, where one tenant's
+// backlog is longer than the head a claim reads (200) and the other tenants' workflows wait
+// behind it: the claims must reach them through the partitions, and no tenant may ever run
+// two at once, on either replica.
+func TestOtherTenantsRunBesideOneTenantsLongBacklogWithinTheirLimits(t *testing.T) {
+	t.Parallel()
+	b := setup(t, wf.Config{})
+	var mu sync.Mutex
+	running, maxPerTenant := map[string]int{}, map[string]int{}
+	busyDone := 0
+	busyDoneWhenOthersDone := -1
+	othersLeft := 10
+	work := wf.NewStep[struct{}]("work")
+	w := wf.NewWorkflow("tenant-work", func(ctx wf.Context, tenant string) (struct{}, error) {
+		return work.Run(ctx, func(context.Context) (struct{}, error) {
+			mu.Lock()
+			running[tenant]++
+			maxPerTenant[tenant] = max(maxPerTenant[tenant], running[tenant])
+			mu.Unlock()
+			time.Sleep(time.Millisecond)
+			mu.Lock()
+			defer mu.Unlock()
+			running[tenant]--
+			if tenant == "busy" {
+				busyDone++
+			} else if othersLeft--; othersLeft == 0 {
+				busyDoneWhenOthersDone = busyDone
+			}
+			return struct{}{}, nil
+		})
+	}, wf.WorkflowQueue("tenants"))
+	q := wf.NewQueue("tenants", wf.WorkerConcurrency(4), wf.PartitionConcurrency(1))
+
+	busy := make([]string, 400)
+	for i := range busy {
+		busy[i] = "busy"
+	}
+	hs, err := w.EnqueueMany(b.ctx, b.client, busy, wf.WithPartitionKey("busy"))
+	require.NoError(t, err)
+	for i := range 10 {
+		tenant := fmt.Sprint("tenant-", i%5)
+		h, err := w.Enqueue(b.ctx, b.client, tenant, wf.WithPartitionKey(tenant))
+		require.NoError(t, err)
+		hs = append(hs, h)
+	}
+	replica := wftest.NewClient(t, wf.Config{Schema: b.schema})
+	require.NoError(t, replica.Register(w, work, q))
+	b.start(t, w, work, q)
+	wftest.Start(t, replica)
+	for _, h := range hs {
+		_, err := h.Result(b.ctx)
+		require.NoError(t, err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for tenant, n := range maxPerTenant {
+		require.Equal(t, 1, n, "tenant %s ran %d at once", tenant, n)
+	}
+	require.Len(t, maxPerTenant, 6)
+	// One busy workflow runs at a time, so the others, two per tenant, finish while most of
+	// the busy tenant's still wait: claims found them behind its backlog, before it shrank
+	// to the head a claim reads (200).
+	t.Logf("the other tenants finished after %d of the busy tenant's 400", busyDoneWhenOthersDone)
+	require.Less(t, busyDoneWhenOthersDone, 100, "the other tenants finished after %d of the busy tenant's 400", busyDoneWhenOthersDone)
+}
+
 func TestRateLimitCapsStartsInEverySlidingWindow(t *testing.T) {
 	t.Parallel()
 	b := setup(t, wf.Config{})
