@@ -6,7 +6,7 @@
 -- a partition at its limit: a tenant with 100,000 queued made every other tenant's
 -- workflows wait about 300 ms per claim, with the queue's lock held. This index lists each
 -- partition's waiting workflows in queue order, so that the claim can visit the partitions
--- instead (one probe each) when the queue's head holds nothing it may take. Only workflows
+-- instead (one probe each) when the queue's head holds too few it may start. Only workflows
 -- with a partition key are in it: other queues' enqueues do not pay for it.
 CREATE INDEX workflows_partitions ON wfgen.workflows (queue, partition_key, priority, available_at, seq)
     WHERE state = 'enqueued' AND partition_key IS NOT NULL;
