@@ -267,3 +267,44 @@ func BenchmarkATenantBehindABusyTenant(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkPartitionedWorkflows works one-step workflows of 1,000 tenants, 20 each, in a
+// queue limited to one running workflow per tenant, with 100 slots: the claims' cost when
+// every partition has work and none holds the others up.
+func BenchmarkPartitionedWorkflows(b *testing.B) {
+	const tenants, each = 1000, 20
+	ctx := context.Background()
+	c := wftest.NewClient(b, wf.Config{})
+	work := wf.NewStep[struct{}]("work")
+	w := wf.NewWorkflow("tenant-work", func(ctx wf.Context, _ int) (struct{}, error) {
+		return work.Run(ctx, func(context.Context) (struct{}, error) { return struct{}{}, nil })
+	}, wf.WorkflowQueue("tenants"))
+	if err := c.Register(w, work, wf.NewQueue("tenants", wf.WorkerConcurrency(100), wf.PartitionConcurrency(1))); err != nil {
+		b.Fatal(err)
+	}
+	wftest.Start(b, c)
+	b.ResetTimer()
+	var elapsed time.Duration
+	for range b.N {
+		b.StopTimer()
+		ins := make([]int, each)
+		var hs []*wf.Handle[struct{}]
+		start := time.Now()
+		for t := range tenants {
+			h, err := w.EnqueueMany(ctx, c, ins, wf.WithPartitionKey(fmt.Sprint("tenant-", t)))
+			if err != nil {
+				b.Fatal(err)
+			}
+			hs = append(hs, h...)
+		}
+		start = time.Now()
+		b.StartTimer()
+		for _, h := range hs {
+			if _, err := h.Result(ctx); err != nil {
+				b.Fatal(err)
+			}
+		}
+		elapsed += time.Since(start)
+	}
+	b.ReportMetric(float64(tenants*each*b.N)/elapsed.Seconds(), "workflows/s")
+}
