@@ -326,7 +326,6 @@ func TestTheCheckpointWriteReachesWorkflowsByKeyAmongTwentyThousand(t *testing.T
 	b := setup(t, wf.Config{})
 	b.exec(t, `INSERT INTO %s.workflows (id, name, state, queue, input, max_recoveries, attempt)
 		SELECT 'w-' || i, 'w', 'running', 'q', '{}', 1, 1 FROM generate_series(1, 20000) i`)
-	b.exec(t, `ANALYZE %s.workflows`)
 	conn, err := b.pool.Acquire(b.ctx)
 	require.NoError(t, err)
 	defer conn.Release()
@@ -822,7 +821,77 @@ func TestGenericPlansMadeOnEmptyTablesStillReachRowsByKey(t *testing.T) {
 	for name, run := range statements {
 		require.ErrorIs(t, run(), errExplained, name)
 		assert.Empty(t, unkeyedScans(t, g.plan, tables...), "%s's generic plan made on empty tables reads a table whole:\n%s", name, g.plan)
+		if name == "DequeuePartitioned" {
+			// Each partition it visits is read through the index made for partitions: a scan
+			// of another index that filters by partition reads the whole queue each time.
+			assert.Empty(t, partitionFilters(t, g.plan), "%s's generic plan made on empty tables reads partitions through another index:\n%s", name, g.plan)
+		}
 	}
+}
+
+// A partitioned claim must read each partition it visits through the index made for
+// partitions, whatever the statistics were when its plan was made: a generic plan that a
+// connection made at its first claim read them through the dequeue index instead, sorting
+// the whole queue for each (7 s a claim in BenchmarkPartitionedWorkflows). The statement
+// is written so that no other index can serve those reads: without workflows_partitions,
+// and with sequential scans disabled as on the hot path, the planner still has nothing
+// but a sequential scan for them.
+func TestAPartitionedClaimReadsPartitionsThroughNoOtherIndex(t *testing.T) {
+	t.Parallel()
+	b := setup(t, wf.Config{})
+	b.exec(t, `INSERT INTO %s.executors (id, hostname, pid, lease_expires_at) VALUES ('claimer', 'h', 1, now() + interval '1 hour')`)
+	b.exec(t, `INSERT INTO %s.workflows (id, name, state, queue, input, max_recoveries, partition_key)
+		SELECT 'w-' || i, 'w', 'enqueued', 'q', '{}', 1, 'tenant-' || (i %% 1000) FROM generate_series(1, 20000) i`)
+	conn, err := b.pool.Acquire(b.ctx)
+	require.NoError(t, err)
+	defer conn.Release()
+	// A prepared statement outlives its transaction: deallocate it after the rollback.
+	defer conn.Exec(b.ctx, "DEALLOCATE wfgen_explained") //nolint:errcheck // a later PREPARE would say
+	tx, err := conn.Begin(b.ctx)
+	require.NoError(t, err)
+	defer tx.Rollback(b.ctx) //nolint:errcheck // the dropped index comes back
+	_, err = tx.Exec(b.ctx, fmt.Sprintf(`DROP INDEX %s.workflows_partitions`, b.schema))
+	require.NoError(t, err)
+	// As HotStatementSettings does: the planner then takes any index it can use over a
+	// sequential scan, so a sequential scan below says that no index could serve.
+	_, err = tx.Exec(b.ctx, `SET LOCAL enable_seqscan = off`)
+	require.NoError(t, err)
+	var plan []byte
+	q := db.New(dbschema.NewRewriter(b.schema).Wrap(explainFunc(func(ctx context.Context, sql string, args ...any) error {
+		if plan, err = explainPrepared(ctx, tx, "EXPLAIN (FORMAT JSON)", sql, args); err != nil {
+			return err
+		}
+		return errExplained
+	})))
+	executor := "claimer"
+	_, err = q.DequeuePartitioned(b.ctx, db.DequeuePartitionedParams{ExecutorID: &executor, Queue: "q", Names: []string{"w"}, CodeHashes: []string{""}, NameHashes: []string{"w:*"}, PartitionConcurrency: 1, ScanLimit: 200, MaxCount: 50})
+	require.ErrorIs(t, err, errExplained)
+	reads := partitionFilters(t, plan)
+	require.NotEmpty(t, reads, "without its index the claim still reads partitions:\n%s", plan)
+	for _, r := range reads {
+		require.True(t, strings.HasPrefix(r, "Seq Scan"), "a partition is read through another index (%s):\n%s", r, plan)
+	}
+}
+
+// partitionFilters returns the scans of workflows in the plan that filter rows by partition
+// key rather than find them by it.
+func partitionFilters(t *testing.T, plan []byte) []string {
+	t.Helper()
+	var root []struct{ Plan map[string]any }
+	require.NoError(t, json.Unmarshal(plan, &root))
+	var found []string
+	var walk func(n map[string]any)
+	walk = func(n map[string]any) {
+		if filter, _ := n["Filter"].(string); n["Relation Name"] == "workflows" && strings.Contains(filter, "partition_key") {
+			found = append(found, fmt.Sprintf("%v using %v, filter %s", n["Node Type"], n["Index Name"], filter))
+		}
+		children, _ := n["Plans"].([]any)
+		for _, c := range children {
+			walk(c.(map[string]any))
+		}
+	}
+	walk(root[0].Plan)
+	return found
 }
 
 // A lightly loaded worker writes a checkpoint batch of one step at a time, and claims one
