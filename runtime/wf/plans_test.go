@@ -412,24 +412,13 @@ func (a *analyzer) explain(ctx context.Context, sql string, args ...any) error {
 // "Subplan Name", such as "CTE claimed"; "" for the whole plan) and its children touched.
 func buffers(t *testing.T, plan []byte, name string) int {
 	t.Helper()
-	var root []struct{ Plan map[string]any }
-	require.NoError(t, json.Unmarshal(plan, &root))
-	var find func(n map[string]any) map[string]any
-	find = func(n map[string]any) map[string]any {
+	for _, n := range planNodes(t, plan) {
 		if name == "" || n["Subplan Name"] == name {
-			return n
+			return int(n["Shared Hit Blocks"].(float64) + n["Shared Read Blocks"].(float64))
 		}
-		children, _ := n["Plans"].([]any)
-		for _, c := range children {
-			if found := find(c.(map[string]any)); found != nil {
-				return found
-			}
-		}
-		return nil
 	}
-	n := find(root[0].Plan)
-	require.NotNil(t, n, "no plan node %q in:\n%s", name, plan)
-	return int(n["Shared Hit Blocks"].(float64) + n["Shared Read Blocks"].(float64))
+	require.Failf(t, "no such plan node", "no plan node %q in:\n%s", name, plan)
+	return 0
 }
 
 // A claim must not read the workflows that sleep or wait for a later time in its queue:
@@ -676,30 +665,40 @@ func (g *genericPlans) explain(ctx context.Context, sql string, args ...any) err
 // scans, and index scans without an index condition.
 func unkeyedScans(t *testing.T, plan []byte, tables ...string) []string {
 	t.Helper()
-	var root []struct{ Plan map[string]any }
-	require.NoError(t, json.Unmarshal(plan, &root))
 	var whole []string
-	var walk func(n map[string]any)
-	walk = func(n map[string]any) {
+	for _, n := range planNodes(t, plan) {
 		rel, _ := n["Relation Name"].(string)
-		kind, _ := n["Node Type"].(string)
-		if slices.Contains(tables, rel) {
-			switch kind {
-			case "Seq Scan":
-				whole = append(whole, kind+" on "+rel)
-			case "Index Scan", "Index Only Scan":
-				if _, ok := n["Index Cond"]; !ok {
-					whole = append(whole, fmt.Sprintf("%s on %s using %v without a condition", kind, rel, n["Index Name"]))
-				}
+		if !slices.Contains(tables, rel) {
+			continue
+		}
+		switch kind, _ := n["Node Type"].(string); kind {
+		case "Seq Scan":
+			whole = append(whole, kind+" on "+rel)
+		case "Index Scan", "Index Only Scan":
+			if _, ok := n["Index Cond"]; !ok {
+				whole = append(whole, fmt.Sprintf("%s on %s using %v without a condition", kind, rel, n["Index Name"]))
 			}
 		}
+	}
+	return whole
+}
+
+// planNodes returns every node of an EXPLAIN (FORMAT JSON) plan, parents before children.
+func planNodes(t *testing.T, plan []byte) []map[string]any {
+	t.Helper()
+	var root []struct{ Plan map[string]any }
+	require.NoError(t, json.Unmarshal(plan, &root))
+	var nodes []map[string]any
+	var walk func(n map[string]any)
+	walk = func(n map[string]any) {
+		nodes = append(nodes, n)
 		children, _ := n["Plans"].([]any)
 		for _, c := range children {
 			walk(c.(map[string]any))
 		}
 	}
 	walk(root[0].Plan)
-	return whole
+	return nodes
 }
 
 // The hot path's statements run generic plans (HotStatementSettings), which a connection
@@ -877,20 +876,12 @@ func TestAPartitionedClaimReadsPartitionsThroughNoOtherIndex(t *testing.T) {
 // key rather than find them by it.
 func partitionFilters(t *testing.T, plan []byte) []string {
 	t.Helper()
-	var root []struct{ Plan map[string]any }
-	require.NoError(t, json.Unmarshal(plan, &root))
 	var found []string
-	var walk func(n map[string]any)
-	walk = func(n map[string]any) {
+	for _, n := range planNodes(t, plan) {
 		if filter, _ := n["Filter"].(string); n["Relation Name"] == "workflows" && strings.Contains(filter, "partition_key") {
 			found = append(found, fmt.Sprintf("%v using %v, filter %s", n["Node Type"], n["Index Name"], filter))
 		}
-		children, _ := n["Plans"].([]any)
-		for _, c := range children {
-			walk(c.(map[string]any))
-		}
 	}
-	walk(root[0].Plan)
 	return found
 }
 
