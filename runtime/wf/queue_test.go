@@ -174,7 +174,9 @@ func TestOtherTenantsRunBesideOneTenantsLongBacklogWithinTheirLimits(t *testing.
 		require.NoError(t, err)
 		hs = append(hs, h)
 	}
-	replica := wftest.NewClient(t, wf.Config{Schema: b.schema})
+	// A replica of its own: a client with the same executor ID would be this one restarted,
+	// and its Start would hand this one's running workflows back.
+	replica := wftest.NewClient(t, wf.Config{Schema: b.schema, ExecutorID: "replica-2"})
 	require.NoError(t, replica.Register(w, work, q))
 	b.start(t, w, work, q)
 	wftest.Start(t, replica)
