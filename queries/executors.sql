@@ -1,11 +1,12 @@
 -- name: RegisterExecutor :exec
--- RegisterExecutor records a starting executor. An executor that restarts under the same ID
--- takes its row over.
-INSERT INTO wfgen.executors (id, hostname, pid, lease_expires_at)
-VALUES (@id, @hostname, @pid, now() + sqlc.arg(lease_ms)::bigint * interval '1 millisecond')
+-- RegisterExecutor records a starting executor, with the random instance of the process
+-- that registers it. An executor that restarts under the same ID takes its row over.
+INSERT INTO wfgen.executors (id, hostname, pid, lease_expires_at, instance)
+VALUES (@id, @hostname, @pid, now() + sqlc.arg(lease_ms)::bigint * interval '1 millisecond', @instance::text)
 ON CONFLICT (id) DO UPDATE
 SET hostname = excluded.hostname,
     pid = excluded.pid,
+    instance = excluded.instance,
     started_at = now(),
     heartbeat_at = now(),
     lease_expires_at = excluded.lease_expires_at,
@@ -33,11 +34,13 @@ ORDER BY name, code_hash, executor_id;
 
 -- name: Heartbeat :one
 -- Heartbeat renews an executor's lease. It returns no row when the executor was declared
--- dead meanwhile (its workflows are being taken over): it must stop running them.
+-- dead meanwhile (its workflows are being taken over): it must stop running them. It
+-- returns the instance, host and PID of the process that registered the row last: another
+-- than the caller's when a second process registered under the same ID.
 UPDATE wfgen.executors
 SET heartbeat_at = now(), lease_expires_at = now() + sqlc.arg(lease_ms)::bigint * interval '1 millisecond'
 WHERE id = @id AND stopped_at IS NULL
-RETURNING id;
+RETURNING coalesce(instance, '')::text AS instance, hostname, pid;
 
 -- name: MarkExecutorStopped :exec
 UPDATE wfgen.executors SET stopped_at = now() WHERE id = @id;

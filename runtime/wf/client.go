@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/wfgen/wfgen/runtime/internal/announcer"
@@ -59,8 +60,12 @@ type Config struct {
 	// ExecutorID names this process among the executors that share the database. A workflow
 	// running here is owned by this ID; a process that starts with the ID of one that died
 	// resumes the dead one's workflows at once (others take them over when its lease
-	// expires). IDs must be unique among live processes. Default: hostname-pid, which is
-	// unique, and stable across restarts of a container (whose main process is PID 1).
+	// expires). IDs must be unique among live processes: a process that starts under a
+	// live one's ID hands that one's running workflows back, and the two keep one lease
+	// alive, so the workflows of the one that dies are never taken over. The process whose
+	// registration another one took over logs an error saying so at its next renewal.
+	// Default: hostname-pid, which is unique, and stable across restarts of a container
+	// (whose main process is PID 1).
 	ExecutorID string
 
 	// Logger receives the runtime's logs. Default slog.Default().
@@ -219,12 +224,15 @@ type Client struct {
 	claims       claimLog // which claims are known durable
 	released     []claim  // interrupted workflows to hand back: by Stop, or after a lost lease
 
-	lease *lease.Lease // renews this executor's lease, from Start
+	lease    *lease.Lease // renews this executor's lease, from Start
+	instance string       // random, written with the executor's registration: which process holds the ID
 
-	// Owned by the lease's goroutine: its renewals, and the unrunnable workflows warned
-	// about (by name and code hash).
+	// Owned by the lease's goroutine: its renewals, the unrunnable workflows warned about
+	// (by name and code hash), and the last other process found registered under this
+	// executor's ID.
 	beats            int
 	warnedUnrunnable map[string]bool
+	twin             string
 	listener         *notifier.Listener
 	listening        bool // the listener was started
 
@@ -292,6 +300,7 @@ func NewClient(pool *pgxpool.Pool, cfg Config) (*Client, error) {
 	if c.listener, err = c.newListener(); err != nil {
 		return nil, err
 	}
+	c.instance = uuid.NewString()
 	if c.lease, err = c.newLease(); err != nil {
 		return nil, err
 	}

@@ -54,8 +54,10 @@ func (c *Client) newLease() (*lease.Lease, error) {
 		Interval:   c.cfg.HeartbeatInterval,
 		Register:   c.registerExecutor,
 		Renew: func(ctx context.Context) error {
-			_, err := c.q.Heartbeat(ctx, db.HeartbeatParams{ID: c.cfg.ExecutorID, LeaseMs: c.cfg.LeaseDuration.Milliseconds()})
+			row, err := c.q.Heartbeat(ctx, db.HeartbeatParams{ID: c.cfg.ExecutorID, LeaseMs: c.cfg.LeaseDuration.Milliseconds()})
 			switch {
+			case err == nil:
+				c.checkTwin(row)
 			case errors.Is(err, pgx.ErrNoRows):
 				return lease.ErrDeclaredDead
 			case err != nil && !errors.Is(err, context.Canceled): // not a Stop
@@ -81,6 +83,19 @@ func (c *Client) newLease() (*lease.Lease, error) {
 	})
 }
 
+// checkTwin reports, once per process, another process that registered under this
+// executor's ID while this one runs: two live processes sharing an ID hand each other's
+// running workflows back whenever one starts, and keep each other's lease alive when one
+// dies, so its workflows are never taken over. Only the configuration can fix that.
+func (c *Client) checkTwin(row db.HeartbeatRow) {
+	if row.Instance == c.instance || row.Instance == c.twin {
+		return
+	}
+	c.twin = row.Instance
+	c.log.Error("wfgen: another process registered under this executor's ID while this one runs; give every process its own Config.ExecutorID (the default, hostname-pid, is unique)",
+		"executor_id", c.cfg.ExecutorID, "other_hostname", row.Hostname, "other_pid", row.Pid)
+}
+
 // handBackOrphans hands the workflows whose executions were interrupted (by a lost lease, or
 // by Stop) back to their queues. Those it could not hand back wait for the next call: this
 // executor still holds them, and nobody else would.
@@ -99,7 +114,17 @@ func (c *Client) handBackOrphans(ctx context.Context) {
 // recover hands the running workflows of a stopped executor (or, with executorID "", of
 // every executor whose lease expired) back to their queues, or gives them up as dead.
 func (c *Client) recover(ctx context.Context, executorID string) error {
-	rows, err := c.q.RecoverWorkflows(ctx, db.RecoverWorkflowsParams{ExecutorID: executorID, Channel: c.channel})
+	// It locks the rows it hands back in its own order, and a writer of theirs can lock
+	// some of them in another: at Start, the writer of a process that still runs under
+	// this ID (a misconfiguration that checkTwin reports), or the last batch of a dead
+	// executor's connection that has not ended yet. PostgreSQL aborts one of the two to
+	// break the deadlock; the hand-back is idempotent, so try it again.
+	var rows []db.RecoverWorkflowsRow
+	err := c.retryRolledBack(ctx, "recovering workflows", func() error {
+		var err error
+		rows, err = c.q.RecoverWorkflows(ctx, db.RecoverWorkflowsParams{ExecutorID: executorID, Channel: c.channel})
+		return err
+	})
 	if err != nil {
 		return err
 	}
@@ -122,6 +147,7 @@ func (c *Client) registerExecutor(ctx context.Context) error {
 		Hostname: hostname(),
 		Pid:      int32(os.Getpid()),
 		LeaseMs:  c.cfg.LeaseDuration.Milliseconds(),
+		Instance: c.instance,
 	})
 	if err != nil {
 		return err

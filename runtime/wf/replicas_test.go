@@ -3,6 +3,7 @@ package wf_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"syscall"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/wfgen/wfgen/runtime/wf"
+	"github.com/wfgen/wfgen/runtime/wftest"
 )
 
 // tracked records when each run of its body starts and ends (on the database's clock, the
@@ -306,4 +308,53 @@ func TestAnExecutorWhoseDatabaseHangsFencesItselfAndResumesAfter(t *testing.T) {
 	st, err := h.Status(b.ctx)
 	require.NoError(t, err)
 	require.Equal(t, 2, st.Attempt, "the interrupted workflow was handed back and claimed again")
+}
+
+// A process that starts under the executor ID of one that still runs hands that one's
+// running workflows back, which its writer may be locking in another order. When
+// PostgreSQL aborts the hand-back to break the deadlock, Start tries it again rather than
+// failing, and each workflow is handed back once.
+func TestAStartWhoseHandBackDeadlocksTriesItAgain(t *testing.T) {
+	t.Parallel()
+	b := setup(t, wf.Config{ExecutorID: "twin"})
+	b.exec(t, `INSERT INTO %s.workflows (id, name, state, queue, input, max_recoveries, attempt, executor_id) VALUES
+		('a', 'w', 'running', 'q', '{}', 5, 1, 'twin'),
+		('b', 'w', 'running', 'q', '{}', 5, 1, 'twin')`)
+	// The hand-back locks a's row, then b's.
+	err := deadlockWith(t, b, "b", "a", func() error { return b.client.Start(b.ctx) })
+	require.NoError(t, err, "the deadlocked hand-back was tried again")
+	t.Cleanup(func() { require.NoError(t, b.client.Stop(context.Background())) })
+	require.Equal(t, 2, b.count(t, `SELECT count(*) FROM %s.workflows WHERE state = 'enqueued' AND recoveries = 1`),
+		"both were handed back, once")
+}
+
+// Two live processes must not share an executor ID: each hands the other's running
+// workflows back when it starts, and their renewals keep one lease alive for both. The one
+// whose registration the other took over says so at its next renewal, once.
+func TestAProcessSaysSoWhenAnotherRegistersUnderItsExecutorID(t *testing.T) {
+	t.Parallel()
+	cfg := wf.Config{ExecutorID: "twin", LeaseDuration: time.Second, HeartbeatInterval: 50 * time.Millisecond}
+	firstLog, firstRecords := recordLogs(t)
+	cfg.Logger = firstLog
+	b := setup(t, cfg)
+	b.start(t)
+	const said = "wfgen: another process registered under this executor's ID while this one runs; give every process its own Config.ExecutorID (the default, hostname-pid, is unique)"
+
+	// Renewals alone say nothing.
+	time.Sleep(200 * time.Millisecond)
+	require.Empty(t, firstRecords.find(slog.LevelError, said))
+
+	secondLog, secondRecords := recordLogs(t)
+	second := wftest.NewClient(t, wf.Config{Schema: b.schema, ExecutorID: "twin", LeaseDuration: time.Second,
+		HeartbeatInterval: 50 * time.Millisecond, Logger: secondLog})
+	wftest.Start(t, second)
+	require.Eventually(t, func() bool { return len(firstRecords.find(slog.LevelError, said)) > 0 },
+		5*time.Second, 10*time.Millisecond, "the first process said nothing")
+	// Many renewals later, still once; the second one's registration is its own.
+	time.Sleep(300 * time.Millisecond)
+	found := firstRecords.find(slog.LevelError, said)
+	require.Len(t, found, 1)
+	require.Equal(t, "twin", found[0]["executor_id"])
+	require.Equal(t, fmt.Sprint(os.Getpid()), found[0]["other_pid"])
+	require.Empty(t, secondRecords.find(slog.LevelError, said))
 }

@@ -26,7 +26,7 @@ const heartbeat = `-- name: Heartbeat :one
 UPDATE wfgen.executors
 SET heartbeat_at = now(), lease_expires_at = now() + $1::bigint * interval '1 millisecond'
 WHERE id = $2 AND stopped_at IS NULL
-RETURNING id
+RETURNING coalesce(instance, '')::text AS instance, hostname, pid
 `
 
 type HeartbeatParams struct {
@@ -34,13 +34,21 @@ type HeartbeatParams struct {
 	ID      string
 }
 
+type HeartbeatRow struct {
+	Instance string
+	Hostname string
+	Pid      int32
+}
+
 // Heartbeat renews an executor's lease. It returns no row when the executor was declared
-// dead meanwhile (its workflows are being taken over): it must stop running them.
-func (q *Queries) Heartbeat(ctx context.Context, arg HeartbeatParams) (string, error) {
+// dead meanwhile (its workflows are being taken over): it must stop running them. It
+// returns the instance, host and PID of the process that registered the row last: another
+// than the caller's when a second process registered under the same ID.
+func (q *Queries) Heartbeat(ctx context.Context, arg HeartbeatParams) (HeartbeatRow, error) {
 	row := q.db.QueryRow(ctx, heartbeat, arg.LeaseMs, arg.ID)
-	var id string
-	err := row.Scan(&id)
-	return id, err
+	var i HeartbeatRow
+	err := row.Scan(&i.Instance, &i.Hostname, &i.Pid)
+	return i, err
 }
 
 const listExecutors = `-- name: ListExecutors :many
@@ -141,11 +149,12 @@ func (q *Queries) MarkExecutorStopped(ctx context.Context, id string) error {
 }
 
 const registerExecutor = `-- name: RegisterExecutor :exec
-INSERT INTO wfgen.executors (id, hostname, pid, lease_expires_at)
-VALUES ($1, $2, $3, now() + $4::bigint * interval '1 millisecond')
+INSERT INTO wfgen.executors (id, hostname, pid, lease_expires_at, instance)
+VALUES ($1, $2, $3, now() + $4::bigint * interval '1 millisecond', $5::text)
 ON CONFLICT (id) DO UPDATE
 SET hostname = excluded.hostname,
     pid = excluded.pid,
+    instance = excluded.instance,
     started_at = now(),
     heartbeat_at = now(),
     lease_expires_at = excluded.lease_expires_at,
@@ -157,16 +166,18 @@ type RegisterExecutorParams struct {
 	Hostname string
 	Pid      int32
 	LeaseMs  int64
+	Instance string
 }
 
-// RegisterExecutor records a starting executor. An executor that restarts under the same ID
-// takes its row over.
+// RegisterExecutor records a starting executor, with the random instance of the process
+// that registers it. An executor that restarts under the same ID takes its row over.
 func (q *Queries) RegisterExecutor(ctx context.Context, arg RegisterExecutorParams) error {
 	_, err := q.db.Exec(ctx, registerExecutor,
 		arg.ID,
 		arg.Hostname,
 		arg.Pid,
 		arg.LeaseMs,
+		arg.Instance,
 	)
 	return err
 }
