@@ -89,7 +89,9 @@
 // runs through a lease it renews every HeartbeatInterval. When it stops renewing (SIGKILL,
 // network loss), any other executor takes its workflows over once the lease has expired
 // (LeaseDuration, 10s by default, plus at most one heartbeat) and resumes them from their last
-// completed step; an executor restarted under the same ID resumes them at once.
+// completed step; an executor restarted under the same ID resumes them at once. Two live
+// processes must not share an ID: the one whose registration the other took over logs an
+// error naming the other's host and PID at its next renewal.
 //
 // # Ownership and fencing
 //
