@@ -100,10 +100,12 @@ Flags:
 	fs.IntVar(&c.poolConns, "pool", 0, "connections in each system's pool for the work phases (0: workers+10)")
 	fs.IntVar(&c.singleN, "single-n", 5000, "enqueues in the single-enqueue phase")
 	fs.IntVar(&c.singleClients, "single-clients", 10, "goroutines enqueueing concurrently in the single-enqueue phase")
-	fs.IntVar(&c.latencyN, "latency-n", 200, "enqueue-to-start samples per client kind and round")
+	// 1000 a round, so that a p99 is the tenth-slowest sample rather than the second: with
+	// 200, a single stall of a few milliseconds on this kind of machine decided a round's p99.
+	fs.IntVar(&c.latencyN, "latency-n", 1000, "enqueue-to-start samples per client kind and round")
 	fs.DurationVar(&c.latencyGap, "latency-gap", 10*time.Millisecond, "pause between a latency sample's start and the next enqueue")
 	fs.DurationVar(&c.latencyTimeout, "latency-timeout", 2*time.Second, "a latency sample not started by then counts as this long")
-	fs.DurationVar(&c.latencyBudget, "latency-budget", 15*time.Second, "time limit of a latency phase; it takes fewer samples when they are slow")
+	fs.DurationVar(&c.latencyBudget, "latency-budget", 60*time.Second, "time limit of a latency phase; it takes fewer samples when they are slow")
 	fs.DurationVar(&c.wfgenPoll, "wfgen-poll", 0, "wfgen Config.PollInterval (0: wfgen's default)")
 	fs.DurationVar(&c.wfgenCooldown, "wfgen-cooldown", 0, "wfgen Config.FetchCooldown (0: wfgen's default)")
 	fs.DurationVar(&c.riverPoll, "river-poll", 20*time.Millisecond, "River FetchPollInterval")
