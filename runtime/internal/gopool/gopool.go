@@ -74,9 +74,10 @@ func (p *Pool) loop(f func()) {
 
 // stackKept is how much of its stack an idle goroutine keeps in use. The garbage collector
 // halves the stack of a goroutine that uses less than a quarter of it, and an execution
-// then copies it again as it grows back: one-step workflows spent 8% of the worker's CPU
-// in those copies (runtime.copystack, under shrinkstack and newstack). Waiting with this
-// much in use, a goroutine keeps a stack of up to four times as much between executions.
+// then copies it again as it grows back: BenchmarkOneStepWorkflows spent 8% of its
+// process's CPU in those copies (runtime.copystack, under shrinkstack and newstack). Waiting
+// with this much in use, a goroutine keeps a stack of up to four times as much between
+// executions.
 const stackKept = 4 << 10
 
 // next waits for the next function, or returns nil when the goroutine is to exit. Its
