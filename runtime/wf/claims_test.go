@@ -297,14 +297,8 @@ func TestCommitThenCommitsTheStatementBeforeItRunsTheOneAfter(t *testing.T) {
 	q := after(b.pool)
 	rows, err := q.Query(b.ctx, fmt.Sprintf("INSERT INTO %s.things VALUES (1), (2) RETURNING v", b.schema))
 	require.NoError(t, err)
-	var got []int
-	for rows.Next() {
-		var v int
-		require.NoError(t, rows.Scan(&v))
-		got = append(got, v)
-	}
-	require.NoError(t, rows.Err())
-	rows.Close()
+	got, err := pgx.CollectRows(rows, pgx.RowTo[int])
+	require.NoError(t, err)
 	require.Equal(t, []int{1, 2}, got)
 	var seen int
 	var sameTx bool

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"slices"
 	"sync"
@@ -86,28 +87,53 @@ func TestDedupIDRefusesOrReturnsTheExistingWorkflowWhileItIsUnfinished(t *testin
 	require.Equal(t, 5, out)
 }
 
+// perTenant counts the workflows of each tenant (partition) running at once, and keeps the
+// most each ever ran, for the tests of per-partition limits.
+type perTenant struct {
+	mu      sync.Mutex
+	running map[string]int
+	peak    map[string]int
+}
+
+func newPerTenant() *perTenant {
+	return &perTenant{running: map[string]int{}, peak: map[string]int{}}
+}
+
+func (p *perTenant) begin(tenant string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.running[tenant]++
+	p.peak[tenant] = max(p.peak[tenant], p.running[tenant])
+}
+
+func (p *perTenant) end(tenant string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.running[tenant]--
+}
+
+// most returns the most workflows each tenant ran at once.
+func (p *perTenant) most() map[string]int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return maps.Clone(p.peak)
+}
+
 func TestPartitionConcurrencyRunsOneWorkflowPerTenantAtATime(t *testing.T) {
 	t.Parallel()
 	b := setup(t, wf.Config{})
-	var mu sync.Mutex
-	running := map[string]int{}
-	maxPerTenant := map[string]int{}
+	tenants := newPerTenant()
 	var now, peak atomic.Int32
 	work := wf.NewStep[struct{}]("work")
 	w := wf.NewWorkflow("per-tenant", func(ctx wf.Context, tenant string) (struct{}, error) {
 		return work.Run(ctx, func(context.Context) (struct{}, error) {
-			mu.Lock()
-			running[tenant]++
-			maxPerTenant[tenant] = max(maxPerTenant[tenant], running[tenant])
-			mu.Unlock()
+			tenants.begin(tenant)
 			n := now.Add(1)
 			for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
 			}
 			time.Sleep(30 * time.Millisecond)
 			now.Add(-1)
-			mu.Lock()
-			running[tenant]--
-			mu.Unlock()
+			tenants.end(tenant)
 			return struct{}{}, nil
 		})
 	}, wf.WorkflowQueue("tenants"))
@@ -125,7 +151,7 @@ func TestPartitionConcurrencyRunsOneWorkflowPerTenantAtATime(t *testing.T) {
 		_, err := h.Result(b.ctx)
 		require.NoError(t, err)
 	}
-	require.Equal(t, map[string]int{"acme": 1, "globex": 1, "initech": 1}, maxPerTenant)
+	require.Equal(t, map[string]int{"acme": 1, "globex": 1, "initech": 1}, tenants.most())
 	require.Greater(t, peak.Load(), int32(1), "different tenants run side by side")
 }
 
@@ -136,22 +162,19 @@ func TestPartitionConcurrencyRunsOneWorkflowPerTenantAtATime(t *testing.T) {
 func TestOtherTenantsRunBesideOneTenantsLongBacklogWithinTheirLimits(t *testing.T) {
 	t.Parallel()
 	b := setup(t, wf.Config{})
+	tenants := newPerTenant()
 	var mu sync.Mutex
-	running, maxPerTenant := map[string]int{}, map[string]int{}
 	busyDone := 0
 	busyDoneWhenOthersDone := -1
 	othersLeft := 10
 	work := wf.NewStep[struct{}]("work")
 	w := wf.NewWorkflow("tenant-work", func(ctx wf.Context, tenant string) (struct{}, error) {
 		return work.Run(ctx, func(context.Context) (struct{}, error) {
-			mu.Lock()
-			running[tenant]++
-			maxPerTenant[tenant] = max(maxPerTenant[tenant], running[tenant])
-			mu.Unlock()
+			tenants.begin(tenant)
 			time.Sleep(time.Millisecond)
+			tenants.end(tenant)
 			mu.Lock()
 			defer mu.Unlock()
-			running[tenant]--
 			if tenant == "busy" {
 				busyDone++
 			} else if othersLeft--; othersLeft == 0 {
@@ -186,10 +209,11 @@ func TestOtherTenantsRunBesideOneTenantsLongBacklogWithinTheirLimits(t *testing.
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	for tenant, n := range maxPerTenant {
+	most := tenants.most()
+	for tenant, n := range most {
 		require.Equal(t, 1, n, "tenant %s ran %d at once", tenant, n)
 	}
-	require.Len(t, maxPerTenant, 6)
+	require.Len(t, most, 6)
 	// One busy workflow runs at a time, so the others, two per tenant, finish while most of
 	// the busy tenant's still wait: claims found them behind its backlog, before it shrank
 	// to the head a claim reads (200).

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/wfgen/wfgen/runtime/wf"
@@ -177,12 +178,7 @@ func payloadsOf(t *testing.T, b *bundle, id string) []string {
 	t.Helper()
 	rows, err := b.pool.Query(b.ctx, fmt.Sprintf(`SELECT payload #>> '{}' FROM %s.messages WHERE destination_id = $1 ORDER BY seq`, b.schema), id)
 	require.NoError(t, err)
-	var out []string
-	for rows.Next() {
-		var p string
-		require.NoError(t, rows.Scan(&p))
-		out = append(out, p)
-	}
-	require.NoError(t, rows.Err())
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
 	return out
 }
