@@ -3,26 +3,59 @@
 -- (an empty filter matches all), with the columns of GetWorkflow, a page at a time. stranded
 -- keeps only workflows waiting in their queue that no live executor can run because none
 -- registered their name with the code hash they started under.
-SELECT id, name, state, queue, priority, partition_key, dedup_id, error, code_hash, executor_id,
-       attempt, recoveries, max_recoveries, deadline, created_at, available_at, started_at,
-       updated_at, completed_at, (state = 'enqueued' AND available_at <= now())::bool AS due,
-       waiting_for, steps_expected, parent_id,
-       (SELECT count(*) FROM wfgen.steps s WHERE s.workflow_id = w.id)::int AS steps_done
-FROM wfgen.workflows w
-WHERE (cardinality(@states::text[]) = 0 OR state = ANY(@states::text[]))
-  AND (@name::text = '' OR name = @name::text)
-  AND (@queue::text = '' OR queue = @queue::text)
-  AND (@executor_id::text = '' OR executor_id = @executor_id::text)
-  AND (@parent_id::text = '' OR parent_id = @parent_id::text)
-  AND (@id_prefix::text = '' OR starts_with(id, @id_prefix::text))
-  AND (NOT @created_after_set::bool OR created_at >= @created_after::timestamptz)
-  AND (NOT @created_before_set::bool OR created_at < @created_before::timestamptz)
-  AND (NOT @stranded::bool OR (
-      state = 'enqueued' AND code_hash IS NOT NULL
-      AND EXISTS (SELECT 1 FROM wfgen.live_executor_workflows r WHERE r.name = w.name)
-      AND NOT EXISTS (SELECT 1 FROM wfgen.live_executor_workflows r
-                      WHERE r.name = w.name AND (r.code_hash IS NULL OR r.code_hash = w.code_hash))))
-ORDER BY created_at DESC, id DESC
+--
+-- Newest means created last, and among workflows created by one transaction (one
+-- created_at), enqueued last (seq). The created index holds that order but leaves running
+-- workflows out (a claim would pay for an entry in it), so the newest running ones (read
+-- through the running index: there are at most as many as the workers' slots) and the
+-- newest others (the created index, read backwards) are merged. Each part reads no more
+-- than the end of the page (page_end: max_rows plus skip_rows).
+WITH matching AS NOT MATERIALIZED (
+    SELECT w.id, w.name, w.state, w.queue, w.priority, w.partition_key, w.dedup_id, w.error,
+           w.code_hash, w.executor_id, w.attempt, w.recoveries, w.max_recoveries, w.deadline,
+           w.created_at, w.available_at, w.started_at, w.updated_at, w.completed_at,
+           w.waiting_for, w.steps_expected, w.parent_id, w.seq
+    FROM wfgen.workflows w
+    WHERE (cardinality(@states::text[]) = 0 OR w.state = ANY(@states::text[]))
+      AND (@name::text = '' OR w.name = @name::text)
+      AND (@queue::text = '' OR w.queue = @queue::text)
+      AND (@executor_id::text = '' OR w.executor_id = @executor_id::text)
+      AND (@parent_id::text = '' OR w.parent_id = @parent_id::text)
+      AND (@id_prefix::text = '' OR starts_with(w.id, @id_prefix::text))
+      AND (NOT @created_after_set::bool OR w.created_at >= @created_after::timestamptz)
+      AND (NOT @created_before_set::bool OR w.created_at < @created_before::timestamptz)
+      AND (NOT @stranded::bool OR (
+          w.state = 'enqueued' AND w.code_hash IS NOT NULL
+          AND EXISTS (SELECT 1 FROM wfgen.live_executor_workflows r WHERE r.name = w.name)
+          AND NOT EXISTS (SELECT 1 FROM wfgen.live_executor_workflows r
+                          WHERE r.name = w.name AND (r.code_hash IS NULL OR r.code_hash = w.code_hash))))
+), page AS (
+    (SELECT m.id, m.name, m.state, m.queue, m.priority, m.partition_key, m.dedup_id, m.error,
+            m.code_hash, m.executor_id, m.attempt, m.recoveries, m.max_recoveries, m.deadline,
+            m.created_at, m.available_at, m.started_at, m.updated_at, m.completed_at,
+            m.waiting_for, m.steps_expected, m.parent_id, m.seq
+     FROM matching m
+     WHERE m.state = 'running'
+     ORDER BY m.created_at DESC, m.seq DESC
+     LIMIT @page_end::int)
+    UNION ALL
+    (SELECT m.id, m.name, m.state, m.queue, m.priority, m.partition_key, m.dedup_id, m.error,
+            m.code_hash, m.executor_id, m.attempt, m.recoveries, m.max_recoveries, m.deadline,
+            m.created_at, m.available_at, m.started_at, m.updated_at, m.completed_at,
+            m.waiting_for, m.steps_expected, m.parent_id, m.seq
+     FROM matching m
+     WHERE m.state IS DISTINCT FROM 'running'
+     ORDER BY m.created_at DESC, m.seq DESC
+     LIMIT @page_end::int)
+)
+SELECT p.id, p.name, p.state, p.queue, p.priority, p.partition_key, p.dedup_id, p.error,
+       p.code_hash, p.executor_id, p.attempt, p.recoveries, p.max_recoveries, p.deadline,
+       p.created_at, p.available_at, p.started_at, p.updated_at, p.completed_at,
+       (p.state = 'enqueued' AND p.available_at <= now())::bool AS due,
+       p.waiting_for, p.steps_expected, p.parent_id,
+       (SELECT count(*) FROM wfgen.steps s WHERE s.workflow_id = p.id)::int AS steps_done
+FROM page p
+ORDER BY p.created_at DESC, p.seq DESC
 LIMIT @max_rows::int OFFSET @skip_rows::int;
 
 -- name: ResumeWorkflow :one

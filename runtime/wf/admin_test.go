@@ -208,6 +208,58 @@ func TestListWorkflowsFiltersAndPages(t *testing.T) {
 	require.Len(t, ids(wf.ListOptions{CreatedAfter: time.Now().Add(-time.Hour), Workflow: "list-child"}), 3)
 }
 
+// Running workflows are listed through another index than the rest (see 0012's migration):
+// the list still interleaves them newest first, and pages across both.
+func TestTheListMergesRunningWorkflowsWithTheOthersNewestFirst(t *testing.T) {
+	t.Parallel()
+	b := setup(t, wf.Config{})
+	g := newGate("mix-gate")
+	held := wf.NewWorkflow("mix-held", func(ctx wf.Context, n int) (int, error) { return n, g.pass(ctx) })
+	quick := wf.NewWorkflow("mix-quick", func(ctx wf.Context, n int) (int, error) { return n, nil })
+	b.start(t, held, quick)
+	t.Cleanup(g.open) // before the client stops: cleanups run last first
+
+	// mix-1 (done), mix-2 (running), mix-3 (done), mix-4 (running), mix-5 (done), each
+	// enqueued after the one before it started, so that their created_at differ.
+	var want []string
+	for i := 1; i <= 5; i++ {
+		id := fmt.Sprintf("mix-%d", i)
+		want = append([]string{id}, want...)
+		if i%2 == 1 {
+			h, err := quick.Enqueue(b.ctx, b.client, i, wf.WithID(id))
+			require.NoError(t, err)
+			_, err = h.Result(b.ctx)
+			require.NoError(t, err)
+			continue
+		}
+		_, err := held.Enqueue(b.ctx, b.client, i, wf.WithID(id))
+		require.NoError(t, err)
+		require.Eventually(t, func() bool {
+			st, err := b.client.Status(b.ctx, id)
+			return err == nil && st.State == wf.StateRunning
+		}, 10*time.Second, 5*time.Millisecond)
+	}
+
+	ids := func(opts wf.ListOptions) []string {
+		opts.IDPrefix = "mix-"
+		sts, err := b.client.ListWorkflows(b.ctx, opts)
+		require.NoError(t, err)
+		var out []string
+		for _, s := range sts {
+			out = append(out, s.ID)
+		}
+		return out
+	}
+	require.Equal(t, want, ids(wf.ListOptions{}), "newest first, running or not")
+	for skip := range want {
+		require.Equal(t, want[skip:skip+1], ids(wf.ListOptions{Limit: 1, Offset: skip}), "page %d", skip)
+	}
+	require.Equal(t, []string{"mix-4", "mix-3", "mix-2"}, ids(wf.ListOptions{Limit: 3, Offset: 1}))
+	require.Equal(t, []string{"mix-4", "mix-2"}, ids(wf.ListOptions{State: wf.StateRunning}))
+	require.Equal(t, []string{"mix-5", "mix-3", "mix-1"}, ids(wf.ListOptions{State: wf.StateSucceeded}))
+	require.Empty(t, ids(wf.ListOptions{Offset: 5}))
+}
+
 func TestADeadWorkflowResumesAfterItsLastCompletedStepAndNeverRerunsAnEarlierOne(t *testing.T) {
 	t.Parallel()
 	b := setup(t, wf.Config{})

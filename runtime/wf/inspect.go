@@ -3,6 +3,7 @@ package wf
 import (
 	"context"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -133,12 +134,14 @@ type ListOptions struct {
 	Limit, Offset int
 }
 
-// ListWorkflows returns the newest workflows that match opts, newest first: for example
-// every running workflow of a queue, with the executor that runs each.
+// ListWorkflows returns the newest workflows that match opts, newest first (among
+// workflows enqueued in one transaction, the last enqueued first): for example every
+// running workflow of a queue, with the executor that runs each.
 func (c *Client) ListWorkflows(ctx context.Context, opts ListOptions) ([]Status, error) {
 	if opts.Limit <= 0 {
 		opts.Limit = 100
 	}
+	opts.Limit = min(opts.Limit, math.MaxInt32)
 	states := make([]string, 0, len(opts.States)+1)
 	for _, s := range opts.States {
 		states = append(states, string(s))
@@ -146,12 +149,14 @@ func (c *Client) ListWorkflows(ctx context.Context, opts ListOptions) ([]Status,
 	if opts.State != "" {
 		states = append(states, string(opts.State))
 	}
+	skip := min(max(opts.Offset, 0), math.MaxInt32)
 	rows, err := c.q.SearchWorkflows(ctx, db.SearchWorkflowsParams{
 		States: states, Name: opts.Workflow, Queue: opts.Queue, ExecutorID: opts.ExecutorID,
 		ParentID: opts.ParentID, IDPrefix: opts.IDPrefix,
 		CreatedAfterSet: !opts.CreatedAfter.IsZero(), CreatedAfter: opts.CreatedAfter,
 		CreatedBeforeSet: !opts.CreatedBefore.IsZero(), CreatedBefore: opts.CreatedBefore,
-		Stranded: opts.Stranded, MaxRows: int32(opts.Limit), SkipRows: int32(max(opts.Offset, 0)),
+		Stranded: opts.Stranded, MaxRows: int32(opts.Limit), SkipRows: int32(skip),
+		PageEnd: int32(min(int64(opts.Limit)+int64(skip), math.MaxInt32)),
 	})
 	if err != nil {
 		return nil, c.dbError("listing workflows", err)

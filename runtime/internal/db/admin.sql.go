@@ -161,30 +161,58 @@ func (q *Queries) ResumeWorkflow(ctx context.Context, arg ResumeWorkflowParams) 
 }
 
 const searchWorkflows = `-- name: SearchWorkflows :many
-SELECT id, name, state, queue, priority, partition_key, dedup_id, error, code_hash, executor_id,
-       attempt, recoveries, max_recoveries, deadline, created_at, available_at, started_at,
-       updated_at, completed_at, (state = 'enqueued' AND available_at <= now())::bool AS due,
-       waiting_for, steps_expected, parent_id,
-       (SELECT count(*) FROM wfgen.steps s WHERE s.workflow_id = w.id)::int AS steps_done
-FROM wfgen.workflows w
-WHERE (cardinality($1::text[]) = 0 OR state = ANY($1::text[]))
-  AND ($2::text = '' OR name = $2::text)
-  AND ($3::text = '' OR queue = $3::text)
-  AND ($4::text = '' OR executor_id = $4::text)
-  AND ($5::text = '' OR parent_id = $5::text)
-  AND ($6::text = '' OR starts_with(id, $6::text))
-  AND (NOT $7::bool OR created_at >= $8::timestamptz)
-  AND (NOT $9::bool OR created_at < $10::timestamptz)
-  AND (NOT $11::bool OR (
-      state = 'enqueued' AND code_hash IS NOT NULL
-      AND EXISTS (SELECT 1 FROM wfgen.live_executor_workflows r WHERE r.name = w.name)
-      AND NOT EXISTS (SELECT 1 FROM wfgen.live_executor_workflows r
-                      WHERE r.name = w.name AND (r.code_hash IS NULL OR r.code_hash = w.code_hash))))
-ORDER BY created_at DESC, id DESC
-LIMIT $13::int OFFSET $12::int
+WITH matching AS NOT MATERIALIZED (
+    SELECT w.id, w.name, w.state, w.queue, w.priority, w.partition_key, w.dedup_id, w.error,
+           w.code_hash, w.executor_id, w.attempt, w.recoveries, w.max_recoveries, w.deadline,
+           w.created_at, w.available_at, w.started_at, w.updated_at, w.completed_at,
+           w.waiting_for, w.steps_expected, w.parent_id, w.seq
+    FROM wfgen.workflows w
+    WHERE (cardinality($3::text[]) = 0 OR w.state = ANY($3::text[]))
+      AND ($4::text = '' OR w.name = $4::text)
+      AND ($5::text = '' OR w.queue = $5::text)
+      AND ($6::text = '' OR w.executor_id = $6::text)
+      AND ($7::text = '' OR w.parent_id = $7::text)
+      AND ($8::text = '' OR starts_with(w.id, $8::text))
+      AND (NOT $9::bool OR w.created_at >= $10::timestamptz)
+      AND (NOT $11::bool OR w.created_at < $12::timestamptz)
+      AND (NOT $13::bool OR (
+          w.state = 'enqueued' AND w.code_hash IS NOT NULL
+          AND EXISTS (SELECT 1 FROM wfgen.live_executor_workflows r WHERE r.name = w.name)
+          AND NOT EXISTS (SELECT 1 FROM wfgen.live_executor_workflows r
+                          WHERE r.name = w.name AND (r.code_hash IS NULL OR r.code_hash = w.code_hash))))
+), page AS (
+    (SELECT m.id, m.name, m.state, m.queue, m.priority, m.partition_key, m.dedup_id, m.error,
+            m.code_hash, m.executor_id, m.attempt, m.recoveries, m.max_recoveries, m.deadline,
+            m.created_at, m.available_at, m.started_at, m.updated_at, m.completed_at,
+            m.waiting_for, m.steps_expected, m.parent_id, m.seq
+     FROM matching m
+     WHERE m.state = 'running'
+     ORDER BY m.created_at DESC, m.seq DESC
+     LIMIT $14::int)
+    UNION ALL
+    (SELECT m.id, m.name, m.state, m.queue, m.priority, m.partition_key, m.dedup_id, m.error,
+            m.code_hash, m.executor_id, m.attempt, m.recoveries, m.max_recoveries, m.deadline,
+            m.created_at, m.available_at, m.started_at, m.updated_at, m.completed_at,
+            m.waiting_for, m.steps_expected, m.parent_id, m.seq
+     FROM matching m
+     WHERE m.state IS DISTINCT FROM 'running'
+     ORDER BY m.created_at DESC, m.seq DESC
+     LIMIT $14::int)
+)
+SELECT p.id, p.name, p.state, p.queue, p.priority, p.partition_key, p.dedup_id, p.error,
+       p.code_hash, p.executor_id, p.attempt, p.recoveries, p.max_recoveries, p.deadline,
+       p.created_at, p.available_at, p.started_at, p.updated_at, p.completed_at,
+       (p.state = 'enqueued' AND p.available_at <= now())::bool AS due,
+       p.waiting_for, p.steps_expected, p.parent_id,
+       (SELECT count(*) FROM wfgen.steps s WHERE s.workflow_id = p.id)::int AS steps_done
+FROM page p
+ORDER BY p.created_at DESC, p.seq DESC
+LIMIT $2::int OFFSET $1::int
 `
 
 type SearchWorkflowsParams struct {
+	SkipRows         int32
+	MaxRows          int32
 	States           []string
 	Name             string
 	Queue            string
@@ -196,8 +224,7 @@ type SearchWorkflowsParams struct {
 	CreatedBeforeSet bool
 	CreatedBefore    time.Time
 	Stranded         bool
-	SkipRows         int32
-	MaxRows          int32
+	PageEnd          int32
 }
 
 type SearchWorkflowsRow struct {
@@ -231,8 +258,17 @@ type SearchWorkflowsRow struct {
 // (an empty filter matches all), with the columns of GetWorkflow, a page at a time. stranded
 // keeps only workflows waiting in their queue that no live executor can run because none
 // registered their name with the code hash they started under.
+//
+// Newest means created last, and among workflows created by one transaction (one
+// created_at), enqueued last (seq). The created index holds that order but leaves running
+// workflows out (a claim would pay for an entry in it), so the newest running ones (read
+// through the running index: there are at most as many as the workers' slots) and the
+// newest others (the created index, read backwards) are merged. Each part reads no more
+// than the end of the page (page_end: max_rows plus skip_rows).
 func (q *Queries) SearchWorkflows(ctx context.Context, arg SearchWorkflowsParams) ([]SearchWorkflowsRow, error) {
 	rows, err := q.db.Query(ctx, searchWorkflows,
+		arg.SkipRows,
+		arg.MaxRows,
 		arg.States,
 		arg.Name,
 		arg.Queue,
@@ -244,8 +280,7 @@ func (q *Queries) SearchWorkflows(ctx context.Context, arg SearchWorkflowsParams
 		arg.CreatedBeforeSet,
 		arg.CreatedBefore,
 		arg.Stranded,
-		arg.SkipRows,
-		arg.MaxRows,
+		arg.PageEnd,
 	)
 	if err != nil {
 		return nil, err
