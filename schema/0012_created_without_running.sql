@@ -12,5 +12,13 @@
 -- The index now holds the list's whole order, created_at then seq (among workflows one
 -- transaction created, the last enqueued first), so that a page of the list is read from
 -- it in order rather than sorted from every workflow.
+--
+-- The predicate says IS DISTINCT FROM rather than <>: the planner proves it only from the
+-- same clause, which only the list writes. state <> 'running' follows from the partitioned
+-- claim's one-value range (see 0010), and the planner then read partitions through this
+-- index (TestAPartitionedClaimReadsPartitionsThroughNoOtherIndex).
+--
+-- Writes to workflows wait while the index builds: about a third of a second per million
+-- workflows (dev server, warm cache).
 DROP INDEX wfgen.workflows_created;
 CREATE INDEX workflows_created ON wfgen.workflows (created_at, seq) WHERE state IS DISTINCT FROM 'running';
