@@ -190,15 +190,7 @@ func TestListWorkflowsFiltersAndPages(t *testing.T) {
 	_, err = waiting.Enqueue(b.ctx, b.client, 1, wf.WithID("other"))
 	require.NoError(t, err)
 
-	ids := func(opts wf.ListOptions) []string {
-		sts, err := b.client.ListWorkflows(b.ctx, opts)
-		require.NoError(t, err)
-		var out []string
-		for _, s := range sts {
-			out = append(out, s.ID)
-		}
-		return out
-	}
+	ids := func(opts wf.ListOptions) []string { return listedIDs(t, b, opts) }
 	require.Equal(t, []string{"list-p/1/2", "list-p/1/1", "list-p/1/0"}, ids(wf.ListOptions{ParentID: "list-p"}), "newest first")
 	require.Equal(t, []string{"list-p/1/1"}, ids(wf.ListOptions{ParentID: "list-p", Limit: 1, Offset: 1}))
 	require.Len(t, ids(wf.ListOptions{IDPrefix: "list-p"}), 4)
@@ -206,6 +198,18 @@ func TestListWorkflowsFiltersAndPages(t *testing.T) {
 	require.Len(t, ids(wf.ListOptions{States: []wf.State{wf.StateEnqueued, wf.StateSucceeded}}), 5)
 	require.Empty(t, ids(wf.ListOptions{CreatedBefore: time.Now().Add(-time.Hour)}))
 	require.Len(t, ids(wf.ListOptions{CreatedAfter: time.Now().Add(-time.Hour), Workflow: "list-child"}), 3)
+}
+
+// listedIDs returns the IDs ListWorkflows lists for opts, in its order.
+func listedIDs(t *testing.T, b *bundle, opts wf.ListOptions) []string {
+	t.Helper()
+	sts, err := b.client.ListWorkflows(b.ctx, opts)
+	require.NoError(t, err)
+	var out []string
+	for _, s := range sts {
+		out = append(out, s.ID)
+	}
+	return out
 }
 
 // Running workflows are listed through another index than the rest (see 0012's migration):
@@ -242,13 +246,7 @@ func TestTheListMergesRunningWorkflowsWithTheOthersNewestFirst(t *testing.T) {
 
 	ids := func(opts wf.ListOptions) []string {
 		opts.IDPrefix = "mix-"
-		sts, err := b.client.ListWorkflows(b.ctx, opts)
-		require.NoError(t, err)
-		var out []string
-		for _, s := range sts {
-			out = append(out, s.ID)
-		}
-		return out
+		return listedIDs(t, b, opts)
 	}
 	require.Equal(t, want, ids(wf.ListOptions{}), "newest first, running or not")
 	for skip := range want {

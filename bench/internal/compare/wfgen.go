@@ -312,7 +312,7 @@ WITH s AS (
            st.started_at AS step_started, st.completed_at AS step_recorded,
            lead(st.started_at) OVER (PARTITION BY st.workflow_id ORDER BY st.step_id) AS next_step_started
     FROM ` + wfgenSchema + `.workflows w JOIN ` + wfgenSchema + `.steps st ON st.workflow_id = w.id
-    WHERE w.state = 'succeeded' AND w.created_at >= $1
+    WHERE w.state = 'succeeded' AND w.completed_at >= $1
 )
 SELECT
     percentile_cont(0.5) WITHIN GROUP (ORDER BY 1000 * extract(epoch FROM step_started - claimed)) FILTER (WHERE step_id = 1),
