@@ -188,10 +188,10 @@ WITH RECURSIVE priorities AS (
     FROM priorities pr
     WHERE pr.priority IS NOT NULL
 ), claimed AS (
-    SELECT c.id
+    SELECT c.ctid
     FROM priorities pr
     CROSS JOIN LATERAL (
-        SELECT q.id
+        SELECT q.ctid
         FROM wfgen.workflows q
         WHERE q.queue = @queue
           AND q.state = 'enqueued'
@@ -226,9 +226,11 @@ SET state = 'running',
     code_hash = coalesce(w.code_hash, NULLIF((@code_hashes::text[])[array_position(@names::text[], w.name)], '')),
     waiting_for = NULL,
     updated_at = now()
--- By primary key, whatever the planner guesses of how many were claimed: a generic plan
--- takes LIMIT @max_count for thousands and would hash-join them with every workflow.
-WHERE w.id = ANY(ARRAY(SELECT c.id FROM claimed c))
+-- By the row versions the claim locked (a TID scan: no second probe of the primary key per
+-- workflow; a locked row cannot move before this statement updates it), whatever the
+-- planner guesses of how many were claimed: a generic plan takes LIMIT @max_count for
+-- thousands and would hash-join them with every workflow.
+WHERE w.ctid = ANY(ARRAY(SELECT c.ctid FROM claimed c))
   -- The claim commits without waiting for its WAL flush: see the claim_token column.
   AND (SELECT set_config('synchronous_commit', 'off', true)) IS NOT NULL
 RETURNING w.id, w.name, w.input, w.attempt, w.deadline, w.priority, w.seq, w.queue, w.available_at, w.trace_context;

@@ -209,8 +209,11 @@ type queuePosition struct {
 	seq      int64
 }
 
-func (p queuePosition) after(o queuePosition) bool {
-	return cmp.Or(cmp.Compare(p.priority, o.priority), p.at.Compare(o.at), cmp.Compare(p.seq, o.seq)) > 0
+func (p queuePosition) after(o queuePosition) bool { return p.compare(o) > 0 }
+
+// compare orders positions as the queue does: -1 if p comes before o, +1 if after.
+func (p queuePosition) compare(o queuePosition) int {
+	return cmp.Or(cmp.Compare(p.priority, o.priority), p.at.Compare(o.at), cmp.Compare(p.seq, o.seq))
 }
 
 // claim claims up to n workflows with DequeueWorkflows, read from just after the last one
@@ -299,7 +302,7 @@ func (w *queueWorker) fetch(ctx context.Context, n int) (int, time.Time, error) 
 	}
 	// RETURNING has no order: start them in queue order.
 	slices.SortFunc(rows, func(a, b db.DequeueWorkflowsRow) int {
-		return cmp.Or(cmp.Compare(a.Priority, b.Priority), cmp.Compare(deref64(a.Seq), deref64(b.Seq)))
+		return queuePosition{a.Priority, a.AvailableAt, deref64(a.Seq)}.compare(queuePosition{b.Priority, b.AvailableAt, deref64(b.Seq)})
 	})
 	if len(rows) == 0 {
 		return 0, roomAt, nil

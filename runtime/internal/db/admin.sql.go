@@ -40,7 +40,7 @@ func (q *Queries) DeleteWorkflow(ctx context.Context, id string) (string, error)
 
 const forkWorkflow = `-- name: ForkWorkflow :one
 WITH src AS MATERIALIZED (
-    SELECT id, seq, name, state, queue, priority, partition_key, dedup_id, input, output, error, code_hash, executor_id, attempt, recoveries, max_recoveries, timeout_ms, deadline, created_at, available_at, started_at, updated_at, completed_at, parent_id, waiting_for, steps_expected, debounce_key, debounce_deadline, trace_context, claim_token FROM wfgen.workflows WHERE id = $1::text
+    SELECT id, seq, name, state, queue, priority, partition_key, dedup_id, input, output, error, code_hash, executor_id, attempt, recoveries, max_recoveries, timeout_ms, deadline, created_at, available_at, started_at, updated_at, completed_at, parent_id, waiting_for, steps_expected, debounce_key, debounce_deadline, trace_context, claim_token, ctid FROM wfgen.workflows WHERE id = $1::text
 ), inserted AS (
     INSERT INTO wfgen.workflows (id, name, state, queue, priority, partition_key, input,
                                  max_recoveries, timeout_ms, code_hash, steps_expected, attempt)

@@ -99,10 +99,10 @@ WITH RECURSIVE priorities AS (
     FROM priorities pr
     WHERE pr.priority IS NOT NULL
 ), claimed AS (
-    SELECT c.id
+    SELECT c.ctid
     FROM priorities pr
     CROSS JOIN LATERAL (
-        SELECT q.id
+        SELECT q.ctid
         FROM wfgen.workflows q
         WHERE q.queue = $5
           AND q.state = 'enqueued'
@@ -137,7 +137,7 @@ SET state = 'running',
     code_hash = coalesce(w.code_hash, NULLIF(($3::text[])[array_position($4::text[], w.name)], '')),
     waiting_for = NULL,
     updated_at = now()
-WHERE w.id = ANY(ARRAY(SELECT c.id FROM claimed c))
+WHERE w.ctid = ANY(ARRAY(SELECT c.ctid FROM claimed c))
   -- The claim commits without waiting for its WAL flush: see the claim_token column.
   AND (SELECT set_config('synchronous_commit', 'off', true)) IS NOT NULL
 RETURNING w.id, w.name, w.input, w.attempt, w.deadline, w.priority, w.seq, w.queue, w.available_at, w.trace_context
@@ -201,8 +201,10 @@ type DequeueWorkflowsRow struct {
 // whenever a claim finds fewer than it asked for, so that a workflow that becomes available
 // behind the position (handed back keeping its place, or enqueued by a transaction that
 // began before the position's workflow became available) waits for that read at most.
-// By primary key, whatever the planner guesses of how many were claimed: a generic plan
-// takes LIMIT @max_count for thousands and would hash-join them with every workflow.
+// By the row versions the claim locked (a TID scan: no second probe of the primary key per
+// workflow; a locked row cannot move before this statement updates it), whatever the
+// planner guesses of how many were claimed: a generic plan takes LIMIT @max_count for
+// thousands and would hash-join them with every workflow.
 func (q *Queries) DequeueWorkflows(ctx context.Context, arg DequeueWorkflowsParams) ([]DequeueWorkflowsRow, error) {
 	rows, err := q.db.Query(ctx, dequeueWorkflows,
 		arg.ExecutorID,
