@@ -394,3 +394,75 @@ func TestAnEnqueueOnAnIdleClientAnnouncesItself(t *testing.T) {
 	require.Contains(t, n.Payload, `"q":"default"`)
 	require.Equal(t, 12, b.count(t, "SELECT count(*) FROM %s.workflows WHERE state = 'enqueued'"))
 }
+
+// A claim updates the rows it locked by their address (ctid), not by primary key. Under
+// claimers racing for one queue while other transactions keep updating the waiting rows
+// (each update moves a row to a new address, which a claim's lock then follows), every
+// workflow is claimed exactly once, under attempt 1, and every row a claim returns is the
+// one it updated to running.
+func TestConcurrentClaimsTakeEachWorkflowOnceWhileItsRowsMove(t *testing.T) {
+	t.Parallel()
+	b := setup(t, wf.Config{})
+	q := b.queries()
+	const n, claimers, batch = 3000, 6, 25
+	require.NoError(t, q.RegisterExecutor(b.ctx, db.RegisterExecutorParams{ID: "racer", Hostname: "h", Pid: 1, LeaseMs: 60_000}))
+	b.exec(t, `INSERT INTO %s.workflows (id, name, state, queue, input, max_recoveries)
+		SELECT 'w-' || i, 'w', 'enqueued', 'q', '{}', 1 FROM generate_series(1, `+fmt.Sprint(n)+`) i`)
+
+	ctx, stopChurn := context.WithCancel(b.ctx)
+	churned := make(chan int)
+	go func() {
+		moved := 0
+		for ctx.Err() == nil {
+			// A new version of 50 waiting rows, at new addresses, committed at once.
+			tag, err := b.pool.Exec(ctx, fmt.Sprintf(`UPDATE %s.workflows SET updated_at = clock_timestamp()
+				WHERE id IN (SELECT id FROM %s.workflows WHERE state = 'enqueued' ORDER BY random() LIMIT 50)`, b.schema, b.schema))
+			if err == nil {
+				moved += int(tag.RowsAffected())
+			}
+		}
+		churned <- moved
+	}()
+
+	executor := "racer"
+	params := db.DequeueWorkflowsParams{ExecutorID: &executor, Queue: "q", Names: []string{"w"}, CodeHashes: []string{""}, NameHashes: []string{"w:*"}, MaxCount: batch}
+	var mu sync.Mutex
+	claims := map[string]int{}
+	var wg sync.WaitGroup
+	errs := make(chan error, claimers)
+	for range claimers {
+		wg.Go(func() {
+			for empty := 0; empty < 3; {
+				rows, err := q.DequeueWorkflows(b.ctx, params)
+				if err != nil {
+					errs <- err
+					return
+				}
+				if len(rows) == 0 {
+					empty++ // the others may hold the rest locked for a moment
+					continue
+				}
+				mu.Lock()
+				for _, r := range rows {
+					claims[r.ID]++
+					if r.Attempt != 1 {
+						errs <- fmt.Errorf("%s claimed under attempt %d", r.ID, r.Attempt)
+					}
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	stopChurn()
+	t.Logf("the churn moved %d waiting rows while they were claimed", <-churned)
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+	for id, c := range claims {
+		require.Equal(t, 1, c, "%s was claimed %d times", id, c)
+	}
+	require.Len(t, claims, n, "every workflow claimed")
+	require.Equal(t, n, b.count(t, `SELECT count(*) FROM %s.workflows WHERE state = 'running' AND attempt = 1 AND executor_id = 'racer'`))
+}

@@ -181,19 +181,13 @@ WITH matching AS NOT MATERIALIZED (
           AND NOT EXISTS (SELECT 1 FROM wfgen.live_executor_workflows r
                           WHERE r.name = w.name AND (r.code_hash IS NULL OR r.code_hash = w.code_hash))))
 ), page AS (
-    (SELECT m.id, m.name, m.state, m.queue, m.priority, m.partition_key, m.dedup_id, m.error,
-            m.code_hash, m.executor_id, m.attempt, m.recoveries, m.max_recoveries, m.deadline,
-            m.created_at, m.available_at, m.started_at, m.updated_at, m.completed_at,
-            m.waiting_for, m.steps_expected, m.parent_id, m.seq
+    (SELECT m.id, m.name, m.state, m.queue, m.priority, m.partition_key, m.dedup_id, m.error, m.code_hash, m.executor_id, m.attempt, m.recoveries, m.max_recoveries, m.deadline, m.created_at, m.available_at, m.started_at, m.updated_at, m.completed_at, m.waiting_for, m.steps_expected, m.parent_id, m.seq
      FROM matching m
      WHERE m.state = 'running'
      ORDER BY m.created_at DESC, m.seq DESC
      LIMIT $14::int)
     UNION ALL
-    (SELECT m.id, m.name, m.state, m.queue, m.priority, m.partition_key, m.dedup_id, m.error,
-            m.code_hash, m.executor_id, m.attempt, m.recoveries, m.max_recoveries, m.deadline,
-            m.created_at, m.available_at, m.started_at, m.updated_at, m.completed_at,
-            m.waiting_for, m.steps_expected, m.parent_id, m.seq
+    (SELECT m.id, m.name, m.state, m.queue, m.priority, m.partition_key, m.dedup_id, m.error, m.code_hash, m.executor_id, m.attempt, m.recoveries, m.max_recoveries, m.deadline, m.created_at, m.available_at, m.started_at, m.updated_at, m.completed_at, m.waiting_for, m.steps_expected, m.parent_id, m.seq
      FROM matching m
      WHERE m.state IS DISTINCT FROM 'running'
      ORDER BY m.created_at DESC, m.seq DESC
