@@ -74,6 +74,54 @@ func TestTheCheckpointWriterReportsExactlyWhichWritesWereRefused(t *testing.T) {
 	require.Equal(t, 1, b.count(t, `SELECT count(*) FROM %s.workflows WHERE id = 'owned' AND state = 'running'`))
 }
 
+// A completion carries its execution's last step when both go in one batch: the step is
+// recorded only under the completion's fence, and each attempt is told its own outcome,
+// even when a stale attempt's step and completion share the batch with the owner's.
+func TestACompletionCarryingItsLastStepAppliesBothOrNeither(t *testing.T) {
+	t.Parallel()
+	b := setup(t, wf.Config{})
+	// "owned" runs under attempt 2 (it was claimed again); "cancelled" was cancelled.
+	b.exec(t, `INSERT INTO %s.workflows (id, name, state, queue, input, max_recoveries, attempt) VALUES
+		('owned', 'w', 'running', 'q', '{}', 1, 2),
+		('cancelled', 'w', 'cancelled', 'q', '{}', 1, 1)`)
+	w := checkpoint.New(b.queries(), checkpoint.Options{})
+	type run struct{ step, done *checkpoint.Pending }
+	finish := func(id string, attempt int32, output string) run {
+		step := w.SubmitStep(checkpoint.Step{WorkflowID: id, StepID: 1, Name: "last", Output: output, Attempt: attempt, Tries: 2, StartedAt: time.Now()})
+		done := w.SubmitCompletion(checkpoint.Completion{WorkflowID: id, Attempt: attempt, State: "succeeded", Output: output, After: step})
+		return run{step, done}
+	}
+	// Submitted before the writer runs, so that all go in one batch.
+	stale := finish("owned", 1, `"stale"`)
+	owner := finish("owned", 2, `"owner"`)
+	cancelled := finish("cancelled", 1, `"cancelled"`)
+	go w.Run()
+	t.Cleanup(func() { w.Close(context.Background()) })
+
+	for _, p := range []*checkpoint.Pending{owner.step, owner.done} {
+		applied, err := p.Wait(b.ctx)
+		require.NoError(t, err)
+		require.True(t, applied, "the owner's last step and completion are stored")
+	}
+	var fenced *checkpoint.FencedError
+	for _, r := range []struct {
+		run
+		state string
+	}{{stale, "succeeded"}, {cancelled, "cancelled"}} {
+		applied, err := r.done.Wait(b.ctx)
+		require.NoError(t, err)
+		require.False(t, applied, "a completion of an attempt that does not own its workflow")
+		applied, err = r.step.Wait(b.ctx)
+		require.False(t, applied)
+		require.ErrorAs(t, err, &fenced, "its step is refused as fenced, not taken for a recorded one")
+		require.Equal(t, r.state, fenced.State)
+	}
+	require.Equal(t, 1, b.count(t, `SELECT count(*) FROM %s.steps`), "only the owner's step is recorded")
+	require.Equal(t, 1, b.count(t, `SELECT count(*) FROM %s.steps WHERE workflow_id = 'owned' AND step_id = 1 AND name = 'last'
+		AND attempt = 2 AND tries = 2 AND output::text = '"owner"' AND error IS NULL`))
+	require.Equal(t, 1, b.count(t, `SELECT count(*) FROM %s.workflows WHERE id = 'owned' AND state = 'succeeded' AND output = '"owner"'`))
+}
+
 // A Recv's step checkpoint consumes its message in the checkpoint writer's statement: the
 // two are written together or not at all, in one batch with other executions' checkpoints.
 func TestARecvsCheckpointConsumesItsMessageOnlyWhenTheStepIsRecorded(t *testing.T) {

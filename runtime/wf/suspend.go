@@ -48,6 +48,9 @@ func (e *SuspendedError) Error() string {
 }
 
 func isSuspended(err error) bool {
+	if err == nil {
+		return false // without the allocation errors.As's target costs: this runs per workflow
+	}
 	var s *SuspendedError
 	return errors.As(err, &s)
 }

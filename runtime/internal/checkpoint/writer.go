@@ -106,6 +106,7 @@ type Pending struct {
 	message    bool   // a suspension not applied: what it waits for is there
 
 	batch   uint64 // the batch that carried it; set by the writer goroutine
+	carried bool   // a step its completion carries in the batch (see params); writer goroutine
 	done    chan struct{}
 	applied bool
 	err     error
@@ -347,13 +348,60 @@ func (w *Writer) write(batch []*Pending) {
 }
 
 // params builds the statement's arrays, and those of the LockSuspending that must precede
-// it (none unless Recvs or Awaits suspend). Completions whose After step went in an earlier batch and
-// did not apply are resolved at once as not applied.
+// it (none unless Recvs or Awaits suspend). Completions whose After step went in an earlier
+// batch and did not apply are resolved at once as not applied. A completion whose After step
+// is in the same batch carries it (unless the step consumes a message): the statement
+// inserts the step only if the completion applies, fenced by the completion's own update.
 func (w *Writer) params(batch []*Pending) (db.WriteCheckpointsParams, db.LockSuspendingParams, []*Pending) {
 	var p db.WriteCheckpointsParams
 	var lock db.LockSuspendingParams
 	included := batch[:0:0]
 	for _, pd := range batch {
+		pd.carried = false
+	}
+	steps, dones := 0, 0
+	for _, pd := range batch {
+		switch c := pd.completion; {
+		case pd.step != nil:
+			steps++
+		case c != nil:
+			dones++
+			if c.After != nil && c.After.batch == pd.batch && c.After.step.Consumes == 0 {
+				c.After.carried = true
+				steps--
+			}
+		}
+	}
+	// Sized once: a batch's arrays would otherwise grow by doubling, a good part of what
+	// the writer allocates per checkpoint.
+	p.StepWorkflowIds = sized[string](steps)
+	p.StepIds = sized[int32](steps)
+	p.StepNames = sized[string](steps)
+	p.StepOutputs = sized[string](steps)
+	p.StepErrors = sized[string](steps)
+	p.StepAttempts = sized[int32](steps)
+	p.StepClaimTokens = sized[int64](steps)
+	p.StepTries = sized[int32](steps)
+	p.StepStartedAt = sized[time.Time](steps)
+	p.StepConsumes = sized[int64](steps)
+	p.DoneIds = sized[string](dones)
+	p.DoneAttempts = sized[int32](dones)
+	p.DoneClaimTokens = sized[int64](dones)
+	p.DoneStates = sized[string](dones)
+	p.DoneOutputs = sized[string](dones)
+	p.DoneErrors = sized[string](dones)
+	p.DoneAfterSteps = sized[int32](dones)
+	p.DoneCarriesStep = sized[bool](dones)
+	p.DoneStepNames = sized[string](dones)
+	p.DoneStepOutputs = sized[string](dones)
+	p.DoneStepErrors = sized[string](dones)
+	p.DoneStepTries = sized[int32](dones)
+	p.DoneStepStartedAt = sized[time.Time](dones)
+	for _, pd := range batch {
+		if pd.carried {
+			included = append(included, pd)
+			continue
+		}
 		if s := pd.step; s != nil {
 			p.StepWorkflowIds = append(p.StepWorkflowIds, s.WorkflowID)
 			p.StepIds = append(p.StepIds, s.StepID)
@@ -389,9 +437,14 @@ func (w *Writer) params(batch []*Pending) (db.WriteCheckpointsParams, db.LockSus
 		}
 		c := pd.completion
 		after := int32(-1)
+		var carried Step
+		carries := false
 		if c.After != nil {
 			if c.After.batch == pd.batch {
 				after = c.After.step.StepID
+				if c.After.carried {
+					carried, carries = *c.After.step, true
+				}
 			} else if applied, err := c.After.Wait(context.Background()); !applied || err != nil {
 				// An earlier batch has resolved it (one goroutine writes, in order).
 				pd.resolve(false, err)
@@ -405,9 +458,24 @@ func (w *Writer) params(batch []*Pending) (db.WriteCheckpointsParams, db.LockSus
 		p.DoneOutputs = append(p.DoneOutputs, c.Output)
 		p.DoneErrors = append(p.DoneErrors, c.Error)
 		p.DoneAfterSteps = append(p.DoneAfterSteps, after)
+		p.DoneCarriesStep = append(p.DoneCarriesStep, carries)
+		p.DoneStepNames = append(p.DoneStepNames, carried.Name)
+		p.DoneStepOutputs = append(p.DoneStepOutputs, carried.Output)
+		p.DoneStepErrors = append(p.DoneStepErrors, carried.Error)
+		p.DoneStepTries = append(p.DoneStepTries, carried.Tries)
+		p.DoneStepStartedAt = append(p.DoneStepStartedAt, carried.StartedAt)
 		included = append(included, pd)
 	}
 	return p, lock, included
+}
+
+// sized returns an empty slice with room for n elements, nil for none (a NULL array, which
+// unnest reads as no rows, as it does an empty one).
+func sized[T any](n int) []T {
+	if n <= 0 {
+		return nil
+	}
+	return make([]T, 0, n)
 }
 
 type stepKey struct {
@@ -421,16 +489,16 @@ type stepKey struct {
 // the one that still owns the workflow may be applied.
 func (w *Writer) resolve(batch []*Pending, rows []db.WriteCheckpointsRow) {
 	inserted := make(map[stepKey]bool, len(rows))
-	completed := make(map[string]bool)
-	var suspended map[stepKey]string // workflow ID and attempt (step 0) -> queue
-	var messages map[stepKey]bool    // the same, for Recvs not suspended: a message waits
+	completed := make(map[stepKey]bool) // workflow ID and attempt (step 0)
+	var suspended map[stepKey]string    // workflow ID and attempt (step 0) -> queue
+	var messages map[stepKey]bool       // the same, for Recvs not suspended: a message waits
 	var ids, queues, woken []string
 	for _, r := range rows {
 		switch r.Kind {
 		case "s":
 			inserted[stepKey{r.ID, r.StepID, r.Attempt}] = true
 		case "c":
-			completed[r.ID] = true
+			completed[stepKey{r.ID, 0, r.Attempt}] = true
 			ids, queues = append(ids, r.ID), append(queues, r.Queue)
 		case "w":
 			woken = append(woken, r.Queue)
@@ -461,8 +529,10 @@ func (w *Writer) resolve(batch []*Pending, rows []db.WriteCheckpointsRow) {
 			p.queue, p.message = queue, messages[key]
 			p.resolve(ok, nil)
 		case s == nil:
-			p.resolve(completed[p.completion.WorkflowID], nil)
-		case inserted[stepKey{s.WorkflowID, s.StepID, s.Attempt}]:
+			p.resolve(completed[stepKey{p.completion.WorkflowID, 0, p.completion.Attempt}], nil)
+		case p.carried && completed[stepKey{s.WorkflowID, 0, s.Attempt}]:
+			p.resolve(true, nil) // inserted with its completion
+		case !p.carried && inserted[stepKey{s.WorkflowID, s.StepID, s.Attempt}]:
 			p.resolve(true, nil)
 		default:
 			refused = append(refused, p)

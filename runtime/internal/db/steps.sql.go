@@ -361,6 +361,12 @@ WITH step_input AS (
            unnest($15::text[])    AS output,
            unnest($16::text[])     AS error,
            unnest($17::int[]) AS after_step,
+           unnest($18::boolean[])         AS carries_step,
+           unnest($19::text[])              AS step_name,
+           unnest($20::text[])            AS step_output,
+           unnest($21::text[])             AS step_error,
+           unnest($22::int[])               AS step_tries,
+           unnest($23::timestamptz[])  AS step_started_at,
            'running'::text                  AS owned_state
 ), completed AS (
     UPDATE wfgen.workflows w
@@ -374,9 +380,17 @@ WITH step_input AS (
       AND w.attempt = d.attempt
       AND w.claim_token = d.claim_token
       AND w.state = d.owned_state
-      AND (d.after_step < 0 OR EXISTS (
+      AND (d.after_step < 0 OR d.carries_step OR EXISTS (
           SELECT 1 FROM inserted i WHERE i.workflow_id = d.id AND i.step_id = d.after_step))
-    RETURNING w.id, w.queue, w.parent_id
+    RETURNING w.id, w.attempt, w.queue, w.parent_id, d.carries_step, d.after_step, d.step_name,
+              d.step_output, d.step_error, d.step_tries, d.step_started_at
+), carried AS (
+    -- The last steps the completions above carried, under their fence (see above).
+    INSERT INTO wfgen.steps (workflow_id, step_id, name, output, error, attempt, tries, started_at)
+    SELECT c.id, c.after_step, c.step_name, NULLIF(c.step_output, '')::json, NULLIF(c.step_error, '')::jsonb,
+           c.attempt, c.step_tries, c.step_started_at
+    FROM completed c
+    WHERE c.carries_step
 ), parents AS MATERIALIZED (
     -- The parents of completed children, locked (in ID order, so that writers of several
     -- processes cannot deadlock on them) as an UPDATE locks them. A parent suspends holding
@@ -397,16 +411,16 @@ WITH step_input AS (
     WHERE p.id = l.id AND l.state = 'enqueued' AND l.waiting_for = 'child'
     RETURNING p.id, p.queue
 ), suspend_input AS MATERIALIZED (
-    SELECT unnest($18::text[])                  AS id,
-           unnest($19::int[])              AS attempt,
-           unnest($20::bigint[])       AS claim_token,
-           unnest($21::timestamptz[])  AS available_at,
-           unnest($22::text[])          AS waiting_for,
-           unnest($23::text[])               AS topic,
+    SELECT unnest($24::text[])                  AS id,
+           unnest($25::int[])              AS attempt,
+           unnest($26::bigint[])       AS claim_token,
+           unnest($27::timestamptz[])  AS available_at,
+           unnest($28::text[])          AS waiting_for,
+           unnest($29::text[])               AS topic,
            'running'::text                               AS owned_state
 ), awaited AS MATERIALIZED (
-    SELECT unnest($24::text[]) AS parent_id,
-           unnest($25::text[])  AS child_id
+    SELECT unnest($30::text[]) AS parent_id,
+           unnest($31::text[])  AS child_id
 ), waiting AS MATERIALIZED (
     -- The Recvs (topic set) that must not suspend: a message of their topic is waiting;
     -- and the Awaits whose children are all final. Their rows were locked by
@@ -445,7 +459,7 @@ WITH step_input AS (
 )
 SELECT 's'::text AS kind, workflow_id AS id, step_id, attempt, ''::text AS queue FROM inserted
 UNION ALL
-SELECT 'c'::text AS kind, id, 0 AS step_id, 0 AS attempt, queue FROM completed
+SELECT 'c'::text AS kind, id, 0 AS step_id, attempt, queue FROM completed
 UNION ALL
 SELECT 'w'::text AS kind, id, 0 AS step_id, 0 AS attempt, queue FROM woken
 UNION ALL
@@ -472,6 +486,12 @@ type WriteCheckpointsParams struct {
 	DoneOutputs        []string
 	DoneErrors         []string
 	DoneAfterSteps     []int32
+	DoneCarriesStep    []bool
+	DoneStepNames      []string
+	DoneStepOutputs    []string
+	DoneStepErrors     []string
+	DoneStepTries      []int32
+	DoneStepStartedAt  []time.Time
 	SuspendIds         []string
 	SuspendAttempts    []int32
 	SuspendClaimTokens []int64
@@ -509,14 +529,23 @@ type WriteCheckpointsRow struct {
 // before this statement nor by a completion in it; both only in a batch that
 // LockSuspending began (see waiting).
 //
-// It returns the steps it inserted ('s'), the workflows it completed ('c'), the suspended
+// It returns the steps it inserted apart from carried ones ('s'), the workflows it completed
+// with their attempt ('c': a carried step was inserted with its completion), the suspended
 // parents their children's completion woke ('w'), the workflows it suspended ('z') and the
 // Recvs and Awaits it did not suspend because what they wait for is there ('m'), the
-// second to fourth with
-// their queues for the announcements the caller sends after the commit: no
+// second to fourth with their queues for the announcements the caller sends after the commit: no
 // notification here, it would serialize these commits, see Announce. A step missing from
 // the result was refused: its ID was recorded already (or, for a Recv's, its message was
 // consumed already), or its attempt no longer owns the workflow; StepOwners tells which.
+//
+// A completion may carry its execution's last step (done_carries_step, the step's fields in
+// done_step_*, its ID in after_step), when that step went into the same batch and consumes
+// no message: the step is then inserted only if the completion applied, its fence being the
+// completion's own row lock, so that the most common checkpoint (a workflow's last step and
+// its end) costs one probe of the workflow's row, not a share lock and then an update. A
+// carried step that conflicts with a recorded one fails the statement (the writer then
+// writes each checkpoint alone, and the execution replays what was recorded); it cannot,
+// since only the owner's attempt writes its steps and each step is submitted once.
 //
 // A Recv's step consumes the message it records (step_consumes holds its seq, 0 for every
 // other step): the step is inserted only if the message is still unconsumed, locked as it
@@ -548,6 +577,12 @@ func (q *Queries) WriteCheckpoints(ctx context.Context, arg WriteCheckpointsPara
 		arg.DoneOutputs,
 		arg.DoneErrors,
 		arg.DoneAfterSteps,
+		arg.DoneCarriesStep,
+		arg.DoneStepNames,
+		arg.DoneStepOutputs,
+		arg.DoneStepErrors,
+		arg.DoneStepTries,
+		arg.DoneStepStartedAt,
 		arg.SuspendIds,
 		arg.SuspendAttempts,
 		arg.SuspendClaimTokens,
