@@ -76,6 +76,42 @@ func TestTargetsCompareMediansAndReportEachRound(t *testing.T) {
 	}
 }
 
+func TestALatencyPercentileIsTakenOverAllRoundsSamples(t *testing.T) {
+	r := newResults()
+	ms := func(vs ...int) []time.Duration {
+		var ds []time.Duration
+		for _, v := range vs {
+			ds = append(ds, time.Duration(v)*time.Millisecond)
+		}
+		return ds
+	}
+	// Round p50s 1, 1 and 9 ms (median 1); over the nine samples, the fifth is 9 ms.
+	for _, round := range [][]time.Duration{ms(9, 1, 1), ms(1, 9, 1), ms(9, 9, 9)} {
+		r.addPercentile("wfgen", spec{name: "p50"}, 50, round)
+	}
+	m := r.get("wfgen", "p50")
+	if m.median() != 1 || m.value() != 9 {
+		t.Errorf("median of rounds %v, over all samples %v; want 1 and 9", m.median(), m.value())
+	}
+	if ev := r.evaluate(target{num: [2]string{"wfgen", "p50"}, below: 5}); ev.pass || ev.value != 9 {
+		t.Errorf("bound target = %+v, want the value over all samples, 9, failing < 5", ev)
+	}
+}
+
+func TestATargetWithEveryRoundFailsOnOneRoundBelowIt(t *testing.T) {
+	r := newResults()
+	for _, v := range []float64{16, 15, 11} {
+		r.add("wfgen", spec{name: "a"}, v)
+	}
+	for _, v := range []float64{10, 10, 10} {
+		r.add("river", spec{name: "b"}, v)
+	}
+	ev := r.evaluate(target{num: [2]string{"wfgen", "a"}, den: [2]string{"river", "b"}, atLeast: 1.5, everyRound: 1.2})
+	if ev.value != 1.5 || ev.pass || ev.need() != "≥ 1.5, each round > 1.2" {
+		t.Errorf("target = %+v (need %q), want value 1.5 failing: the third round is 1.1", ev, ev.need())
+	}
+}
+
 func TestParseStatFindsFieldsAfterACommandWithSpacesAndParentheses(t *testing.T) {
 	line := "4242 (postgres: x (y)) S 17 4242 4242 0 -1 4194560 100 0 0 0 250 50 7 3 20 0 1 0 300 0 0\n"
 	st, ok := parseStat(line)

@@ -37,11 +37,14 @@ type jsonReport struct {
 }
 
 type jsonMetric struct {
-	Unit   string    `json:"unit"`
-	Median float64   `json:"median"`
-	Min    float64   `json:"min"`
-	Max    float64   `json:"max"`
-	Runs   []float64 `json:"runs"`
+	Unit   string  `json:"unit"`
+	Median float64 `json:"median"` // of the rounds' values
+	// AllRounds is, for a percentile of latency samples, the percentile over all rounds'
+	// samples: the figure the report and the targets use.
+	AllRounds *float64  `json:"all_rounds,omitempty"`
+	Min       float64   `json:"min"`
+	Max       float64   `json:"max"`
+	Runs      []float64 `json:"runs"`
 }
 
 type jsonRatio struct {
@@ -78,7 +81,12 @@ func writeJSON(cfg config, info environment, res *results, evs []evaluation, sta
 		if rep.Metrics[m.system] == nil {
 			rep.Metrics[m.system] = map[string]jsonMetric{}
 		}
-		rep.Metrics[m.system][m.name] = jsonMetric{Unit: m.unit, Median: finite(m.median()), Min: slices.Min(m.runs), Max: slices.Max(m.runs), Runs: m.runs}
+		jm := jsonMetric{Unit: m.unit, Median: finite(m.median()), Min: slices.Min(m.runs), Max: slices.Max(m.runs), Runs: m.runs}
+		if m.pct > 0 {
+			v := finite(m.value())
+			jm.AllRounds = &v
+		}
+		rep.Metrics[m.system][m.name] = jm
 	}
 	for _, ev := range evs {
 		r := jsonRatio{Name: ev.name, Label: ev.label, Target: ev.need()}

@@ -28,9 +28,23 @@ type metric struct {
 	system string
 	spec
 	runs []float64
+	// A percentile of latency samples (pct > 0) keeps every round's samples: its value is the
+	// percentile over all of them, which a tail percentile needs (a p99 of one round's 1000
+	// samples is its tenth-slowest, and moves by a quarter from round to round).
+	pct     float64
+	samples []time.Duration
 }
 
 func (m *metric) median() float64 { return median(m.runs) }
+
+// value is the figure the report and the targets use: the percentile over all rounds'
+// samples for a percentile metric, the median over the rounds for any other.
+func (m *metric) value() float64 {
+	if m.pct > 0 {
+		return ms(percentile(m.samples, m.pct))
+	}
+	return m.median()
+}
 
 // costPhase names a phase whose cost per unit of work is reported.
 type costPhase struct {
@@ -70,6 +84,15 @@ func (r *results) add(system string, s spec, v float64) {
 	m.runs = append(m.runs, v)
 }
 
+// addPercentile records one round's percentile p of samples (in milliseconds), and keeps
+// the samples for the percentile over all rounds (metric.value).
+func (r *results) addPercentile(system string, s spec, p float64, samples []time.Duration) {
+	r.add(system, s, ms(percentile(samples, p)))
+	m := r.get(system, s.name)
+	m.pct = p
+	m.samples = append(m.samples, samples...)
+}
+
 func (r *results) get(system, name string) *metric { return r.metrics[[2]string{system, name}] }
 
 // addCost records one round's cost of a phase, per unit of work and as cores used.
@@ -101,17 +124,20 @@ func (r *results) addCost(p costPhase, c cost, units int) {
 	r.units[p] += int64(units)
 }
 
-// target is a goal printed as pass or fail: the ratio of two medians at least atLeast (or,
-// with atMost set, at most atMost), or, with no denominator, a median below below.
+// target is a goal printed as pass or fail: the ratio of two figures (metric.value: medians
+// over the rounds, or percentiles over all rounds' samples) at least atLeast (or, with atMost
+// set, at most atMost), or, with no denominator, a figure below below. With everyRound set,
+// the ratio must also be above it in every round.
 type target struct {
-	name    string
-	label   string
-	num     [2]string // system, metric
-	den     [2]string // zero for an absolute bound
-	atLeast float64
-	atMost  float64
-	below   float64
-	scale   bool // measured only with -scale: left out of other runs' reports
+	name       string
+	label      string
+	num        [2]string // system, metric
+	den        [2]string // zero for an absolute bound
+	atLeast    float64
+	atMost     float64
+	below      float64
+	everyRound float64
+	scale      bool // measured only with -scale: left out of other runs' reports
 }
 
 // evaluation is a target's outcome in a run.
@@ -130,7 +156,7 @@ func (r *results) evaluate(t target) evaluation {
 		return ev
 	}
 	if t.den == ([2]string{}) {
-		ev.ok, ev.value, ev.perRound = true, num.median(), num.runs
+		ev.ok, ev.value, ev.perRound = true, num.value(), num.runs
 		ev.pass = ev.value < t.below
 		if t.atMost > 0 {
 			ev.pass = ev.value <= t.atMost
@@ -142,13 +168,18 @@ func (r *results) evaluate(t target) evaluation {
 		return ev
 	}
 	ev.ok = true
-	ev.value = num.median() / den.median()
+	ev.value = num.value() / den.value()
 	for i := range min(len(num.runs), len(den.runs)) {
 		ev.perRound = append(ev.perRound, num.runs[i]/den.runs[i])
 	}
 	ev.pass = ev.value >= t.atLeast
 	if t.atMost > 0 {
 		ev.pass = ev.value <= t.atMost
+	}
+	for _, v := range ev.perRound {
+		if t.everyRound > 0 && v <= t.everyRound {
+			ev.pass = false
+		}
 	}
 	return ev
 }
@@ -160,19 +191,28 @@ func (t target) need() string {
 	if t.den == ([2]string{}) {
 		return fmt.Sprintf("< %g", t.below)
 	}
+	if t.everyRound > 0 {
+		return fmt.Sprintf("≥ %g, each round > %g", t.atLeast, t.everyRound)
+	}
 	return fmt.Sprintf("≥ %g", t.atLeast)
 }
 
-// printFigures writes the headline figures: every metric with a label.
+// printFigures writes the headline figures: every metric with a label. Its value is the
+// median over the rounds, or for a percentile of latency samples (marked *) the percentile
+// over all rounds' samples; min and max are those of the rounds.
 func (r *results) printFigures(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "system\tfigure\tmedian\tmin\tmax\tunit\t")
+	fmt.Fprintln(tw, "system\tfigure\tvalue\tmin\tmax\tunit\t")
 	for _, sys := range systems {
 		for _, m := range r.order {
 			if m.system != sys || m.label == "" {
 				continue
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t\n", sys, m.label, num(m.median()), num(slices.Min(m.runs)), num(slices.Max(m.runs)), m.unit)
+			label := m.label
+			if m.pct > 0 {
+				label += " *"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t\n", sys, label, num(m.value()), num(slices.Min(m.runs)), num(slices.Max(m.runs)), m.unit)
 		}
 	}
 	tw.Flush()

@@ -282,10 +282,13 @@ func runWfgenLatencyScaled(ctx context.Context, e *env, res *results, round int)
 		add := func(name, label string, v time.Duration) {
 			res.add("wfgen", spec{name: name + scaledSuffix, label: label + e.scaledLabel(), unit: "ms", lower: true}, ms(v))
 		}
-		add(latencyOwnp50, "enqueue-to-start p50, worker's own client", percentile(lat.sameClient, 50))
-		add(latencyOwnp99, "enqueue-to-start p99, worker's own client", percentile(lat.sameClient, 99))
-		add(latencyAPIp50, "enqueue-to-start p50, another client", percentile(lat.apiClient, 50))
-		add(latencyAPIp99, "enqueue-to-start p99, another client", percentile(lat.apiClient, 99))
+		addPercentile := func(name, label string, p float64, samples []time.Duration) {
+			res.addPercentile("wfgen", spec{name: name + scaledSuffix, label: label + e.scaledLabel(), unit: "ms", lower: true}, p, samples)
+		}
+		addPercentile(latencyOwnp50, "enqueue-to-start p50, worker's own client", 50, lat.sameClient)
+		addPercentile(latencyOwnp99, "enqueue-to-start p99, worker's own client", 99, lat.sameClient)
+		addPercentile(latencyAPIp50, "enqueue-to-start p50, another client", 50, lat.apiClient)
+		addPercentile(latencyAPIp99, "enqueue-to-start p99, another client", 99, lat.apiClient)
 		add("enqueue_call_p50_ms", "Enqueue call p50 (insert and commit)", percentile(lat.call, 50))
 		add("enqueue_call_p99_ms", "Enqueue call p99 (insert and commit)", percentile(lat.call, 99))
 		add("latency_api_wake_p50_ms", "Enqueue's return → first step p50, another client", percentile(lat.apiWake, 50))
