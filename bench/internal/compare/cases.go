@@ -21,10 +21,8 @@ var cases = []benchCase{
 	{group: "one workflow alone", system: "dbos", run: runDBOSAlone},
 	{group: "single enqueue", system: "wfgen", run: runWfgenEnqueueSingle},
 	{group: "single enqueue", system: "river", run: runRiverInsertSingle},
-	// With -scale, the scaled latency phase runs beside the empty one, their order
-	// alternating by round (the scaled case returns at once without -scale): see scale.go.
+	// With -scale, on empty and scaled tables in turn, sample by sample: see scale.go.
 	{group: "latency", system: "wfgen", run: runWfgenLatency},
-	{group: "latency", system: "wfgen", run: runWfgenLatencyScaled},
 	// -scale only (each returns at once without it): the scaled one-step work, beside one on
 	// empty tables, which the growth ratio compares it with.
 	{group: "one-step work, scaled", system: "wfgen", run: runWfgenOneStepBeside},
@@ -102,19 +100,35 @@ func runWfgenEnqueueSingle(ctx context.Context, e *env, res *results, round int)
 	return nil
 }
 
+// runWfgenLatency samples enqueue-to-start on an idle worker; with -scale, on the empty
+// schema and on the scaled one together, sample by sample in turn (see runWfgenLatencies).
 func runWfgenLatency(ctx context.Context, e *env, res *results, round int) error {
+	if e.cfg.scale.on {
+		return runWfgenLatencies(ctx, e, res, round)
+	}
 	lat, err := wfgenLatency(ctx, e)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.log, "round %d/%d  wfgen  enqueue-to-start       own client p50 %.2f ms p99 %.2f ms (%d samples); another client p50 %.2f ms p99 %.2f ms (%d samples); Enqueue call p50 %.2f ms; %d timeouts\n",
-		round, e.cfg.rounds, ms(percentile(lat.sameClient, 50)), ms(percentile(lat.sameClient, 99)), len(lat.sameClient),
-		ms(percentile(lat.apiClient, 50)), ms(percentile(lat.apiClient, 99)), len(lat.apiClient), ms(percentile(lat.call, 50)), lat.timeouts)
-	add := func(name, label string, v time.Duration) {
-		res.add("wfgen", spec{name: name, label: label, unit: "ms", lower: true}, ms(v))
+	recordLatency(e, res, round, lat, false)
+	return nil
+}
+
+// recordLatency prints a latency phase's line and records its figures, with the scaled
+// schema's names and labels when scaled.
+func recordLatency(e *env, res *results, round int, lat latencies, scaled bool) {
+	what, suffix, label := "enqueue-to-start      ", "", ""
+	if scaled {
+		what, suffix, label = "enqueue-to-start, scaled ", scaledSuffix, e.scaledLabel()
 	}
-	addPercentile := func(name, label string, p float64, samples []time.Duration) {
-		res.addPercentile("wfgen", spec{name: name, label: label, unit: "ms", lower: true}, p, samples)
+	fmt.Fprintf(e.log, "round %d/%d  wfgen  %s own client p50 %.2f ms p99 %.2f ms (%d samples); another client p50 %.2f ms p99 %.2f ms (%d samples); Enqueue call p50 %.2f ms; %d timeouts\n",
+		round, e.cfg.rounds, what, ms(percentile(lat.sameClient, 50)), ms(percentile(lat.sameClient, 99)), len(lat.sameClient),
+		ms(percentile(lat.apiClient, 50)), ms(percentile(lat.apiClient, 99)), len(lat.apiClient), ms(percentile(lat.call, 50)), lat.timeouts)
+	add := func(name, l string, v time.Duration) {
+		res.add("wfgen", spec{name: name + suffix, label: l + label, unit: "ms", lower: true}, ms(v))
+	}
+	addPercentile := func(name, l string, p float64, samples []time.Duration) {
+		res.addPercentile("wfgen", spec{name: name + suffix, label: l + label, unit: "ms", lower: true}, p, samples)
 	}
 	addPercentile(latencyOwnp50, "enqueue-to-start p50, worker's own client", 50, lat.sameClient)
 	addPercentile(latencyOwnp99, "enqueue-to-start p99, worker's own client", 99, lat.sameClient)
@@ -124,9 +138,10 @@ func runWfgenLatency(ctx context.Context, e *env, res *results, round int) error
 	add("enqueue_call_p99_ms", "Enqueue call p99 (insert and commit)", percentile(lat.call, 99))
 	add("latency_api_wake_p50_ms", "Enqueue's return → first step p50, another client", percentile(lat.apiWake, 50))
 	add("latency_api_wake_p99_ms", "Enqueue's return → first step p99, another client", percentile(lat.apiWake, 99))
-	res.add("wfgen", spec{name: "latency_samples", unit: "samples"}, float64(len(lat.sameClient)+len(lat.apiClient)))
-	res.add("wfgen", spec{name: "latency_timeouts", unit: "samples", lower: true}, float64(lat.timeouts))
-	return nil
+	if !scaled {
+		res.add("wfgen", spec{name: "latency_samples", unit: "samples"}, float64(len(lat.sameClient)+len(lat.apiClient)))
+	}
+	res.add("wfgen", spec{name: "latency_timeouts" + suffix, unit: "samples", lower: true}, float64(lat.timeouts))
 }
 
 func runWfgenAlone(ctx context.Context, e *env, res *results, round int) error {

@@ -215,6 +215,61 @@ type latencies struct {
 	timeouts   int
 }
 
+// latencyRig is an idle wfgen worker on the current schema, with a second client on its own
+// pool that never starts (as an API server enqueues), for enqueue-to-start samples.
+type latencyRig struct {
+	w       *wfgenWorker
+	apiPool *pgxpool.Pool
+	api     *wf.Client
+	flow    *wf.Workflow[benchInput, struct{}]
+	started chan latencyStart
+	lat     latencies
+}
+
+// latencyStart is a sample's first step starting: its sequence number, and the time since
+// its Enqueue call began, which the input carries.
+type latencyStart struct {
+	seq     int
+	latency time.Duration
+}
+
+// startLatencyRig starts a worker and a second client on the schema e names now.
+func startLatencyRig(ctx context.Context, e *env) (*latencyRig, error) {
+	r := &latencyRig{started: make(chan latencyStart, 2*e.cfg.latencyN)}
+	first := wf.NewStep[struct{}]("first")
+	r.flow = wf.NewWorkflow("bench_latency", func(ctx wf.Context, in benchInput) (struct{}, error) {
+		return first.Run(ctx, func(context.Context) (struct{}, error) {
+			select {
+			case r.started <- latencyStart{in.Seq, time.Since(time.Unix(0, in.EnqueuedAt))}:
+			default:
+			}
+			return struct{}{}, nil
+		})
+	}, wf.WorkflowQueue(wfgenQueue))
+	var err error
+	if r.w, err = startWfgen(ctx, e, r.flow, first); err != nil {
+		return nil, err
+	}
+	if r.apiPool, _, err = e.newPool(ctx, 2, e.wfgenSchemaName()); err == nil {
+		r.api, err = wf.NewClient(r.apiPool, e.wfgenConfig("bench-api"))
+	}
+	if err != nil {
+		r.stop(ctx)
+		return nil, err
+	}
+	return r, nil
+}
+
+func (r *latencyRig) stop(ctx context.Context) {
+	if r.api != nil {
+		r.api.Stop(context.WithoutCancel(ctx)) //nolint:errcheck // sends the last announcements before the pool closes
+	}
+	if r.apiPool != nil {
+		r.apiPool.Close()
+	}
+	r.w.stop() //nolint:errcheck // the samples are taken
+}
+
 // wfgenLatency measures enqueue-to-start on an idle worker: one workflow at a time, each
 // enqueued after the previous one started plus a gap, alternately through the worker's own
 // client and through a separate client on its own pool that never starts. The first step
@@ -223,81 +278,73 @@ func wfgenLatency(ctx context.Context, e *env) (latencies, error) {
 	// As the work phases do: a checkpoint of what earlier phases (or the seeding of -scale)
 	// left dirty must not fall into the samples.
 	e.settle(ctx)
-	var lat latencies
-	type start struct {
-		seq     int
-		latency time.Duration
-	}
-	started := make(chan start, 2*e.cfg.latencyN)
-	first := wf.NewStep[struct{}]("first")
-	flow := wf.NewWorkflow("bench_latency", func(ctx wf.Context, in benchInput) (struct{}, error) {
-		return first.Run(ctx, func(context.Context) (struct{}, error) {
-			select {
-			case started <- start{in.Seq, time.Since(time.Unix(0, in.EnqueuedAt))}:
-			default:
-			}
-			return struct{}{}, nil
-		})
-	}, wf.WorkflowQueue(wfgenQueue))
-	w, err := startWfgen(ctx, e, flow, first)
+	r, err := startLatencyRig(ctx, e)
 	if err != nil {
-		return lat, err
+		return latencies{}, err
 	}
-	defer w.stop()
-	apiPool, _, err := e.newPool(ctx, 2, e.wfgenSchemaName())
-	if err != nil {
-		return lat, err
-	}
-	defer apiPool.Close()
-	api, err := wf.NewClient(apiPool, e.wfgenConfig("bench-api"))
-	if err != nil {
-		return lat, err
-	}
-	defer api.Stop(context.WithoutCancel(ctx)) //nolint:errcheck // sends the last announcements before the pool closes
+	defer r.stop(ctx)
+	err = sampleLatency(ctx, e, r)
+	return r.lat, err
+}
 
-	deadline := time.Now().Add(e.cfg.latencyBudget)
-	for seq := 0; len(lat.sameClient) < e.cfg.latencyN || len(lat.apiClient) < e.cfg.latencyN; seq++ {
+// sampleLatency takes enqueue-to-start samples from the rigs in turn, two at a time (one
+// through the worker's own client, one through the other client) until each rig has
+// latencyN of each kind, or the budget (latencyBudget per rig) is spent. Only one workflow
+// is ever in flight, so every sample finds its worker idle, and rigs on two schemas sampled
+// in turn see the same machine, moment by moment.
+func sampleLatency(ctx context.Context, e *env, rigs ...*latencyRig) error {
+	deadline := time.Now().Add(time.Duration(len(rigs)) * e.cfg.latencyBudget)
+	enough := func() bool {
+		for _, r := range rigs {
+			if len(r.lat.sameClient) < e.cfg.latencyN || len(r.lat.apiClient) < e.cfg.latencyN {
+				return false
+			}
+		}
+		return true
+	}
+	for seq := 0; !enough(); seq++ {
 		if time.Now().After(deadline) {
 			break
 		}
-		c, samples := w.c, &lat.sameClient
+		r := rigs[(seq/2)%len(rigs)]
+		c, samples := r.w.c, &r.lat.sameClient
 		if seq%2 == 1 {
-			c, samples = api, &lat.apiClient
+			c, samples = r.api, &r.lat.apiClient
 		}
 		begin := time.Now()
-		if _, err := flow.Enqueue(ctx, c, benchInput{Seq: seq, EnqueuedAt: begin.UnixNano()}); err != nil {
-			return lat, err
+		if _, err := r.flow.Enqueue(ctx, c, benchInput{Seq: seq, EnqueuedAt: begin.UnixNano()}); err != nil {
+			return err
 		}
 		call := time.Since(begin)
-		lat.call = append(lat.call, call)
+		r.lat.call = append(r.lat.call, call)
 		timeout := time.After(e.cfg.latencyTimeout)
 	wait:
 		for {
 			select {
-			case s := <-started:
+			case s := <-r.started:
 				if s.seq == seq {
 					*samples = append(*samples, s.latency)
-					if c == api {
-						lat.apiWake = append(lat.apiWake, s.latency-call)
+					if c == r.api {
+						r.lat.apiWake = append(r.lat.apiWake, s.latency-call)
 					}
 					break wait
 				}
 			case <-timeout:
 				// Count it at the timeout: the percentiles stay honest, and the run goes on.
 				*samples = append(*samples, e.cfg.latencyTimeout)
-				lat.timeouts++
+				r.lat.timeouts++
 				break wait
 			case <-ctx.Done():
-				return lat, ctx.Err()
+				return ctx.Err()
 			}
 		}
 		select {
 		case <-time.After(e.cfg.latencyGap):
 		case <-ctx.Done():
-			return lat, ctx.Err()
+			return ctx.Err()
 		}
 	}
-	return lat, nil
+	return nil
 }
 
 // wfgenBreakdown splits the time a worker slot spent on a workflow, from the timestamps
