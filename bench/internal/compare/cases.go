@@ -138,6 +138,9 @@ func recordLatency(e *env, res *results, round int, lat latencies, scaled bool) 
 	add("enqueue_call_p99_ms", "Enqueue call p99 (insert and commit)", percentile(lat.call, 99))
 	add("latency_api_wake_p50_ms", "Enqueue's return → first step p50, another client", percentile(lat.apiWake, 50))
 	add("latency_api_wake_p99_ms", "Enqueue's return → first step p99, another client", percentile(lat.apiWake, 99))
+	add("latency_own_wake_p50_ms", "Enqueue's return → first step p50, worker's own client", percentile(lat.ownWake, 50))
+	add("latency_own_wake_p99_ms", "Enqueue's return → first step p99, worker's own client", percentile(lat.ownWake, 99))
+	add("enqueue_call_own_p99_ms", "Enqueue call p99, worker's own client", percentile(lat.ownCall, 99))
 	if !scaled {
 		res.add("wfgen", spec{name: "latency_samples", unit: "samples"}, float64(len(lat.sameClient)+len(lat.apiClient)))
 	}

@@ -212,6 +212,8 @@ type latencies struct {
 	apiClient  []time.Duration // enqueued through another client, as an API server does
 	call       []time.Duration // the Enqueue calls themselves (insert and commit)
 	apiWake    []time.Duration // another client's samples from the Enqueue's return: the wake-up path
+	ownWake    []time.Duration // the same for the worker's own client
+	ownCall    []time.Duration // the worker's own client's Enqueue calls
 	timeouts   int
 }
 
@@ -326,6 +328,9 @@ func sampleLatency(ctx context.Context, e *env, rigs ...*latencyRig) error {
 					*samples = append(*samples, s.latency)
 					if c == r.api {
 						r.lat.apiWake = append(r.lat.apiWake, s.latency-call)
+					} else {
+						r.lat.ownWake = append(r.lat.ownWake, s.latency-call)
+						r.lat.ownCall = append(r.lat.ownCall, call)
 					}
 					break wait
 				}
@@ -384,3 +389,4 @@ func wfgenBreakdown(ctx context.Context, e *env) (breakdown, error) {
 	err := e.mon.QueryRow(ctx, sql, e.wfgenSince()).Scan(&b.claimToFirstStep, &b.stepToCheckpoint, &b.checkpointToNext, &b.lastToCompletion, &b.claimToCompletion)
 	return b, err
 }
+
