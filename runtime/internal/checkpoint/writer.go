@@ -10,6 +10,9 @@
 // step is either in the same batch as that step or in a later one. A completion names that
 // step (Completion.After) and applies only if the step's checkpoint did, so a workflow can
 // never be completed on top of a step whose recorded output differs from the one it used.
+// In the same batch, the completion carries the step: the statement updates the workflow
+// first and inserts the step only if that applied, fenced by the completion's own row lock
+// (one probe of the workflow's row instead of a share lock and then an update).
 //
 // Every write is fenced by the attempt that made it: the database stores a step checkpoint
 // or a completion only while its workflow runs under that attempt, and the writer tells each
