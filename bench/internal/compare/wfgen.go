@@ -389,4 +389,3 @@ func wfgenBreakdown(ctx context.Context, e *env) (breakdown, error) {
 	err := e.mon.QueryRow(ctx, sql, e.wfgenSince()).Scan(&b.claimToFirstStep, &b.stepToCheckpoint, &b.checkpointToNext, &b.lastToCompletion, &b.claimToCompletion)
 	return b, err
 }
-
