@@ -24,14 +24,21 @@ func (b *bundle) queries() *db.Queries {
 	return db.New(dbschema.NewRewriter(b.schema).Wrap(b.pool))
 }
 
-func TestTheCheckpointWriterReportsExactlyWhichWritesWereRefused(t *testing.T) {
-	t.Parallel()
+// staleAttemptFixture makes a test's schema with a workflow "owned", running under attempt 2
+// (it was claimed again), and a cancelled one, "cancelled", and a checkpoint writer on it,
+// not yet running: what the test submits before running it goes in one batch.
+func staleAttemptFixture(t *testing.T) (*bundle, *checkpoint.Writer) {
+	t.Helper()
 	b := setup(t, wf.Config{})
-	// "owned" runs under attempt 2 (it was claimed again); "cancelled" was cancelled.
 	b.exec(t, `INSERT INTO %s.workflows (id, name, state, queue, input, max_recoveries, attempt) VALUES
 		('owned', 'w', 'running', 'q', '{}', 1, 2),
 		('cancelled', 'w', 'cancelled', 'q', '{}', 1, 1)`)
-	w := checkpoint.New(b.queries(), checkpoint.Options{})
+	return b, checkpoint.New(b.queries(), checkpoint.Options{})
+}
+
+func TestTheCheckpointWriterReportsExactlyWhichWritesWereRefused(t *testing.T) {
+	t.Parallel()
+	b, w := staleAttemptFixture(t)
 	step := func(id string, stepID, attempt int32) *checkpoint.Pending {
 		return w.SubmitStep(checkpoint.Step{WorkflowID: id, StepID: stepID, Name: "s", Output: `"` + id + `"`, Attempt: attempt, Tries: 1, StartedAt: time.Now()})
 	}
@@ -79,12 +86,7 @@ func TestTheCheckpointWriterReportsExactlyWhichWritesWereRefused(t *testing.T) {
 // even when a stale attempt's step and completion share the batch with the owner's.
 func TestACompletionCarryingItsLastStepAppliesBothOrNeither(t *testing.T) {
 	t.Parallel()
-	b := setup(t, wf.Config{})
-	// "owned" runs under attempt 2 (it was claimed again); "cancelled" was cancelled.
-	b.exec(t, `INSERT INTO %s.workflows (id, name, state, queue, input, max_recoveries, attempt) VALUES
-		('owned', 'w', 'running', 'q', '{}', 1, 2),
-		('cancelled', 'w', 'cancelled', 'q', '{}', 1, 1)`)
-	w := checkpoint.New(b.queries(), checkpoint.Options{})
+	b, w := staleAttemptFixture(t)
 	type run struct{ step, done *checkpoint.Pending }
 	finish := func(id string, attempt int32, output string) run {
 		step := w.SubmitStep(checkpoint.Step{WorkflowID: id, StepID: 1, Name: "last", Output: output, Attempt: attempt, Tries: 2, StartedAt: time.Now()})
