@@ -51,10 +51,11 @@ SELECT * FROM wfgen.steps WHERE workflow_id = @workflow_id ORDER BY step_id;
 -- with their attempt ('c': a carried step was inserted with its completion), the suspended
 -- parents their children's completion woke ('w'), the workflows it suspended ('z') and the
 -- Recvs and Awaits it did not suspend because what they wait for is there ('m'), the
--- second to fourth with their queues for the announcements the caller sends after the commit: no
--- notification here, it would serialize these commits, see Announce. A step missing from
--- the result was refused: its ID was recorded already (or, for a Recv's, its message was
--- consumed already), or its attempt no longer owns the workflow; StepOwners tells which.
+-- second to fourth with their queues for the announcements the caller sends after the
+-- commit: no notification here, it would serialize these commits, see Announce. A step
+-- missing from the result was refused: its ID was recorded already (or, for a Recv's, its
+-- message was consumed already), or its attempt no longer owns the workflow; StepOwners
+-- tells which.
 --
 -- A completion may carry its execution's last step (done_carries_step, the step's fields in
 -- done_step_*, its ID in after_step), when that step went into the same batch and consumes
