@@ -124,6 +124,34 @@ func TestACompletionCarryingItsLastStepAppliesBothOrNeither(t *testing.T) {
 	require.Equal(t, 1, b.count(t, `SELECT count(*) FROM %s.workflows WHERE id = 'owned' AND state = 'succeeded' AND output = '"owner"'`))
 }
 
+// A carried step whose ID is recorded already (which only the owner's own earlier write
+// could have done) fails the batch's statement; the writer then writes each checkpoint
+// alone, the old way: the step is refused as recorded, the completion does not apply, and
+// the execution would replay the recorded step instead of completing on top of its own.
+func TestACarriedStepThatIsRecordedAlreadyLeavesTheWorkflowToReplay(t *testing.T) {
+	t.Parallel()
+	b, w := staleAttemptFixture(t)
+	b.exec(t, `INSERT INTO %s.steps (workflow_id, step_id, name, output, attempt, tries, started_at)
+		VALUES ('owned', 1, 'last', '"recorded"', 2, 1, now())`)
+	step := w.SubmitStep(checkpoint.Step{WorkflowID: "owned", StepID: 1, Name: "last", Output: `"again"`, Attempt: 2, Tries: 1, StartedAt: time.Now()})
+	done := w.SubmitCompletion(checkpoint.Completion{WorkflowID: "owned", Attempt: 2, State: "succeeded", Output: `"again"`, After: step})
+	other := w.SubmitStep(checkpoint.Step{WorkflowID: "owned", StepID: 7, Name: "s", Output: `7`, Attempt: 2, Tries: 1, StartedAt: time.Now()})
+	go w.Run()
+	t.Cleanup(func() { w.Close(context.Background()) })
+
+	applied, err := step.Wait(b.ctx)
+	require.NoError(t, err, "recorded already is no error: the execution replays")
+	require.False(t, applied)
+	applied, err = done.Wait(b.ctx)
+	require.NoError(t, err)
+	require.False(t, applied, "no completion on top of a step whose recorded output differs")
+	applied, err = other.Wait(b.ctx)
+	require.NoError(t, err)
+	require.True(t, applied, "the batch's other checkpoints are written alone")
+	require.Equal(t, 1, b.count(t, `SELECT count(*) FROM %s.steps WHERE workflow_id = 'owned' AND step_id = 1 AND output::text = '"recorded"'`))
+	require.Equal(t, 1, b.count(t, `SELECT count(*) FROM %s.workflows WHERE id = 'owned' AND state = 'running'`))
+}
+
 // A Recv's step checkpoint consumes its message in the checkpoint writer's statement: the
 // two are written together or not at all, in one batch with other executions' checkpoints.
 func TestARecvsCheckpointConsumesItsMessageOnlyWhenTheStepIsRecorded(t *testing.T) {
