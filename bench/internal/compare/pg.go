@@ -25,6 +25,8 @@ type env struct {
 	noCheckpoint bool // CHECKPOINT was refused (not a superuser): do not try again
 
 	scale *scaleState // -scale: the seeded schema, and whether a phase works in it now
+
+	pools []*pgxpool.Pool // every pool newPool opened and not yet seen closed, for catchUp
 }
 
 // Schemas, one per system: each phase drops and recreates its system's schema.
@@ -76,7 +78,46 @@ func (e *env) newPoolWith(ctx context.Context, size int, schema string, settings
 		pool.Close()
 		return nil, nil, fmt.Errorf("opening %d connections: %w", size, err)
 	}
+	e.pools = append(e.pools, pool)
 	return pool, stmts, nil
+}
+
+// catchUp runs an empty query on every idle connection of the open pools, so that each
+// connection's server process has read the catalog changes of the schemas just dropped and
+// created (migrations) before a timed phase. A server process that sat idle through a
+// migration falls behind the server's queue of catalog invalidations, and once that queue
+// fills PostgreSQL wakes the processes behind it one after another to read it. Unprompted,
+// that wave (about 900 wake-ups of idle server processes, read from their context switches)
+// reached a third of a second into the latency phase that followed. Closed pools are dropped
+// from the list.
+func (e *env) catchUp(ctx context.Context) error {
+	open := e.pools[:0]
+	var errs []error
+	for _, p := range e.pools {
+		if p.Stat().TotalConns() == 0 { // closed
+			continue
+		}
+		open = append(open, p)
+		errs = append(errs, emptyQueryOnIdle(ctx, p))
+	}
+	clear(e.pools[len(open):])
+	e.pools = open
+	return errors.Join(errs...)
+}
+
+// emptyQueryOnIdle runs SELECT 1 on each idle connection of p, all at once.
+func emptyQueryOnIdle(ctx context.Context, p *pgxpool.Pool) error {
+	conns := p.AcquireAllIdle(ctx)
+	errs := make([]error, len(conns))
+	var wg sync.WaitGroup
+	for i, c := range conns {
+		wg.Go(func() { _, errs[i] = c.Exec(ctx, "SELECT 1") })
+	}
+	wg.Wait()
+	for _, c := range conns {
+		c.Release()
+	}
+	return errors.Join(errs...)
 }
 
 // dropSchema removes a system's schema and everything in it.
@@ -89,6 +130,9 @@ func (e *env) dropSchema(ctx context.Context, schema string) error {
 // earlier phases written out, so that no checkpoint falls into this one and every phase pays
 // the same full-page writes.
 func (e *env) settle(ctx context.Context) {
+	if err := e.catchUp(ctx); err != nil {
+		fmt.Fprintf(e.log, "note: an empty query on a pool's idle connections failed (%v)\n", err)
+	}
 	if e.cfg.checkpoint && !e.noCheckpoint {
 		if _, err := e.mon.Exec(ctx, "CHECKPOINT"); err != nil {
 			fmt.Fprintf(e.log, "note: CHECKPOINT failed (%v); phases start without one\n", err)

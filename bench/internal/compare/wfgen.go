@@ -277,14 +277,15 @@ func (r *latencyRig) stop(ctx context.Context) {
 // client and through a separate client on its own pool that never starts. The first step
 // records the time since the Enqueue call began, which the input carries.
 func wfgenLatency(ctx context.Context, e *env) (latencies, error) {
-	// As the work phases do: a checkpoint of what earlier phases (or the seeding of -scale)
-	// left dirty must not fall into the samples.
-	e.settle(ctx)
+	// As the work phases do (once the rig is started): a checkpoint of what earlier phases
+	// (or the seeding of -scale) left dirty must not fall into the samples, nor the catalog
+	// changes of the rig's migration (catchUp).
 	r, err := startLatencyRig(ctx, e)
 	if err != nil {
 		return latencies{}, err
 	}
 	defer r.stop(ctx)
+	e.settle(ctx)
 	err = sampleLatency(ctx, e, r)
 	return r.lat, err
 }
