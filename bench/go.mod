@@ -11,6 +11,7 @@ require (
 	github.com/riverqueue/river v0.51.2
 	github.com/riverqueue/river/riverdriver/riverpgxv5 v0.51.2
 	github.com/wfgen/wfgen v0.0.0
+	golang.org/x/sys v0.49.0
 )
 
 require (

@@ -42,6 +42,7 @@ type config struct {
 	latencyGap     time.Duration
 	latencyTimeout time.Duration
 	latencyBudget  time.Duration
+	hostCheck      time.Duration
 
 	wfgenPoll     time.Duration
 	wfgenCooldown time.Duration
@@ -106,6 +107,7 @@ Flags:
 	fs.DurationVar(&c.latencyGap, "latency-gap", 10*time.Millisecond, "pause between a latency sample's start and the next enqueue")
 	fs.DurationVar(&c.latencyTimeout, "latency-timeout", 2*time.Second, "a latency sample not started by then counts as this long")
 	fs.DurationVar(&c.latencyBudget, "latency-budget", 60*time.Second, "time limit of a latency phase; it takes fewer samples when they are slow")
+	fs.DurationVar(&c.hostCheck, "host-check", 5*time.Second, "before the rounds, keep every CPU busy this long and report how often the machine stopped one (0: skip)")
 	fs.DurationVar(&c.wfgenPoll, "wfgen-poll", 0, "wfgen Config.PollInterval (0: wfgen's default)")
 	fs.DurationVar(&c.wfgenCooldown, "wfgen-cooldown", 0, "wfgen Config.FetchCooldown (0: wfgen's default)")
 	fs.DurationVar(&c.riverPoll, "river-poll", 20*time.Millisecond, "River FetchPollInterval")
@@ -317,6 +319,8 @@ type environment struct {
 	Modules          map[string]string `json:"modules"`
 	WfgenCommit      string            `json:"wfgen_commit,omitempty"`
 	ServerCPUMeasure bool              `json:"server_cpu_measured"`
+	HostStalls       *hostStalls       `json:"host_stalls,omitempty"`
+	HostCheckError   string            `json:"host_check_error,omitempty"`
 }
 
 var reportedSettings = []string{"fsync", "synchronous_commit", "full_page_writes", "wal_sync_method", "shared_buffers", "max_connections"}
@@ -347,6 +351,12 @@ func describe(ctx context.Context, e *env) (environment, error) {
 		f := strings.Fields(string(b))
 		info.LoadAvg = strings.Join(f[:min(3, len(f))], " ")
 	}
+	if e.cfg.hostCheck > 0 {
+		var err error
+		if info.HostStalls, err = checkHost(e.cfg.hostCheck); err != nil {
+			info.HostCheckError = err.Error()
+		}
+	}
 	return info, nil
 }
 
@@ -357,6 +367,10 @@ func (info environment) print(w io.Writer, cfg config) {
 		fmt.Fprintf(w, " %s=%s", s, info.Settings[s])
 	}
 	fmt.Fprintf(w, "\nmachine: %d CPUs, load average at start %s; %s\n", info.CPUs, orUnknown(info.LoadAvg), info.Go)
+	info.HostStalls.print(w)
+	if info.HostCheckError != "" {
+		fmt.Fprintf(w, "note: no host check (%s)\n", info.HostCheckError)
+	}
 	fmt.Fprintf(w, "rounds: %d, systems alternating (%s); %d workers per system\n", cfg.rounds, strings.Join(cfg.systems, ", "), cfg.workers)
 	fmt.Fprintf(w, "pools (pgxpool, one per system and phase, every connection opened before timing): %d connections for work and latency\n", cfg.poolSize())
 	fmt.Fprintf(w, "  phases, %d for single enqueues (one per caller, plus one), 2 for the latency phase's second wfgen client\n", cfg.singleClients+1)
