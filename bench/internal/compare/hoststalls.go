@@ -26,8 +26,9 @@ type hostStalls struct {
 	Stops   int     `json:"stops"`   // clock jumps over hostStallMin that a spinning thread saw
 	P50Ms   float64 `json:"p50_ms"`
 	MaxMs   float64 `json:"max_ms"`
-	// Unseen counts the stops with no context switch of the thread: time the hypervisor
-	// took. The others are this machine's scheduler running something else on that CPU.
+	// Unseen counts the stops with no context switch of the thread: time the hypervisor took,
+	// most likely (a long interrupt would look the same). The others are this machine's
+	// scheduler running something else on that CPU.
 	Unseen int `json:"unseen"`
 }
 
@@ -68,7 +69,7 @@ func (h *hostStalls) print(w io.Writer) {
 		fmt.Fprintf(w, "never stopped for over %s\n", hostStallMin)
 		return
 	}
-	fmt.Fprintf(w, "stopped %d times for over %s (%.1f a second; p50 %.1f ms, max %.1f ms), %d of them unseen by this machine's scheduler (the hypervisor's)\n",
+	fmt.Fprintf(w, "stopped %d times for over %s (%.1f a second; p50 %.1f ms, max %.1f ms), %d of them unseen by this machine's scheduler (the hypervisor's, most likely)\n",
 		h.Stops, hostStallMin, float64(h.Stops)/h.Seconds, h.P50Ms, h.MaxMs, h.Unseen)
 	fmt.Fprintln(w, "  an enqueue-to-start sample that meets such a stop is among the slowest percent (bench/README.md, What limits us)")
 }

@@ -9,17 +9,17 @@ import (
 )
 
 // checkHost keeps every CPU this process may use busy for d, with one thread pinned to each
-// that reads the clock in a loop, and returns the jumps of over a millisecond they saw,
-// each with whether the thread had been switched out since the jump before. It runs before
-// the rounds, on an idle machine, with one P more than there are spinners so that the rest
-// of this process is not queued behind them.
+// that reads the clock in a loop, and summarizes the jumps of over a millisecond they saw,
+// each with whether the thread was switched out within it. It runs before the rounds, on an
+// idle machine, with one P more than there are spinners so that the rest of this process is
+// not queued behind them.
 func checkHost(d time.Duration) (*hostStalls, error) {
 	var set unix.CPUSet
 	if err := unix.SchedGetaffinity(0, &set); err != nil {
 		return nil, err
 	}
 	var cpus []int
-	for i := range 1024 {
+	for i := 0; len(cpus) < set.Count(); i++ {
 		if set.IsSet(i) {
 			cpus = append(cpus, i)
 		}
