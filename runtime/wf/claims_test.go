@@ -430,17 +430,37 @@ func TestConcurrentClaimsTakeEachWorkflowOnceWhileItsRowsMove(t *testing.T) {
 	claims := map[string]int{}
 	var wg sync.WaitGroup
 	errs := make(chan error, claimers)
+	// A claim skips locked rows, and the churn locks up to 50 waiting rows at a time: near the
+	// end it can hold all that are left, again and again. So a claimer stops when none wait,
+	// not at its first empty claims; one that could never claim some row fails the test at
+	// the deadline.
+	deadline := time.Now().Add(time.Minute)
+	waiting := func() (int, error) {
+		var n int
+		err := b.pool.QueryRow(b.ctx, fmt.Sprintf(`SELECT count(*) FROM %s.workflows WHERE state = 'enqueued'`, b.schema)).Scan(&n)
+		return n, err
+	}
 	for range claimers {
 		wg.Go(func() {
-			for empty := 0; empty < 3; {
+			for {
 				rows, err := q.DequeueWorkflows(b.ctx, params)
 				if err != nil {
 					errs <- err
 					return
 				}
 				if len(rows) == 0 {
-					empty++ // the others may hold the rest locked for a moment
-					continue
+					left, err := waiting()
+					switch {
+					case err != nil:
+						errs <- err
+						return
+					case left == 0:
+						return
+					case time.Now().After(deadline):
+						errs <- fmt.Errorf("%d workflows still waiting after a minute of claims", left)
+						return
+					}
+					continue // the others, or the churn, hold the rest locked for a moment
 				}
 				mu.Lock()
 				for _, r := range rows {
