@@ -314,14 +314,13 @@ func sampleLatency(ctx context.Context, e *env, rigs ...*latencyRig) error {
 			break
 		}
 		r := rigs[(seq/2)%len(rigs)]
-		c, kept := r.w.c, &r.lat
-		samples := &kept.sameClient
-		if seq%2 == 1 {
-			c, samples = r.api, &kept.apiClient
-		}
+		kept := &r.lat
 		if seq < warmUp {
 			kept = &latencies{} // thrown away, but for its timeouts
-			samples = &kept.sameClient
+		}
+		c, samples := r.w.c, &kept.sameClient
+		if seq%2 == 1 {
+			c, samples = r.api, &kept.apiClient
 		}
 		begin := time.Now()
 		if _, err := r.flow.Enqueue(ctx, c, benchInput{Seq: seq, EnqueuedAt: begin.UnixNano()}); err != nil {
