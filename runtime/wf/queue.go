@@ -82,7 +82,10 @@ func RateLimit(n int, per time.Duration) QueueOption {
 
 // PartitionConcurrency caps how many workflows of one partition (WithPartitionKey) run at
 // once across all replicas: PartitionConcurrency(1) runs one workflow per tenant at a time.
-// Workflows without a partition key are not capped. Default: no cap.
+// Workflows without a partition key are not capped, but a claim finds them only among the
+// first 200 available workflows in queue order (ten per free slot, if more): behind a longer
+// backlog of partitions at their limit they wait until it shrinks, so give such workflows a
+// key of their own, or a queue of their own. Default: no cap.
 func PartitionConcurrency(n int) QueueOption {
 	return func(q *Queue) { q.partitionConcurrency = n }
 }
