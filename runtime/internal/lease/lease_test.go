@@ -28,8 +28,8 @@ const (
 	interval = 2 * time.Second
 )
 
-// bundle is a lease on a fake clock whose renewals the test answers one by one, and which
-// counts what the lease made the executor do.
+// bundle is a lease on a fake clock whose renewals the test answers one by one (or
+// answerRenewals does), and which counts what the lease made the executor do.
 type bundle struct {
 	clock    *clock.Fake
 	lease    *lease.Lease
@@ -39,6 +39,7 @@ type bundle struct {
 	mu                                                   sync.Mutex
 	registerErr                                          error
 	hangFollowUps                                        bool
+	answerRenewals                                       func(context.Context) error
 	registered, interrupted, handedBack, tookOver, clean int
 }
 
@@ -64,6 +65,12 @@ func setupConfig(t *testing.T, cfg lease.Config) *bundle {
 		return b.registerErr
 	}
 	cfg.Renew = func(ctx context.Context) error {
+		b.mu.Lock()
+		answerRenewals := b.answerRenewals
+		b.mu.Unlock()
+		if answerRenewals != nil {
+			return answerRenewals(ctx)
+		}
 		answer := make(chan error)
 		select {
 		case b.renewals <- answer:
@@ -113,6 +120,13 @@ func (b *bundle) counts() [5]int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return [5]int{b.registered, b.interrupted, b.handedBack, b.tookOver, b.clean}
+}
+
+// setAnswerRenewals makes answer answer the renewals from now on, instead of the test.
+func (b *bundle) setAnswerRenewals(answer func(context.Context) error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.answerRenewals = answer
 }
 
 func (b *bundle) setRegisterErr(err error) {
@@ -241,9 +255,14 @@ func TestHangingRenewalCountsAsFailed(t *testing.T) {
 	// The renewal's timeout is Interval of real time, which is what a query's context
 	// runs on.
 	b := setupConfig(t, lease.Config{Duration: time.Second, Interval: 10 * time.Millisecond})
+	// Not handed to the test: a test goroutine slowed down for more than those 10ms (as
+	// under a loaded race build) would otherwise wait for a renewal that gave up already.
+	b.setAnswerRenewals(func(ctx context.Context) error { // as a database that stopped answering
+		<-ctx.Done()
+		return ctx.Err()
+	})
 	b.tick(t)
-	<-b.renewals // and never answered
-	b.wake(t)
+	b.wake(t) // returns once the lease waits for its next renewal: this one gave up
 	failed := b.logs.Find(slog.LevelWarn, "heartbeat failed")
 	require.Len(t, failed, 1)
 	require.ErrorIs(t, failed[0]["error"].(error), context.DeadlineExceeded)
@@ -318,7 +337,12 @@ func TestAFollowUpThatHangsDoesNotHoldUpTheLease(t *testing.T) {
 	b.mu.Lock()
 	b.hangFollowUps = true
 	b.mu.Unlock()
-	b.beat(t, nil) // returns once the lease waits for its next renewal: TakeOver gave up
-	b.beat(t, nil)
+	// Answered at once, not by the test, as in TestHangingRenewalCountsAsFailed.
+	b.setAnswerRenewals(func(context.Context) error { return nil })
+	for range 2 {
+		b.tick(t)
+		b.wake(t) // returns once the lease waits for its next renewal: TakeOver gave up
+	}
 	require.Equal(t, 2, b.counts()[3])
+	require.Empty(t, b.logs.Find(slog.LevelWarn, "heartbeat failed"))
 }
