@@ -78,16 +78,23 @@ func (d *dashboard) cookiePath() string {
 
 // signInPage shows the sign-in form.
 func (d *dashboard) signInPage(w http.ResponseWriter, r *http.Request) {
+	d.render(w, http.StatusOK, "signin", d.signInView(r, r.URL.Query().Get("next")))
+}
+
+// signInView is the sign-in page's view. The page does not refresh itself: it shows
+// nothing that changes, and a refresh replaces the form, dropping a token that a password
+// manager filled in without focusing the field.
+func (d *dashboard) signInView(r *http.Request, next string) *view {
 	v := d.newView(r)
-	v.Next = d.safeNext(r.URL.Query().Get("next"))
-	d.render(w, http.StatusOK, "signin", v)
+	v.Next = d.safeNext(next)
+	v.RefreshMS = 0
+	return v
 }
 
 // signIn checks the token typed into the form and, when it is right, sets the session
 // cookie and goes back to the page the user came from.
 func (d *dashboard) signIn(w http.ResponseWriter, r *http.Request) {
-	v := d.newView(r)
-	v.Next = d.safeNext(r.PostFormValue("next"))
+	v := d.signInView(r, r.PostFormValue("next"))
 	if !d.tokenMatches(r.PostFormValue("token")) {
 		v.Problem = "Wrong token."
 		if d.opts.Token == "" {

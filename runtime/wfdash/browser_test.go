@@ -42,6 +42,17 @@ func (b *browser) text(sel string) string {
 	return strings.TrimSpace(s)
 }
 
+// liveText is text on a page that refreshes itself (Options.Refresh): it reads the element
+// in one evaluation in the page, where text finds the node in one call and reads it in
+// another, and a refresh in between has replaced it ("No node with given id found", or
+// an empty text).
+func (b *browser) liveText(sel string) string {
+	b.t.Helper()
+	s, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](`document.querySelector(`+strconv.Quote(sel)+`).textContent.trim()`))
+	require.NoError(b.t, err, sel)
+	return s
+}
+
 // count returns how many elements sel matches now.
 func (b *browser) count(sel string) int {
 	b.t.Helper()
@@ -238,7 +249,7 @@ func TestDashboardPagesRefreshThemselves(t *testing.T) {
 	b.open("/signin")
 	b.signIn("#queues")
 	b.open("/workflow?id=" + s.blocked)
-	require.Equal(t, "running", b.text("#wf-state"))
+	require.Equal(t, "running", b.liveText("#wf-state"))
 	require.NoError(t, s.client.CancelWorkflow(s.ctx, s.blocked))
 	// No navigation: the page's script fetches it again and shows the new state.
 	_, err := chromedp.Run(b.ctx, chromedp.Poll[bool](`document.querySelector("#wf-state").textContent.trim() === "cancelled"`,

@@ -26,7 +26,8 @@
 //   - Schedules: every schedule the executors registered, with its last and next tick.
 //
 // Pages refresh themselves every 5 seconds (Options.Refresh) with a small script served
-// from the embedded assets; with scripts disabled they are plain HTML.
+// from the embedded assets, but for the sign-in page, which shows nothing that changes;
+// with scripts disabled they are plain HTML.
 //
 // # Authentication
 //

@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -170,6 +171,20 @@ func TestDashboardSignInSetsASignedSessionCookie(t *testing.T) {
 	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
 	require.Len(t, resp.Cookies(), 1)
 	require.Negative(t, resp.Cookies()[0].MaxAge)
+}
+
+func TestDashboardSignInPageDoesNotRefreshItself(t *testing.T) {
+	t.Parallel()
+	s := newScene(t, wfdash.Options{Token: testToken, PublicReads: true, Refresh: 200 * time.Millisecond})
+	_, body := s.do(t, request{method: "GET", path: "/executors"})
+	require.Contains(t, body, `data-refresh-ms="200"`)
+	require.Contains(t, body, `id="live"`)
+	_, body = s.do(t, request{method: "GET", path: "/signin"})
+	require.Contains(t, body, `data-refresh-ms="0"`, "refresh.js does nothing on it")
+	require.NotContains(t, body, `id="live"`)
+	resp, body := s.do(t, request{method: "POST", path: "/signin", form: url.Values{"token": {"wrong"}}})
+	require.Equal(t, http.StatusForbidden, resp.StatusCode)
+	require.Contains(t, body, `data-refresh-ms="0"`, "nor on the form shown again")
 }
 
 func TestDashboardWithPublicReadsServesEveryPageButRefusesAnonymousWrites(t *testing.T) {

@@ -41,8 +41,8 @@ type Options struct {
 	// mux.Handle("/wfgen/", dash); "" when it serves the root. It must start with "/" and
 	// not end with one.
 	Prefix string
-	// Refresh is how often pages refresh their content. Default DefaultRefresh; negative
-	// turns it off.
+	// Refresh is how often pages (all but the sign-in page) refresh their content. Default
+	// DefaultRefresh; negative turns it off.
 	Refresh time.Duration
 }
 
