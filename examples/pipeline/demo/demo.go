@@ -476,6 +476,20 @@ func progress(ctx context.Context, c *wf.Client, apiURL string, runs []string, m
 		}
 		line += fmt.Sprintf("  | %s %d/%d", fan.name, finished, len(children))
 	}
+	if st.allFinal {
+		// A schedule's own tick may have come due meanwhile (the cleanup is hourly), and
+		// the summary lists every workflow: wait for those the demo did not start too.
+		all, err := c.ListWorkflows(ctx, wf.ListOptions{Limit: 10000})
+		if err != nil {
+			return st, "", err
+		}
+		for _, w := range all {
+			if !w.State.Final() {
+				st.allFinal = false
+				break
+			}
+		}
+	}
 	return st, line, nil
 }
 
