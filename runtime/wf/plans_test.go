@@ -427,12 +427,17 @@ func buffers(t *testing.T, plan []byte, name string) int {
 
 // A claim must not read the workflows that sleep or wait for a later time in its queue:
 // they share the queue's index with the available ones, and an idle worker claims often.
-// With 100,000 of them behind three available workflows (and 300,000 finished ones), the
+// With 100,000 of them behind three available workflows (and a million finished ones), the
 // claim takes the three, in priority order, and finds them in about 30 buffers, where one
 // ordered scan of the whole queue read every sleeper's index entry (about 750 buffers).
 func TestAClaimReadsNoneOfTheWorkflowsThatAreNotYetAvailable(t *testing.T) {
 	t.Parallel()
 	b := setup(t, wf.Config{})
+	// Writing and vacuuming 1.1 million rows takes about 5 s alone, but over a minute (setup's
+	// deadline) with four race suites sharing the machine and the server.
+	var cancel context.CancelFunc
+	b.ctx, cancel = context.WithTimeout(context.Background(), 5*time.Minute)
+	t.Cleanup(cancel)
 	b.exec(t, `INSERT INTO %s.executors (id, hostname, pid, lease_expires_at) VALUES ('claimer', 'h', 1, now() + interval '1 hour')`)
 	b.exec(t, `INSERT INTO %s.workflows (id, name, state, queue, input, max_recoveries, attempt, completed_at)
 		SELECT 'done-' || i, 'w', 'succeeded', 'q', '{}', 1, 1, now() FROM generate_series(1, 1000000) i`)
