@@ -122,7 +122,9 @@ func TestRecvTimesOutAndTheTimeoutSurvivesAReplay(t *testing.T) {
 	w := wf.NewWorkflow("impatient", func(ctx wf.Context, _ int) (received, error) {
 		var r received
 		for range 2 {
-			_, ok, err := pings.Recv(ctx, 300*time.Millisecond)
+			// Long enough to be recorded before it runs out, on a loaded machine too (with
+			// 300ms, one of four race suites side by side timed out without suspending).
+			_, ok, err := pings.Recv(ctx, time.Second)
 			if err != nil {
 				return r, err
 			}

@@ -614,16 +614,19 @@ func TestABusyWorkerStillClaimsWhatIsUrgentAtOnceAndWhatIsBehindItWithinAPollInt
 	require.Eventually(t, func() bool { return startedCount() >= 10 }, 30*time.Second, time.Millisecond)
 
 	// Urgent: a lower priority number than the backlog's. Whatever was claimed before its
-	// commit may still start first: one claim in flight and the slots' launches, two each.
-	before := startedCount()
+	// commit may still start first: one claim in flight and the slots' launches, two each;
+	// and the claim that takes it may take a backlog workflow beside it, whose goroutine
+	// can reach its step first. Counted from the commit (Enqueue's return): on a loaded
+	// machine the call itself outlasts several of these 10ms workflows.
 	urgent, err := w.Enqueue(b.ctx, b.client, "urgent", wf.WithPriority(0))
 	require.NoError(t, err)
+	before := startedCount()
 	_, err = urgent.Result(b.ctx)
 	require.NoError(t, err)
 	mu.Lock()
 	at := slices.Index(started, "urgent")
 	mu.Unlock()
-	require.LessOrEqual(t, at-before, 4, "backlog workflows started between the urgent one's enqueue and its start")
+	require.LessOrEqual(t, at-before, 5, "backlog workflows started between the urgent one's enqueue and its start")
 
 	// Behind: the early transaction's workflow, of the backlog's priority, comes before all
 	// of the backlog in queue order, but after the worker's claim position.
