@@ -313,8 +313,9 @@ func TestAwaitAllWaitsForEveryChildInOneStep(t *testing.T) {
 			return outs, err
 		}
 		// A wait after AwaitAll suspends the parent again: its replay must return the
-		// recorded outcomes without awaiting again.
-		if err := wf.Sleep(ctx, 30*time.Millisecond); err != nil {
+		// recorded outcomes without awaiting again. (Long enough to outlast SuspendAfter
+		// with room on a loaded machine: a 30ms nap was once over before it suspended.)
+		if err := wf.Sleep(ctx, 500*time.Millisecond); err != nil {
 			return nil, err
 		}
 		return outs, nil

@@ -245,8 +245,9 @@ func TestSendFromWorkflowDeliversExactlyOnceAcrossReplays(t *testing.T) {
 		if err := notes.SendFromWorkflow(ctx, to, "hello from "+ctx.WorkflowID()); err != nil {
 			return 0, err
 		}
-		// Suspends: the resumed run replays the send.
-		if err := wf.Sleep(ctx, 100*time.Millisecond); err != nil {
+		// Suspends: the resumed run replays the send. (Long enough to be recorded before it
+		// is over, on a loaded machine too: a nap that is over by then does not suspend.)
+		if err := wf.Sleep(ctx, 500*time.Millisecond); err != nil {
 			return 0, err
 		}
 		return ctx.Attempt(), nil

@@ -43,7 +43,9 @@ func TestTxStepCommitsItsWritesWithItsCheckpointAndReplayDoesNotRunItAgain(t *te
 		if err != nil {
 			return 0, err
 		}
-		if err := wf.Sleep(ctx, 10*time.Millisecond); err != nil {
+		// Long enough to be recorded before it is over, on a loaded machine too: a nap that
+		// is over by then does not suspend.
+		if err := wf.Sleep(ctx, 500*time.Millisecond); err != nil {
 			return 0, err
 		}
 		return got, nil
