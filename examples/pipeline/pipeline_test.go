@@ -210,16 +210,27 @@ func TestStorageCleanupDeletesOnlyCandidatesOnce(t *testing.T) {
 			want[o.Key] = true
 		}
 	}
-	if sum.Deleted != len(want) || sum.Candidates != len(want) || sum.Batches < 2 {
-		t.Fatalf("summary = %+v, want %d candidates deleted in several batches", sum, len(want))
-	}
-	// A second run (the next tick) finds nothing more to delete.
+	// The next tick's run: triggered by hand here, or already started by the workers'
+	// own hourly schedule (the same workflow ID) if the hour turned during the first.
 	h2, err := pipeline.TriggerStorageCleanup(a.ctx, a.client, tick.Add(time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sum2, err := h2.Result(a.ctx); err != nil || sum2.Deleted != 0 {
-		t.Fatalf("second run = %+v, %v; want nothing deleted", sum2, err)
+	sum2, err := h2.Result(a.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if time.Now().Truncate(time.Hour).Equal(tick) {
+		if sum.Deleted != len(want) || sum.Candidates != len(want) || sum.Batches < 2 {
+			t.Fatalf("summary = %+v, want %d candidates deleted in several batches", sum, len(want))
+		}
+		// A second run finds nothing more to delete.
+		if sum2.Deleted != 0 {
+			t.Fatalf("second run = %+v; want nothing deleted", sum2)
+		}
+	} else if sum.Deleted+sum2.Deleted != len(want) {
+		// The hour turned: the schedule's run may have deleted beside the first.
+		t.Fatalf("runs deleted %d and %d across the turn of the hour, want %d together", sum.Deleted, sum2.Deleted, len(want))
 	}
 	left, err := a.q.ListObjects(a.ctx)
 	if err != nil {
