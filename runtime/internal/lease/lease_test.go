@@ -71,7 +71,10 @@ func setupConfig(t *testing.T, cfg lease.Config) *bundle {
 		if answerRenewals != nil {
 			return answerRenewals(ctx)
 		}
-		answer := make(chan error)
+		// Buffered: an answer the renewal no longer waits for (its Interval of real time
+		// ran out on a stalled machine) must not block the test forever; the test then
+		// fails on what the lease did instead.
+		answer := make(chan error, 1)
 		select {
 		case b.renewals <- answer:
 		case <-ctx.Done():
