@@ -98,7 +98,12 @@ WITH src AS MATERIALIZED (
     INSERT INTO wfgen.workflows (id, name, state, queue, priority, partition_key, input,
                                  max_recoveries, timeout_ms, code_hash, steps_expected, attempt)
     SELECT @new_id::text, s.name, 'enqueued', coalesce(NULLIF(@queue::text, ''), s.queue), s.priority,
-           s.partition_key, s.input, s.max_recoveries, s.timeout_ms, NULLIF(@code_hash::text, ''),
+           -- The empty key without one in a partitioned queue, as InsertWorkflows says.
+           coalesce(s.partition_key,
+                    CASE WHEN EXISTS (SELECT 1 FROM wfgen.queues q
+                                      WHERE q.name = coalesce(NULLIF(@queue::text, ''), s.queue) AND q.partition_concurrency > 0)
+                         THEN '' END),
+           s.input, s.max_recoveries, s.timeout_ms, NULLIF(@code_hash::text, ''),
            s.steps_expected,
            -- With copied steps, the copy counts as its first attempt: its first claim (attempt
            -- 2) reads the history, as a recovery does.

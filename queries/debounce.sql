@@ -9,7 +9,11 @@ INSERT INTO wfgen.workflows (
     available_at, debounce_key, debounce_deadline, steps_expected
 )
 VALUES (
-    @id, @name, 'enqueued', @queue, @priority, NULLIF(@partition_key::text, ''), @input::jsonb,
+    @id, @name, 'enqueued', @queue, @priority,
+    -- '' without a key in a partitioned queue, as InsertWorkflows says.
+    coalesce(NULLIF(@partition_key::text, ''),
+             CASE WHEN EXISTS (SELECT 1 FROM wfgen.queues q WHERE q.name = @queue AND q.partition_concurrency > 0) THEN '' END),
+    @input::jsonb,
     @max_recoveries, NULLIF(sqlc.arg(timeout_ms)::bigint, 0),
     least(now() + sqlc.arg(period_ms)::bigint * interval '1 millisecond',
           now() + NULLIF(sqlc.arg(max_delay_ms)::bigint, 0) * interval '1 millisecond'),

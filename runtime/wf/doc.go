@@ -76,8 +76,8 @@
 // its limit, it visits every partition with waiting workflows, one index probe each, and
 // takes the first workflows of those below their limit. A partition at its limit costs a
 // claim that one probe however many of its workflows wait. A workflow without a partition
-// key is not capped, but is found only in that head: give it a key of its own (its ID,
-// say) if it may queue behind a long backlog.
+// key is not capped: it has the empty key, a partition without a limit, which the claim
+// visits as it visits the others.
 //
 // A queue that registered workflows name but no registered Queue declares is worked with the
 // defaults (no limits), and Start logs a warning naming it: the usual cause is a typo that

@@ -508,7 +508,8 @@ func requirePartitionedClaimReads(t *testing.T, b *bundle, a *analyzer, q *db.Qu
 // other tenants' behind them, the claim reads the head up to its scan limit, then visits
 // each partition once, and takes the others' first workflows in a few hundred buffers,
 // where reading the queue in order until it found them read every waiting workflow of the
-// busy tenant (about 100,000 buffers).
+// busy tenant (about 100,000 buffers). Workflows enqueued without a key have the empty key,
+// the partition without a limit, and are found behind the backlog as the others are.
 func TestAPartitionAtItsLimitDoesNotHideTheOthersBehindIt(t *testing.T) {
 	t.Parallel()
 	b := setup(t, wf.Config{})
@@ -522,6 +523,8 @@ func TestAPartitionAtItsLimitDoesNotHideTheOthersBehindIt(t *testing.T) {
 		       ('acme-2', 'w', 'enqueued', 'q', '{}', 1, 0, 'acme', now() - interval '1 minute'),
 		       ('globex-1', 'w', 'enqueued', 'q', '{}', 1, 1, 'globex', now() - interval '3 minutes'),
 		       ('initech-1', 'w', 'enqueued', 'q', '{}', 1, 0, 'initech', now() - interval '90 seconds'),
+		       ('free-1', 'w', 'enqueued', 'q', '{}', 1, 0, '', now() - interval '30 seconds'),
+		       ('free-2', 'w', 'enqueued', 'q', '{}', 1, 0, '', now() - interval '20 seconds'),
 		       ('later-1', 'w', 'enqueued', 'q', '{}', 1, 0, 'later', now() + interval '1 day')`)
 	b.exec(t, `VACUUM (ANALYZE) %s.workflows`)
 
@@ -533,8 +536,8 @@ func TestAPartitionAtItsLimitDoesNotHideTheOthersBehindIt(t *testing.T) {
 	inPlanModes(t, b, a.conn, func(mode string) { requirePartitionedClaimReads(t, b, a, q, mode, 500, params) })
 
 	// The first two in queue order of the tenants below their limit, one each; then the
-	// third, and nothing of acme, which now runs one; never the busy tenant, nor a workflow
-	// not yet available.
+	// third and both without a key (no limit), and nothing of acme, which now runs one;
+	// never the busy tenant, nor a workflow not yet available.
 	run := db.New(dbschema.NewRewriter(b.schema).Wrap(b.pool))
 	claimIDs := func(max int32) []string {
 		p := params
@@ -548,7 +551,7 @@ func TestAPartitionAtItsLimitDoesNotHideTheOthersBehindIt(t *testing.T) {
 		return ids
 	}
 	require.ElementsMatch(t, []string{"acme-1", "initech-1"}, claimIDs(2))
-	require.ElementsMatch(t, []string{"globex-1"}, claimIDs(10))
+	require.ElementsMatch(t, []string{"free-1", "free-2", "globex-1"}, claimIDs(10))
 	require.Empty(t, claimIDs(10))
 	// At two per partition, each tenant running one has room for one more: the busy one's
 	// first waiting (from the head) and acme's second (from its partition).

@@ -82,10 +82,11 @@ func RateLimit(n int, per time.Duration) QueueOption {
 
 // PartitionConcurrency caps how many workflows of one partition (WithPartitionKey) run at
 // once across all replicas: PartitionConcurrency(1) runs one workflow per tenant at a time.
-// Workflows without a partition key are not capped, but a claim finds them only among the
-// first 200 available workflows in queue order (ten per free slot, if more): behind a longer
-// backlog of partitions at their limit they wait until it shrinks, so give such workflows a
-// key of their own, or a queue of their own. Default: no cap.
+// Workflows without a partition key are not capped, and do not wait behind a backlog of
+// partitions at their limit either: once a worker has declared the queue partitioned, they
+// are enqueued with the empty key (their Status shows none), whose partition has no limit,
+// and the worker's Start gives that key to those that waited without one before. Default:
+// no cap.
 func PartitionConcurrency(n int) QueueOption {
 	return func(q *Queue) { q.partitionConcurrency = n }
 }

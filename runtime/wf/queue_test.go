@@ -221,6 +221,113 @@ func TestOtherTenantsRunBesideOneTenantsLongBacklogWithinTheirLimits(t *testing.
 	require.Less(t, busyDoneWhenOthersDone, 100, "the other tenants finished after %d of the busy tenant's 400", busyDoneWhenOthersDone)
 }
 
+// Workflows without a partition key in a partitioned queue are not capped, and must not
+// wait behind one tenant's backlog either: those enqueued before any worker declared the
+// queue partitioned (the worker's start gives them the key ”) and those enqueued after
+// (their insert does) both run while most of the backlog still waits, beyond the head a
+// claim reads (200), where before they waited until the backlog shrank to it.
+func TestWorkflowsWithoutAKeyRunBesideOneTenantsLongBacklog(t *testing.T) {
+	t.Parallel()
+	b := setup(t, wf.Config{})
+	tenants := newPerTenant()
+	var mu sync.Mutex
+	busyDone := 0
+	var busyDoneWhenFreeDone []int
+	work := wf.NewStep[struct{}]("work")
+	w := wf.NewWorkflow("maybe-keyed", func(ctx wf.Context, tenant string) (struct{}, error) {
+		return work.Run(ctx, func(context.Context) (struct{}, error) {
+			tenants.begin(tenant)
+			time.Sleep(time.Millisecond)
+			tenants.end(tenant)
+			mu.Lock()
+			defer mu.Unlock()
+			if tenant == "busy" {
+				busyDone++
+			} else {
+				busyDoneWhenFreeDone = append(busyDoneWhenFreeDone, busyDone)
+			}
+			return struct{}{}, nil
+		})
+	}, wf.WorkflowQueue("tenants"))
+	q := wf.NewQueue("tenants", wf.WorkerConcurrency(4), wf.PartitionConcurrency(1))
+
+	busy := make([]string, 400)
+	for i := range busy {
+		busy[i] = "busy"
+	}
+	hs, err := w.EnqueueMany(b.ctx, b.client, busy, wf.WithPartitionKey("busy"))
+	require.NoError(t, err)
+	free := []string{"free", "free", "free"}
+	before, err := w.EnqueueMany(b.ctx, b.client, free)
+	require.NoError(t, err)
+	b.start(t, w, work, q)
+	after, err := w.EnqueueMany(b.ctx, b.client, free)
+	require.NoError(t, err)
+	for _, h := range slices.Concat(before, after) {
+		st, err := h.Status(b.ctx)
+		require.NoError(t, err)
+		require.Empty(t, st.PartitionKey, "a workflow enqueued without a key shows none")
+		_, err = h.Result(b.ctx)
+		require.NoError(t, err)
+	}
+	mu.Lock()
+	t.Logf("the workflows without a key finished after %v of the busy tenant's 400", busyDoneWhenFreeDone)
+	require.Len(t, busyDoneWhenFreeDone, 6)
+	for _, n := range busyDoneWhenFreeDone {
+		require.Less(t, n, 100, "a workflow without a key waited for %d of the busy tenant's 400", n)
+	}
+	mu.Unlock()
+	for _, h := range hs {
+		_, err := h.Result(b.ctx)
+		require.NoError(t, err)
+	}
+	require.Equal(t, 1, tenants.most()["busy"], "the busy tenant ran within its limit")
+}
+
+// The empty key reaches every workflow waiting without a key in a partitioned queue: those
+// of an upgraded database (migration 0013), and those enqueued, debounced or forked once a
+// worker has declared the queue partitioned; not those of other queues, nor finished ones.
+func TestWorkflowsWithoutAKeyInAPartitionedQueueGetThePartitionWithoutALimit(t *testing.T) {
+	t.Parallel()
+	b := setup(t, wf.Config{})
+	b.exec(t, `INSERT INTO %s.queues (name, partition_concurrency) VALUES ('tenants', 1), ('plain', NULL)`)
+	b.exec(t, `INSERT INTO %s.workflows (id, name, state, queue, input, max_recoveries, partition_key) VALUES
+		('old-free', 'w', 'enqueued', 'tenants', '{}', 1, NULL),
+		('old-keyed', 'w', 'enqueued', 'tenants', '{}', 1, 'acme'),
+		('old-done', 'w', 'succeeded', 'tenants', '{}', 1, NULL),
+		('old-plain', 'w', 'enqueued', 'plain', '{}', 1, NULL)`)
+	// The database as it was before the upgrade.
+	b.exec(t, `DELETE FROM %s.migrations WHERE name = '0013_unkeyed_partition'`)
+	applied, err := b.client.Migrate(b.ctx)
+	require.NoError(t, err)
+	require.Equal(t, []string{"0013_unkeyed_partition"}, applied)
+
+	want := map[string]string{"old-free": "", "old-keyed": "acme", "old-done": "NULL", "old-plain": "NULL"}
+	w := wf.NewWorkflow("w", func(ctx wf.Context, n int) (int, error) { return n, nil })
+	for queue, key := range map[string]string{"tenants": "", "plain": "NULL"} {
+		h, err := w.Enqueue(b.ctx, b.client, 1, wf.WithQueue(queue))
+		require.NoError(t, err)
+		want[h.ID()] = key
+		h, err = w.Debounce(b.ctx, b.client, "key-"+queue, 1, time.Hour, 0, wf.WithQueue(queue))
+		require.NoError(t, err)
+		want[h.ID()] = key
+	}
+	// A fork into a partitioned queue gets the empty key too.
+	forked, err := b.client.ForkWorkflow(b.ctx, "old-plain", wf.ForkOptions{FromStep: 1, Queue: "tenants", ID: "forked"})
+	require.NoError(t, err)
+	want[forked] = ""
+	rows, err := b.pool.Query(b.ctx, fmt.Sprintf(`SELECT id, coalesce(partition_key, 'NULL') FROM %s.workflows`, b.schema))
+	require.NoError(t, err)
+	keys := map[string]string{}
+	for rows.Next() {
+		var id, key string
+		require.NoError(t, rows.Scan(&id, &key))
+		keys[id] = key
+	}
+	require.NoError(t, rows.Err())
+	require.Equal(t, want, keys)
+}
+
 func TestRateLimitCapsStartsInEverySlidingWindow(t *testing.T) {
 	t.Parallel()
 	b := setup(t, wf.Config{})

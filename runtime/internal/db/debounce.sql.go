@@ -16,7 +16,11 @@ INSERT INTO wfgen.workflows (
     available_at, debounce_key, debounce_deadline, steps_expected
 )
 VALUES (
-    $1, $2, 'enqueued', $3, $4, NULLIF($5::text, ''), $6::jsonb,
+    $1, $2, 'enqueued', $3, $4,
+    -- '' without a key in a partitioned queue, as InsertWorkflows says.
+    coalesce(NULLIF($5::text, ''),
+             CASE WHEN EXISTS (SELECT 1 FROM wfgen.queues q WHERE q.name = $3 AND q.partition_concurrency > 0) THEN '' END),
+    $6::jsonb,
     $7, NULLIF($8::bigint, 0),
     least(now() + $9::bigint * interval '1 millisecond',
           now() + NULLIF($10::bigint, 0) * interval '1 millisecond'),

@@ -124,7 +124,7 @@ WITH RECURSIVE lease AS (
      WHERE p.queue = $5 AND p.state >= 'enqueued' AND p.state <= 'enqueued' AND p.partition_key IS NOT NULL
        AND (SELECT count(*) FROM head) >= $7::int
        AND (SELECT count(*) FROM head_ranked hr LEFT JOIN running ru ON ru.partition_key = hr.partition_key
-            WHERE hr.partition_key IS NULL
+            WHERE hr.partition_key IS NULL OR hr.partition_key = ''
                OR hr.rank_in_partition + coalesce(ru.n, 0) <= $8::int) < $9::int
      ORDER BY p.partition_key
      LIMIT 1)
@@ -138,8 +138,8 @@ WITH RECURSIVE lease AS (
     FROM partitions pt
     WHERE pt.key IS NOT NULL
 ), tails AS (
-    -- Up to partition_concurrency of each partition below its limit: ranked below takes
-    -- no more than its room.
+    -- Up to partition_concurrency of each partition below its limit (ranked below takes
+    -- no more than its room), and up to max_count of the partition '', which has none.
     SELECT c.id, c.partition_key, c.priority, c.available_at, c.seq
     FROM partitions pt
     LEFT JOIN running ru ON ru.partition_key = pt.key
@@ -159,9 +159,9 @@ WITH RECURSIVE lease AS (
                OR (q.name || ':' || q.code_hash) = ANY($6::text[])
                OR (q.name || ':*') = ANY($6::text[]))
         ORDER BY q.partition_key, q.priority, q.available_at, q.seq
-        LIMIT $8::int
+        LIMIT CASE WHEN pt.key = '' THEN $9::int ELSE $8::int END
     ) c
-    WHERE pt.key IS NOT NULL AND coalesce(ru.n, 0) < $8::int
+    WHERE pt.key IS NOT NULL AND (pt.key = '' OR coalesce(ru.n, 0) < $8::int)
 ), candidates AS (
     SELECT h.id, h.partition_key, h.priority, h.available_at, h.seq FROM head h
     UNION
@@ -175,7 +175,7 @@ WITH RECURSIVE lease AS (
 ), chosen AS (
     SELECT ranked.id
     FROM ranked
-    WHERE (ranked.partition_key IS NULL OR ranked.rank_in_partition + ranked.running <= $8::int)
+    WHERE (ranked.partition_key IS NULL OR ranked.partition_key = '' OR ranked.rank_in_partition + ranked.running <= $8::int)
       AND EXISTS (SELECT 1 FROM lease)
     ORDER BY ranked.priority, ranked.available_at, ranked.seq
     LIMIT $9::int
@@ -231,6 +231,12 @@ type DequeuePartitionedRow struct {
 // reads a bounded part of the queue: a partition at its limit costs one probe however many
 // of its workflows wait. From the candidates it takes, in queue order, no more from a
 // partition than it has room for.
+//
+// A workflow enqueued without a key into a partitioned queue has the empty key
+// (InsertWorkflows), whose partition has no limit, so that the visit finds such workflows
+// behind any backlog in one probe too. A workflow with no key at all (NULL: enqueued while
+// no worker had declared the queue partitioned yet) is not capped either, but is found only
+// in the head.
 // By primary key, whatever the planner guesses of how many were chosen (as in
 // DequeueWorkflows).
 func (q *Queries) DequeuePartitioned(ctx context.Context, arg DequeuePartitionedParams) ([]DequeuePartitionedRow, error) {
@@ -513,14 +519,25 @@ func (q *Queries) UnrunnableWorkflows(ctx context.Context, arg UnrunnableWorkflo
 }
 
 const upsertQueue = `-- name: UpsertQueue :exec
-INSERT INTO wfgen.queues (name, concurrency, rate_limit, rate_period_ms, partition_concurrency, updated_at)
-VALUES ($1, $2, $3, $4, $5, now())
-ON CONFLICT (name) DO UPDATE
-SET concurrency = excluded.concurrency,
-    rate_limit = excluded.rate_limit,
-    rate_period_ms = excluded.rate_period_ms,
-    partition_concurrency = excluded.partition_concurrency,
-    updated_at = now()
+WITH previous AS (
+    SELECT q.partition_concurrency FROM wfgen.queues q WHERE q.name = $1
+), upserted AS (
+    INSERT INTO wfgen.queues (name, concurrency, rate_limit, rate_period_ms, partition_concurrency, updated_at)
+    VALUES ($1, $2, $3, $4, $5, now())
+    ON CONFLICT (name) DO UPDATE
+    SET concurrency = excluded.concurrency,
+        rate_limit = excluded.rate_limit,
+        rate_period_ms = excluded.rate_period_ms,
+        partition_concurrency = excluded.partition_concurrency,
+        updated_at = now()
+    RETURNING name, partition_concurrency
+)
+UPDATE wfgen.workflows w
+SET partition_key = ''
+FROM upserted u
+WHERE w.queue = u.name AND w.state = 'enqueued' AND w.partition_key IS NULL
+  AND u.partition_concurrency > 0
+  AND NOT EXISTS (SELECT 1 FROM previous p WHERE p.partition_concurrency > 0)
 `
 
 type UpsertQueueParams struct {
@@ -531,7 +548,11 @@ type UpsertQueueParams struct {
 	PartitionConcurrency *int32
 }
 
-// UpsertQueue records a queue's configuration as a starting worker declares it.
+// UpsertQueue records a queue's configuration as a starting worker declares it. When that
+// makes the queue partitioned, its waiting workflows without a partition key get the empty
+// key (the partition without a limit: see InsertWorkflows): those enqueued before any worker
+// declared it partitioned, which a claim would otherwise find only at the queue's head.
+// That reads the queue's waiting workflows once; a queue partitioned already costs nothing.
 func (q *Queries) UpsertQueue(ctx context.Context, arg UpsertQueueParams) error {
 	_, err := q.db.Exec(ctx, upsertQueue,
 		arg.Name,

@@ -413,7 +413,9 @@ WITH inserted AS (
         timeout_ms, available_at, executor_id, attempt, started_at, deadline, code_hash,
         parent_id, steps_expected, trace_context
     )
-    SELECT i.id, i.name, $1::text, i.queue, i.priority, NULLIF(i.partition_key, ''),
+    SELECT i.id, i.name, $1::text, i.queue, i.priority,
+           coalesce(NULLIF(i.partition_key, ''),
+                    CASE WHEN i.queue = ANY(ARRAY(SELECT q.name FROM wfgen.queues q WHERE q.partition_concurrency > 0)) THEN '' END),
            NULLIF(i.dedup_id, ''), i.input::jsonb, i.max_recoveries, NULLIF(i.timeout_ms, 0),
            now() + i.delay_ms * interval '1 millisecond',
            -- Only a started workflow has an owner; an enqueued one gets its claimer's ID.
@@ -481,6 +483,10 @@ type InsertWorkflowsParams struct {
 // executor_id) a batch of workflows in one statement. A row whose ID, or whose deduplication
 // ID in its queue, is taken is skipped and missing from the result: the caller then reads
 // what is there.
+//
+// A workflow without a partition key gets the empty key in a queue that a worker declared
+// partitioned (the queues table): the empty key's partition has no limit, and a claim finds
+// its workflows in one index probe behind any backlog (DequeuePartitioned).
 //
 // With notify, enqueued workflows notify the schema's channel once per queue, with the delay
 // until the first of them may start; the notification is delivered when the transaction
