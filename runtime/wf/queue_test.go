@@ -155,6 +155,70 @@ func TestPartitionConcurrencyRunsOneWorkflowPerTenantAtATime(t *testing.T) {
 	require.Greater(t, peak.Load(), int32(1), "different tenants run side by side")
 }
 
+// busyTenantScene is a queue limited to one running workflow per tenant, worked four at a
+// time, with 400 workflows of the tenant "busy" waiting: more than the head a claim reads
+// (200). Each workflow runs a step of a millisecond, and records how many of the busy
+// tenant's had finished when a workflow of another tenant (or of none) finished.
+type busyTenantScene struct {
+	w       *wf.Workflow[string, struct{}]
+	work    *wf.Step[struct{}]
+	q       *wf.Queue
+	tenants *perTenant
+	busy    []*wf.Handle[struct{}]
+
+	mu           sync.Mutex
+	busyDone     int
+	busyDoneWhen []int // busyDone as each of the others finished
+}
+
+func newBusyTenantScene(t *testing.T, b *bundle) *busyTenantScene {
+	t.Helper()
+	sc := &busyTenantScene{tenants: newPerTenant(), work: wf.NewStep[struct{}]("work")}
+	sc.w = wf.NewWorkflow("tenant-work", func(ctx wf.Context, tenant string) (struct{}, error) {
+		return sc.work.Run(ctx, func(context.Context) (struct{}, error) {
+			sc.tenants.begin(tenant)
+			time.Sleep(time.Millisecond)
+			sc.tenants.end(tenant)
+			sc.mu.Lock()
+			defer sc.mu.Unlock()
+			if tenant == "busy" {
+				sc.busyDone++
+			} else {
+				sc.busyDoneWhen = append(sc.busyDoneWhen, sc.busyDone)
+			}
+			return struct{}{}, nil
+		})
+	}, wf.WorkflowQueue("tenants"))
+	sc.q = wf.NewQueue("tenants", wf.WorkerConcurrency(4), wf.PartitionConcurrency(1))
+	busy := make([]string, 400)
+	for i := range busy {
+		busy[i] = "busy"
+	}
+	var err error
+	sc.busy, err = sc.w.EnqueueMany(b.ctx, b.client, busy, wf.WithPartitionKey("busy"))
+	require.NoError(t, err)
+	return sc
+}
+
+// requireOthersBeforeTheBacklog waits for the busy tenant's workflows and requires that the
+// others, n of them, finished while most of the busy tenant's still waited: claims found them
+// behind its backlog, before it shrank to the head a claim reads (200).
+func (sc *busyTenantScene) requireOthersBeforeTheBacklog(t *testing.T, b *bundle, n int) {
+	t.Helper()
+	for _, h := range sc.busy {
+		_, err := h.Result(b.ctx)
+		require.NoError(t, err)
+	}
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	t.Logf("the others finished after %v of the busy tenant's 400", sc.busyDoneWhen)
+	require.Len(t, sc.busyDoneWhen, n)
+	for _, done := range sc.busyDoneWhen {
+		require.Less(t, done, 100, "one of the others finished after %d of the busy tenant's 400", done)
+	}
+	require.Equal(t, 1, sc.tenants.most()["busy"], "the busy tenant ran within its limit")
+}
+
 // Two replicas work a queue limited to one running workflow per tenant, where one tenant's
 // backlog is longer than the head a claim reads (200) and the other tenants' workflows wait
 // behind it: the claims must reach them through the partitions, and no tenant may ever run
@@ -162,106 +226,46 @@ func TestPartitionConcurrencyRunsOneWorkflowPerTenantAtATime(t *testing.T) {
 func TestOtherTenantsRunBesideOneTenantsLongBacklogWithinTheirLimits(t *testing.T) {
 	t.Parallel()
 	b := setup(t, wf.Config{})
-	tenants := newPerTenant()
-	var mu sync.Mutex
-	busyDone := 0
-	busyDoneWhenOthersDone := -1
-	othersLeft := 10
-	work := wf.NewStep[struct{}]("work")
-	w := wf.NewWorkflow("tenant-work", func(ctx wf.Context, tenant string) (struct{}, error) {
-		return work.Run(ctx, func(context.Context) (struct{}, error) {
-			tenants.begin(tenant)
-			time.Sleep(time.Millisecond)
-			tenants.end(tenant)
-			mu.Lock()
-			defer mu.Unlock()
-			if tenant == "busy" {
-				busyDone++
-			} else if othersLeft--; othersLeft == 0 {
-				busyDoneWhenOthersDone = busyDone
-			}
-			return struct{}{}, nil
-		})
-	}, wf.WorkflowQueue("tenants"))
-	q := wf.NewQueue("tenants", wf.WorkerConcurrency(4), wf.PartitionConcurrency(1))
-
-	busy := make([]string, 400)
-	for i := range busy {
-		busy[i] = "busy"
-	}
-	hs, err := w.EnqueueMany(b.ctx, b.client, busy, wf.WithPartitionKey("busy"))
-	require.NoError(t, err)
+	sc := newBusyTenantScene(t, b)
+	var hs []*wf.Handle[struct{}]
 	for i := range 10 {
 		tenant := fmt.Sprint("tenant-", i%5)
-		h, err := w.Enqueue(b.ctx, b.client, tenant, wf.WithPartitionKey(tenant))
+		h, err := sc.w.Enqueue(b.ctx, b.client, tenant, wf.WithPartitionKey(tenant))
 		require.NoError(t, err)
 		hs = append(hs, h)
 	}
 	// A replica of its own: a client with the same executor ID would be this one restarted,
 	// and its Start would hand this one's running workflows back.
 	replica := wftest.NewClient(t, wf.Config{Schema: b.schema, ExecutorID: "replica-2"})
-	require.NoError(t, replica.Register(w, work, q))
-	b.start(t, w, work, q)
+	require.NoError(t, replica.Register(sc.w, sc.work, sc.q))
+	b.start(t, sc.w, sc.work, sc.q)
 	wftest.Start(t, replica)
 	for _, h := range hs {
 		_, err := h.Result(b.ctx)
 		require.NoError(t, err)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	most := tenants.most()
+	sc.requireOthersBeforeTheBacklog(t, b, 10)
+	most := sc.tenants.most()
 	for tenant, n := range most {
 		require.Equal(t, 1, n, "tenant %s ran %d at once", tenant, n)
 	}
 	require.Len(t, most, 6)
-	// One busy workflow runs at a time, so the others, two per tenant, finish while most of
-	// the busy tenant's still wait: claims found them behind its backlog, before it shrank
-	// to the head a claim reads (200).
-	t.Logf("the other tenants finished after %d of the busy tenant's 400", busyDoneWhenOthersDone)
-	require.Less(t, busyDoneWhenOthersDone, 100, "the other tenants finished after %d of the busy tenant's 400", busyDoneWhenOthersDone)
 }
 
 // Workflows without a partition key in a partitioned queue are not capped, and must not
 // wait behind one tenant's backlog either: those enqueued before any worker declared the
-// queue partitioned (the worker's start gives them the key ”) and those enqueued after
-// (their insert does) both run while most of the backlog still waits, beyond the head a
-// claim reads (200), where before they waited until the backlog shrank to it.
+// queue partitioned (the worker's start gives them the empty key) and those enqueued after
+// (their insert does) both run while most of the backlog still waits, where before they
+// waited until it shrank to the head a claim reads (201 of the 400).
 func TestWorkflowsWithoutAKeyRunBesideOneTenantsLongBacklog(t *testing.T) {
 	t.Parallel()
 	b := setup(t, wf.Config{})
-	tenants := newPerTenant()
-	var mu sync.Mutex
-	busyDone := 0
-	var busyDoneWhenFreeDone []int
-	work := wf.NewStep[struct{}]("work")
-	w := wf.NewWorkflow("maybe-keyed", func(ctx wf.Context, tenant string) (struct{}, error) {
-		return work.Run(ctx, func(context.Context) (struct{}, error) {
-			tenants.begin(tenant)
-			time.Sleep(time.Millisecond)
-			tenants.end(tenant)
-			mu.Lock()
-			defer mu.Unlock()
-			if tenant == "busy" {
-				busyDone++
-			} else {
-				busyDoneWhenFreeDone = append(busyDoneWhenFreeDone, busyDone)
-			}
-			return struct{}{}, nil
-		})
-	}, wf.WorkflowQueue("tenants"))
-	q := wf.NewQueue("tenants", wf.WorkerConcurrency(4), wf.PartitionConcurrency(1))
-
-	busy := make([]string, 400)
-	for i := range busy {
-		busy[i] = "busy"
-	}
-	hs, err := w.EnqueueMany(b.ctx, b.client, busy, wf.WithPartitionKey("busy"))
-	require.NoError(t, err)
+	sc := newBusyTenantScene(t, b)
 	free := []string{"free", "free", "free"}
-	before, err := w.EnqueueMany(b.ctx, b.client, free)
+	before, err := sc.w.EnqueueMany(b.ctx, b.client, free)
 	require.NoError(t, err)
-	b.start(t, w, work, q)
-	after, err := w.EnqueueMany(b.ctx, b.client, free)
+	b.start(t, sc.w, sc.work, sc.q)
+	after, err := sc.w.EnqueueMany(b.ctx, b.client, free)
 	require.NoError(t, err)
 	for _, h := range slices.Concat(before, after) {
 		st, err := h.Status(b.ctx)
@@ -270,18 +274,7 @@ func TestWorkflowsWithoutAKeyRunBesideOneTenantsLongBacklog(t *testing.T) {
 		_, err = h.Result(b.ctx)
 		require.NoError(t, err)
 	}
-	mu.Lock()
-	t.Logf("the workflows without a key finished after %v of the busy tenant's 400", busyDoneWhenFreeDone)
-	require.Len(t, busyDoneWhenFreeDone, 6)
-	for _, n := range busyDoneWhenFreeDone {
-		require.Less(t, n, 100, "a workflow without a key waited for %d of the busy tenant's 400", n)
-	}
-	mu.Unlock()
-	for _, h := range hs {
-		_, err := h.Result(b.ctx)
-		require.NoError(t, err)
-	}
-	require.Equal(t, 1, tenants.most()["busy"], "the busy tenant ran within its limit")
+	sc.requireOthersBeforeTheBacklog(t, b, 6)
 }
 
 // The empty key reaches every workflow waiting without a key in a partitioned queue: those
