@@ -10,7 +10,7 @@ INSERT INTO wfgen.workflows (
 )
 VALUES (
     @id, @name, 'enqueued', @queue, @priority,
-    -- '' without a key in a partitioned queue, as InsertWorkflows says.
+    -- The empty key without one in a partitioned queue, as InsertWorkflows says.
     coalesce(NULLIF(@partition_key::text, ''),
              CASE WHEN EXISTS (SELECT 1 FROM wfgen.queues q WHERE q.name = @queue AND q.partition_concurrency > 0) THEN '' END),
     @input::jsonb,

@@ -17,7 +17,7 @@ INSERT INTO wfgen.workflows (
 )
 VALUES (
     $1, $2, 'enqueued', $3, $4,
-    -- '' without a key in a partitioned queue, as InsertWorkflows says.
+    -- The empty key without one in a partitioned queue, as InsertWorkflows says.
     coalesce(NULLIF($5::text, ''),
              CASE WHEN EXISTS (SELECT 1 FROM wfgen.queues q WHERE q.name = $3 AND q.partition_concurrency > 0) THEN '' END),
     $6::jsonb,

@@ -523,8 +523,8 @@ type WriteCheckpointsRow struct {
 //
 // Waiting workflows are suspended in it too, fenced as completions are: a thousand
 // workflows going to sleep together cost a statement, not a thousand commits. A Recv's
-// suspension (suspend_topics holds its topic, an empty one for a sleep) applies only if no message
-// of the topic is waiting, and an Await's (waiting for 'child', its children in
+// suspension (suspend_topics holds its topic, an empty one for a sleep) applies only if no
+// message of the topic is waiting, and an Await's (waiting for 'child', its children in
 // await_parent_ids and await_child_ids) only if one of its children is not final, neither
 // before this statement nor by a completion in it; both only in a batch that
 // LockSuspending began (see waiting).
