@@ -400,7 +400,7 @@ func TestTopicsOfOneNameMustShareTheirType(t *testing.T) {
 // first worker only, until it is SIGKILLed), then receives another.
 func init() {
 	helperRoles["recv-twice"] = func(pool *pgxpool.Pool, schema string, cfg *wf.Config) []wf.Definition {
-		cfg.LeaseDuration, cfg.HeartbeatInterval, cfg.SuspendAfter = testLease, testHeartbeat, -1
+		cfg.LeaseDuration, cfg.HeartbeatInterval, cfg.SuspendAfter = testLease, countedHeartbeat, -1
 		_, defs := recvTwice(pool, schema, os.Getenv(helperBlockEnv) != "")
 		return defs
 	}

@@ -109,7 +109,7 @@ func sleeper(pool *pgxpool.Pool, schema string) (*wf.Workflow[int, time.Time], [
 
 func sleeperRole(pool *pgxpool.Pool, schema string, cfg *wf.Config) []wf.Definition {
 	cfg.SuspendAfter = time.Hour // asleep in its slot: the kill catches it there
-	cfg.LeaseDuration, cfg.HeartbeatInterval = testLease, testHeartbeat
+	cfg.LeaseDuration, cfg.HeartbeatInterval = testLease, countedHeartbeat
 	_, defs := sleeper(pool, schema)
 	return defs
 }

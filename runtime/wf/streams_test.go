@@ -262,7 +262,7 @@ func streamer(pool *pgxpool.Pool, schema string, blockAfter int) (*wf.Workflow[i
 
 func init() {
 	helperRoles["streamer"] = func(pool *pgxpool.Pool, schema string, cfg *wf.Config) []wf.Definition {
-		cfg.LeaseDuration, cfg.HeartbeatInterval = testLease, testHeartbeat
+		cfg.LeaseDuration, cfg.HeartbeatInterval = testLease, countedHeartbeat
 		blockAfter := -1
 		if v := os.Getenv(helperBlockEnv); v != "" {
 			blockAfter, _ = strconv.Atoi(v)
