@@ -55,7 +55,7 @@ type Status struct {
 	State        State
 	Queue        string
 	Priority     int
-	PartitionKey string
+	PartitionKey string // WithPartitionKey's key; empty for none
 	DedupID      string
 	// ExecutorID is the executor running the workflow, or the last one that did.
 	ExecutorID string
